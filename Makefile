@@ -1,0 +1,151 @@
+# lifeline — top-level build.
+#
+#   make                 build everything into build/
+#   make check           install missing packages, build, run every test
+#                        (unit tests plain and under ASan+UBSan, VM tests)
+#   make check-unit      unit + integration tests only (no VM)
+#   make check-vm        the VM tests (real Debian under OVMF in QEMU)
+#   make demo            the crash-loop demo in a VM
+#   make bench           benchmarks (print, never fail)
+#   make install DESTDIR=D PREFIX=/usr
+#   make deps            install missing Debian 12 packages (apt-get)
+#   make SANITIZE=1      ASan+UBSan build (into build-san/)
+#
+# Layering (STYLE.md): common/ <- efi/ <- agent/ core <- programs. Each
+# folder builds a static library; `make check-layers` fails when a lower
+# layer includes an upper layer's header.
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+SBINDIR = $(PREFIX)/sbin
+LIBEXECDIR = $(PREFIX)/lib/lifeline
+# systemd and initramfs-tools look only under /usr (and /etc), whatever
+# PREFIX is.
+UNITDIR = /usr/lib/systemd/system
+GENERATORDIR = /usr/lib/systemd/system-generators
+INITRAMFSDIR = /usr/share/initramfs-tools
+DRACUTDIR = /usr/lib/dracut/modules.d
+
+VERSION = 0.1.0
+CC ?= cc
+PKGS = efivar libsystemd blkid inih libcurl json-c libcrypto
+
+ifeq ($(SANITIZE),1)
+O ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPTFLAGS = -O1 -g
+else
+O ?= build
+SANFLAGS =
+OPTFLAGS = -O2 -g -D_FORTIFY_SOURCE=2
+endif
+
+WARNFLAGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Werror
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS ?= $(OPTFLAGS)
+ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) -I. $(PKG_CFLAGS) \
+	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
+
+AGENT_PROGS = lifelinectl lifelined lifeline-generator
+COMMON_SRC = $(wildcard common/*.c)
+EFI_SRC = $(wildcard efi/*.c)
+AGENT_SRC = $(filter-out $(addprefix agent/,$(addsuffix .c,$(AGENT_PROGS))),$(wildcard agent/*.c))
+TEST_SRC = $(wildcard tests/test-*.c)
+
+LIBCOMMON = $(O)/common/libcommon.a
+LIBEFI = $(O)/efi/libefi.a
+LIBAGENT = $(O)/agent/libagent.a
+LIBS = $(LIBAGENT) $(LIBEFI) $(LIBCOMMON)
+
+PROGRAMS = $(addprefix $(O)/agent/,$(AGENT_PROGS)) $(O)/initramfs-hook/lifeline-early
+TESTS = $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRC))
+
+all: $(PROGRAMS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(patsubst %.c,$(O)/%.o,$(COMMON_SRC))
+$(LIBEFI): $(patsubst %.c,$(O)/%.o,$(EFI_SRC))
+$(LIBAGENT): $(patsubst %.c,$(O)/%.o,$(AGENT_SRC))
+$(LIBS):
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(O)/agent/%: $(O)/agent/%.o $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/initramfs-hook/lifeline-early: $(O)/initramfs-hook/lifeline-early.o $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/%: $(O)/tests/%.o $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+tests: $(TESTS) $(PROGRAMS)
+
+deps:
+	tests/deps.sh
+
+# Install packages only when something is missing (fast no-op otherwise).
+ensure-deps:
+	@tests/deps.sh --check >/dev/null 2>&1 || tests/deps.sh
+
+check: ensure-deps
+	$(MAKE) check-layers
+	$(MAKE) check-unit
+	$(MAKE) SANITIZE=1 check-unit
+	$(MAKE) check-vm
+
+check-unit: tests
+	tests/run-unit.sh $(O)
+
+check-layers:
+	tests/check-layers.sh
+
+check-vm: all
+	tests/vm/run-all.sh
+
+demo: ensure-deps all
+	tests/vm/demo.sh
+
+bench: all
+	tests/bench/run.sh $(O)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d \
+		$(DESTDIR)$(SYSCONFDIR)/lifeline/check.d
+	install -m 0755 $(O)/agent/lifelined $(O)/agent/lifelinectl $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(O)/agent/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
+		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf
+	for f in config/components.d/*.conf; do \
+		[ -e "$$f" ] || continue; \
+		install -m 0644 "$$f" $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d/; done
+	for f in config/*.service config/*.target; do \
+		[ -e "$$f" ] || continue; \
+		install -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/; done
+	if [ -d initramfs-hook/initramfs-tools ]; then \
+		install -d $(DESTDIR)$(INITRAMFSDIR)/hooks $(DESTDIR)$(INITRAMFSDIR)/scripts/init-top \
+			$(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom && \
+		install -m 0755 initramfs-hook/initramfs-tools/hooks/lifeline $(DESTDIR)$(INITRAMFSDIR)/hooks/lifeline && \
+		install -m 0755 initramfs-hook/initramfs-tools/scripts/init-top/lifeline $(DESTDIR)$(INITRAMFSDIR)/scripts/init-top/lifeline && \
+		install -m 0755 initramfs-hook/initramfs-tools/scripts/init-bottom/lifeline $(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom/lifeline; fi
+	if [ -d initramfs-hook/dracut ]; then \
+		install -d $(DESTDIR)$(DRACUTDIR)/90lifeline && \
+		install -m 0755 initramfs-hook/dracut/* $(DESTDIR)$(DRACUTDIR)/90lifeline/; fi
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all tests deps ensure-deps check check-unit check-layers check-vm demo bench install clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* File helpers: bounded reads, crash-safe writes, paths under a root. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read a whole file of at most max bytes (-EFBIG past that). The buffer is
+ * NUL-terminated (not counted in *ret_size). */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Write path crash-safely: temp file in the same directory, fsync, rename,
+ * fsync of the directory. After power loss the file holds the old or the
+ * new content, never a mix. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* fsync the directory that holds path (makes a rename/unlink durable). */
+int fsync_parent(const char *path);
+int fsync_path(const char *path);
+
+/* mkdir -p; existing directories are fine. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* root + path ("/" or NULL root: path itself). Returns NULL on ENOMEM. */
+char *path_under_root(const char *root, const char *path);
+
+/* Join two path parts with one '/'. Returns NULL on ENOMEM. */
+char *path_join(const char *a, const char *b);
+
+/* Fault injection for power-cut tests: when LIFELINE_FAULT=NAME (or
+ * NAME:N for the N-th hit, 1-based) is set, the process _exit()s with
+ * code 99 at that point, as if power failed there. A no-op otherwise. */
+void fault_point(const char *name);

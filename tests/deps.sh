@@ -9,7 +9,7 @@ PKGS_BUILD="gcc make pkg-config libefivar-dev libsystemd-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev"
 PKGS_TEST="python3 e2fsprogs kmod clang libclang-rt-14-dev valgrind"
 PKGS_VM="qemu-system-x86 qemu-utils ovmf mmdebstrap systemd-boot-efi mtools
-dosfstools gdisk cpio zstd"
+dosfstools gdisk cpio zstd openssh-client"
 
 missing=""
 for p in $PKGS_BUILD $PKGS_TEST $PKGS_VM; do

@@ -91,3 +91,10 @@ static inline int streq_ptr(const char *a, const char *b)
 }
 
 #define streq(a, b) (__builtin_strcmp((a), (b)) == 0)
+
+#include <dirent.h>
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/watchdog.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/strv.h"
+#include "components.h"
+#include "config.h"
+#include "decide.h"
+#include "efi/store.h"
+#include "pstore.h"
+#include "runstate.h"
+#include "suspects.h"
+
+#define MODPROBE_RUN "/run/modprobe.d/lifeline.conf"
+#define MODPROBE_INITRD "/etc/modprobe.d/lifeline-quarantine.conf"
+
+int boot_write_modprobe_conf(const char *path, char **modules)
+{
+	_cleanup_free_ char *buf = NULL, *dir = NULL;
+	size_t size = 0;
+	FILE *f;
+	int r;
+
+	if (strv_length(modules) == 0)
+		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	fputs("# Written by lifeline-early: modules quarantined after a crash loop.\n"
+	      "# Clear with: lifelinectl clear\n",
+	      f);
+	STRV_FOREACH(m, modules)
+		fprintf(f, "blacklist %s\ninstall %s /bin/false\n", *m, *m);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	*strrchr(dir, '/') = 0;
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, size, 0644);
+}
+
+static enum store_pref store_pref_from_config(enum config_store s)
+{
+	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
+}
+
+static char *run_path(const struct boot_opts *o, const char *rel)
+{
+	_cleanup_free_ char *dir = NULL;
+
+	if (o->run_dir)
+		return path_join(o->run_dir, rel);
+	dir = path_under_root(o->root, RUNSTATE_DIR);
+	return dir ? path_join(dir, rel) : NULL;
+}
+
+/* Arm the hardware watchdog so that a boot that hangs is reset and counted
+ * as a failure. Closing without the magic 'V' leaves it running (the kernel
+ * logs "watchdog did not stop!"; Documentation/watchdog/watchdog-api.rst).
+ * Hand-over: if systemd's RuntimeWatchdogSec= is set, PID 1 opens the
+ * device at start and feeds it from then on; otherwise lifelined disarms it
+ * when it blesses the boot. */
+static void arm_watchdog(unsigned timeout)
+{
+	_cleanup_close_ int fd = -1;
+	int t = (int)timeout;
+
+	fd = open("/dev/watchdog0", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			log_info("no hardware watchdog (/dev/watchdog0): a hang will not be reset");
+		else
+			log_warning_errno(errno, "Failed to open /dev/watchdog0, boot watchdog not armed: %m");
+		return;
+	}
+	if (ioctl(fd, WDIOC_SETTIMEOUT, &t) < 0)
+		log_warning_errno(errno, "Failed to set the watchdog timeout to %u s: %m", timeout);
+	(void)ioctl(fd, WDIOC_KEEPALIVE, 0);
+	log_info("boot watchdog armed: %d s to bless this boot", t);
+}
+
+static void set_panic_timeout(unsigned seconds)
+{
+	char buf[32];
+	int n;
+
+	if (seconds == 0)
+		return;
+	/* kernel.panic: reboot N s after a panic (Documentation/admin-guide/
+	 * sysctl/kernel.rst); Debian leaves it 0 = wait forever, which would
+	 * end a crash loop on a frozen screen instead of counting it. */
+	n = snprintf(buf, sizeof(buf), "%u\n", seconds);
+	if (write_file_atomic("/proc/sys/kernel/panic", buf, (size_t)n, 0644) < 0) {
+		_cleanup_close_ int fd = open("/proc/sys/kernel/panic", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, (size_t)n) != n)
+			log_warning_errno(errno, "Failed to set kernel.panic=%u: %m", seconds);
+	}
+}
+
+static void mount_pstore(void)
+{
+	struct statvfs sv;
+
+	if (access("/sys/fs/pstore", F_OK) < 0)
+		return;
+	if (statvfs("/sys/fs/pstore", &sv) == 0 && mount("pstore", "/sys/fs/pstore", "pstore",
+							    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 &&
+	    errno != EBUSY)
+		log_debug_errno(errno, "Failed to mount pstore: %m");
+}
+
+/* Modules of the chosen components (patterns are skipped: the kernel only
+ * knows concrete names) plus level-3 extras, into the record. */
+static void fill_modules(struct state_record *rec, const struct component_set *set,
+			 const struct suspects *s)
+{
+	STRV_FOREACH(id, s->components) {
+		const struct component *c = components_find(set, *id);
+
+		if (!c)
+			continue;
+		STRV_FOREACH(m, c->modules) {
+			if (strpbrk(*m, "*?["))
+				continue;
+			if (state_record_add_module(rec, *m) == -ENOSPC)
+				log_warning("module list full, %s not blocked in the initramfs", *m);
+		}
+	}
+	STRV_FOREACH(m, s->extra_modules)
+		if (state_record_add_module(rec, *m) == -ENOSPC)
+			log_warning("module list full, %s not blocked in the initramfs", *m);
+}
+
+static void all_component_ids(const struct component_set *set, char ***ids)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (!strv_contains(*ids, set->items[i].id))
+			(void)strv_extend(ids, set->items[i].id);
+}
+
+int boot_phase_init(const struct boot_opts *o)
+{
+	_cleanup_free_ char *state_path = NULL, *mode_path = NULL, *pstore_src = NULL,
+			    *pstore_dst = NULL, *why = NULL, *modprobe_run = NULL,
+			    *modprobe_initrd = NULL;
+	const char *config_root = o->config_root ? o->config_root : o->root;
+	struct lifeline_config cfg;
+	struct component_set set = { 0 };
+	struct state_record rec;
+	struct runstate rs;
+	struct decision d = { 0 };
+	struct store *store = NULL;
+	char **modules = NULL;
+	int r;
+
+	runstate_init(&rs);
+	config_init_defaults(&cfg);
+	r = config_load(config_root, &cfg);
+	if (r < 0)
+		log_warning("configuration has errors; using defaults for the bad keys");
+
+	state_path = run_path(o, "state");
+	mode_path = run_path(o, "mode");
+	pstore_dst = run_path(o, "pstore");
+	pstore_src = path_under_root(o->root, "/sys/fs/pstore");
+	modprobe_run = path_under_root(o->root, MODPROBE_RUN);
+	modprobe_initrd = path_under_root(o->root, MODPROBE_INITRD);
+	if (!state_path || !mode_path || !pstore_dst || !pstore_src || !modprobe_run || !modprobe_initrd) {
+		r = log_error_errno(ENOMEM, "Out of memory");
+		goto out;
+	}
+
+	if (o->real_system) {
+		set_panic_timeout(cfg.panic_reboot);
+		mount_pstore();
+	}
+
+	/* Take the previous crash's records out of NVRAM before our own write:
+	 * efi-pstore fills NVRAM in about ten crashes otherwise, and then our
+	 * variable write fails with ENOSPC (PLATFORM-NOTES.md). */
+	r = pstore_collect(pstore_src, pstore_dst, true, NULL);
+	if (r < 0 && r != -ENOENT)
+		log_warning_errno(r, "Failed to collect crash records from %s: %m", pstore_src);
+
+	r = store_open(store_pref_from_config(cfg.store), cfg.state_file, &store, &why);
+	if (r < 0) {
+		log_error_errno(r, "No state store (%s%s%m): this boot is not counted",
+				why ? why : "", why ? "; file store: " : "");
+		rs.mode = strdup("uncounted");
+		rs.error = strdup("no state store");
+		goto write_state;
+	}
+	if (why)
+		log_notice("using the file store %s: %s", store->file_path, why);
+	rs.store = strdup(store_kind_to_string(store->kind));
+
+	r = store_load(store, &rec);
+	if (r == -ENOENT) {
+		state_record_init(&rec);
+	} else if (r < 0) {
+		/* A record we cannot trust is never a reason to quarantine:
+		 * leave it alone (a newer lifeline may own it) and boot. */
+		log_error("state record unusable: %s; left untouched, this boot is not counted "
+			  "(lifelinectl status shows it; lifelinectl reset starts over)",
+			  state_record_strerror(r));
+		rs.mode = strdup("uncounted");
+		rs.error = strdup(state_record_strerror(r));
+		goto write_state;
+	}
+
+	{
+		struct decide_params p = {
+			.threshold = cfg.threshold,
+			.escalate_after = cfg.escalate_after,
+			.count_clean_reboots = cfg.count_clean_reboots,
+		};
+		decide_boot(&rec, &p, &d);
+	}
+
+	if (d.action == DECIDE_ESCALATE) {
+		struct suspects s = { 0 };
+		unsigned problems = 0;
+
+		r = components_load(config_root, &set, &problems);
+		if (r < 0)
+			log_error_errno(r, "Failed to load components: %m");
+		r = suspects_pick(d.new_level, pstore_dst, &set, &s);
+		if (r < 0)
+			log_error_errno(r, "Failed to choose suspects: %m");
+		if (d.new_level >= 2)
+			all_component_ids(&set, &s.components);
+		fill_modules(&rec, &set, &s);
+		rs.quarantine = strv_copy(s.components);
+		rs.reason = s.reason ? strdup(s.reason) : NULL;
+		rs.evidence = strv_copy(s.evidence);
+		log_warning("%u consecutive failed boots: entering safe mode, level %u; quarantine: %s (%s)",
+			    d.failures, d.new_level,
+			    strv_length(s.components) ? s.components[0] : "to be chosen on the root",
+			    strempty(s.reason));
+		suspects_done(&s);
+	} else if (d.action == DECIDE_GIVE_UP) {
+		log_error("%u consecutive failed boots after every recovery level: lifeline gives up "
+			  "changing this machine; an administrator must look at it",
+			  d.failures);
+	}
+
+	/* The one variable write of this boot attempt. */
+	r = store_save(store, &rec);
+	if (r < 0) {
+		log_error_errno(r, "Failed to write the state record%s: %m; this boot is not counted",
+				r == -ENOSPC ? " (NVRAM full)" : "");
+		rs.error = strdup("state record write failed");
+	}
+
+	rs.boot_seq = rec.boot_seq;
+	rs.failures = rec.failures;
+	rs.level = rec.level;
+	rs.generation = rec.generation;
+	rs.mode = strdup(state_mode_to_string(rec.mode));
+	rs.action = strdup(decide_action_to_string(d.action));
+
+	/* Enforce the module quarantine before udev loads anything. */
+	for (unsigned i = 0; i < rec.n_modules; i++)
+		(void)strv_extend(&modules, rec.modules[i]);
+	r = boot_write_modprobe_conf(modprobe_run, modules);
+	if (r < 0)
+		log_error_errno(r, "Failed to write %s: %m", modprobe_run);
+	r = boot_write_modprobe_conf(modprobe_initrd, modules);
+	if (r < 0)
+		log_debug_errno(r, "Failed to write %s: %m", modprobe_initrd);
+	if (rec.n_modules > 0) {
+		_cleanup_free_ char *l = strv_join(modules, " ");
+		log_notice("modules blocked by quarantine: %s", strempty(l));
+	}
+
+	if (o->real_system && cfg.boot_watchdog > 0)
+		arm_watchdog(cfg.boot_watchdog);
+
+write_state:
+	if (!rs.action)
+		rs.action = strdup("none");
+	r = runstate_write(state_path, &rs);
+	if (r < 0)
+		log_error_errno(r, "Failed to write %s: %m", state_path);
+	else {
+		char line[32];
+		int n = snprintf(line, sizeof(line), "%s\n", strempty(rs.mode));
+		(void)write_file_atomic(mode_path, line, (size_t)n, 0644);
+	}
+	log_info("boot %u: %u consecutive unblessed, mode %s, level %u", rs.boot_seq, rs.failures,
+		 strempty(rs.mode), rs.level);
+	r = 0;
+out:
+	strv_free(modules);
+	store_free(store);
+	components_done(&set);
+	runstate_done(&rs);
+	config_done(&cfg);
+	return r;
+}
+
+/* Save the crash texts collected in the initramfs on the root, so reports
+ * and `lifelinectl history` still have them after /run is gone. */
+static void save_crashes(const struct boot_opts *o, unsigned boot_seq)
+{
+	_cleanup_free_ char *src = run_path(o, "pstore"), *dst = NULL, *sub = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+
+	if (!src)
+		return;
+	d = opendir(src);
+	if (!d)
+		return;
+	if (asprintf(&sub, LIFELINE_STATE_DIR "/crashes/boot-%u", boot_seq) < 0)
+		return;
+	dst = path_under_root(o->root, sub);
+	if (!dst || mkdir_p(dst, 0700) < 0)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *from = NULL, *to = NULL, *text = NULL;
+		size_t size;
+
+		if (de->d_name[0] == '.')
+			continue;
+		from = path_join(src, de->d_name);
+		to = path_join(dst, de->d_name);
+		if (!from || !to || read_full_file(from, 1024 * 1024, &text, &size) < 0)
+			continue;
+		if (write_file_atomic(to, text, size, 0600) < 0)
+			log_warning("Failed to save crash record %s", to);
+	}
+}
+
+static bool root_is_read_only(const char *root)
+{
+	struct statvfs sv;
+
+	return statvfs(root, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
+int boot_phase_rootfs(const struct boot_opts *o)
+{
+	_cleanup_free_ char *state_path = run_path(o, "state");
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	struct runstate rs;
+	unsigned n_active = 0, n_new = 0;
+	bool remounted = false;
+	int r;
+
+	if (!state_path)
+		return log_error_errno(ENOMEM, "Out of memory");
+	r = runstate_read(state_path, &rs);
+	if (r < 0) {
+		if (r != -ENOENT)
+			log_error_errno(r, "Failed to read %s: %m", state_path);
+		return 0;
+	}
+	if (!streq_ptr(rs.action, "escalate")) {
+		runstate_done(&rs);
+		return 0;
+	}
+
+	r = quarantine_active_read(o->root, &active, &n_active);
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the active quarantine list: %m");
+
+	if (o->remount && root_is_read_only(o->root)) {
+		/* initramfs-tools mounts the root read-only; the changes are
+		 * made here, before systemd and any third-party unit start,
+		 * then the root goes back to read-only so systemd-fsck-root
+		 * and the rest of the boot see what they expect. */
+		if (mount(NULL, o->root, NULL, MS_REMOUNT, NULL) < 0)
+			log_error_errno(errno, "Failed to remount %s read-write: %m; "
+				       "modules stay blocked, files are not moved", o->root);
+		else
+			remounted = true;
+	}
+
+	STRV_FOREACH(id, rs.quarantine) {
+		struct quarantine_entry *nl;
+		bool found = false;
+
+		for (unsigned i = 0; i < n_active; i++)
+			if (streq(active[i].id, *id))
+				found = true;
+		if (found || !component_id_is_valid(*id))
+			continue;
+		nl = realloc(active, (n_active + 1) * sizeof(*active));
+		if (!nl)
+			break;
+		active = nl;
+		memset(&active[n_active], 0, sizeof(*active));
+		memcpy(active[n_active].id, *id, strlen(*id) + 1);
+		active[n_active].generation = rs.generation;
+		active[n_active].level = rs.level;
+		n_active++;
+		n_new++;
+	}
+	if (n_new > 0) {
+		r = quarantine_active_write(o->root, active, n_active);
+		if (r < 0)
+			log_error_errno(r, "Failed to record the quarantine in %s: %m", QUARANTINE_ACTIVE_FILE);
+	}
+	save_crashes(o, rs.boot_seq);
+	sync();
+
+	if (remounted && mount(NULL, o->root, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		log_warning_errno(errno, "Failed to remount %s read-only again: %m", o->root);
+	runstate_done(&rs);
+	return 0;
+}

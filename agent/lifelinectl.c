@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lifelinectl — the administrator's CLI (thin main over the agent core).
+ * Exit codes: 0 ok, 1 operational error, 2 usage error, 3 state unreadable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/ctl.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+static void help(void)
+{
+	printf("Usage: lifelinectl [OPTIONS] COMMAND [ARGS]\n"
+	       "\n"
+	       "Inspect and steer lifeline, the crash-loop recovery agent.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  status [--json]          boot counters, mode, level, quarantine, last good boot\n"
+	       "  components [--json]      configured security components and whether active\n"
+	       "  bless                    mark this boot good: reset the failure counter\n"
+	       "  clear [COMPONENT...|--all]\n"
+	       "                           end the quarantine (all of it, or the named\n"
+	       "                           components): unblock modules, unmask units, mode\n"
+	       "                           back to normal at the next boot\n"
+	       "  quarantine COMPONENT...  quarantine components by hand (takes effect at the\n"
+	       "                           next boot; safe mode is not entered)\n"
+	       "  reset                    start a new state record (after a corrupt one)\n"
+	       "\n"
+	       "Options:\n"
+	       "  --root=DIR   operate on config, state and quarantine under DIR (as\n"
+	       "               systemctl --root); EFI variables still come from efivarfs\n"
+	       "               or EFIVARFS_PATH\n"
+	       "  --json       JSON output (status, components)\n"
+	       "  -q, --quiet  only errors\n"
+	       "  -h, --help   this text      --version  the version\n"
+	       "\n"
+	       "Files: /etc/lifeline/lifeline.conf, /etc/lifeline/components.d/*.conf,\n"
+	       "/var/lib/lifeline/, /run/lifeline/state. EFI variable\n"
+	       "LifelineState-77117627-ad6b-4cc0-8022-2661bb477dc2.\n"
+	       "\n"
+	       "Exit status: 0 ok, 1 operational error, 2 usage error, 3 state record\n"
+	       "unreadable (corrupt, or written by a newer lifeline).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	struct ctl_ctx ctx = { .root = "/" };
+	const char *verb;
+	int c;
+
+	log_set_prefix("lifelinectl: ");
+	while ((c = getopt_long(argc, argv, "+hq", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'r':
+			ctx.root = optarg;
+			break;
+		case 'j':
+			ctx.json = true;
+			break;
+		case 'a':
+			ctx.all = true;
+			break;
+		case 'q':
+			log_set_max_level(LOG_LVL_WARNING);
+			break;
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			printf("lifelinectl %s\n", LIFELINE_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'lifelinectl --help'.\n");
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "lifelinectl: a command is required. Try 'lifelinectl --help'.\n");
+		return CTL_EXIT_USAGE;
+	}
+	verb = argv[optind++];
+	/* options may follow the verb too (lifelinectl status --json) */
+	while ((c = getopt_long(argc, argv, "+hq", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'r':
+			ctx.root = optarg;
+			break;
+		case 'j':
+			ctx.json = true;
+			break;
+		case 'a':
+			ctx.all = true;
+			break;
+		case 'q':
+			log_set_max_level(LOG_LVL_WARNING);
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			fprintf(stderr, "Try 'lifelinectl --help'.\n");
+			return CTL_EXIT_USAGE;
+		}
+	}
+	ctx.args = argv + optind;
+	ctx.n_args = argc - optind;
+	return ctl_dispatch(verb, &ctx);
+}

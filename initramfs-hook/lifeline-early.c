@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lifeline-early — the early-boot program, run from the initramfs.
+ *
+ *   lifeline-early --phase=init              (init-top, before udev)
+ *   lifeline-early --phase=rootfs --root=DIR (init-bottom, real root at DIR)
+ *
+ * It must never stop a boot: it always exits 0 unless the command line is
+ * wrong (2); errors go to the kernel log prefixed "lifeline:".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "agent/boot.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+#define EFIVARFS_MAGIC 0xde5e81e4
+
+static void help(void)
+{
+	printf("Usage: lifeline-early --phase=init|rootfs [OPTIONS]\n"
+	       "\n"
+	       "The early-boot half of lifeline, run from the initramfs.\n"
+	       "\n"
+	       "  --phase=init      before udev loads modules: collect the previous crash's\n"
+	       "                    pstore records, count this boot in the state record\n"
+	       "                    (one EFI variable write), decide, block quarantined\n"
+	       "                    modules (/run/modprobe.d), arm the hardware watchdog\n"
+	       "  --phase=rootfs    real root mounted at --root: record and apply a new\n"
+	       "                    quarantine on the root, save the crash texts\n"
+	       "  --root=DIR        root directory (init: \"/\"; rootfs: ${rootmnt})\n"
+	       "  --run-dir=DIR     state for later phases (default ROOT/run/lifeline;\n"
+	       "                    rootfs phase: /run/lifeline)\n"
+	       "  --config-root=DIR read etc/lifeline under DIR (default: --root)\n"
+	       "  --test            no mounts, watchdog, /proc/sys or remount (tests)\n"
+	       "  --stderr          log to stderr instead of the kernel log\n"
+	       "  -h, --help        this text\n"
+	       "\n"
+	       "Exit status: 0 always once the options parse (a failing lifeline must not\n"
+	       "stop the boot; errors are logged as \"lifeline: ...\" in the kernel log),\n"
+	       "2 usage error.\n");
+}
+
+/* libefivar picks its backend in a constructor before main, so when we had
+ * to mount efivarfs ourselves the process starts over to see it. */
+static void ensure_efivarfs(char **argv)
+{
+	struct statfs sf;
+
+	if (getenv("EFIVARFS_PATH") || access("/sys/firmware/efi", F_OK) < 0)
+		return;
+	if (statfs("/sys/firmware/efi/efivars", &sf) == 0 && (unsigned)sf.f_type == EFIVARFS_MAGIC)
+		return;
+	if (getenv("LIFELINE_EARLY_REEXEC"))
+		return;
+	if (mount("efivarfs", "/sys/firmware/efi/efivars", "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0) {
+		log_warning_errno(errno, "Failed to mount efivarfs: %m (modprobe efivarfs first)");
+		return;
+	}
+	setenv("LIFELINE_EARLY_REEXEC", "1", 1);
+	execv("/proc/self/exe", argv);
+	log_warning_errno(errno, "Failed to re-execute after mounting efivarfs: %m");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "phase", required_argument, NULL, 'p' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "run-dir", required_argument, NULL, 'R' },
+		{ "config-root", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "stderr", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct boot_opts o = { .root = "/", .real_system = true, .remount = true };
+	const char *phase = NULL;
+	bool to_stderr = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'p':
+			phase = optarg;
+			break;
+		case 'r':
+			o.root = optarg;
+			break;
+		case 'R':
+			o.run_dir = optarg;
+			break;
+		case 'c':
+			o.config_root = optarg;
+			break;
+		case 't':
+			o.real_system = false;
+			o.remount = false;
+			break;
+		case 's':
+			to_stderr = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			fprintf(stderr, "Try 'lifeline-early --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc || !phase || (!streq(phase, "init") && !streq(phase, "rootfs"))) {
+		fprintf(stderr, "lifeline-early: --phase=init or --phase=rootfs is required\n");
+		return 2;
+	}
+
+	if (!to_stderr)
+		log_set_target(LOG_TARGET_KMSG);
+	else
+		log_set_prefix("lifeline-early: ");
+
+	if (streq(phase, "init")) {
+		if (o.real_system)
+			ensure_efivarfs(argv);
+		(void)boot_phase_init(&o);
+	} else {
+		if (!o.run_dir)
+			o.run_dir = "/run/lifeline";
+		(void)boot_phase_rootfs(&o);
+	}
+	return 0;
+}

@@ -725,10 +725,29 @@ static int found_any(struct walk *w _unused_, const struct stat *st _unused_)
 	return 1;
 }
 
+bool component_has_loaded_module(const struct component *c, const char *proc_modules)
+{
+	/* proc(5) /proc/modules: one module per line, its name first. */
+	for (const char *l = proc_modules; l && *l;) {
+		size_t n = strcspn(l, " \n");
+		char name[MODULE_NAME_MAX + 1];
+
+		if (n > 0 && n <= MODULE_NAME_MAX) {
+			memcpy(name, l, n);
+			name[n] = 0;
+			STRV_FOREACH(m, c->modules)
+				if (module_name_match(*m, name))
+					return true;
+		}
+		l += strcspn(l, "\n");
+		l += *l == '\n';
+	}
+	return false;
+}
+
 static bool module_loaded(const struct component *c)
 {
 	_cleanup_free_ char *text = NULL;
-	char *save = NULL;
 	int r;
 
 	if (!c->modules)
@@ -738,14 +757,7 @@ static bool module_loaded(const struct component *c)
 		log_debug_errno(r, "Failed to read /proc/modules: %m");
 		return false;
 	}
-	/* proc(5): one module per line, its name first. */
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		l[strcspn(l, " ")] = 0;
-		STRV_FOREACH(m, c->modules)
-			if (module_name_match(*m, l))
-				return true;
-	}
-	return false;
+	return component_has_loaded_module(c, text);
 }
 
 bool component_is_active(const struct component *c, const char *root)

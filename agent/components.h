@@ -60,6 +60,10 @@ void component_done(struct component *c);
  * glob over thousands of files costs one directory read. */
 bool component_is_active(const struct component *c, const char *root);
 
+/* Whether proc_modules (the text of /proc/modules) lists one of c's
+ * modules. component_is_active() uses it on the real root. */
+bool component_has_loaded_module(const struct component *c, const char *proc_modules);
+
 /* The regular files (lstat: symlinks are neither followed nor returned)
  * that the component's globs match under root, without the root prefix,
  * sorted, without duplicates. content_only: only the content globs.

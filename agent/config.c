@@ -228,7 +228,9 @@ static int ini_line(struct ini_state *st, unsigned line, char *raw)
 			value = strip(value);
 			free(st->key);
 			st->key = NULL;
-			st->skip_indented = false;
+			/* Under a broken header the key is skipped, and so are
+			 * its continuation lines. */
+			st->skip_indented = st->section_broken;
 			if (st->section_broken)
 				return 0;
 			st->key = strdup(s);

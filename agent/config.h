@@ -46,7 +46,7 @@ struct lifeline_config {
 
 	/* [commands] */
 	char *commands_url;             /* NULL = no fleet commands */
-	char *commands_public_key;      /* default /etc/lifeline/fleet.pub */
+	char *commands_public_key;      /* default /etc/lifeline/fleet.pub; NULL: none set */
 	unsigned commands_poll_interval; /* seconds; 1..604800, default 300 */
 
 	/* [quarantine] */

@@ -314,7 +314,8 @@ static void test_syntax_errors_are_reported_by_line_and_the_rest_loads(void **st
 		   "threshold = 4\n"
 		   "this line is not a key\n"
 		   "[report\n"
-		   "heartbeat = 5\n"     /* under a broken header: skipped */
+		   "heartbeat = 5\n"     /* under a broken header: skipped, */
+		   "    6\n"              /* with its continuation line */
 		   "[commands]\n"
 		   "poll_interval = 42\n"
 		   "bad key = 1\n"
@@ -328,8 +329,8 @@ static void test_syntax_errors_are_reported_by_line_and_the_rest_loads(void **st
 	assert_int_equal(c.commands_poll_interval, 42);
 	assert_non_null(strstr(log, "lifeline.conf:3: expected \"[section]\""));
 	assert_non_null(strstr(log, "lifeline.conf:4: section header without ']'"));
-	assert_non_null(strstr(log, "lifeline.conf:8: invalid key name"));
-	assert_non_null(strstr(log, "lifeline.conf:9: empty section name"));
+	assert_non_null(strstr(log, "lifeline.conf:9: invalid key name"));
+	assert_non_null(strstr(log, "lifeline.conf:10: empty section name"));
 	assert_int_equal(count_lines(log), 4);
 	config_done(&c);
 }
@@ -583,6 +584,39 @@ static void test_second_load_replaces_values_without_leaking(void **state)
 	config_done(NULL);
 }
 
+/* The list helpers the config lists are built with (common/strv). */
+static void test_strv_split_join_extend_and_free(void **state)
+{
+	_cleanup_strv_free_ char **l = NULL, **copy = NULL, **empty = NULL;
+	_cleanup_free_ char *joined = NULL, *joined_empty = NULL;
+
+	(void)state;
+	assert_int_equal(strv_split_ws("  a\tbb \n ccc  ", &l), 0);
+	assert_int_equal(strv_length(l), 3);
+	assert_string_equal(l[0], "a");
+	assert_string_equal(l[2], "ccc");
+	assert_true(strv_contains(l, "bb"));
+	assert_false(strv_contains(l, "b"));
+	assert_false(strv_contains(NULL, "b"));
+	assert_int_equal(strv_extend(&l, "dd"), 0);
+	assert_int_equal(strv_extend(&l, "a"), 0);
+	joined = strv_join(l, ", ");
+	assert_string_equal(joined, "a, bb, ccc, dd, a");
+	strv_sort_uniq(l);
+	assert_int_equal(strv_length(l), 4);
+	copy = strv_copy(l);
+	assert_int_equal(strv_extend_strv(&copy, l), 0);
+	assert_int_equal(strv_length(copy), 8);
+
+	assert_int_equal(strv_split_ws(" \t ", &empty), 0);
+	assert_non_null(empty);
+	assert_int_equal(strv_length(empty), 0);
+	joined_empty = strv_join(NULL, NULL);
+	assert_string_equal(joined_empty, "");
+	assert_null(strv_free(NULL));
+	assert_int_equal(strv_length(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_booleans_and_store_names),
 		cmocka_unit_test(test_unreadable_file_is_an_error_other_than_einval_and_keeps_defaults),
 		cmocka_unit_test(test_second_load_replaces_values_without_leaking),
+		cmocka_unit_test(test_strv_split_join_extend_and_free),
 	};
 
 	return cmocka_run_group_tests(tests, make_root, remove_root);

@@ -265,6 +265,12 @@ static int file_handler(const struct config_ini_item *it, void *userdata)
 	if (!ctx->current)
 		return 0; /* the section header was refused, and said so */
 	c = &ctx->current->c;
+	if (!it->value) {
+		/* An unreadable line of a list (logged as a syntax error,
+		 * which leaves the whole file out anyway). */
+		ctx->current->broken = true;
+		return 0;
+	}
 
 	if (streq(it->key, "modules"))
 		return parse_list(ctx, it, LIST_MODULES, &c->modules);

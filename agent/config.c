@@ -287,15 +287,23 @@ int config_parse_ini(const char *file, const char *text, size_t size, config_ini
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
 
-		if (len > CONFIG_LINE_MAX) {
-			ini_syntax_error(&st, line, "line is too long (%zu bytes, at most %d), ignoring it",
-					 len, CONFIG_LINE_MAX);
-			st.skip_indented = true;
-		} else if (memchr(p, 0, len)) {
-			ini_syntax_error(&st, line, "line contains a NUL byte, ignoring it");
-			st.skip_indented = true;
-		} else if (!utf8_is_valid((const unsigned char *)p, len)) {
-			ini_syntax_error(&st, line, "line is not valid UTF-8, ignoring it");
+		if (len > CONFIG_LINE_MAX || memchr(p, 0, len) ||
+		    !utf8_is_valid((const unsigned char *)p, len)) {
+			if (len > CONFIG_LINE_MAX)
+				ini_syntax_error(&st, line, "line is too long (%zu bytes, at most %d), ignoring it",
+						 len, CONFIG_LINE_MAX);
+			else if (memchr(p, 0, len))
+				ini_syntax_error(&st, line, "line contains a NUL byte, ignoring it");
+			else
+				ini_syntax_error(&st, line, "line is not valid UTF-8, ignoring it");
+			/* An unreadable indented line may have been part of the
+			 * last key's list: tell the handler that value is not
+			 * whole. */
+			if (len > 0 && (p[0] == ' ' || p[0] == '\t') && st.key && !st.skip_indented) {
+				r = ini_call(&st, line, st.key, NULL, true);
+				if (r < 0)
+					break;
+			}
 			st.skip_indented = true;
 		} else {
 			memcpy(buf, p, len);
@@ -686,6 +694,16 @@ static int load_handler(const struct config_ini_item *it, void *userdata)
 		if (!ci)
 			return 0; /* continues an unknown key: already warned about */
 		field = (char *)ctx->config + ci->offset;
+		if (!it->value) {
+			/* A line of this list could not be read (and was
+			 * reported): the key keeps its previous value. */
+			if (ci->list && !ctx->item_failed) {
+				strv_free(*(char ***)field);
+				*(char ***)field = TAKE_PTR(ctx->list_before);
+			}
+			ctx->item_failed = true;
+			return 0;
+		}
 		if (!ci->list) {
 			config_log_item_error(it, "continuation lines are only allowed for lists");
 			ctx->errors++;

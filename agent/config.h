@@ -97,7 +97,9 @@ struct config_ini_item {
 	unsigned line;
 	const char *section; /* NULL for keys before the first section */
 	const char *key;     /* NULL: this item is the section header itself */
-	const char *value;   /* NULL for a section header */
+	const char *value;   /* NULL for a section header, and for a continuation
+			      * line that could not be read (over-long, not
+			      * UTF-8; already logged): key's value is not whole */
 	bool continuation;
 };
 

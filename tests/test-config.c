@@ -427,6 +427,34 @@ static void test_non_utf8_line_is_reported_with_its_line(void **state)
 	config_done(&c);
 }
 
+/* A list whose continuation line cannot be read is not half-applied. */
+static void test_unreadable_continuation_line_keeps_the_whole_list_default(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[safe-mode]\n"
+		   "keep_units = a.service\n"
+		   "   b\xff.service\n"
+		   "   c.service\n"
+		   "allowed_failed_units = d.service\n"
+		   "[boot]\n"
+		   "threshold = 9\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_int_equal(strv_length(c.keep_units), 1);
+	assert_string_equal(c.keep_units[0], "ssh.service");
+	assert_int_equal(strv_length(c.allowed_failed_units), 1);
+	assert_int_equal(c.threshold, 9);
+	assert_non_null(strstr(log, "lifeline.conf:3: line is not valid UTF-8"));
+	assert_int_equal(count_lines(log), 1);
+	config_done(&c);
+}
+
 static void test_bom_crlf_and_comments_are_accepted(void **state)
 {
 	struct lifeline_config c;
@@ -630,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_300_byte_line_is_parsed_whole),
 		cmocka_unit_test(test_overlong_line_is_reported_not_misparsed),
 		cmocka_unit_test(test_non_utf8_line_is_reported_with_its_line),
+		cmocka_unit_test(test_unreadable_continuation_line_keeps_the_whole_list_default),
 		cmocka_unit_test(test_bom_crlf_and_comments_are_accepted),
 		cmocka_unit_test(test_list_continuation_appends_and_a_bad_line_restores_the_default),
 		cmocka_unit_test(test_empty_list_clears_the_default_and_empty_string_unsets),

@@ -197,9 +197,16 @@ int boot_phase_init(const struct boot_opts *o)
 	/* Take the previous crash's records out of NVRAM before our own write:
 	 * efi-pstore fills NVRAM in about ten crashes otherwise, and then our
 	 * variable write fails with ENOSPC (PLATFORM-NOTES.md). */
-	r = pstore_collect(pstore_src, pstore_dst, true, NULL);
-	if (r < 0 && r != -ENOENT)
-		log_warning_errno(r, "Failed to collect crash records from %s: %m", pstore_src);
+	{
+		struct pstore_log *plog = NULL;
+
+		r = pstore_collect(pstore_src, pstore_dst, true, &plog);
+		if (r < 0 && r != -ENOENT)
+			log_warning_errno(r, "Failed to collect crash records from %s: %m", pstore_src);
+		else if (plog && plog->n_records > 0)
+			log_info("kept %zu crash record(s) from pstore in %s", plog->n_records, pstore_dst);
+		pstore_log_free(plog);
+	}
 
 	r = store_open(store_pref_from_config(cfg.store), cfg.state_file, &store, &why);
 	if (r < 0) {

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -292,6 +294,48 @@ static void test_auto_prefers_efi_when_writable(void **state)
 	store_free(s);
 }
 
+/* NVRAM full: efivarfs answers ENOSPC. Modelled by mounting a tiny, full
+ * tmpfs over the EFIVARFS_PATH directory in a private mount namespace
+ * (needs root; skipped otherwise). The error must reach the caller and
+ * the old record must stay readable. */
+static void test_nvram_full_is_reported_as_enospc(void **state)
+{
+	const char *dir = getenv("EFIVARFS_PATH");
+	struct state_record r, back;
+	struct store *s;
+	char fill[4096];
+	int fd;
+
+	(void)state;
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0)
+		skip();
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=8k"), 0);
+
+	s = open_efi();
+	state_record_init(&r);
+	r.boot_seq = 1;
+	assert_int_equal(store_save(s, &r), 1);
+
+	/* efivarfs needs new space for a new value: remove the record, then
+	 * fill the store */
+	reset_var(NULL);
+	snprintf(fill, sizeof(fill), "%s/filler", dir);
+	fd = open(fill, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	memset(fill, 'x', sizeof(fill));
+	while (write(fd, fill, sizeof(fill)) > 0)
+		;
+	close(fd);
+
+	r.boot_seq = 2;
+	assert_int_equal(store_save(s, &r), -ENOSPC);
+	assert_int_equal(s->n_writes, 1);
+	store_free(s);
+	(void)back;
+	assert_int_equal(umount(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +348,7 @@ int main(void)
 		cmocka_unit_test_setup(test_delete_removes_variable, reset_var),
 		cmocka_unit_test(test_file_store_roundtrip_and_minimal_writes),
 		cmocka_unit_test(test_auto_prefers_efi_when_writable),
+		cmocka_unit_test_setup(test_nvram_full_is_reported_as_enospc, reset_var),
 	};
 	return cmocka_run_group_tests(tests, setup, reset_var);
 }

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The lifelinectl program itself (built binary, real libefivar on the
+ * EFIVARFS_PATH directory): JSON shape, exit codes, usage errors.
+ */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <linux/fs.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/boot.h"
+#include "common/fileio.h"
+#include "efi/store.h"
+
+static char root[4096], prog[4096], var_path[4096];
+
+static int run(const char *args, char **out)
+{
+	char cmd[16384];
+	FILE *p;
+	size_t n = 0, cap = 65536;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s --root=%s %s 2>/dev/null", prog, root, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	*out = calloc(1, cap);
+	n = fread(*out, 1, cap - 1, p);
+	(*out)[n] = 0;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state)
+{
+	const char *b = getenv("LIFELINE_BUILD"), *tmp = getenv("LIFELINE_TEST_TMP");
+	char p[8192];
+
+	(void)state;
+	snprintf(prog, sizeof(prog), "%s/agent/lifelinectl", b ? b : "build");
+	snprintf(root, sizeof(root), "%s/ctl-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(root))
+		return -1;
+	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
+		 LIFELINE_GUID_STR);
+	int fd = open(var_path, O_RDONLY);
+	if (fd >= 0) {
+		int flags = 0;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+		close(fd);
+	}
+	unlink(var_path);
+	snprintf(p, sizeof(p), "%s/etc/lifeline", root);
+	mkdir_p(p, 0755);
+	snprintf(p, sizeof(p), "%s/etc/lifeline/lifeline.conf", root);
+	write_file_atomic(p, "[boot]\nthreshold = 5\nstore = efi\n", 32, 0644);
+	return 0;
+}
+
+static void test_status_json_has_the_documented_keys(void **state)
+{
+	struct boot_opts o = { .root = root };
+	json_object *j, *v;
+	char *out;
+
+	(void)state;
+	assert_int_equal(boot_phase_init(&o), 0);
+	assert_int_equal(boot_phase_init(&o), 0);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "boot_seq", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	assert_true(json_object_object_get_ex(j, "failures", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	assert_true(json_object_object_get_ex(j, "threshold", &v));
+	assert_int_equal(json_object_get_int(v), 5);
+	assert_true(json_object_object_get_ex(j, "mode", &v));
+	assert_string_equal(json_object_get_string(v), "normal");
+	assert_true(json_object_object_get_ex(j, "level", &v));
+	assert_int_equal(json_object_get_int(v), 0);
+	assert_true(json_object_object_get_ex(j, "store", &v));
+	assert_string_equal(json_object_get_string(v), "efi");
+	assert_true(json_object_object_get_ex(j, "quarantined", &v));
+	assert_true(json_object_is_type(v, json_type_array));
+	assert_true(json_object_object_get_ex(j, "last_good", &v));
+	assert_null(v);
+	json_object_put(j);
+	free(out);
+
+	assert_int_equal(run("bless", &out), 0);
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	assert_true(json_object_object_get_ex(j, "last_good", &v));
+	assert_non_null(v);
+	assert_true(json_object_object_get_ex(v, "boot_seq", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	json_object_put(j);
+	free(out);
+
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Mode:         normal"));
+	free(out);
+}
+
+static void test_usage_errors_exit_2(void **state)
+{
+	char *out;
+
+	(void)state;
+	assert_int_equal(run("frobnicate", &out), 2);
+	free(out);
+	assert_int_equal(run("status extra", &out), 2);
+	free(out);
+	assert_int_equal(run("--bogus status", &out), 2);
+	free(out);
+	assert_int_equal(run("quarantine", &out), 2);
+	free(out);
+	assert_int_equal(run("quarantine nosuchcomponent", &out), 2);
+	free(out);
+	assert_int_equal(run("--help", &out), 0);
+	assert_non_null(strstr(out, "Exit status"));
+	free(out);
+}
+
+static void test_corrupt_record_exits_3(void **state)
+{
+	char *out;
+	int fd;
+
+	(void)state;
+	fd = open(var_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\x07\0\0\0LFLSjunkjunk", 16), 16);
+	close(fd);
+	assert_int_equal(run("status --json", &out), 3);
+	assert_non_null(strstr(out, "\"error\""));
+	free(out);
+	assert_int_equal(run("bless", &out), 3);
+	free(out);
+	/* "ju" as the version: a newer lifeline's record is not downgraded
+	 * unless asked to */
+	assert_int_equal(run("reset", &out), 3);
+	free(out);
+	assert_int_equal(run("reset --all", &out), 0);
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
+		cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
+		cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -21,6 +21,9 @@ initramfs_config() {
 	cat > "$root/etc/initramfs-tools/conf.d/lifeline-vm.conf" <<'EOF'
 # lifeline VM rig: only the modules the rig's hook and other hooks add
 MODULES=list
+# The fsck hook cannot probe the root's type in a chroot (the PARTUUID in
+# fstab names no device on the host): say it, so fsck.ext4 is included.
+FSTYPE=ext4
 EOF
 	cat > "$root/etc/initramfs-tools/hooks/lifeline-vm-modules" <<'EOF'
 #!/bin/sh
@@ -79,6 +82,11 @@ cat > "$root/etc/systemd/system.conf.d/lifeline-vm.conf" <<'EOF'
 [Manager]
 DefaultTimeoutStopSec=15s
 EOF
+
+# systemd-firstboot would prompt on the console for a locale, time zone and
+# root password if it ever saw an empty machine-id with a writable /etc:
+# never wanted here (mkdisk.sh gives every disk its own machine-id anyway).
+chroot "$root" systemctl mask systemd-firstboot.service
 
 # Periodic jobs only add noise and load under emulation.
 for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \

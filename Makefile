@@ -100,6 +100,7 @@ check: ensure-deps
 	$(MAKE) check-layers
 	$(MAKE) check-unit
 	$(MAKE) SANITIZE=1 check-unit
+	$(MAKE) check-initramfs
 	$(MAKE) check-vm
 
 check-unit: tests
@@ -107,6 +108,11 @@ check-unit: tests
 
 check-layers:
 	tests/check-layers.sh
+
+# The initramfs glue built into real images (mkinitramfs, dracut) and
+# inspected (lsinitramfs, lsinitrd).
+check-initramfs: all
+	tests/initramfs/run.sh
 
 check-vm: all
 	tests/vm/run-all.sh
@@ -145,7 +151,7 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all tests deps ensure-deps check check-unit check-layers check-vm demo bench install clean
+.PHONY: all tests deps ensure-deps check check-unit check-layers check-initramfs check-vm demo bench install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/macro.h"
+
 /* Bounds of pstore_collect(). Sizes are before reassembly. */
 #define PSTORE_FILES_MAX 256                 /* files read (newest first) */
 #define PSTORE_FILE_SIZE_MAX (64u * 1024u)   /* larger files are skipped */
@@ -91,6 +93,7 @@ struct pstore_log {
 int pstore_collect(const char *pstore_dir, const char *save_dir, bool erase, struct pstore_log **ret);
 
 struct pstore_log *pstore_log_free(struct pstore_log *log);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pstore_log *, pstore_log_free)
 
 /* One frame of the call trace. */
 struct pstore_frame {
@@ -161,6 +164,7 @@ void pstore_evidence_done(struct pstore_evidence *e);
 int pstore_rank_modules(const struct pstore_evidence *e, char ***ret_modules);
 
 char **pstore_strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, pstore_strv_free)
 
 /*
  * Whether the Comm of an oops can be the process started from a binary of

@@ -162,6 +162,24 @@ static const char *skip_raw_address(const char *s)
 	return s;
 }
 
+/* "badsec_init+0xd3/0x1000" or a bare "0xffffffffc0a3c000". */
+static bool frame_symbol_ok(const char *s, size_t n)
+{
+	const char *plus;
+
+	if (n == 0 || n > 256)
+		return false;
+	if (n > 2 && s[0] == '0' && s[1] == 'x') {
+		for (size_t i = 2; i < n; i++)
+			if (!isxdigit((unsigned char)s[i]))
+				return false;
+		return true;
+	}
+	plus = memchr(s, '+', n);
+	return plus && plus + 2 < s + n && plus[1] == '0' && plus[2] == 'x' &&
+	       memchr(plus, '/', (size_t)(s + n - plus));
+}
+
 /*
  * A line naming the faulting kernel instruction:
  *   6.x/5.x  "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"
@@ -186,38 +204,21 @@ static bool parse_rip(const char *t, char **ret_function, char **ret_module)
 		}
 	} else if (startswith(t, "RIP ") && startswith(skip_spaces(t + 4), "[<"))
 		r = t + 4;
-	else if (startswith(t, "IP: "))
+	else if (startswith(t, "IP: ") || startswith(t, "pc : "))
 		r = t + 4;
 	else if (startswith(t, "EIP is at "))
 		r = t + 10;
-	else if (startswith(t, "pc : "))
-		r = t + 5;
 	else
 		return false;
 
 	r = skip_raw_address(skip_spaces(r));
 	n = token_len(r);
+	/* the short forms are common words: only with a symbol after them */
+	if (!startswith(t, "RIP") && !frame_symbol_ok(r, n))
+		return false;
 	*ret_function = n > 0 ? strndup(r, n) : NULL;
 	*ret_module = bracket_module(r + n);
 	return true;
-}
-
-/* "badsec_init+0xd3/0x1000" or a bare "0xffffffffc0a3c000". */
-static bool frame_symbol_ok(const char *s, size_t n)
-{
-	const char *plus;
-
-	if (n == 0 || n > 256)
-		return false;
-	if (n > 2 && s[0] == '0' && s[1] == 'x') {
-		for (size_t i = 2; i < n; i++)
-			if (!isxdigit((unsigned char)s[i]))
-				return false;
-		return true;
-	}
-	plus = memchr(s, '+', n);
-	return plus && plus + 2 < s + n && plus[1] == '0' && plus[2] == 'x' &&
-	       memchr(plus, '/', (size_t)(s + n - plus));
 }
 
 /*
@@ -985,6 +986,7 @@ static int read_candidate(const struct candidate *c, char **ret, size_t *ret_siz
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
+	char *shrunk;
 	struct stat st;
 	size_t size = 0;
 
@@ -1013,6 +1015,10 @@ static int read_candidate(const struct candidate *c, char **ret, size_t *ret_siz
 			return -EFBIG;
 	}
 	buf[size] = 0;
+	/* keep only what the file holds: up to 256 of these live at once */
+	shrunk = realloc(buf, size + 1);
+	if (shrunk)
+		buf = shrunk;
 	*ret = TAKE_PTR(buf);
 	*ret_size = size;
 	return 0;

@@ -74,8 +74,9 @@ struct pstore_log {
  * files), systemd-pstore's archive (/var/lib/systemd/pstore/<id>/dmesg-efi-*:
  * one level of subdirectories is searched for dmesg-* files), or a directory
  * of records saved by this function (*.txt, read back as one record each).
- * Symlinks are never followed (the top directory itself excepted), and
- * compressed records the kernel could not inflate ("*.enc.z") are skipped.
+ * Symlinks are never followed (the top directory itself excepted).
+ * Compressed records the kernel could not inflate ("*.enc.z"), binary or
+ * oversized files are skipped: neither read nor erased.
  *
  * save_dir (NULL: do not save): created when missing (mode 0700); each
  * record is written to "<save_dir>/<name>.txt" (mode 0600) crash-safely as

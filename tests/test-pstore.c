@@ -686,6 +686,8 @@ static void test_parse_without_crash_evidence_is_enomsg(void **state)
 {
 	const char *boot = "<6>[    0.000000] Linux version 6.1.0-27-amd64\n"
 			   "<6>[    1.2] Modules linked in: nothing here\n"
+			   "<6>[    1.3] IP: routing cache hash table of 1024 buckets\n"
+			   "<6>[    1.4] pc : not a symbol\n"
 			   "<6>[    2.0] systemd[1]: Started Journal Service.\n";
 	struct pstore_evidence e = { .comm = NULL };
 

@@ -145,8 +145,8 @@ struct pstore_evidence {
  * Accepts pstore text ("<4>[   12.345678] RIP: ..."), dmesg / console text
  * ("[   12.345678] RIP: ...") and journal lines ("... kernel: RIP: ...").
  * Returns 0 and fills *ret (free with pstore_evidence_done()), -ENOMSG when
- * the text holds no crash evidence at all (no RIP, Call Trace, Comm or
- * panic line), -ENOMEM.
+ * the text holds no crash evidence at all (no crash headline, RIP, Call
+ * Trace, Comm or panic line), -ENOMEM.
  */
 int pstore_parse(const char *text, size_t size, struct pstore_evidence *ret);
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A tiny report collector and command server for the tests, on loopback only.
+
+    collector.py --port 0 --dir D [--fail N] [--status CODE] [--serve DIR]
+                 [--timeout SECONDS]
+
+Prints the port it listens on (one line) and then serves until --timeout
+seconds have passed (default 120), or --max-requests were handled: it always
+stops by itself, so a test that dies cannot leave it behind for long.
+
+POST  any path: the body is stored as D/NNNN.json (NNNN counts the stored
+      bodies from 0001) and answered 200, except that the first --fail N
+      POSTs are answered 500 and not stored. --status CODE answers every
+      POST with CODE instead (nothing stored unless CODE is 2xx).
+GET   /NAME: the file NAME of --serve DIR (no subdirectories), else 404.
+Every request is appended to D/requests.log as "METHOD PATH STATUS".
+"""
+import argparse
+import http.server
+import os
+import sys
+import time
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--fail", type=int, default=0)
+    ap.add_argument("--status", type=int, default=0)
+    ap.add_argument("--serve", default=None)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--max-requests", type=int, default=10000)
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    state = {"posts": 0, "stored": 0, "requests": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *a):  # quiet: the test reads requests.log
+            pass
+
+        def _log(self, status):
+            with open(os.path.join(args.dir, "requests.log"), "a") as f:
+                f.write("%s %s %d\n" % (self.command, self.path, status))
+
+        def _answer(self, status, body=b""):
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+            self._log(status)
+
+        def do_POST(self):
+            state["requests"] += 1
+            n = int(self.headers.get("Content-Length") or 0)
+            if n < 0 or n > MAX_BODY:
+                self._answer(413)
+                return
+            body = self.rfile.read(n)
+            state["posts"] += 1
+            if state["posts"] <= args.fail:
+                self._answer(500, b"try later\n")
+                return
+            status = args.status or 200
+            if 200 <= status <= 299:
+                state["stored"] += 1
+                path = os.path.join(args.dir, "%04d.json" % state["stored"])
+                with open(path + ".tmp", "wb") as f:
+                    f.write(body)
+                os.rename(path + ".tmp", path)
+            self._answer(status)
+
+        def do_GET(self):
+            state["requests"] += 1
+            name = self.path.lstrip("/")
+            if args.serve and name and "/" not in name and not name.startswith("."):
+                p = os.path.join(args.serve, name)
+                if os.path.isfile(p):
+                    with open(p, "rb") as f:
+                        self._answer(200, f.read())
+                    return
+            self._answer(404)
+
+    srv = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
+    srv.timeout = 0.2
+    print(srv.server_address[1], flush=True)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline and state["requests"] < args.max_requests:
+        srv.handle_request()
+    srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

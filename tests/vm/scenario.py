@@ -1,0 +1,152 @@
+"""Shared pieces of the VM scenarios: narration, assertions that print
+what they saw, the lifeline guest build, status over ssh, the record."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+
+from vmlib import VMError  # noqa: E402
+
+GUID = "77117627-ad6b-4cc0-8022-2661bb477dc2"
+VAR = "LifelineState-" + GUID
+
+BADSEC_CONF = """\
+# The FAKE BadSec Security product of lifeline's VM tests.
+[badsec]
+vendor = BadSec Security (test product)
+modules = badsec
+units = badsec.service badsecd.service
+files = /opt/badsec/bin/*
+content = /opt/badsec/content/*.bin
+rollback_content = yes
+"""
+
+LIFELINE_CONF = """\
+[boot]
+threshold = 3
+escalate_after = 2
+stable_after = 20
+boot_watchdog = %(watchdog)d
+panic_reboot = 5
+store = efi
+"""
+
+T0 = time.time()
+
+
+def say(msg):
+    print("[%6.1fs] %s" % (time.time() - T0, msg), flush=True)
+
+
+def check(cond, what, seen, vm=None, boot=None):
+    """Print what was seen; on failure raise with the boot's serial tail."""
+    if cond:
+        say("  ok: %s (saw: %s)" % (what, seen))
+        return
+    msg = "FAILED: %s\n  saw: %s" % (what, seen)
+    if vm is not None:
+        msg += "\n  serial log of boot %s (last lines):\n%s" % (boot, vm.tail(30, boot=boot))
+    raise VMError(msg)
+
+
+def run(cmd, **kw):
+    say("$ " + " ".join(cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def decode_record(data):
+    """The 256-byte record (efi/state-record.h), enough for assertions."""
+    if len(data) != 256 or data[:4] != b"LFLS":
+        return None
+    boot_seq, failures, last_blessed = struct.unpack_from("<III", data, 8)
+    mode, level = data[32], data[33]
+    modules = []
+    for m in data[40:248].split(b"\0"):
+        if not m:
+            break
+        modules.append(m.decode())
+    return {"boot_seq": boot_seq, "failures": failures, "last_blessed_seq": last_blessed,
+            "mode": ["normal", "safe", "given-up"][mode] if mode < 3 else mode,
+            "level": level, "modules": modules}
+
+
+def read_record(work):
+    out = subprocess.run([os.path.join(HERE, "efivars.py"), os.path.join(work, "OVMF_VARS.fd"), VAR,
+                          "--raw"], capture_output=True).stdout
+    return decode_record(out), len(out)
+
+
+def status(vm):
+    return json.loads(vm.ssh("lifelinectl status --json").stdout)
+
+
+def module_loaded(vm, name):
+    out = vm.ssh("grep -c '^%s ' /proc/modules || true" % name).stdout.strip()
+    return out == "1"
+
+
+def wait_blessed(vm, boot, timeout=240):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = status(vm)
+        if last.get("failures") == 0:
+            return last
+        time.sleep(5)
+    raise VMError("boot %d was never blessed within %d s; last status: %s\n%s"
+                  % (boot, timeout, last, vm.tail(30, boot=boot)))
+
+
+def build_guest(work, watchdog=300):
+    """Debian root (cached) + BadSec (good content) + lifeline -> disk."""
+    base = os.path.join(work, "base")
+    run([os.path.join(HERE, "build-root.sh"), base])
+    root = os.path.join(base, "root")
+    run([os.path.join(HERE, "badsec", "install.sh"), root, "good"])
+    os.makedirs(os.path.join(root, "etc/lifeline/components.d"), exist_ok=True)
+    with open(os.path.join(root, "etc/lifeline/components.d/badsec.conf"), "w") as f:
+        f.write(BADSEC_CONF)
+    conf = os.path.join(work, "lifeline.conf")
+    with open(conf, "w") as f:
+        f.write(LIFELINE_CONF % {"watchdog": watchdog})
+    disk = os.path.join(work, "disk.img")
+    # lifeline.conf goes in after `make install`, which keeps an existing one
+    run([os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
+         "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf,
+         root, disk])
+    return disk, os.path.join(base, "id_ed25519")
+
+
+def lines_with(text, needle):
+    return [l.strip() for l in text.splitlines() if needle in l]
+
+
+def main(name, scenario, argv=None):
+    import argparse
+    import shutil
+    ap = argparse.ArgumentParser(description="lifeline VM scenario: " + name)
+    ap.add_argument("--demo", action="store_true", help="narrate and print documents")
+    ap.add_argument("--work", default=None, help="work directory (default: a new one)")
+    a = ap.parse_args(argv)
+    base = os.environ.get("LIFELINE_VM_WORK", "/var/tmp/lifeline-vm")
+    work = a.work or os.path.join(base, "%s-%d" % (name, os.getpid()))
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    say("%s: work directory %s" % (name, work))
+    try:
+        scenario(work, a.demo)
+    except VMError as e:
+        print(str(e), file=sys.stderr)
+        print("%s scenario: FAILED (serial log: %s/serial.log)" % (name, work), file=sys.stderr)
+        return 1
+    say("%s scenario: PASSED" % name)
+    if not os.environ.get("LIFELINE_VM_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    return 0

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Report documents on a fake root with the state record in the
+ * EFIVARFS_PATH directory: the JSON shape, an unreadable record, the
+ * journal fields, the Prometheus file, and the daemon's start/heartbeat
+ * reports (mode changes noticed across restarts).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <linux/fs.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/config.h"
+#include "agent/metrics.h"
+#include "agent/report.h"
+#include "agent/runstate.h"
+#include "agent/spool.h"
+#include "common/fileio.h"
+#include "common/strv.h"
+#include "efi/store.h"
+
+#define MACHINE_ID "4f1c2a9be0d34c7a8f0e6b5d3c2a1f09"
+
+static char root[1024], var_path[4096];
+
+static void put(const char *rel, const char *text)
+{
+	char p[4096], *slash;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	slash = strrchr(p, '/');
+	*slash = 0;
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	*slash = '/';
+	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+static void reset_var(void)
+{
+	int fd = open(var_path, O_RDONLY);
+
+	if (fd >= 0) {
+		int flags = 0;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+		close(fd);
+	}
+	unlink(var_path);
+}
+
+static void save_record(uint8_t mode, uint8_t level, uint32_t failures)
+{
+	struct store *s = NULL;
+	struct state_record rec;
+
+	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
+	state_record_init(&rec);
+	rec.boot_seq = 17;
+	rec.failures = failures;
+	rec.mode = mode;
+	rec.level = level;
+	rec.generation = 2;
+	rec.last_blessed_seq = 12;
+	rec.last_blessed_time = 1700000000;
+	if (level > 0)
+		assert_true(state_record_add_module(&rec, "badsec_mod") >= 0);
+	assert_true(store_save(s, &rec) >= 0);
+	store_free(s);
+}
+
+static void write_runstate(void)
+{
+	struct runstate rs;
+	char p[4096];
+
+	runstate_init(&rs);
+	rs.boot_seq = 17;
+	rs.failures = 5;
+	rs.level = 1;
+	rs.generation = 2;
+	rs.mode = strdup("safe");
+	rs.store = strdup("efi");
+	rs.action = strdup("escalate");
+	rs.reason = strdup("5 consecutive failed boots; the panic log names badsec");
+	assert_int_equal(strv_extend(&rs.evidence, "RIP: badsec_mod+0x42"), 0);
+	assert_int_equal(strv_extend(&rs.evidence, "Comm: badsecd"), 0);
+	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
+	assert_int_equal(strv_extend(&rs.quarantine, "newsec"), 0);
+	snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
+	assert_int_equal(runstate_write(p, &rs), 0);
+	runstate_done(&rs);
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("LIFELINE_TEST_TMP");
+	struct quarantine_entry q = { .id = "badsec", .generation = 2, .level = 1 };
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s/report-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(root))
+		return -1;
+	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
+		 LIFELINE_GUID_STR);
+	reset_var();
+	put("/etc/machine-id", MACHINE_ID "\n");
+	/* a closed loopback port: reports spool, nothing is sent */
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nthreshold = 4\n"
+					   "[report]\nurl = http://127.0.0.1:9/r\nheartbeat = 60\n");
+	save_record(STATE_MODE_SAFE, 1, 5);
+	write_runstate();
+	assert_int_equal(quarantine_active_write(root, &q, 1), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[2048];
+
+	(void)state;
+	reset_var();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static json_object *get(json_object *o, const char *path)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) {
+		json_object *v;
+		if (!o || !json_object_object_get_ex(o, k, &v))
+			fail_msg("no key %s in %s", k, path);
+		o = v;
+	}
+	return o;
+}
+
+static const char *get_s(json_object *o, const char *path)
+{
+	json_object *v = get(o, path);
+
+	assert_true(json_object_is_type(v, json_type_string));
+	return json_object_get_string(v);
+}
+
+static int64_t get_i(json_object *o, const char *path)
+{
+	json_object *v = get(o, path);
+
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_int64(v);
+}
+
+static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
+{
+	json_object *o, *a;
+	struct utsname u;
+	char host[256] = "";
+
+	(void)state;
+	assert_int_equal(report_build(root, &o), 0);
+	assert_int_equal(get_i(o, "version"), 1);
+	assert_int_equal(strlen(get_s(o, "id")), 32);
+	assert_int_equal(strspn(get_s(o, "id"), "0123456789abcdef"), 32);
+	assert_true(get_i(o, "time") > 1700000000);
+
+	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
+	assert_int_equal(uname(&u), 0);
+	assert_string_equal(get_s(o, "machine.kernel"), u.release);
+	gethostname(host, sizeof(host) - 1);
+	assert_string_equal(get_s(o, "machine.hostname"), host);
+	assert_string_equal(get_s(o, "machine.agent_version"), LIFELINE_VERSION);
+
+	assert_string_equal(get_s(o, "state.store"), "efi");
+	assert_true(json_object_get_boolean(get(o, "state.record")));
+	assert_int_equal(get_i(o, "state.boot_seq"), 17);
+	assert_int_equal(get_i(o, "state.failures"), 5);
+	assert_int_equal(get_i(o, "state.threshold"), 4);
+	assert_string_equal(get_s(o, "state.mode"), "safe");
+	assert_int_equal(get_i(o, "state.level"), 1);
+	assert_int_equal(get_i(o, "state.generation"), 2);
+	a = get(o, "state.modules_blocked");
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "badsec_mod");
+	assert_int_equal(get_i(o, "state.last_good.boot_seq"), 12);
+	assert_int_equal(get_i(o, "state.last_good.time"), 1700000000);
+
+	assert_string_equal(get_s(o, "this_boot.action"), "escalate");
+	assert_non_null(strstr(get_s(o, "this_boot.reason"), "badsec"));
+	a = get(o, "this_boot.evidence");
+	assert_int_equal(json_object_array_length(a), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "RIP: badsec_mod+0x42");
+
+	/* the durable list, plus what this boot decided but did not record yet */
+	a = get(o, "quarantined");
+	assert_int_equal(json_object_array_length(a), 2);
+	assert_string_equal(get_s(json_object_array_get_idx(a, 0), "component"), "badsec");
+	assert_int_equal(get_i(json_object_array_get_idx(a, 0), "generation"), 2);
+	assert_int_equal(get_i(json_object_array_get_idx(a, 0), "level"), 1);
+	assert_string_equal(get_s(json_object_array_get_idx(a, 1), "component"), "newsec");
+	assert_string_equal(report_mode(o), "safe");
+	/* report_build() leaves the event to the caller */
+	assert_false(json_object_object_get_ex(o, "event", NULL));
+	json_object_put(o);
+}
+
+static void test_report_ids_are_unique(void **state)
+{
+	json_object *a, *b;
+
+	(void)state;
+	assert_int_equal(report_build_event(root, REPORT_EVENT_HEARTBEAT, &a), 0);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_HEARTBEAT, &b), 0);
+	assert_string_equal(get_s(a, "event"), "heartbeat");
+	assert_string_not_equal(get_s(a, "id"), get_s(b, "id"));
+	json_object_put(a);
+	json_object_put(b);
+}
+
+static void test_unreadable_record_is_reported_not_an_error(void **state)
+{
+	json_object *o;
+	int fd;
+
+	(void)state;
+	reset_var();
+	fd = open(var_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\x07\0\0\0LFLSjunkjunk", 16), 16);
+	close(fd);
+	assert_int_equal(report_build(root, &o), 0);
+	assert_non_null(strstr(get_s(o, "state.error"), ""));
+	assert_true(strlen(get_s(o, "state.error")) > 0);
+	assert_false(json_object_object_get_ex(get(o, "state"), "mode", NULL));
+	assert_string_equal(report_mode(o), "unreadable");
+	/* the rest of the report is still there */
+	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
+	assert_int_equal(json_object_array_length(get(o, "quarantined")), 2);
+	json_object_put(o);
+}
+
+static void test_fresh_machine_reports_a_new_record(void **state)
+{
+	json_object *o;
+	char p[4096];
+
+	(void)state;
+	reset_var();
+	snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/etc/machine-id", root);
+	unlink(p);
+	assert_int_equal(report_build(root, &o), 0);
+	assert_false(json_object_get_boolean(get(o, "state.record")));
+	assert_string_equal(get_s(o, "state.mode"), "normal");
+	assert_null(get(o, "state.last_good"));
+	assert_null(get(o, "this_boot"));
+	assert_null(get(o, "machine.machine_id"));
+	json_object_put(o);
+}
+
+static bool has(char **l, const char *s)
+{
+	return strv_contains(l, s);
+}
+
+static void test_journal_fields_carry_the_fixed_message_id(void **state)
+{
+	json_object *o;
+	char **f = NULL;
+
+	(void)state;
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MODE_CHANGE, &o), 0);
+	assert_int_equal(report_journal_fields(o, &f), 0);
+	assert_true(has(f, "MESSAGE_ID=191d7f57a0ed413fb491d5f5aac3102b"));
+	assert_true(has(f, "LIFELINE_EVENT=mode-change"));
+	assert_true(has(f, "LIFELINE_MODE=safe"));
+	assert_true(has(f, "LIFELINE_LEVEL=1"));
+	assert_true(has(f, "LIFELINE_FAILURES=5"));
+	assert_true(has(f, "LIFELINE_BOOT_SEQ=17"));
+	assert_true(has(f, "LIFELINE_QUARANTINED=badsec newsec"));
+	assert_true(has(f, "PRIORITY=4"));
+	assert_true(strncmp(f[0], "MESSAGE=lifeline mode-change report: mode safe, level 1", 55) == 0);
+	strv_free(f);
+	json_object_put(o);
+}
+
+static void test_metrics_file_has_the_counters(void **state)
+{
+	json_object *o;
+	char p[4096], *t = NULL;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(metrics_write(root, o, 3), 0);
+	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
+	assert_non_null(strstr(t, "\nlifeline_level 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_boot_seq 17\n"));
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"safe\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"normal\"} 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"badsec\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"newsec\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_reports_spooled 3\n"));
+	assert_non_null(strstr(t, "# TYPE lifeline_failures gauge\n"));
+	free(t);
+	json_object_put(o);
+
+	/* label values are escaped */
+	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
+			       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
+	assert_int_equal(metrics_format(o, 0, &t), 0);
+	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
+	free(t);
+	json_object_put(o);
+}
+
+static char **spooled_events(void)
+{
+	char **names = NULL, **events = NULL, p[4096], *t;
+
+	assert_int_equal(spool_list(root, &names), 0);
+	STRV_FOREACH(n, names) {
+		json_object *o;
+
+		snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, *n);
+		assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+		o = json_tokener_parse(t);
+		assert_non_null(o);
+		assert_int_equal(strv_extend(&events, get_s(o, "event")), 0);
+		json_object_put(o);
+		free(t);
+	}
+	strv_free(names);
+	if (!events)
+		events = calloc(1, sizeof(char *));
+	return events;
+}
+
+static void clear_spool(void)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s%s'", root, SPOOL_DIR);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
+{
+	struct lifeline_config cfg;
+	struct report_sched s;
+	char **ev;
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+
+	/* first start, in safe mode: a mode change (none reported before) */
+	report_sched_init(&s);
+	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 1);
+	assert_string_equal(ev[0], "mode-change");
+	strv_free(ev);
+	clear_spool();
+
+	/* restarted, still safe: a start report */
+	report_sched_init(&s);
+	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 1);
+	assert_string_equal(ev[0], "start");
+	strv_free(ev);
+	clear_spool();
+
+	/* nothing due before the heartbeat (no commands url), an empty spool */
+	assert_int_equal(report_sched_tick(&s, root, &cfg, 1059), 0);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 0);
+	strv_free(ev);
+	/* the heartbeat; its flush finds nobody on port 9 and backs off */
+	assert_int_equal(report_sched_tick(&s, root, &cfg, 1060), -ECONNREFUSED);
+	assert_int_equal(s.backoff.failures, 1);
+	assert_int_equal(report_sched_tick(&s, root, &cfg, 1061), -EAGAIN);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 1);
+	assert_string_equal(ev[0], "heartbeat");
+	strv_free(ev);
+	clear_spool();
+
+	/* the quarantine was cleared meanwhile: the next heartbeat is a mode change */
+	save_record(STATE_MODE_NORMAL, 0, 0);
+	(void)report_sched_tick(&s, root, &cfg, 1120);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 1);
+	assert_string_equal(ev[0], "mode-change");
+	strv_free(ev);
+	clear_spool();
+
+	/* restarted in normal mode, no change: no start report */
+	report_sched_init(&s);
+	assert_int_equal(report_sched_start(&s, root, &cfg, 2000), 0);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 0);
+	strv_free(ev);
+
+	/* the metrics file follows each report */
+	{
+		char p[4096], *t = NULL;
+		snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+		assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+		assert_non_null(strstr(t, "lifeline_mode{mode=\"normal\"} 1\n"));
+		free(t);
+	}
+	config_done(&cfg);
+}
+
+static void test_no_url_means_journal_and_metrics_only(void **state)
+{
+	struct lifeline_config cfg;
+	json_object *o;
+	unsigned n = 99;
+	char p[4096];
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(report_emit(root, &cfg, o), 0);
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+	assert_int_equal(access(p, F_OK), 0);
+	json_object_put(o);
+	config_done(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_report_has_machine_state_this_boot_and_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_ids_are_unique, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_record_is_reported_not_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fresh_machine_reports_a_new_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_fields_carry_the_fixed_message_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_file_has_the_counters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_reports_mode_changes_and_safe_mode_starts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -103,6 +103,7 @@ struct qjob {
 	unsigned since_flush;
 	unsigned generation;
 	bool removed; /* the restore finished and removed the directory */
+	bool rerun;   /* continues an interrupted run: look for its temp files */
 	char id[COMPONENT_ID_MAX + 1];
 };
 
@@ -312,6 +313,9 @@ static int apply_move(struct qjob *j, struct qentry *e, int ofd, int qfd, const 
 		return negative_errno();
 
 	/* Another filesystem: copy, make the copy durable, then unlink. */
+	r = qfile_kind(qfd, name);
+	if (r != 0)
+		return r > 0 ? -EEXIST : r;
 	qtmp_name(e->path, tmp);
 	r = qcopy_file(ofd, qfd, name, tmp, e, false, "quarantine-copy", sha);
 	if (r < 0)
@@ -358,12 +362,32 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 		entry_error(j, e, QE_FAILED, r, "cannot create its directory in the quarantine");
 		return 0;
 	}
-	qtmp_name(e->path, tmp);
-	if (unlinkat(qfd, tmp, 0) >= 0)
-		j->quar.dirty = true; /* a torn copy of an interrupted run */
+	if (j->rerun) {
+		qtmp_name(e->path, tmp);
+		if (unlinkat(qfd, tmp, 0) >= 0)
+			j->quar.dirty = true; /* a torn copy of the interrupted run */
+	}
+	if (ko == 1) {
+		/* The common case first: RENAME_NOREPLACE says -EEXIST
+		 * when the quarantine already holds it, no lookup needed. */
+		r = apply_move(j, e, ofd, qfd, name);
+		if (r != -EEXIST) {
+			if (r < 0)
+				entry_error(j, e, QE_FAILED, r, "cannot be quarantined, left in place");
+			return 0;
+		}
+	}
 	kq = qfile_kind(qfd, name);
 	if (kq < 0) {
 		entry_error(j, e, QE_FAILED, kq, "its place in the quarantine is taken");
+		return 0;
+	}
+	if (ko == 1 && kq == 1) {
+		r = apply_both(j, e, ofd, qfd, name);
+		if (r == 0)
+			r = apply_move(j, e, ofd, qfd, name); /* the bad copy is gone */
+		if (r < 0)
+			entry_error(j, e, QE_FAILED, r, "cannot finish an interrupted move, left in place");
 		return 0;
 	}
 	if (ko < 0) {
@@ -374,26 +398,10 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 				    ko == -ELOOP ? "refused, it is now a symlink" : "not a regular file");
 		return 0;
 	}
-	if (ko == 1 && kq == 1) {
-		r = apply_both(j, e, ofd, qfd, name);
-		if (r < 0) {
-			entry_error(j, e, QE_FAILED, r, "cannot finish an interrupted move");
-			return 0;
-		}
-		if (r > 0)
-			return 0;
-		kq = 0;
-	}
-	if (ko == 0) {
-		if (kq == 1)
-			entry_moved(e);
-		else
-			entry_error(j, e, QE_MISSING, ENOENT, "gone before it was quarantined");
-		return 0;
-	}
-	r = apply_move(j, e, ofd, qfd, name);
-	if (r < 0)
-		entry_error(j, e, QE_FAILED, r, "cannot be quarantined, left in place");
+	if (kq == 1)
+		entry_moved(e); /* a previous run moved it */
+	else
+		entry_error(j, e, QE_MISSING, ENOENT, "gone before it was quarantined");
 	return 0;
 }
 
@@ -526,6 +534,7 @@ static int apply_load(struct qjob *j, bool *ret_new)
 			return 0;
 		}
 		if (j->m.state == QM_RESTORING) {
+			j->rerun = true;
 			r = run_restore(j);
 			if (r < 0)
 				return r;
@@ -582,6 +591,7 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 	r = apply_load(&j, &changed);
 	if (r < 0)
 		return r;
+	j.rerun = !changed;
 
 	STRV_FOREACH(p, paths) {
 		struct qentry *e = qmanifest_find(&j.m, *p);
@@ -731,8 +741,8 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 	qtmp_name(e->path, tmp);
 	r = qdir_get(&j->quar, dir, &qfd);
 	kq = r == -ENOENT ? 0 : r < 0 ? r : qfile_kind(qfd, name);
-	if (qfd >= 0 && r >= 0 && unlinkat(qfd, tmp, 0) >= 0)
-		j->quar.dirty = true;
+	if (j->rerun && r >= 0 && unlinkat(qfd, tmp, 0) >= 0)
+		j->quar.dirty = true; /* the interrupted apply's torn copy */
 	r = qdir_get(&j->orig, dir, &ofd);
 	if (r < 0) {
 		j->res.errors++;
@@ -742,8 +752,8 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 			    strerror(-r));
 		return 0;
 	}
-	if (unlinkat(ofd, tmp, 0) >= 0)
-		j->orig.dirty = true;
+	if (j->rerun && unlinkat(ofd, tmp, 0) >= 0)
+		j->orig.dirty = true; /* the interrupted restore's torn copy */
 	ko = qfile_kind(ofd, name);
 
 	if (kq < 0) {
@@ -1066,6 +1076,7 @@ static int slot_run(int root_fd, int base_fd, const struct qslot *s, bool restor
 			    s->generation, s->id, strerror(-r));
 		return r;
 	}
+	j.rerun = j.m.state == QM_APPLYING || j.m.state == QM_RESTORING;
 	if (j.m.state == QM_APPLYING && !restore)
 		r = run_apply(&j);
 	else if (j.m.state == QM_RESTORING || (restore && j.m.state != QM_RESTORED))

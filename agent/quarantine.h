@@ -86,5 +86,5 @@ int quarantine_list(const char *root, char ***ret_ids);
  * updates; 1 rewrites the manifest after every file. Each update costs a
  * few fsync()s (milliseconds on real disks), which is why the default is
  * larger; returns the previous value. 0 restores the default. */
-#define QUARANTINE_FLUSH_DEFAULT 128
+#define QUARANTINE_FLUSH_DEFAULT 256
 unsigned quarantine_set_flush_interval(unsigned files);

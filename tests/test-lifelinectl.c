@@ -160,12 +160,55 @@ static void test_corrupt_record_exits_3(void **state)
 	free(out);
 }
 
+/* No efivarfs: store=auto falls back to the file store with one clear
+ * line saying why, and counts; store=efi runs uncounted and says so. */
+static void test_early_without_efivarfs_falls_back_or_runs_uncounted(void **state)
+{
+	const char *b = getenv("LIFELINE_BUILD");
+	char cmd[16384], p[8192], *text = NULL, *log = NULL;
+	size_t n;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/etc/lifeline/lifeline.conf", root);
+	snprintf(cmd, sizeof(cmd), "[boot]\nstore = auto\nstate_file = %s/state.bin\n", root);
+	assert_int_equal(write_file_atomic(p, cmd, strlen(cmd), 0644), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "EFIVARFS_PATH=/nonexistent-efivars/ %s/initramfs-hook/lifeline-early --phase=init --test "
+		 "--stderr --root=%s 2>%s/early.log",
+		 b ? b : "build", root, root);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	snprintf(p, sizeof(p), "%s/early.log", root);
+	assert_int_equal(read_full_file(p, 65536, &log, &n), 0);
+	assert_non_null(strstr(log, "using the file store"));
+	assert_non_null(strstr(log, "EFI variables are not available"));
+	free(log);
+	snprintf(p, sizeof(p), "%s/run/lifeline/state", root);
+	assert_int_equal(read_full_file(p, 65536, &text, NULL), 0);
+	assert_non_null(strstr(text, "store=file\n"));
+	assert_non_null(strstr(text, "failures=2\n"));
+	free(text);
+
+	snprintf(p, sizeof(p), "%s/etc/lifeline/lifeline.conf", root);
+	assert_int_equal(write_file_atomic(p, "[boot]\nstore = efi\n", 19, 0644), 0);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	snprintf(p, sizeof(p), "%s/run/lifeline/state", root);
+	assert_int_equal(read_full_file(p, 65536, &text, NULL), 0);
+	assert_non_null(strstr(text, "mode=uncounted\n"));
+	free(text);
+	snprintf(p, sizeof(p), "%s/early.log", root);
+	assert_int_equal(read_full_file(p, 65536, &log, &n), 0);
+	assert_non_null(strstr(log, "this boot is not counted"));
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
 		cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
 		cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
+		cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

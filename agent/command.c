@@ -480,9 +480,11 @@ static int parse_body(const char *body, size_t size, struct command_check *ret)
 	}
 	if ((c.action == COMMAND_ACTION_QUARANTINE && !c.components[0]) ||
 	    ((c.action == COMMAND_ACTION_BLESS || c.action == COMMAND_ACTION_REBOOT) && c.components[0])) {
+		enum command_action a = c.action;
+
 		command_done(&c);
-		return verdict(ret, COMMAND_REJECT_MALFORMED, "%s takes %s components", command_action_to_string(c.action),
-			       c.action == COMMAND_ACTION_QUARANTINE ? "one or more" : "no");
+		return verdict(ret, COMMAND_REJECT_MALFORMED, "%s takes %s components", command_action_to_string(a),
+			       a == COMMAND_ACTION_QUARANTINE ? "one or more" : "no");
 	}
 	ret->cmd = c;
 	ret->have_cmd = true;

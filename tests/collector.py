@@ -13,7 +13,8 @@ POST  any path: the body is stored as D/NNNN.json (NNNN counts the stored
       bodies from 0001) and answered 200, except that the first --fail N
       POSTs are answered 500 and not stored. --status CODE answers every
       POST with CODE instead (nothing stored unless CODE is 2xx).
-GET   /NAME: the file NAME of --serve DIR (no subdirectories), else 404.
+GET   /PATH/NAME: the file NAME of --serve DIR (the last path component
+      only; no subdirectories, no dot files), else 404.
 Every request is appended to D/requests.log as "METHOD PATH STATUS".
 """
 import argparse
@@ -79,8 +80,8 @@ def main():
 
         def do_GET(self):
             state["requests"] += 1
-            name = self.path.lstrip("/")
-            if args.serve and name and "/" not in name and not name.startswith("."):
+            name = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
+            if args.serve and name and not name.startswith("."):
                 p = os.path.join(args.serve, name)
                 if os.path.isfile(p):
                     with open(p, "rb") as f:

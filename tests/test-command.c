@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Signed fleet commands: every rejection with its own reason (forged,
+ * unsigned, wrong key, malformed, wrong target, expired, replayed), a
+ * valid command applied exactly once (also across a power cut after the
+ * seq write), the real lifelinectl actions, polling a loopback server.
+ * Keys are generated here, in the test's temp dir; the only fixed key is
+ * the public half in tests/data/command (its private half was thrown
+ * away).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <linux/fs.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/command.h"
+#include "agent/config.h"
+#include "agent/ctl.h"
+#include "agent/runstate.h"
+#include "agent/spool.h"
+#include "common/fileio.h"
+#include "common/strv.h"
+#include "efi/store.h"
+
+#define MACHINE_ID "4f1c2a9be0d34c7a8f0e6b5d3c2a1f09"
+#define OTHER_ID "0123456789abcdef0123456789abcdef"
+
+static char keys[1024], root[1024], var_path[4096];
+static EVP_PKEY *fleet, *rogue;
+static struct lifeline_config cfg;
+static int64_t now;
+
+/* ---- fixtures ---- */
+
+static void put(const char *rel, const char *text)
+{
+	char p[4096], *slash;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	slash = strrchr(p, '/');
+	*slash = 0;
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	*slash = '/';
+	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+static char *slurp(const char *path)
+{
+	char *t = NULL;
+
+	if (read_full_file(path, 1 << 20, &t, NULL) < 0)
+		return NULL;
+	return t;
+}
+
+static void reset_var(void)
+{
+	int fd = open(var_path, O_RDONLY);
+
+	if (fd >= 0) {
+		int flags = 0;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+		close(fd);
+	}
+	unlink(var_path);
+}
+
+static int group_setup(void **state)
+{
+	const char *tmp = getenv("LIFELINE_TEST_TMP");
+	char a[2048], b[2048];
+
+	(void)state;
+	snprintf(keys, sizeof(keys), "%s/keys-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(keys))
+		return -1;
+	snprintf(a, sizeof(a), "%s/fleet.key", keys);
+	snprintf(b, sizeof(b), "%s/fleet.pub", keys);
+	if (command_keygen(a, b) < 0 || command_key_load_private(a, &fleet) < 0)
+		return -1;
+	snprintf(a, sizeof(a), "%s/rogue.key", keys);
+	snprintf(b, sizeof(b), "%s/rogue.pub", keys);
+	if (command_keygen(a, b) < 0 || command_key_load_private(a, &rogue) < 0)
+		return -1;
+	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
+		 LIFELINE_GUID_STR);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[2048];
+
+	(void)state;
+	EVP_PKEY_free(fleet);
+	EVP_PKEY_free(rogue);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", keys);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("LIFELINE_TEST_TMP");
+	char p[2048], *pub;
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s/cmd-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(root))
+		return -1;
+	reset_var();
+	put("/etc/machine-id", MACHINE_ID "\n");
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n"
+					   "[report]\nurl = http://127.0.0.1:9/r\n"
+					   "[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
+	snprintf(p, sizeof(p), "%s/fleet.pub", keys);
+	pub = slurp(p);
+	assert_non_null(pub);
+	put("/etc/lifeline/fleet.pub", pub);
+	free(pub);
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	now = (int64_t)time(NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[2048];
+
+	(void)state;
+	config_done(&cfg);
+	reset_var();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A document for (action, components "a,b", targets "x,y", seq, expires). */
+static char *doc_with(EVP_PKEY *key, const char *action, const char *components, const char *targets,
+		      uint64_t seq, int64_t expires)
+{
+	struct command c = { .seq = seq, .expires = expires, .issued = now - 5 };
+	char *body = NULL, *doc = NULL;
+
+	assert_true(command_action_from_string(action) >= 0);
+	c.action = (enum command_action)command_action_from_string(action);
+	assert_int_equal(strv_split_ws(components ? components : "", &c.components), 0);
+	assert_int_equal(strv_split_ws(targets, &c.targets), 0);
+	assert_int_equal(command_body_format(&c, &body), 0);
+	assert_int_equal(command_sign(key, body, strlen(body), &doc), 0);
+	free(body);
+	command_done(&c);
+	return doc;
+}
+
+static char *doc_signed(EVP_PKEY *key, const char *body)
+{
+	char *doc = NULL;
+
+	assert_int_equal(command_sign(key, body, strlen(body), &doc), 0);
+	return doc;
+}
+
+struct counter {
+	int n;
+	enum command_action last;
+	char marker[4096]; /* when set, each application appends a line here */
+};
+
+static int count_apply(const char *r, const struct command *c, void *userdata)
+{
+	struct counter *k = userdata;
+
+	(void)r;
+	k->n++;
+	k->last = c->action;
+	if (k->marker[0]) {
+		FILE *f = fopen(k->marker, "a");
+		fprintf(f, "applied %" PRIu64 "\n", c->seq);
+		fclose(f);
+	}
+	return CTL_EXIT_OK;
+}
+
+static struct counter counter;
+static const struct command_applier counting = { .apply = count_apply, .userdata = &counter };
+
+/* Judges doc; returns the verdict (asserts the judging itself worked). */
+static enum command_verdict judge(const char *doc)
+{
+	struct command_check chk;
+	enum command_verdict v;
+	int code = -1, r;
+
+	r = command_process(root, &cfg, doc, strlen(doc), "test", &counting, now, &chk, &code);
+	assert_int_equal(r, 0);
+	v = chk.verdict;
+	assert_int_equal(code, v == COMMAND_ACCEPTED ? CTL_EXIT_OK : CTL_EXIT_FAILURE);
+	if (v != COMMAND_ACCEPTED)
+		print_message("      rejected %s: %s\n", command_verdict_to_string(v), chk.detail);
+	command_check_done(&chk);
+	return v;
+}
+
+#define assert_verdict(doc, v)                                                                           \
+	do {                                                                                             \
+		enum command_verdict _v = judge(doc);                                                    \
+		if (_v != (v))                                                                           \
+			fail_msg("verdict %s, want %s", command_verdict_to_string(_v), command_verdict_to_string(v)); \
+	} while (0)
+
+/* The command objects of the spooled reports, oldest first. */
+static json_object *spooled_commands(void)
+{
+	json_object *a = json_object_new_array();
+	char **names = NULL, p[4096], *t;
+
+	assert_int_equal(spool_list(root, &names), 0);
+	STRV_FOREACH(n, names) {
+		json_object *o, *c, *ev;
+
+		snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, *n);
+		t = slurp(p);
+		assert_non_null(t);
+		o = json_tokener_parse(t);
+		free(t);
+		assert_non_null(o);
+		assert_true(json_object_object_get_ex(o, "event", &ev));
+		if (streq(json_object_get_string(ev), "command")) {
+			assert_true(json_object_object_get_ex(o, "command", &c));
+			json_object_array_add(a, json_object_get(c));
+		}
+		json_object_put(o);
+	}
+	strv_free(names);
+	return a;
+}
+
+static const char *field(json_object *a, size_t i, const char *key)
+{
+	json_object *v;
+
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(a, i), key, &v));
+	return json_object_get_string(v);
+}
+
+/* ---- tests ---- */
+
+static void test_valid_command_applied_exactly_once(void **state)
+{
+	char *doc = doc_with(fleet, "clear", NULL, "all", 5, now + 600), p[4096], *t, sha[65];
+	uint64_t seq = 0;
+	json_object *reports;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	assert_int_equal(counter.n, 1);
+	assert_int_equal(counter.last, COMMAND_ACTION_CLEAR);
+	assert_int_equal(command_seq_read(root, &seq, sha), 0);
+	assert_int_equal(seq, 5);
+	snprintf(p, sizeof(p), "%s%s", root, COMMAND_SEQ_FILE);
+	t = slurp(p);
+	assert_non_null(t);
+	assert_int_equal(strlen(t), 2 + 64 + 1);
+	assert_true(strncmp(t, "5 ", 2) == 0);
+	free(t);
+
+	/* the same file again: a replay, not applied */
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	assert_int_equal(counter.n, 1);
+	free(doc);
+	/* a lower seq, validly signed */
+	doc = doc_with(fleet, "bless", NULL, "all", 3, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	/* the same seq with another body */
+	doc = doc_with(fleet, "bless", NULL, "all", 5, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	assert_int_equal(counter.n, 1);
+	/* the next seq is fine */
+	doc = doc_with(fleet, "bless", NULL, MACHINE_ID, 6, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_int_equal(counter.n, 2);
+
+	/* each outcome became a report with its reason */
+	reports = spooled_commands();
+	assert_int_equal(json_object_array_length(reports), 5);
+	assert_string_equal(field(reports, 0, "result"), "accepted");
+	assert_string_equal(field(reports, 0, "reason"), "accepted");
+	assert_string_equal(field(reports, 0, "action"), "clear");
+	assert_string_equal(field(reports, 1, "result"), "rejected");
+	assert_string_equal(field(reports, 1, "reason"), "replay");
+	assert_string_equal(field(reports, 4, "result"), "accepted");
+	json_object_put(reports);
+}
+
+static void test_power_cut_after_seq_write_loses_the_command_never_replays_it(void **state)
+{
+	char *doc = doc_with(fleet, "clear", NULL, "all", 9, now + 600);
+	uint64_t seq = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	snprintf(counter.marker, sizeof(counter.marker), "%s/applied", root);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct command_check chk;
+		setenv("LIFELINE_FAULT", "command-seq-written", 1);
+		(void)command_process(root, &cfg, doc, strlen(doc), "test", &counting, now, &chk, NULL);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 99); /* "power cut" */
+	assert_int_equal(access(counter.marker, F_OK), -1);
+	assert_int_equal(command_seq_read(root, &seq, NULL), 0);
+	assert_int_equal(seq, 9);
+
+	/* the document is fetched again after the reboot: refused */
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	assert_int_equal(access(counter.marker, F_OK), -1);
+	free(doc);
+}
+
+static void test_forged_and_unsigned_are_rejected(void **state)
+{
+	char *doc = doc_with(fleet, "clear", NULL, "all", 5, now + 600), *bad, *p;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	/* the body changed after signing */
+	bad = strdup(doc);
+	p = strstr(bad, "\"seq\":5");
+	p[6] = '7';
+	assert_verdict(bad, COMMAND_REJECT_BAD_SIGNATURE);
+	free(bad);
+	/* the signature changed */
+	bad = strdup(doc);
+	p = strrchr(bad, ' ') + 10;
+	*p = *p == 'A' ? 'B' : 'A';
+	assert_verdict(bad, COMMAND_REJECT_BAD_SIGNATURE);
+	free(bad);
+	/* signature cut short */
+	bad = strdup(doc);
+	strcpy(strrchr(bad, ' ') + 20, "\n");
+	assert_verdict(bad, COMMAND_REJECT_BAD_SIGNATURE);
+	free(bad);
+	/* a signature line of another format */
+	bad = strdup(doc);
+	p = strstr(bad, "ed25519");
+	memcpy(p, "ed448  ", 7);
+	assert_verdict(bad, COMMAND_REJECT_BAD_SIGNATURE);
+	free(bad);
+	/* text after the signature line */
+	assert_int_equal(asprintf(&bad, "%sextra\n", doc), strlen(doc) + 6);
+	assert_verdict(bad, COMMAND_REJECT_MALFORMED);
+	free(bad);
+
+	/* no signature at all */
+	bad = strdup(doc);
+	*strchr(bad, '\n') = 0;
+	assert_verdict(bad, COMMAND_REJECT_UNSIGNED);
+	strcat(bad, "\n");
+	assert_verdict(bad, COMMAND_REJECT_UNSIGNED);
+	strcat(bad, "trust me\n");
+	assert_verdict(bad, COMMAND_REJECT_UNSIGNED);
+	free(bad);
+	assert_int_equal(counter.n, 0);
+	free(doc);
+}
+
+static void test_wrong_key_is_rejected(void **state)
+{
+	char *doc = doc_with(rogue, "clear", NULL, "all", 5, now + 600), our_id[17], *p;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	assert_verdict(doc, COMMAND_REJECT_WRONG_KEY);
+	/* claiming the fleet key's id does not help */
+	assert_int_equal(command_key_id(fleet, our_id), 0);
+	p = strstr(doc, "ed25519 ") + 8;
+	memcpy(p, our_id, 16);
+	assert_verdict(doc, COMMAND_REJECT_BAD_SIGNATURE);
+	assert_int_equal(counter.n, 0);
+	free(doc);
+}
+
+static void test_expired_and_wrong_target_are_rejected(void **state)
+{
+	char *doc;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	doc = doc_with(fleet, "clear", NULL, "all", 5, now - 1);
+	assert_verdict(doc, COMMAND_REJECT_EXPIRED);
+	free(doc);
+	doc = doc_with(fleet, "clear", NULL, OTHER_ID, 5, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_WRONG_TARGET);
+	free(doc);
+	assert_int_equal(counter.n, 0);
+	/* the rejections did not use up the seq */
+	doc = doc_with(fleet, "clear", NULL, OTHER_ID " " MACHINE_ID, 5, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_int_equal(counter.n, 1);
+
+	/* without a machine-id only "all" matches */
+	{
+		char p[2048];
+		snprintf(p, sizeof(p), "%s/etc/machine-id", root);
+		unlink(p);
+	}
+	doc = doc_with(fleet, "clear", NULL, MACHINE_ID, 6, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_WRONG_TARGET);
+	free(doc);
+}
+
+static void test_malformed_bodies_are_rejected_each_with_its_reason(void **state)
+{
+	static const struct {
+		const char *body;
+		enum command_verdict v;
+	} cases[] = {
+		{ "not json", COMMAND_REJECT_MALFORMED },
+		{ "[1,2]", COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1} x",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":2,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1,\"x\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\",\"" MACHINE_ID "\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"ALL\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":0,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":\"5\",\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5.0,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":99999999999999999999,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":4102444801}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"../etc\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"a\",\"a\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"quarantine\",\"components\":[],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"reboot\",\"components\":[\"a\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{'version':1}", COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"a\\u0000b\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED },
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"seq\":50,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_DUPLICATE_KEY },
+		{ "{\"version\":1,\"action\":\"clear\",\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_DUPLICATE_KEY },
+		{ "{\"version\":1,\"action\":\"format-disk\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_UNKNOWN_ACTION },
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xc3\xa9\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_MALFORMED }, /* valid UTF-8, not a component id */
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xe9\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_NOT_UTF8 },
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"\xc0\xaf\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_NOT_UTF8 }, /* overlong '/' */
+		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"\xed\xa0\x80\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_REJECT_NOT_UTF8 }, /* a surrogate */
+		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+		  COMMAND_ACCEPTED }, /* "components" may be left out */
+	};
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char *doc = doc_signed(fleet, cases[i].body);
+		enum command_verdict v = judge(doc);
+
+		if (v != cases[i].v)
+			fail_msg("case %zu (%s): verdict %s, want %s", i, cases[i].body, command_verdict_to_string(v),
+				 command_verdict_to_string(cases[i].v));
+		free(doc);
+	}
+	assert_int_equal(counter.n, 1);
+}
+
+static void test_too_long_is_rejected_before_anything_else(void **state)
+{
+	char *body = malloc(COMMAND_DOC_MAX + 10), *doc;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	/* a body past the body limit (validly signed) */
+	memset(body, ' ', COMMAND_BODY_MAX + 1);
+	body[0] = '{';
+	strcpy(body + COMMAND_BODY_MAX + 1 - 1, "}");
+	doc = doc_signed(fleet, body);
+	assert_verdict(doc, COMMAND_REJECT_TOO_LONG);
+	free(doc);
+	/* a document past the document limit */
+	memset(body, 'x', COMMAND_DOC_MAX + 1);
+	body[COMMAND_DOC_MAX + 1] = 0;
+	assert_verdict(body, COMMAND_REJECT_TOO_LONG);
+	free(body);
+	assert_int_equal(counter.n, 0);
+}
+
+static void test_judging_needs_key_and_sound_seq_file(void **state)
+{
+	char *doc = doc_with(fleet, "clear", NULL, "all", 5, now + 600), p[2048];
+	struct command_check chk;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	/* a damaged seq file refuses everything (a lost seq must not re-open
+	 * replays) */
+	put(COMMAND_SEQ_FILE, "garbage\n");
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -EUCLEAN);
+	put(COMMAND_SEQ_FILE, "4 0123\n");
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -EUCLEAN);
+	snprintf(p, sizeof(p), "%s%s", root, COMMAND_SEQ_FILE);
+	unlink(p);
+	/* no public key */
+	snprintf(p, sizeof(p), "%s/etc/lifeline/fleet.pub", root);
+	unlink(p);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -ENOKEY);
+	/* a public key that is not Ed25519 PEM */
+	put("/etc/lifeline/fleet.pub", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+	assert_true(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL) < 0);
+	assert_int_equal(counter.n, 0);
+	free(doc);
+}
+
+static void test_real_actions_through_lifelinectl_functions(void **state)
+{
+	struct quarantine_entry *active = NULL;
+	struct command_check chk;
+	unsigned n = 99;
+	char *doc;
+	int code = -1;
+
+	(void)state;
+	put("/etc/lifeline/components.d/examplesec.conf",
+	    "[examplesec]\nvendor = Example\nmodules = examplesec\nfiles = /opt/examplesec/bin/*\n");
+	doc = doc_with(fleet, "quarantine", "examplesec", "all", 10, now + 600);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
+	assert_int_equal(code, CTL_EXIT_OK);
+	command_check_done(&chk);
+	free(doc);
+	assert_int_equal(quarantine_active_read(root, &active, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(active[0].id, "examplesec");
+	free(active);
+
+	/* an unknown component: accepted (signed, fresh) but applying fails,
+	 * and the report says so */
+	doc = doc_with(fleet, "quarantine", "nosuch", "all", 11, now + 600);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
+	assert_int_not_equal(code, CTL_EXIT_OK);
+	command_check_done(&chk);
+	free(doc);
+
+	doc = doc_with(fleet, "clear", NULL, MACHINE_ID, 12, now + 600);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(code, CTL_EXIT_OK);
+	command_check_done(&chk);
+	free(doc);
+	active = NULL;
+	assert_int_equal(quarantine_active_read(root, &active, &n), 0);
+	assert_int_equal(n, 0);
+	free(active);
+
+	/* reboot under --root: accepted, nothing rebooted */
+	doc = doc_with(fleet, "reboot", NULL, "all", 13, now + 600);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(code, CTL_EXIT_OK);
+	command_check_done(&chk);
+	free(doc);
+
+	{
+		json_object *r = spooled_commands();
+		json_object *applied;
+		assert_int_equal(json_object_array_length(r), 4);
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(r, 1), "applied", &applied));
+		assert_false(json_object_get_boolean(applied));
+		json_object_put(r);
+	}
+}
+
+static void test_keygen_writes_private_0600_and_never_overwrites(void **state)
+{
+	char a[2048], b[2048];
+	struct stat st;
+	EVP_PKEY *k = NULL;
+
+	(void)state;
+	snprintf(a, sizeof(a), "%s/k.key", root);
+	snprintf(b, sizeof(b), "%s/k.pub", root);
+	assert_int_equal(command_keygen(a, b), 0);
+	assert_int_equal(stat(a, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(command_key_load_public(b, &k), 0);
+	EVP_PKEY_free(k);
+	assert_int_equal(command_keygen(a, b), -EEXIST);
+	/* a private key is not a public key file */
+	assert_true(command_key_load_public(a, &k) < 0);
+}
+
+/* ---- polling a loopback server ---- */
+
+static pid_t server_pid = -1;
+
+static int start_server(const char *serve_dir)
+{
+	char cmd[8192], line[64];
+	int fds[2], port;
+	FILE *f;
+
+	assert_int_equal(pipe(fds), 0);
+	server_pid = fork();
+	assert_true(server_pid >= 0);
+	if (server_pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		snprintf(cmd, sizeof(cmd),
+			 "exec python3 tests/collector.py --port 0 --dir '%s/srv-log' --serve '%s' --timeout 60", root,
+			 serve_dir);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	port = atoi(line);
+	assert_true(port > 0);
+	return port;
+}
+
+static void stop_server(void)
+{
+	if (server_pid > 0) {
+		kill(server_pid, SIGTERM);
+		waitpid(server_pid, NULL, 0);
+	}
+	server_pid = -1;
+}
+
+static void test_poll_fetches_machine_and_all_documents_lowest_seq_first(void **state)
+{
+	struct command_poller poller = { 0 };
+	char dir[2048], p[4096], url[256], *doc;
+	unsigned judged = 99;
+	uint64_t seq = 0;
+	int port;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/srv", root);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	port = start_server(dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet/", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+
+	/* nothing published: 404s are no error */
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 0);
+
+	/* the machine's own document has the higher seq: all.cmd goes first */
+	doc = doc_with(fleet, "bless", NULL, MACHINE_ID, 21, now + 600);
+	snprintf(p, sizeof(p), "%s/%s.cmd", dir, MACHINE_ID);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+	doc = doc_with(fleet, "clear", NULL, "all", 20, now + 600);
+	snprintf(p, sizeof(p), "%s/all.cmd", dir);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 2);
+	assert_int_equal(command_seq_read(root, &seq, NULL), 0);
+	assert_int_equal(seq, 21);
+	{
+		json_object *r = spooled_commands();
+		assert_int_equal(json_object_array_length(r), 2);
+		assert_string_equal(field(r, 0, "action"), "clear");
+		assert_string_equal(field(r, 0, "result"), "accepted");
+		assert_string_equal(field(r, 1, "action"), "bless");
+		assert_string_equal(field(r, 1, "result"), "accepted");
+		assert_non_null(strstr(field(r, 1, "source"), MACHINE_ID ".cmd"));
+		json_object_put(r);
+	}
+
+	/* the server keeps serving the same files: no new judgement, no report */
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 0);
+	/* nor after a restart of the agent (a fresh poller) for the applied one;
+	 * the older all.cmd is judged (a replay) once more */
+	memset(&poller, 0, sizeof(poller));
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 1);
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 0);
+	stop_server();
+}
+
+/* ---- the committed fixture ---- */
+
+static void test_committed_document_still_verifies(void **state)
+{
+	EVP_PKEY *pub = NULL;
+	struct command_check chk;
+	char *doc = NULL;
+	size_t size = 0;
+
+	(void)state;
+	assert_int_equal(command_key_load_public("tests/data/command/fleet-test.pub", &pub), 0);
+	assert_int_equal(read_full_file("tests/data/command/clear-all-seq1.cmd", COMMAND_DOC_MAX, &doc, &size), 0);
+	assert_int_equal(command_verify(doc, size, pub, MACHINE_ID, 0, 1767225600, &chk), 0);
+	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
+	assert_int_equal(chk.cmd.action, COMMAND_ACTION_CLEAR);
+	assert_int_equal(chk.cmd.seq, 1);
+	assert_string_equal(chk.cmd.targets[0], "all");
+	command_check_done(&chk);
+	/* and a key generated here is not that key */
+	assert_int_equal(command_verify(doc, size, fleet, MACHINE_ID, 0, 1767225600, &chk), 0);
+	assert_int_equal(chk.verdict, COMMAND_REJECT_WRONG_KEY);
+	command_check_done(&chk);
+	free(doc);
+	EVP_PKEY_free(pub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_valid_command_applied_exactly_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_cut_after_seq_write_loses_the_command_never_replays_it, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_forged_and_unsigned_are_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_key_is_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_and_wrong_target_are_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_bodies_are_rejected_each_with_its_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_long_is_rejected_before_anything_else, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_judging_needs_key_and_sound_seq_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_real_actions_through_lifelinectl_functions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keygen_writes_private_0600_and_never_overwrites, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

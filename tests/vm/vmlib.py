@@ -39,6 +39,7 @@ started it dies (PR_SET_PDEATHSIG), so no test leaves a VM behind.
 
 import atexit
 import ctypes
+import fcntl
 import json
 import os
 import re
@@ -64,9 +65,20 @@ LOGIN_PROMPT = r"lifeline-vm login:"
 FIRMWARE_START = re.compile(r"^BdsDxe: loading ", re.MULTILINE)
 # ANSI escape sequences (firmware, systemd-boot and systemd colour their
 # output) and carriage returns are removed before matching.
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78cDEHM]|\r")
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78cDEHM]|\r")
 
-BOOT_TIMEOUT = 180          # one boot, firmware to login: ~25-28 s measured
+# One boot, firmware to login, takes ~25-28 s here when it has the host to
+# itself, but 130 s was seen while other jobs loaded the 2 cores: hence 300 s
+# (a wait fails at once anyway when its boot ends or QEMU exits).  LIFELINE_VM_TIMEOUT_SCALE multiplies every timeout (slow hosts).
+TIMEOUT_SCALE = float(os.environ.get("LIFELINE_VM_TIMEOUT_SCALE", "1"))
+BOOT_TIMEOUT = 300 * TIMEOUT_SCALE
+# TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
+# host each boot ~2.5 times slower, which is how timeouts turn into flakes.
+# So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a
+# VM object holds its slot from start() to kill()/poweroff(), and waits for
+# one (without timing out its boots) when all are taken.
+SLOTS = int(os.environ.get("LIFELINE_VM_SLOTS", "1"))
+SLOT_DIR = os.environ.get("LIFELINE_VM_SLOT_DIR", "/run/lifeline-vm-slots")
 _live = set()               # VMs to kill at exit
 
 
@@ -135,6 +147,8 @@ class VM:
         self._reply_cv = threading.Condition()
         self._reader = None
         self._text_cache = (None, "")
+        self._slot = None
+        self._hold_from = 0
         open(self.serial_log, "ab").close()
 
     # ---------------------------------------------------------------- QEMU
@@ -174,7 +188,37 @@ class VM:
                 time.sleep(1)
         raise last
 
+    def _take_slot(self):
+        if self._slot is not None or SLOTS <= 0:
+            return
+        os.makedirs(SLOT_DIR, exist_ok=True)
+        waited, t0 = False, time.time()
+        while True:
+            for i in range(SLOTS):
+                fd = os.open(os.path.join(SLOT_DIR, "slot%d" % i), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                os.ftruncate(fd, 0)
+                os.write(fd, ("%d %s %s\n" % (os.getpid(), self.name, self.workdir)).encode())
+                self._slot = fd
+                if waited:
+                    log("%s: got VM slot %d after %.0f s" % (self.name, i, time.time() - t0))
+                return
+            if not waited:
+                log("%s: all %d VM slot(s) in %s are taken; waiting" % (self.name, SLOTS, SLOT_DIR))
+                waited = True
+            time.sleep(1)
+
+    def _drop_slot(self):
+        if self._slot is not None:
+            os.close(self._slot)  # releases the flock
+            self._slot = None
+
     def _start_once(self):
+        self._take_slot()
         self.ssh_port = free_port()
         try:
             os.unlink(self.qmp_path)
@@ -293,6 +337,8 @@ class VM:
         if self.proc is not None and self.proc.returncode is not None and self in _live:
             _live.discard(self)
             self._record("EXIT", {"returncode": self.proc.returncode})
+        if self.proc is None or self.proc.returncode is not None:
+            self._drop_slot()
         if self._qmp is not None:
             try:
                 self._qmp.close()

@@ -1,0 +1,90 @@
+#!/bin/bash
+# dracut module "lifeline" (installed as modules.d/90lifeline): put
+# lifeline-early, its libraries, the lifeline configuration and the kernel
+# modules it needs into the initrd, and run its two phases there.
+#
+#   --phase=init    before udev loads modules (it counts this boot attempt and
+#                   blocks quarantined modules); efi_pstore and the watchdog
+#                   drivers are loaded just before it, efivarfs it mounts
+#                   itself
+#   --phase=rootfs  the real root is mounted at /sysroot, before switch-root
+#
+# Two flavours, chosen by whether the "systemd" dracut module is in the image:
+#   systemd-based initrd  native units lifeline-early-init.service (wanted by
+#                         sysinit.target, before systemd-modules-load and udev)
+#                         and lifeline-early-rootfs.service (wanted by
+#                         initrd.target, after the root and /usr are mounted,
+#                         before initrd-cleanup / switch-root)
+#   shell-based initrd    hooks pre-udev/00-lifeline-init.sh and
+#                         pre-pivot/90-lifeline-rootfs.sh (sourced by init)
+# Only one flavour is installed: in a systemd initrd the dracut-pre-udev and
+# dracut-pre-pivot services would source the hooks as well.
+#
+# Nothing here may stop a boot: the units only are wanted (never required),
+# their commands carry the "-" prefix, the hooks never exit and ignore
+# every status. lifeline-early itself exits 0 whatever happens.
+
+LIFELINE_EARLY=/usr/lib/lifeline/lifeline-early
+
+# called by dracut
+check() {
+    # Include the module whenever lifeline is installed (also in hostonly
+    # mode: nothing on the host says whether it is "needed").
+    require_binaries "$LIFELINE_EARLY" || return 1
+    return 0
+}
+
+# called by dracut
+depends() {
+    # No hard dependency: both the systemd and the shell-based initrd work.
+    return 0
+}
+
+# called by dracut
+installkernel() {
+    # efivarfs holds the boot-state record and efi_pstore keeps the next
+    # panic's log: always wanted, even in hostonly mode (a hostonly build
+    # would keep only modules loaded on the build host right now).
+    hostonly='' instmods -s efivarfs efi_pstore
+    # Hardware watchdogs that lifeline-early arms so a hang in the initrd is
+    # reset. In hostonly mode dracut keeps only the ones matching this
+    # machine's devices; absent drivers are skipped quietly.
+    instmods -s i6300esb iTCO_wdt sp5100_tco
+    return 0
+}
+
+# called by dracut
+install() {
+    local _f _unit
+
+    inst_binary "$LIFELINE_EARLY"
+    # modprobe.d "install MOD /bin/false" lines (the quarantine) need
+    # /bin/false in the initrd; modprobe and sh load the modules above.
+    inst_binary /bin/false
+    inst_multiple -o modprobe sh
+
+    # Configuration read by the early phases (thresholds, components).
+    if [[ -d "$dracutsysrootdir/etc/lifeline" ]]; then
+        inst_dir /etc/lifeline/components.d
+        inst_multiple -o /etc/lifeline/lifeline.conf
+        for _f in "$dracutsysrootdir"/etc/lifeline/components.d/*.conf; do
+            [[ -f "$_f" ]] && inst_multiple -o "${_f#"$dracutsysrootdir"}"
+        done
+    fi
+
+    if dracut_module_included "systemd"; then
+        for _unit in lifeline-early-init.service lifeline-early-rootfs.service; do
+            inst_simple "$moddir/$_unit" "$systemdsystemunitdir/$_unit"
+            # make install copies the module's files with mode 0755; systemd
+            # warns about executable unit files.
+            chmod 0644 "$initdir$systemdsystemunitdir/$_unit"
+        done
+        $SYSTEMCTL -q --root "$initdir" enable \
+            lifeline-early-init.service lifeline-early-rootfs.service
+    else
+        inst_hook pre-udev 00 "$moddir/lifeline-init.sh"
+        # After /sysroot/usr is mounted (98usrmount, pre-pivot 50).
+        inst_hook pre-pivot 90 "$moddir/lifeline-rootfs.sh"
+    fi
+    return 0
+}

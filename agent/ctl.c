@@ -14,9 +14,11 @@
 #include "common/strv.h"
 #include "components.h"
 #include "config.h"
+#include "command.h"
 #include "ctl.h"
 #include "decide.h"
 #include "efi/store.h"
+#include "report.h"
 #include "runstate.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct store *, store_free)
@@ -449,6 +451,11 @@ int ctl_dispatch(const char *verb, const struct ctl_ctx *ctx)
 		{ "clear", ctl_clear, 1000 },
 		{ "quarantine", ctl_quarantine, 1000 },
 		{ "reset", ctl_reset, 0 },
+		/* reporting and signed commands: agent/report.c, agent/command.c */
+		{ "report", report_verb, 2 },
+		{ "keygen", command_verb_keygen, 2 },
+		{ "sign-command", command_verb_sign, 1000 },
+		{ "apply-command", command_verb_apply, 2 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {

@@ -20,6 +20,7 @@
 #include "agent/bless.h"
 #include "agent/config.h"
 #include "agent/decide.h"
+#include "agent/report.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -75,6 +76,19 @@ static double uptime_seconds(void)
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Called during report uploads and command polls (each up to 30 s), so a
+ * dead collector does not starve systemd's watchdog (WatchdogSec=60). */
+static void keep_watchdog_fed(void *userdata)
+{
+	static double last;
+	double now = uptime_seconds();
+
+	if (*(uint64_t *)userdata && now - last >= 1.0) {
+		sd_notify(0, "WATCHDOG=1");
+		last = now;
+	}
 }
 
 static unsigned long kernel_taint(void)
@@ -178,7 +192,9 @@ int main(int argc, char **argv)
 	};
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	struct lifeline_config cfg;
+	struct report_sched reports;
 	uint64_t wd_usec = 0;
+	int poll_error = 0;
 	bool blessed = false;
 	char *last_why = NULL;
 	int c, r;
@@ -211,6 +227,14 @@ int main(int argc, char **argv)
 		wd_usec = 0;
 	sd_notify(0, "READY=1\nSTATUS=waiting for a healthy, stable boot");
 
+	/* Reports (a mode change or a start in safe mode now, heartbeats,
+	 * the spool with back-off) and fleet commands: agent/report.c. */
+	report_sched_init(&reports);
+	reports.keepalive = keep_watchdog_fed;
+	reports.userdata = &wd_usec;
+	if (!arg_once)
+		(void)report_sched_start(&reports, arg_root, &cfg, (uint64_t)uptime_seconds());
+
 	while (!stop) {
 		if (!blessed) {
 			_cleanup_free_ char *st = bus ? system_state(bus) : NULL;
@@ -238,6 +262,17 @@ int main(int argc, char **argv)
 			bless_verdict_done(&v);
 			if (arg_once)
 				break;
+		}
+		if (!arg_once) {
+			r = report_sched_tick(&reports, arg_root, &cfg, (uint64_t)uptime_seconds());
+			if (r < 0 && r != -EAGAIN && r != -EBUSY)
+				log_warning("reports not delivered to %s: %s; next try in %llu s", cfg.report_url,
+					    reports.backoff.last_error[0] ? reports.backoff.last_error : strerror(-r),
+					    (unsigned long long)reports.backoff.delay);
+			if (reports.poll_error != poll_error && reports.poll_error < 0)
+				log_warning_errno(reports.poll_error, "Fleet commands from %s not checked: %m",
+						  cfg.commands_url);
+			poll_error = reports.poll_error;
 		}
 		if (wd_usec)
 			sd_notify(0, "WATCHDOG=1");

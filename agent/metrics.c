@@ -127,3 +127,27 @@ int metrics_write(const char *root, struct json_object *report, unsigned spooled
 		return r;
 	return write_file_atomic(path, text, strlen(text), 0644);
 }
+
+int metrics_update_spooled(const char *root, unsigned spooled)
+{
+	_cleanup_free_ char *path = path_under_root(root, METRICS_FILE), *text = NULL, *out = NULL;
+	const char *key = "\nlifeline_reports_spooled ";
+	char *at, *eol;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 1024 * 1024, &text, NULL);
+	if (r < 0)
+		return r;
+	at = strstr(text, key);
+	if (!at)
+		return -EBADMSG;
+	at += strlen(key);
+	eol = strchr(at, '\n');
+	if (!eol)
+		return -EBADMSG;
+	if (asprintf(&out, "%.*s%u%s", (int)(at - text), text, spooled, eol) < 0)
+		return -ENOMEM;
+	return write_file_atomic(path, out, strlen(out), 0644);
+}

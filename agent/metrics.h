@@ -27,3 +27,6 @@ struct json_object;
 int metrics_format(struct json_object *report, unsigned spooled, char **ret);
 /* Writes <root>/METRICS_FILE (creating its directory). */
 int metrics_write(const char *root, struct json_object *report, unsigned spooled);
+/* Updates only lifeline_reports_spooled in an existing file (after a
+ * flush). -ENOENT when there is no file yet. */
+int metrics_update_spooled(const char *root, unsigned spooled);

@@ -498,6 +498,22 @@ int report_sched_start(struct report_sched *s, const char *root, const struct li
 	return report_mode_or(root, cfg, REPORT_EVENT_START, true);
 }
 
+/* spool_flush(), then the metrics file's spool count follows. */
+static int flush_and_count(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
+			   uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
+			   unsigned *ret_sent)
+{
+	unsigned sent = 0, left = 0;
+	int r;
+
+	r = spool_flush(root, cfg, b, now, force, keepalive, userdata, &sent);
+	if (sent > 0 && spool_count(root, &left, NULL) >= 0)
+		(void)metrics_update_spooled(root, left);
+	if (ret_sent)
+		*ret_sent = sent;
+	return r;
+}
+
 int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg, uint64_t now)
 {
 	int r;
@@ -509,6 +525,7 @@ int report_sched_tick(struct report_sched *s, const char *root, const struct lif
 		r = command_poll(&s->poller, root, cfg, s->keepalive, s->userdata, (int64_t)time(NULL), &judged);
 		if (r < 0)
 			log_debug_errno(r, "Command poll failed: %m");
+		s->poll_error = r < 0 ? r : 0;
 		/* An applied command may have changed the mode. */
 		if (judged > 0)
 			(void)report_mode_or(root, cfg, _REPORT_EVENT_MAX, false);
@@ -519,7 +536,7 @@ int report_sched_tick(struct report_sched *s, const char *root, const struct lif
 		if (r < 0)
 			log_debug_errno(r, "Heartbeat report failed: %m");
 	}
-	return spool_flush(root, cfg, &s->backoff, now, false, s->keepalive, s->userdata, NULL);
+	return flush_and_count(root, cfg, &s->backoff, now, false, s->keepalive, s->userdata, NULL);
 }
 
 /* ---- lifelinectl report ---- */
@@ -562,7 +579,7 @@ int report_verb(const struct ctl_ctx *ctx)
 			 METRICS_FILE);
 		return CTL_EXIT_OK;
 	}
-	r = spool_flush(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);
+	r = flush_and_count(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);
 	(void)spool_count(ctx->root, &left, NULL);
 	if (r == -EBUSY) {
 		log_info("report %s spooled; lifelined is sending the spool right now", get_str(o, "id"));

@@ -91,6 +91,7 @@ struct report_sched {
 	uint64_t next_poll;
 	struct spool_backoff backoff;
 	struct command_poller poller;
+	int poll_error;                    /* why the last command poll failed, or 0 */
 	void (*keepalive)(void *userdata); /* called during long requests */
 	void *userdata;
 };

@@ -762,6 +762,105 @@ static void test_committed_document_still_verifies(void **state)
 	EVP_PKEY_free(pub);
 }
 
+/* ---- the lifelinectl verbs (the built program) ---- */
+
+static int run_ctl(const char *args, char **out)
+{
+	const char *b = getenv("LIFELINE_BUILD");
+	char cmd[16384];
+	size_t n, cap = 1 << 20;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/agent/lifelinectl --root=%s %s 2>/dev/null", b ? b : "build", root, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	*out = calloc(1, cap);
+	n = fread(*out, 1, cap - 1, p);
+	(*out)[n] = 0;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_lifelinectl_keygen_sign_apply_report(void **state)
+{
+	char args[8192], p[2048], *out;
+	json_object *o, *v;
+
+	(void)state;
+	/* keygen: 0, then 1 (never overwrites), 2 without two files */
+	snprintf(args, sizeof(args), "keygen %s/fleet.key %s/etc/lifeline/fleet.pub", root, root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	assert_int_equal(run_ctl(args, &out), 1);
+	free(out);
+	assert_int_equal(run_ctl("keygen onlyone", &out), 2);
+	free(out);
+
+	/* sign-command writes the document to stdout */
+	snprintf(args, sizeof(args),
+		 "sign-command -- --key %s/fleet.key --action quarantine --component a,b --component c "
+		 "--target " MACHINE_ID "," OTHER_ID " --seq 4 --expires +600 > %s/q.cmd",
+		 root, root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	snprintf(p, sizeof(p), "%s/q.cmd", root);
+	out = slurp(p);
+	assert_non_null(out);
+	assert_true(strncmp(out, "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"a\",\"b\",\"c\"],"
+				 "\"targets\":[\"" MACHINE_ID "\",\"" OTHER_ID "\"],\"seq\":4,\"expires\":",
+			     134) == 0);
+	assert_non_null(strstr(out, "\nsignature: ed25519 "));
+	free(out);
+	/* usage errors: 2 */
+	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action frob --target all --seq 1 --expires +1",
+		 root);
+	assert_int_equal(run_ctl(args, &out), 2);
+	free(out);
+	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action bless --target all --seq 0 --expires +1",
+		 root);
+	assert_int_equal(run_ctl(args, &out), 2);
+	free(out);
+	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action quarantine --target all --seq 1 --expires +1",
+		 root);
+	assert_int_equal(run_ctl(args, &out), 2);
+	free(out);
+
+	/* apply-command: a valid clear is applied (0), the same file again is
+	 * a replay (1), no file is a usage error (2) */
+	snprintf(args, sizeof(args),
+		 "sign-command -- --key %s/fleet.key --action clear --target all --seq 5 --expires +600 > %s/c.cmd", root,
+		 root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	snprintf(args, sizeof(args), "apply-command %s/c.cmd", root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	assert_string_equal(out, "accepted: clear, seq 5\n");
+	free(out);
+	assert_int_equal(run_ctl(args, &out), 1);
+	assert_string_equal(out, "rejected: replay: seq 5 <= last applied 5\n");
+	free(out);
+	assert_int_equal(run_ctl("apply-command", &out), 2);
+	free(out);
+
+	/* report --dry-run prints the report */
+	assert_int_equal(run_ctl("report -- --dry-run", &out), 0);
+	o = json_tokener_parse(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "event", &v));
+	assert_string_equal(json_object_get_string(v), "manual");
+	assert_true(json_object_object_get_ex(o, "machine", &v));
+	assert_true(json_object_object_get_ex(v, "machine_id", &v));
+	assert_string_equal(json_object_get_string(v), MACHINE_ID);
+	json_object_put(o);
+	free(out);
+	assert_int_equal(run_ctl("report -- --bogus", &out), 2);
+	free(out);
+	/* report (not dry): spooled, the collector at port 9 is down: 1 */
+	assert_int_equal(run_ctl("report", &out), 1);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +878,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifelinectl_keygen_sign_apply_report, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -325,6 +325,13 @@ static void test_metrics_file_has_the_counters(void **state)
 	free(t);
 	json_object_put(o);
 
+	/* after a flush only the spool count changes */
+	assert_int_equal(metrics_update_spooled(root, 0), 0);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_reports_spooled 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
+	free(t);
+
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
 			       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -358,6 +359,14 @@ static void save_crashes(const struct boot_opts *o, unsigned boot_seq)
 	}
 }
 
+static bool root_looks_mounted(const char *root)
+{
+	_cleanup_free_ char *etc = path_under_root(root, "/etc");
+	struct stat st;
+
+	return etc && lstat(etc, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static bool root_is_read_only(const char *root)
 {
 	struct statvfs sv;
@@ -383,6 +392,14 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		return 0;
 	}
 	if (!streq_ptr(rs.action, "escalate")) {
+		runstate_done(&rs);
+		return 0;
+	}
+	if (!root_looks_mounted(o->root)) {
+		/* Never create a tree where the root should be: the modules
+		 * stay blocked (init phase), the files wait for a later boot. */
+		log_error("real root not mounted at %s: quarantine recorded in the state record only",
+			  o->root);
 		runstate_done(&rs);
 		return 0;
 	}

@@ -344,6 +344,28 @@ static void test_missing_config_uses_defaults(void **state)
 	assert_int_equal(r.failures, 1);
 }
 
+/* The rootfs phase with no root where it should be: logs, never fails,
+ * changes nothing (the module blocks of the init phase stay). */
+static void test_rootfs_phase_without_root_carries_on(void **state)
+{
+	char run[4200];
+	struct boot_opts o = { .root = "/nonexistent-lifeline-root" };
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+		boot_init();
+	}
+	snprintf(run, sizeof(run), "%s/run/lifeline", root);
+	o.run_dir = run;
+	assert_int_equal(boot_phase_rootfs(&o), 0);
+	assert_int_equal(access("/nonexistent-lifeline-root", F_OK), -1);
+	assert_true(exists("/run/modprobe.d/lifeline.conf"));
+	/* and with no state from the init phase at all */
+	snprintf(run, sizeof(run), "%s/run/nothing-here", root);
+	assert_int_equal(boot_phase_rootfs(&o), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_record_is_left_alone_and_boot_uncounted, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_pstore_without_known_component_still_enters_safe_mode, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_missing_config_uses_defaults, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -525,6 +525,24 @@ static void sweep_pair(const struct scenario *s, const char *first, const char *
 	}
 }
 
+/* A cut after the copy of the first file (sorted: bin/empty) is durable,
+ * then that copy is damaged: the recovery must see it differs from both
+ * the original and the record, drop it and copy again. */
+static void damaged_copy_after_cut(const struct scenario *s)
+{
+	_cleanup_free_ char *copy = NULL;
+
+	new_root(s);
+	assert_int_equal(cut(s, "quarantine-copy-unlink", 1, false), 99);
+	copy = at(QDIR "/files/opt/pc/bin/empty");
+	assert_int_equal(write_file_atomic(copy, "bit rot\n", 8, 0644), 0);
+	assert_int_equal(cut(s, "quarantine-apply-unlink-copy", 1, true), 99);
+	/* (the planted copy is still there at this cut: only the end state
+	 * is checked) */
+	finish_and_check(s);
+	drop_root(s);
+}
+
 static void run_scenario(const struct scenario *s)
 {
 	unsigned before = covered, old;
@@ -535,6 +553,7 @@ static void run_scenario(const struct scenario *s)
 	if (s->cross_fs && !s->restore) {
 		sweep_pair(s, "quarantine-copy-fsync-dir", "quarantine-apply-unlink");
 		sweep_pair(s, "quarantine-copy-unlink", "quarantine-apply-unlink");
+		damaged_copy_after_cut(s);
 	}
 	if (s->cross_fs && s->restore) {
 		sweep_pair(s, "quarantine-restore-copy-fsync-dir", "quarantine-restore-unlink");

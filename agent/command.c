@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -721,6 +723,28 @@ static void emit_report(const char *root, const struct lifeline_config *cfg, con
 		log_debug("Failed to spool the command report");
 }
 
+/* One judge at a time (lifelined's poll and a lifelinectl apply-command):
+ * otherwise both could pass the seq check with the same document. */
+static int lock_judging(const char *root)
+{
+	_cleanup_free_ char *dir = path_under_root(root, LIFELINE_STATE_DIR), *p = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!dir || !(p = path_join(dir, "command.lock")))
+		return -ENOMEM;
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return r;
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return negative_errno();
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return negative_errno();
+	return TAKE_FD(fd);
+}
+
 int command_process(const char *root, const struct lifeline_config *cfg, const char *doc, size_t size,
 		    const char *source, const struct command_applier *applier, int64_t now,
 		    struct command_check *ret_check, int *ret_exit)
@@ -728,6 +752,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 	static const struct command_applier default_applier = { .apply = apply_with_ctl };
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
 	_cleanup_free_ char *key_path = NULL;
+	_cleanup_close_ int lock = -1;
 	struct command_check chk;
 	char mid[33];
 	bool have_mid;
@@ -745,6 +770,9 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 	if (r < 0)
 		return r == -ENOENT ? -ENOKEY : r;
 	have_mid = command_machine_id(root, mid) >= 0;
+	lock = lock_judging(root);
+	if (lock < 0)
+		return lock;
 	r = command_seq_read(root, &last, NULL);
 	if (r < 0)
 		return r;
@@ -783,9 +811,9 @@ static uint64_t peek_seq(const char *doc, size_t size)
 	const char *nl = memchr(doc, '\n', size);
 	json_object *v;
 
-	if (!tok)
+	if (!tok || !nl || nl - doc > COMMAND_BODY_MAX)
 		return UINT64_MAX;
-	o = json_tokener_parse_ex(tok, doc, (int)(nl ? (size_t)(nl - doc) : MIN(size, (size_t)COMMAND_DOC_MAX)));
+	o = json_tokener_parse_ex(tok, doc, (int)(nl - doc));
 	if (!o || !json_object_object_get_ex(o, "seq", &v) || !json_object_is_type(v, json_type_int))
 		return UINT64_MAX;
 	return (uint64_t)json_object_get_int64(v);

@@ -199,8 +199,10 @@ struct spooled {
 	enum spool_class cls;
 };
 
-/* Makes room for need bytes under max_bytes, dropping by class, then age. */
-static int make_room(const char *dir, char **names, uint64_t need, uint64_t max_bytes)
+/* Makes room for need bytes under max_bytes, dropping by class, then age,
+ * but never a report of a higher class than the new one (-ENOSPC then,
+ * and nothing is dropped). */
+static int make_room(const char *dir, char **names, uint64_t need, uint64_t max_bytes, enum spool_class new_cls)
 {
 	_cleanup_free_ struct spooled *files = NULL;
 	size_t n = 0, count = strv_length(names);
@@ -222,14 +224,22 @@ static int make_room(const char *dir, char **names, uint64_t need, uint64_t max_
 	if (total + need <= max_bytes)
 		return 0;
 	/* Only now read the files' classes: the common case costs a stat. */
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *p = path_join(dir, files[i].name);
+	{
+		uint64_t droppable = 0;
 
-		if (!p)
-			return -ENOMEM;
-		files[i].cls = file_class(p);
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *p = path_join(dir, files[i].name);
+
+			if (!p)
+				return -ENOMEM;
+			files[i].cls = file_class(p);
+			if (files[i].cls <= new_cls)
+				droppable += files[i].size;
+		}
+		if (total - droppable + need > max_bytes)
+			return -ENOSPC;
 	}
-	for (int cls = SPOOL_CLASS_HEARTBEAT; cls <= SPOOL_CLASS_MODE_CHANGE; cls++)
+	for (int cls = SPOOL_CLASS_HEARTBEAT; cls <= (int)new_cls; cls++)
 		for (size_t i = 0; i < n && total + need > max_bytes; i++) {
 			_cleanup_free_ char *p = NULL;
 
@@ -284,7 +294,7 @@ int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, 
 	r = spool_list(root, &names);
 	if (r < 0)
 		return r;
-	r = make_room(dir, names, (uint64_t)len + 1, max_bytes);
+	r = make_room(dir, names, (uint64_t)len + 1, max_bytes, spool_class_of(report));
 	if (r < 0)
 		return r;
 

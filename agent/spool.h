@@ -11,8 +11,10 @@
  *
  * The spool is bounded by [report] spool_max bytes: when a new report does
  * not fit, the oldest heartbeats are dropped first, then the oldest other
- * reports (start, manual, command), and mode-change reports last; a report
- * that alone is larger than the bound is refused (-EFBIG).
+ * reports (start, manual, command), and mode-change reports last, but a
+ * report never pushes out one of a higher class: a heartbeat that finds the
+ * spool full of mode changes is refused (-ENOSPC). A report that alone is
+ * larger than the bound is refused (-EFBIG).
  *
  * A failed send backs off exponentially (30 s doubling to 1 h, up to a
  * quarter less at random, so a fleet does not retry in step) so that the
@@ -65,7 +67,8 @@ struct spool_http {
 
 /* Adds report to the spool under root, bounded by max_bytes (see above).
  * ret_path (may be NULL) gets the file written. -EFBIG when the report
- * alone exceeds max_bytes (max_bytes 0: nothing is ever spooled). */
+ * alone exceeds max_bytes (max_bytes 0: nothing is ever spooled), -ENOSPC
+ * when only reports of a higher class could make room. */
 int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, char **ret_path);
 
 /* The spooled file names (not paths), oldest first. An absent spool is an

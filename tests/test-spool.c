@@ -281,6 +281,41 @@ static void test_bounded_drops_oldest_heartbeat_keeps_mode_change(void **state)
 	assert_int_equal(n, 4);
 }
 
+static void test_full_of_mode_changes_refuses_a_heartbeat(void **state)
+{
+	json_object *o;
+	char **names;
+	const uint64_t max = 3500;
+
+	(void)state;
+	add("mode-change", ID(1), 1000, max);
+	add("mode-change", ID(2), 1000, max);
+	add("command", ID(3), 1000, max);
+	/* a heartbeat may not push out a command or a mode change */
+	o = make_report("heartbeat", ID(4), 1000);
+	assert_int_equal(spool_add(root, max, o, NULL), -ENOSPC);
+	json_object_put(o);
+	/* a command report may push out the older command report only */
+	add("command", ID(5), 1000, max);
+	names = listing();
+	assert_int_equal(strv_length(names), 3);
+	assert_true(listing_has_id(names, ID(1)));
+	assert_true(listing_has_id(names, ID(2)));
+	assert_false(listing_has_id(names, ID(3)));
+	strv_free(names);
+	/* a mode change pushes out the command report, then the oldest mode change */
+	add("mode-change", ID(6), 1000, max);
+	add("mode-change", ID(7), 1000, max);
+	names = listing();
+	assert_int_equal(strv_length(names), 3);
+	assert_false(listing_has_id(names, ID(1)));
+	assert_true(listing_has_id(names, ID(2)));
+	assert_false(listing_has_id(names, ID(5)));
+	assert_true(listing_has_id(names, ID(6)));
+	assert_true(listing_has_id(names, ID(7)));
+	strv_free(names);
+}
+
 static void test_reports_survive_killed_agent_and_next_flush_sends_them(void **state)
 {
 	struct lifeline_config cfg;
@@ -509,6 +544,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_writes_time_id_json_files_oldest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_drops_oldest_heartbeat_keeps_mode_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_of_mode_changes_refuses_a_heartbeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports_survive_killed_agent_and_next_flush_sends_them, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable_collector_backs_off_and_keeps_files, setup, teardown),

@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "agent/components.h"
+#include "agent/quarantine.h"
+#include "common/macro.h"
+
 #define QM_MAGIC "lifeline-quarantine-manifest"
 #define QM_VERSION 1
 #define QM_NAME "manifest"
@@ -139,3 +143,66 @@ int qmkdir_durable(const char *path, mode_t mode);
 /* Removes the directory tree name in dir_fd if it holds only directories
  * and lifeline temp files; -ENOTEMPTY (and nothing more removed) otherwise. */
 int qrmtree_empty(int dir_fd, const char *name);
+
+/* quarantine-job.c */
+
+/* One component in one generation: its directories, manifest and result. */
+struct qjob {
+	int root_fd;  /* borrowed from the caller */
+	int base_fd;  /* <root>/var/lib/lifeline/quarantine, borrowed, locked */
+	int gen_fd;   /* .../<generation> */
+	int comp_fd;  /* .../<generation>/<component> */
+	int files_fd; /* .../<generation>/<component>/files */
+	struct qdir orig;
+	struct qdir quar;
+	struct qmanifest m;
+	struct quarantine_result res;
+	unsigned since_flush;
+	unsigned generation;
+	bool removed; /* the restore finished and removed the directory */
+	bool rerun;   /* continues an interrupted run: look for its temp files */
+	char id[COMPONENT_ID_MAX + 1];
+};
+
+struct qslot {
+	unsigned generation;
+	char id[COMPONENT_ID_MAX + 1];
+};
+
+void qresult_line(struct quarantine_result *r, const char *fmt, ...) _printf_(2, 3);
+/* Adds from's counts and lines to to, and empties from. */
+void qresult_add(struct quarantine_result *to, struct quarantine_result *from);
+/* The root and <root>/var/lib/lifeline/quarantine (created when create),
+ * the latter locked with flock(LOCK_EX) for the caller's whole job. */
+int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create);
+/* The same directory, unlocked, for read-only questions. */
+int qbase_open_ro(const char *root, int *ret_base_fd);
+void qjob_init(struct qjob *j);
+void qjob_done(struct qjob *j);
+/* Opens (create: makes, durably) <generation>/<id>/files under base_fd. */
+int qjob_open(struct qjob *j, int root_fd, int base_fd, const char *id, unsigned generation,
+	      bool create);
+/* fsync of the directories changed so far, then the manifest. */
+int qjob_flush(struct qjob *j);
+/* One file done: flushes every flush-interval files. */
+int qjob_progress(struct qjob *j);
+void qjob_entry_error(struct qjob *j, struct qentry *e, enum qe_state state, int error,
+		      const char *what);
+unsigned qmanifest_count(const struct qmanifest *m, enum qe_state s);
+/* Removes the job's directory once nothing is left in it (and the
+ * generation's if empty); -ENOTEMPTY when something unexpected is. */
+int qjob_remove(struct qjob *j);
+/* Every <generation>/<component> directory (only_id's, when not NULL),
+ * newest generation first. */
+int qslots_scan(int base_fd, const char *only_id, struct qslot **ret, size_t *ret_n);
+/* The job state from the manifest header, unverified (read-only checks). */
+int qslot_peek_state(int base_fd, const struct qslot *s, enum qm_state *ret);
+
+/* quarantine-restore.c: restores the job's files, removes its directory
+ * when nothing is left. */
+int qjob_restore(struct qjob *j);
+
+/* quarantine.c: finishes a slot's interrupted job (restore: restores an
+ * applied one too). 1 when something was done, 0 nothing to do, <0 error. */
+int qslot_run(int root_fd, int base_fd, const struct qslot *s, bool restore,
+	      struct quarantine_result *res);

@@ -83,8 +83,12 @@ int quarantine_exists(const char *root, const char *component_id, unsigned gener
 int quarantine_list(const char *root, char ***ret_ids);
 
 /* How many files are moved (or put back) between two durable manifest
- * updates; 1 rewrites the manifest after every file. Each update costs a
- * few fsync()s (milliseconds on real disks), which is why the default is
- * larger; returns the previous value. 0 restores the default. */
-#define QUARANTINE_FLUSH_DEFAULT 256
+ * updates; 1 rewrites the manifest after every file. Each update costs
+ * four fsync()s (milliseconds on real disks: 1,000 files would take
+ * seconds at 1) and rewrites the whole manifest, so the default, 0, is
+ * every max(QUARANTINE_FLUSH_MIN, n/4) files of a job of n: the manifest
+ * is written a bounded number of times, whatever the size. Correctness
+ * does not depend on it: where a file is decides, the state only records
+ * progress (see the top of this file). Returns the previous value. */
+#define QUARANTINE_FLUSH_MIN 1024
 unsigned quarantine_set_flush_interval(unsigned files);

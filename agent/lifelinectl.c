@@ -33,6 +33,14 @@ static void help(void)
 	       "  quarantine COMPONENT...  quarantine components by hand (takes effect at the\n"
 	       "                           next boot; safe mode is not entered)\n"
 	       "  reset                    start a new state record (after a corrupt one)\n"
+	       "  report [--dry-run]       send a report to the collector now (--dry-run:\n"
+	       "                           print it)\n"
+	       "  keygen PRIVATE PUBLIC    make the fleet's Ed25519 command-signing key pair\n"
+	       "  sign-command --key PRIVATE --action clear|quarantine|bless|reboot\n"
+	       "               [--component ID]... --target all|MACHINE-ID[,...] --seq N\n"
+	       "               --expires UNIX|+SECONDS\n"
+	       "                           print a signed command document\n"
+	       "  apply-command FILE       verify and apply a signed command document\n"
 	       "\n"
 	       "Options:\n"
 	       "  --root=DIR   operate on config, state and quarantine under DIR (as\n"
@@ -96,28 +104,35 @@ int main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	verb = argv[optind++];
-	/* options may follow the verb too (lifelinectl status --json) */
-	while ((c = getopt_long(argc, argv, "+hq", opts, NULL)) >= 0) {
-		switch (c) {
-		case 'r':
-			ctx.root = optarg;
-			break;
-		case 'j':
-			ctx.json = true;
-			break;
-		case 'a':
-			ctx.all = true;
-			break;
-		case 'q':
-			log_set_max_level(LOG_LVL_WARNING);
-			break;
-		case 'h':
-			help();
-			return 0;
-		default:
-			fprintf(stderr, "Try 'lifelinectl --help'.\n");
-			return CTL_EXIT_USAGE;
+	/* Global options may follow the verb too (lifelinectl status --json);
+	 * anything else after the verb, options included, belongs to the verb
+	 * (sign-command --key K ...) and is checked by it. */
+	{
+		int k = 0;
+
+		for (int i = optind; i < argc; i++) {
+			const char *a = argv[i];
+
+			if (streq(a, "--json"))
+				ctx.json = true;
+			else if (streq(a, "--all"))
+				ctx.all = true;
+			else if (streq(a, "-q") || streq(a, "--quiet"))
+				log_set_max_level(LOG_LVL_WARNING);
+			else if (strncmp(a, "--root=", 7) == 0)
+				ctx.root = a + 7;
+			else if (streq(a, "-h") || streq(a, "--help")) {
+				help();
+				return 0;
+			} else if (streq(a, "--")) {
+				while (++i < argc)
+					argv[optind + k++] = argv[i];
+				break;
+			} else
+				argv[optind + k++] = argv[i];
 		}
+		argv[optind + k] = NULL;
+		argc = optind + k;
 	}
 	ctx.args = argv + optind;
 	ctx.n_args = argc - optind;

@@ -170,7 +170,7 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 				    strerror(-r));
 			return 0;
 		}
-		entry_restored(j, e, ofd, name, was_moved);
+		entry_restored(j, e, ofd, name, true); /* moved back, whatever the record said */
 		return 0;
 	}
 	/* not in the quarantine */

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -636,6 +637,44 @@ static void test_damaged_copy_is_not_restored(void **state)
 	component_done(&c);
 }
 
+static void test_restore_after_an_interrupted_apply_puts_back_what_was_moved(void **state)
+{
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	struct quarantine_result res = { 0 };
+	struct component c;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	populate_badsec();
+	make_component(&c, "badsec", "/opt/badsec/bin/*", "/opt/badsec/content/*.bin");
+	before = snapshot("/opt");
+	/* power fails before the third move */
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("LIFELINE_FAULT", "quarantine-apply-rename:3", 1);
+		_exit(quarantine_apply(root, &c, 4, NULL) < 0 ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 99);
+	assert_int_equal(quarantine_needs_recovery(root), 1);
+
+	/* the administrator clears it before any recovery ran */
+	assert_int_equal(quarantine_restore(root, "badsec", &res), 0);
+	print_lines(&res);
+	assert_int_equal(res.restored, 2);
+	assert_int_equal(res.errors, 0);
+	quarantine_result_done(&res);
+	after = snapshot("/opt");
+	assert_string_equal(before, after);
+	assert_false(exists("/var/lib/lifeline/quarantine/4"));
+	assert_int_equal(quarantine_needs_recovery(root), 0);
+	component_done(&c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The manifest format */
 
@@ -833,6 +872,8 @@ int main(void)
 				       new_root),
 		cmocka_unit_test_setup(test_component_without_files_records_an_empty_quarantine, new_root),
 		cmocka_unit_test_setup(test_damaged_copy_is_not_restored, new_root),
+		cmocka_unit_test_setup(test_restore_after_an_interrupted_apply_puts_back_what_was_moved,
+				       new_root),
 		cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
 		cmocka_unit_test(test_manifest_ignores_unknown_fields_of_the_same_version),
 		cmocka_unit_test_setup(test_thousand_files_are_quarantined_and_restored, new_root),

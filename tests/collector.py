@@ -3,7 +3,7 @@
 """A tiny report collector and command server for the tests, on loopback only.
 
     collector.py --port 0 --dir D [--fail N] [--status CODE] [--serve DIR]
-                 [--timeout SECONDS]
+                 [--timeout SECONDS] [--cert PEM --key PEM]
 
 Prints the port it listens on (one line) and then serves until --timeout
 seconds have passed (default 120), or --max-requests were handled: it always
@@ -16,6 +16,9 @@ POST  any path: the body is stored as D/NNNN.json (NNNN counts the stored
 GET   /PATH/NAME: the file NAME of --serve DIR (the last path component
       only; no subdirectories, no dot files), else 404.
 Every request is appended to D/requests.log as "METHOD PATH STATUS".
+--cert/--key: serve HTTPS with that certificate (the VM tests' collector,
+reached by the guest as https://10.0.2.2:PORT, QEMU's alias for the host's
+loopback).
 """
 import argparse
 import http.server
@@ -35,6 +38,8 @@ def main():
     ap.add_argument("--serve", default=None)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--max-requests", type=int, default=10000)
+    ap.add_argument("--cert", default=None)
+    ap.add_argument("--key", default=None)
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     state = {"posts": 0, "stored": 0, "requests": 0}
@@ -90,6 +95,11 @@ def main():
             self._answer(404)
 
     srv = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
+    if args.cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.timeout = 0.2
     print(srv.server_address[1], flush=True)
     deadline = time.monotonic() + args.timeout

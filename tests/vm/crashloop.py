@@ -7,10 +7,13 @@ makes badsec.ko oops at load (oops=panic, kernel.panic): boots 2-4 crash.
 Boot 5: lifeline-early counts failure 4 > threshold 3, reads the panic log
 the previous boot left in efi-pstore, finds the RIP in [badsec], blocks the
 module and masks the product's units; the machine comes up in
-lifeline-safe.target, reachable over ssh. The vendor's good update is
-installed and `lifelinectl clear` run over ssh; boot 6 is normal, the
-module loads fine (a good update after a bad one is not quarantined), and
-lifelined blesses the boot. Finally, with the VM off, the state record is
+lifeline-safe.target, reachable over ssh, and reports to the fleet
+collector on the host (HTTPS, a test CA). The vendor's good update is
+installed; the administrator publishes a signed `clear` and then a signed
+`reboot` for the whole fleet as static files on the host, which lifelined
+polls and applies with no login; boot 6 is normal, the module loads fine
+(a good update after a bad one is not quarantined), and lifelined blesses
+the boot. Finally, with the VM off, the state record is
 read back from the firmware's variable store.
 
     crashloop.py [--demo] [--work DIR]
@@ -23,13 +26,21 @@ retried (vmlib), never an assertion.
 import json
 import sys
 
-from scenario import (build_guest, check, lines_with, main, module_loaded, read_record, say,
-                      status, wait_blessed)
+from scenario import (Fleet, build_guest, check, lines_with, main, module_loaded, read_record,
+                      say, status, wait_blessed)
 from vmlib import VM
 
 
 def scenario(work, demo):
-    disk, key = build_guest(work)
+    fleet = Fleet(work)
+    try:
+        run_scenario(work, demo, fleet)
+    finally:
+        fleet.close()
+
+
+def run_scenario(work, demo, fleet):
+    disk, key = build_guest(work, extra_conf=fleet.conf(), etc_files=fleet.etc_files())
     vm = VM(disk=disk, workdir=work, ssh_key=key, name="crashloop")
     with vm:
         say("boot 1: first boot with lifeline and a healthy BadSec product")
@@ -82,9 +93,27 @@ def scenario(work, demo):
         check(st["mode"] == "safe", "safe-mode boot blessed, still safe",
               "mode=%s failures=%s" % (st["mode"], st["failures"]), vm, 5)
 
-        say("administrator: the vendor's fixed update, then 'lifelinectl clear' over ssh")
-        vm.ssh("/opt/badsec/bin/badsec-update good && lifelinectl clear && sync")
-        vm.reboot()
+        rep = fleet.wait_report(lambda r: r.get("state", {}).get("mode") == "safe",
+                                "saying safe mode", 180, vm, 5)
+        tb = rep.get("this_boot") or {}
+        check("badsec" in json.dumps(rep.get("quarantined")) and "RIP" in (tb.get("reason") or ""),
+              "the fleet collector got the safe-mode report with its reason",
+              "event=%s reason=%s" % (rep.get("event"), tb.get("reason")), vm, 5)
+        if demo:
+            say("the report the fleet received:")
+            print(json.dumps(rep, indent=2))
+
+        say("the vendor ships a fixed content update (its own channel)")
+        vm.ssh("/opt/badsec/bin/badsec-update good && sync")
+        say("administrator, from the fleet server: signed 'clear', then signed 'reboot' (no login)")
+        fleet.publish("clear", 1)
+        rep = fleet.wait_report(lambda r: (r.get("command") or {}).get("seq") == 1,
+                                "about command 1", 180, vm, 5)
+        cmd = rep["command"]
+        check(cmd.get("result") == "accepted" and cmd.get("action") == "clear",
+              "signed clear accepted and applied", cmd, vm, 5)
+        fleet.publish("reboot", 2)
+        vm.wait_boot(6, timeout=400)
 
         say("boot 6: normal again")
         vm.wait_ssh(6, timeout=400)

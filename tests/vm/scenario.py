@@ -1,8 +1,10 @@
 """Shared pieces of the VM scenarios: narration, assertions that print
 what they saw, the lifeline guest build, status over ssh, the record."""
 
+import glob
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -104,8 +106,10 @@ def wait_blessed(vm, boot, timeout=240):
                   % (boot, timeout, last, vm.tail(30, boot=boot)))
 
 
-def build_guest(work, watchdog=300):
-    """Debian root (cached) + BadSec (good content) + lifeline -> disk."""
+def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
+    """Debian root (cached) + BadSec (good content) + lifeline -> disk.
+    extra_conf is appended to lifeline.conf; etc_files maps names to host
+    files copied into the guest's /etc/lifeline."""
     base = os.path.join(work, "base")
     run([os.path.join(HERE, "build-root.sh"), base])
     root = os.path.join(base, "root")
@@ -115,7 +119,9 @@ def build_guest(work, watchdog=300):
         f.write(BADSEC_CONF)
     conf = os.path.join(work, "lifeline.conf")
     with open(conf, "w") as f:
-        f.write(LIFELINE_CONF % {"watchdog": watchdog})
+        f.write(LIFELINE_CONF % {"watchdog": watchdog} + extra_conf)
+    for name, src in (etc_files or {}).items():
+        shutil.copy(src, os.path.join(root, "etc/lifeline", name))
     disk = os.path.join(work, "disk.img")
     # lifeline.conf goes in after `make install`, which keeps an existing one
     run([os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
@@ -150,3 +156,92 @@ def main(name, scenario, argv=None):
     if not os.environ.get("LIFELINE_VM_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+class Fleet:
+    """The fleet's side, on the host: an HTTPS collector (a test CA whose
+    server certificate names 10.0.2.2, QEMU's address for the host's
+    loopback) that also serves signed command documents, and the fleet's
+    Ed25519 key made with the host's own lifelinectl."""
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "fleet")
+        self.got = os.path.join(self.dir, "collected")
+        self.serve = os.path.join(self.dir, "serve")
+        os.makedirs(self.got)
+        os.makedirs(self.serve)
+        self.ctl = os.path.join(TOP, os.environ.get("LIFELINE_BUILD", "build"), "agent", "lifelinectl")
+        d = self.dir
+        ossl = ["openssl"]
+        run(ossl + ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key",
+                    "-out", d + "/ca.pem", "-days", "2", "-subj", "/CN=lifeline test CA"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(ossl + ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/srv.key", "-out",
+                    d + "/srv.csr", "-subj", "/CN=10.0.2.2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(d + "/ext.cnf", "w") as f:
+            f.write("subjectAltName=IP:10.0.2.2\nbasicConstraints=CA:FALSE\n")
+        run(ossl + ["x509", "-req", "-in", d + "/srv.csr", "-CA", d + "/ca.pem", "-CAkey",
+                    d + "/ca.key", "-CAcreateserial", "-out", d + "/srv.pem", "-days", "2",
+                    "-extfile", d + "/ext.cnf"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run([self.ctl, "keygen", d + "/fleet.key", d + "/fleet.pub"])
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(TOP, "tests", "collector.py"), "--port", "0", "--dir", self.got,
+             "--serve", self.serve, "--cert", d + "/srv.pem", "--key", d + "/srv.key",
+             "--timeout", "3600"], stdout=subprocess.PIPE, stderr=open(d + "/collector.err", "w"))
+        self.port = int(self.proc.stdout.readline().strip())
+        say("fleet collector listening on 127.0.0.1:%d (the guest's https://10.0.2.2:%d)"
+            % (self.port, self.port))
+
+    def conf(self):
+        return ("\n[report]\nurl = https://10.0.2.2:%d/report\nca_file = /etc/lifeline/collector-ca.pem\n"
+                "\n[commands]\nurl = https://10.0.2.2:%d/cmd\npublic_key = /etc/lifeline/fleet.pub\n"
+                "poll_interval = 10\n" % (self.port, self.port))
+
+    def etc_files(self):
+        return {"collector-ca.pem": self.dir + "/ca.pem", "fleet.pub": self.dir + "/fleet.pub"}
+
+    def reports(self):
+        out = []
+        for p in sorted(glob.glob(os.path.join(self.got, "*.json"))):
+            with open(p) as f:
+                try:
+                    out.append(json.load(f))
+                except ValueError:
+                    pass
+        return out
+
+    def wait_report(self, pred, what, timeout, vm=None, boot=None):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for r in self.reports():
+                if pred(r):
+                    return r
+            time.sleep(3)
+        raise VMError("FAILED: no report %s within %d s; %d report(s) received; requests: %s\n%s"
+                      % (what, timeout, len(self.reports()), self.requests()[-5:],
+                         vm.tail(20, boot=boot) if vm else ""))
+
+    def requests(self):
+        try:
+            with open(os.path.join(self.got, "requests.log")) as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    def publish(self, action, seq, components=()):
+        """Sign a command for every machine and serve it as all.cmd."""
+        argv = [self.ctl, "sign-command", "--key", self.dir + "/fleet.key", "--action", action,
+                "--target", "all", "--seq", str(seq), "--expires", "+3600"]
+        for c in components:
+            argv += ["--component", c]
+        doc = subprocess.run(argv, check=True, capture_output=True).stdout
+        with open(os.path.join(self.serve, "all.cmd.tmp"), "wb") as f:
+            f.write(doc)
+        os.rename(os.path.join(self.serve, "all.cmd.tmp"), os.path.join(self.serve, "all.cmd"))
+        say("fleet: published signed '%s' (seq %d) for all machines" % (action, seq))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

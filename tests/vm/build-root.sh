@@ -99,9 +99,10 @@ else
 	mv "$tmp/root.tar.zst" "$tarball"
 	rm -rf "$tmp"
 	trap - EXIT
-	# Old cache entries are a few hundred MB each: keep only this one.
-	for old in "$cache"/root-*.tar.zst; do
-		[ "$old" = "$tarball" ] || rm -f "$old"
+	# Cache entries are ~270 MB each: keep this one and the one used
+	# before it (another checkout may still want that one).
+	ls -t "$cache"/root-*.tar.zst | tail -n +3 | while read -r old; do
+		rm -f "$old"
 	done
 	echo "build-root: built in $(($(date +%s) - start)) s"
 fi

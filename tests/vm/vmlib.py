@@ -71,7 +71,7 @@ ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78cDEHM]|\r"
 # itself, but 130 s was seen while other jobs loaded the 2 cores: hence 300 s
 # (a wait fails at once anyway when its boot ends or QEMU exits).  LIFELINE_VM_TIMEOUT_SCALE multiplies every timeout (slow hosts).
 TIMEOUT_SCALE = float(os.environ.get("LIFELINE_VM_TIMEOUT_SCALE", "1"))
-BOOT_TIMEOUT = 300 * TIMEOUT_SCALE
+BOOT_TIMEOUT = 300
 # TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
 # host each boot ~2.5 times slower, which is how timeouts turn into flakes.
 # So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a
@@ -436,6 +436,7 @@ class VM:
     def wait_boot(self, boot, timeout=BOOT_TIMEOUT):
         """Wait until boot N's kernel has started (its first line is in the
         serial log)."""
+        timeout *= TIMEOUT_SCALE
         deadline = time.time() + timeout
         while True:
             n = self.boot_count()
@@ -454,6 +455,7 @@ class VM:
         at once if boot N ends (the next kernel starts, or QEMU exits)
         without showing it, else after TIMEOUT seconds.  Returns the match."""
         pat = re.compile(regex, re.MULTILINE)
+        timeout *= TIMEOUT_SCALE
         deadline = time.time() + timeout
         while True:
             alive = self.running()
@@ -505,6 +507,7 @@ class VM:
     def wait_ssh(self, boot, timeout=BOOT_TIMEOUT):
         """Wait until ssh works in boot N (fails at once if another boot
         starts or QEMU exits)."""
+        timeout *= TIMEOUT_SCALE
         deadline = time.time() + timeout
         while True:
             n = self.boot_count()
@@ -513,9 +516,13 @@ class VM:
             if not self.running():
                 self.fail("QEMU exited before ssh worked", boot)
             if n == boot:
-                r = subprocess.run(self.ssh_argv("-o", "ConnectTimeout=5") + ["--", "true"],
-                                   capture_output=True, timeout=60)
-                if r.returncode == 0 and self.boot_count() == boot:
+                try:
+                    r = subprocess.run(self.ssh_argv("-o", "ConnectTimeout=5") + ["--", "true"],
+                                       capture_output=True, timeout=60)
+                    ok = r.returncode == 0
+                except subprocess.TimeoutExpired:
+                    ok = False  # sshd up but too slow to answer yet
+                if ok and self.boot_count() == boot:
                     return
             if time.time() > deadline:
                 self.fail("ssh did not work within %d s" % timeout, boot)
@@ -540,9 +547,18 @@ class VM:
         """Clean reboot from inside the guest; returns the new boot number
         once its kernel has started."""
         n = self.boot_count()
-        self.ssh("systemctl reboot", check=False, timeout=30)
+        self._ssh_fire("systemctl --no-block reboot")
         self.wait_boot(n + 1, timeout)
         return n + 1
+
+    def _ssh_fire(self, command):
+        """Ask the guest to do something that ends the ssh session (reboot,
+        power-off): the connection may drop or hang, which is not an error."""
+        try:
+            subprocess.run(self.ssh_argv() + ["--", command], capture_output=True,
+                           timeout=60 * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            pass
 
     def poweroff(self, timeout=120):
         """Clean power-off from inside the guest (falls back to an ACPI
@@ -551,7 +567,8 @@ class VM:
         if not self.running():
             self._closed()
             return
-        self.ssh("systemctl poweroff", check=False, timeout=30)
+        self._ssh_fire("systemctl --no-block poweroff")
+        timeout *= TIMEOUT_SCALE
         if self.wait_exit(timeout):
             return
         log("%s: guest did not power off in %d s; pressing the power button" % (self.name, timeout))
@@ -585,6 +602,7 @@ class VM:
 
     def wait_held(self, timeout=BOOT_TIMEOUT):
         """Wait until hold_at_reset() caught a reset; returns its event."""
+        timeout *= TIMEOUT_SCALE
         deadline = time.time() + timeout
         while True:
             for e in self.events[self._hold_from:]:

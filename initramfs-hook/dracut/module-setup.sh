@@ -24,13 +24,11 @@
 # their commands carry the "-" prefix, the hooks never exit and ignore
 # every status. lifeline-early itself exits 0 whatever happens.
 
-LIFELINE_EARLY=/usr/lib/lifeline/lifeline-early
-
 # called by dracut
 check() {
     # Include the module whenever lifeline is installed (also in hostonly
     # mode: nothing on the host says whether it is "needed").
-    require_binaries "$LIFELINE_EARLY" || return 1
+    require_binaries /usr/lib/lifeline/lifeline-early || return 1
     return 0
 }
 
@@ -57,7 +55,7 @@ installkernel() {
 install() {
     local _f _unit
 
-    inst_binary "$LIFELINE_EARLY"
+    inst_binary /usr/lib/lifeline/lifeline-early
     # modprobe.d "install MOD /bin/false" lines (the quarantine) need
     # /bin/false in the initrd; modprobe and sh load the modules above.
     inst_binary /bin/false

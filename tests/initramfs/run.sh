@@ -273,6 +273,31 @@ if [ -s "$root$t/lifeline.img" ]; then
 	check "$name: init-bottom/ORDER runs lifeline (the real root is at \${rootmnt})" \
 		grep -q '^/scripts/init-bottom/lifeline ' "$tree/scripts/init-bottom/ORDER"
 
+	# The boot scripts with lifeline-early replaced by a stub that fails:
+	# they must still exit 0 (a failing boot script is only logged, but
+	# lifeline's never fail) and pass the right arguments.
+	cp "$tree/usr/lib/lifeline/lifeline-early" "$work/early.real"
+	printf '#!/bin/sh\necho "$*" >> /tmp/early-calls\nexit 1\n' > "$tree/usr/lib/lifeline/lifeline-early"
+	chmod 0755 "$tree/usr/lib/lifeline/lifeline-early"
+	mkdir -p "$tree/tmp/stub"
+	rm -f "$tree/tmp/early-calls"
+	# A stub modprobe first in PATH: on a host that runs the image's kernel
+	# the real one would load modules into the host. (/sys, /proc: empty.)
+	printf '#!/bin/sh\nexit 0\n' > "$tree/tmp/stub/modprobe"
+	chmod 0755 "$tree/tmp/stub/modprobe"
+	env -i PATH=/tmp/stub:/usr/sbin:/usr/bin:/sbin:/bin rootmnt=/root \
+		chroot "$tree" /bin/sh -c '/scripts/init-top/lifeline; echo "top=$?"; /scripts/init-bottom/lifeline; echo "bottom=$?"' \
+		> "$logs/it-scripts.log" 2>&1
+	calls=$(tr '\n' '|' < "$tree/tmp/early-calls" 2>/dev/null)
+	if grep -qx 'top=0' "$logs/it-scripts.log" && grep -qx 'bottom=0' "$logs/it-scripts.log" &&
+		[ "$calls" = "--phase=init|--phase=rootfs --root=/root|" ]; then
+		pass "$name: init-top and init-bottom scripts exit 0 even when lifeline-early fails; calls: $calls"
+	else
+		fail "$name: the boot scripts with a failing lifeline-early: $(tr '\n' '|' < "$logs/it-scripts.log"), calls '$calls'"
+	fi
+	cp "$work/early.real" "$tree/usr/lib/lifeline/lifeline-early"
+	rm -rf "$tree/tmp/early-calls" "$tree/tmp/stub"
+
 	run_early "$tree" "$name"
 
 	# Bytes lifeline adds: the files of both images, uncompressed.
@@ -312,6 +337,11 @@ aptopts=(-q -o "Dir::State::status=$root/var/lib/dpkg/status" -o "Dir::Cache::ar
 dracut_ok=0
 (
 	flock 9
+	if chroot "$root" dpkg-query -W -f='${Status}\n' dracut-core 2>/dev/null |
+		grep -q 'install ok installed'; then
+		echo "dracut-core is in the root already" > "$work/debs.list"
+		exit 0
+	fi
 	plan=$(apt-get "${aptopts[@]}" -s install dracut-core 2>&1) || {
 		apt-get -q update > /dev/null 2>&1
 		plan=$(apt-get "${aptopts[@]}" -s install dracut-core 2>&1)
@@ -342,15 +372,30 @@ fi
 check "dracut: make install put the module in /usr/lib/dracut/modules.d/90lifeline" \
 	tree_has "$root" /usr/lib/dracut/modules.d/90lifeline/module-setup.sh -f
 
+# check() must refuse the module when lifeline-early is not installed (a
+# quick image without kernel modules that asks for it by name).
+if [ "$dracut_ok" = 1 ]; then
+	mv "$root/usr/lib/lifeline/lifeline-early" "$root/usr/lib/lifeline/lifeline-early.aside"
+	chroot "$root" dracut --force --no-kernel --no-hostonly --no-compress -m "base lifeline" \
+		--kver "$kver" "$t/dracut-none.img" > "$logs/dracut-none.log" 2>&1
+	mv "$root/usr/lib/lifeline/lifeline-early.aside" "$root/usr/lib/lifeline/lifeline-early"
+	check "dracut: check() leaves the module out when lifeline-early is not installed" \
+		grep -q "module 'lifeline' will not be installed, because command '/usr/lib/lifeline/lifeline-early'" \
+		"$logs/dracut-none.log"
+fi
+
 # build_dracut FLAVOUR OPTIONS...: a generic image (--no-hostonly; the
 # module is NOT named, so check() must include it by itself), only a few
-# drivers, uncompressed and unstripped (speed).
+# drivers, uncompressed and unstripped, without the default modules that
+# have nothing to do with lifeline (speed: ~40 % less time).
 build_dracut() {
 	local flavour=$1
 	shift
 	step "dracut ($flavour): building and unpacking the image"
 	if chroot "$root" dracut --force --no-hostonly --drivers "ext4" --no-compress --nostrip \
-		--no-early-microcode "$@" --kver "$kver" "$t/dracut-$flavour.img" \
+		--no-early-microcode \
+		--omit "crypt dm nvdimm overlay-root qemu lunmask resume terminfo virtiofs kernel-modules-extra" \
+		"$@" --kver "$kver" "$t/dracut-$flavour.img" \
 		> "$logs/dracut-$flavour.log" 2>&1; then
 		pass "dracut ($flavour): dracut --no-hostonly${*:+ $*} builds an image"
 	else
@@ -394,8 +439,9 @@ if [ "$dracut_ok" = 1 ] && build_dracut systemd; then
 			grep "^Before=" "$f" | grep -qw systemd-udev-trigger.service &&
 			grep "^Before=" "$f" | grep -qw systemd-modules-load.service'
 	f=$top/initramfs-hook/dracut/lifeline-early-rootfs.service
-	check "$name: lifeline-early-rootfs.service runs after sysroot.mount, before initrd-cleanup and switch-root, on /sysroot" \
+	check "$name: lifeline-early-rootfs.service runs after sysroot.mount (when /sysroot is mounted), before initrd-cleanup and switch-root, on /sysroot" \
 		eval 'grep "^After=" "$f" | grep -qw sysroot.mount &&
+			grep -qx "ConditionPathIsMountPoint=/sysroot" "$f" &&
 			grep "^Before=" "$f" | grep -qw initrd-cleanup.service &&
 			grep "^Before=" "$f" | grep -qw initrd-switch-root.target &&
 			grep -q "^ExecStart=-/usr/lib/lifeline/lifeline-early --phase=rootfs --root=/sysroot$" "$f"'

@@ -479,7 +479,7 @@ static bool already_good(struct rollback *rb, int dfd, const char *name, const s
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return false;
-	return inv_hash_fd(fd, rb->md, rb->buf, INV_READ_CHUNK, h, NULL) >= 0 &&
+	return inv_hash_fd(fd, rb->md, rb->buf, INV_READ_CHUNK, UINT64_MAX, h, NULL) >= 0 &&
 	       memcmp(h, lg->sha256, sizeof(h)) == 0;
 }
 

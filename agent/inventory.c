@@ -2,16 +2,16 @@
 /*
  * Taking an inventory of the components' files, and the diff of two.
  *
- * Cost: one directory walk per glob (component_expand_files), then one
- * fstatat() per file from its directory's descriptor; a file is opened and
- * hashed only when it is new or its (size, mtime, ctime, inode, device)
- * moved since the previous inventory. ctime cannot be set from user space
+ * Cost: one directory walk per glob with one fstatat() per file matched;
+ * a file is opened and hashed only when it is new or its (size, mtime,
+ * ctime, inode, device) moved since the previous inventory. ctime cannot be set from user space
  * (utimensat(2) sets it to "now"), so a rewrite that restores size and
  * mtime still shows; the one hole, two writes within one tick of the
  * coarse clock the kernel stamps inodes with, is closed by re-hashing
  * every file whose ctime is not before the previous walk's start (the
  * "racy" entries of git's index work the same way).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -136,15 +136,15 @@ int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name)
 	return d->fd;
 }
 
-int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size,
+int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t limit,
 		uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes)
 {
 	uint64_t total = 0;
 
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		return -EIO;
-	for (;;) {
-		ssize_t n = read(fd, buf, buf_size);
+	while (total < limit) {
+		ssize_t n = read(fd, buf, (size_t)MIN((uint64_t)buf_size, limit - total));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -312,6 +312,197 @@ const struct inventory_file *inventory_component_find_file(const struct inventor
 }
 
 /* ---------------------------------------------------------------------- */
+/* Walking the globs */
+
+/*
+ * The globs are matched one path component at a time with fnmatch(3),
+ * the rules component_expand_files() applies (no leading-'.' matches,
+ * directories opened with O_NOFOLLOW, so nothing below a symlinked
+ * directory is seen), but every non-directory the last component matches
+ * is kept with the stat the walk made anyway: regular files, and symlinks
+ * and special files as what they are, so a file swapped for a symlink is
+ * recorded as such and never read through. One fstatat() per file is the
+ * whole cost of an unchanged file; the expansion followed by a second
+ * stat doubled it.
+ */
+struct walk {
+	char **parts;
+	size_t nparts;
+	bool content;
+	char path[PATH_MAX]; /* the match so far, without the root */
+	size_t len;
+	struct inventory_component *ic;
+	size_t alloc;
+};
+
+static bool has_glob_chars(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t idx);
+
+static int walk_found(struct walk *w, const struct stat *st)
+{
+	struct inventory_file *f;
+
+	if (S_ISDIR(st->st_mode))
+		return 0;
+	if (w->ic->n_files >= COMPONENT_EXPAND_MAX)
+		return -E2BIG;
+	if (w->ic->n_files == w->alloc) {
+		size_t na = w->alloc ? w->alloc * 2 : 64;
+		struct inventory_file *n = realloc(w->ic->files, na * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		w->ic->files = n;
+		w->alloc = na;
+	}
+	f = &w->ic->files[w->ic->n_files];
+	memset(f, 0, sizeof(*f));
+	f->path = strndup(w->path, w->len);
+	if (!f->path)
+		return -ENOMEM;
+	inv_file_set_stat(f, st);
+	f->content = w->content;
+	w->ic->n_files++;
+	return 0;
+}
+
+static int walk_entry(struct walk *w, int dfd, const char *name, size_t idx)
+{
+	size_t saved = w->len, nl = strlen(name);
+	int r = 0;
+
+	if (w->len + 1 + nl >= sizeof(w->path))
+		return 0;
+	w->path[w->len++] = '/';
+	memcpy(w->path + w->len, name, nl + 1);
+	w->len += nl;
+
+	if (idx + 1 == w->nparts) {
+		struct stat st;
+
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			r = walk_found(w, &st);
+	} else {
+		/* Absent, not a directory, a symlink (ELOOP with O_NOFOLLOW)
+		 * or unreadable: nothing below it matches. */
+		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd >= 0) {
+			r = walk_dir(w, fd, idx + 1);
+			close(fd);
+		}
+	}
+	w->len = saved;
+	w->path[saved] = 0;
+	return r;
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t idx)
+{
+	const char *part = w->parts[idx];
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (!has_glob_chars(part))
+		return walk_entry(w, dfd, part, idx);
+
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (fnmatch(part, de->d_name, FNM_PERIOD) != 0)
+			continue;
+		r = walk_entry(w, dirfd(d), de->d_name, idx);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+static int walk_glob(struct walk *w, int root_fd, const char *glob)
+{
+	_cleanup_strv_free_ char **parts = NULL;
+	_cleanup_free_ char *copy = strdup(glob);
+	char *save = NULL;
+	int r;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		r = strv_extend(&parts, t);
+		if (r < 0)
+			return r;
+	}
+	if (!parts)
+		return 0;
+	w->parts = parts;
+	w->nparts = strv_length(parts);
+	w->len = 0;
+	w->path[0] = 0;
+	r = walk_dir(w, root_fd, 0);
+	w->parts = NULL;
+	return r;
+}
+
+static int file_path_cmp(const void *a, const void *b)
+{
+	const struct inventory_file *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	/* Equal paths: the content record first, so it is the one kept. */
+	return c ? c : (int)y->content - (int)x->content;
+}
+
+/* The files of c's globs, sorted by path, one record per path (content
+ * when any content glob matched it). */
+static int walk_component(const struct component *c, int root_fd, struct inventory_component *ic)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	char **lists[] = { c->files, c->content };
+	size_t n = 0;
+	int r = 0;
+
+	if (!w)
+		return -ENOMEM;
+	w->ic = ic;
+	for (size_t l = 0; l < ELEMENTSOF(lists) && r >= 0; l++) {
+		w->content = l == 1;
+		STRV_FOREACH(g, lists[l]) {
+			r = walk_glob(w, root_fd, *g);
+			if (r < 0)
+				break;
+		}
+	}
+	free(w);
+	if (r < 0)
+		return r;
+	if (ic->n_files > 1)
+		qsort(ic->files, ic->n_files, sizeof(ic->files[0]), file_path_cmp);
+	for (size_t i = 0; i < ic->n_files; i++) {
+		if (n > 0 && streq(ic->files[n - 1].path, ic->files[i].path)) {
+			inv_file_done(&ic->files[i]);
+			continue;
+		}
+		ic->files[n++] = ic->files[i];
+	}
+	ic->n_files = n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Taking an inventory */
 
 struct take {
@@ -322,136 +513,77 @@ struct take {
 	struct inv_dir dir;
 };
 
-static bool glob_list_matches(char **globs, const char *path)
+/* Whether prev's hash holds for f: same type, size, times, inode and
+ * device, and prev's ctime before the walk that hashed it began. */
+static bool can_reuse(const struct take *t, const struct inventory_file *f, const struct inventory_file *prev)
 {
-	/* What components_find_path() applies: the walk of
-	 * component_expand_files() matches the same way, part by part. */
-	STRV_FOREACH(g, globs)
-		if (fnmatch(*g, path, FNM_PATHNAME | FNM_PERIOD) == 0)
-			return true;
-	return false;
+	return prev && prev->hashed && (prev->mode & S_IFMT) == (f->mode & S_IFMT) && prev->size == f->size &&
+	       prev->mtime_ns == f->mtime_ns && prev->ctime_ns == f->ctime_ns && prev->ino == f->ino &&
+	       prev->dev == f->dev && prev->ctime_ns < t->previous->taken_ns;
 }
 
-static bool same_inode_state(const struct inventory_file *f, const struct inventory_file *prev)
+/* Hashes f (path and stat from the walk). Returns 0 when recorded, 1 when
+ * it vanished since the walk (to be dropped), -ENOMEM. */
+static int hash_file(struct take *t, struct inventory_file *f)
 {
-	return S_ISREG(prev->mode) && prev->size == f->size && prev->mtime_ns == f->mtime_ns &&
-	       prev->ctime_ns == f->ctime_ns && prev->ino == f->ino && prev->dev == f->dev;
-}
-
-/* Fills f (path and content already set) for the file name in dfd.
- * Returns 1 when recorded, 0 when the file is gone or not to be recorded,
- * -ENOMEM. */
-static int take_file(struct take *t, int dfd, const char *name, struct inventory_file *f,
-		     const struct inventory_file *prev, bool only_non_regular)
-{
-	struct stat st;
 	_cleanup_close_ int fd = -1;
-	int r;
+	const char *name;
+	struct stat st;
+	uint64_t bytes = 0;
+	int dfd, r;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT)
-			log_debug_errno(errno, "Failed to stat %s: %m", f->path);
-		return 0;
-	}
-	if (only_non_regular && S_ISREG(st.st_mode))
-		return 0;
-	inv_file_set_stat(f, &st);
+	dfd = inv_dir_open(&t->dir, f->path, &name);
+	if (dfd == -ENOMEM)
+		return dfd;
+	if (dfd < 0)
+		return 1;
 
-	if (S_ISLNK(st.st_mode)) {
+	if (S_ISLNK(f->mode)) {
 		char target[PATH_MAX];
 		ssize_t n = readlinkat(dfd, name, target, sizeof(target));
 
 		/* The link's own text, never what it points to. */
-		if (n >= 0 && inv_hash_data(target, (size_t)n, f->sha256) >= 0)
+		if (n < 0)
+			return errno == ENOENT ? 1 : 0;
+		if (inv_hash_data(target, (size_t)n, f->sha256) >= 0)
 			f->hashed = true;
-		return 1;
-	}
-	if (!S_ISREG(st.st_mode))
-		return 1;
-
-	if (prev && prev->hashed && same_inode_state(f, prev) && prev->ctime_ns < t->previous->taken_ns) {
-		memcpy(f->sha256, prev->sha256, INVENTORY_SHA256_SIZE);
-		f->hashed = true;
-		t->inv->n_reused++;
-		return 1;
+		return 0;
 	}
 
-	/* O_NONBLOCK: should a FIFO take the file's place after the
-	 * fstatat(), open(2) must not wait for a writer. */
+	/* O_NOFOLLOW: a symlink swapped in since the walk is not opened
+	 * (ELOOP). O_NONBLOCK: nor does a FIFO swapped in make open() wait. */
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return 0;
-		/* ELOOP: replaced by a symlink since the fstatat(). */
+			return 1;
 		log_debug_errno(errno, "Failed to open %s: %m", f->path);
-		return 1;
+		return 0;
 	}
 	if (fstat(fd, &st) < 0)
-		return 1;
-	/* What was opened is what is recorded: its stat from before the
-	 * read, so a write during the read shows up as a new ctime next time. */
+		return 0;
+	/* What was opened is what is recorded, with its stat from before the
+	 * read, so a write during the read shows as a new ctime next time. */
 	inv_file_set_stat(f, &st);
 	if (!S_ISREG(st.st_mode))
-		return 1;
-	{
-		uint64_t bytes = 0;
-
-		r = inv_hash_fd(fd, t->md, t->buf, INV_READ_CHUNK, f->sha256, &bytes);
-		if (r < 0) {
-			log_debug_errno(r, "Failed to read %s: %m", f->path);
-			return 1;
-		}
-		f->hashed = true;
-		t->inv->n_hashed++;
-		t->inv->bytes_hashed += bytes;
+		return 0;
+	/* The bytes the recorded size covers: one read(2) fewer per file
+	 * than reading to EOF, and a file that grows meanwhile gets a new
+	 * ctime, so the next inventory reads it again. */
+	r = inv_hash_fd(fd, t->md, t->buf, INV_READ_CHUNK, f->size, f->sha256, &bytes);
+	if (r < 0) {
+		log_debug_errno(r, "Failed to read %s: %m", f->path);
+		return 0;
 	}
-	return 1;
-}
-
-static int expand_component(const struct component *c, const char *root, char ***ret_files,
-			    char ***ret_content)
-{
-	_cleanup_strv_free_ char **files = NULL, **content = NULL;
-	struct component files_only = *c;
-	int r;
-
-	/* Two walks, one per glob list, so each path's kind comes from the
-	 * walk itself rather than from matching it again. */
-	files_only.content = NULL;
-	r = component_expand_files(&files_only, root, false, &files);
-	if (r < 0)
-		return r;
-	r = component_expand_files(c, root, true, &content);
-	if (r < 0)
-		return r;
-	*ret_files = TAKE_PTR(files);
-	*ret_content = TAKE_PTR(content);
+	f->hashed = true;
+	t->inv->n_hashed++;
+	t->inv->bytes_hashed += bytes;
 	return 0;
 }
 
-/* The expansion's vectors: their strings are taken over one by one (left
- * NULL), so they are freed by count, not up to the first NULL. */
-struct expansion {
-	char **files, **content;
-	size_t nf, nc;
-};
-
-static void expansion_done(struct expansion *e)
+static int take_component(struct take *t, int root_fd, const struct component *c, struct inventory_component *ic)
 {
-	for (size_t x = 0; e->files && x < e->nf; x++)
-		free(e->files[x]);
-	for (size_t x = 0; e->content && x < e->nc; x++)
-		free(e->content[x]);
-	free(e->files);
-	free(e->content);
-}
-
-static int take_component(struct take *t, const char *root, const struct component *c,
-			  struct inventory_component *ic)
-{
-	_cleanup_(expansion_done) struct expansion e = { 0 };
 	const struct inventory_component *pc = inventory_find_component(t->previous, c->id);
-	size_t np, i = 0, j = 0, k = 0, alloc;
+	size_t np = pc && !pc->error ? pc->n_files : 0, k = 0, n = 0;
 	int r;
 
 	ic->id = strdup(c->id);
@@ -459,77 +591,44 @@ static int take_component(struct take *t, const char *root, const struct compone
 	if (!ic->id || !ic->modules)
 		return -ENOMEM;
 
-	r = expand_component(c, root, &e.files, &e.content);
+	r = walk_component(c, root_fd, ic);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_debug_errno(r, "Failed to expand the globs of component %s: %m", c->id);
+		log_debug_errno(r, "Failed to walk the globs of component %s: %m", c->id);
+		for (size_t i = 0; i < ic->n_files; i++)
+			inv_file_done(&ic->files[i]);
+		ic->n_files = 0;
 		ic->error = r;
 		return 0;
 	}
-	e.nf = strv_length(e.files);
-	e.nc = strv_length(e.content);
-	np = pc ? pc->n_files : 0;
-	alloc = e.nf + e.nc + np;
-	if (alloc == 0)
-		return 0;
-	ic->files = calloc(alloc, sizeof(ic->files[0]));
-	if (!ic->files)
-		return -ENOMEM;
 
-	/* A merge of three sorted lists: files, content, previous. */
-	while (i < e.nf || j < e.nc || k < np) {
-		const char *a = i < e.nf ? e.files[i] : NULL, *b = j < e.nc ? e.content[j] : NULL;
-		const char *p = k < np ? pc->files[k].path : NULL, *least = a;
-		struct inventory_file *f = &ic->files[ic->n_files];
+	for (size_t i = 0; i < ic->n_files; i++) {
+		struct inventory_file *f = &ic->files[i];
 		const struct inventory_file *prev = NULL;
-		bool in_files, in_content, only_prev;
-		const char *name;
-		int dfd;
 
-		if (b && (!least || strcmp(b, least) < 0))
-			least = b;
-		if (p && (!least || strcmp(p, least) < 0))
-			least = p;
-		in_files = a && streq(a, least);
-		in_content = b && streq(b, least);
-		if (p && streq(p, least))
-			prev = &pc->files[k++];
-		only_prev = !in_files && !in_content;
+		/* Both lists are sorted: the previous record in step. */
+		while (k < np && strcmp(pc->files[k].path, f->path) < 0)
+			k++;
+		if (k < np && streq(pc->files[k].path, f->path))
+			prev = &pc->files[k];
 
-		if (only_prev) {
-			/* Gone from the expansion: removed, or no longer a
-			 * regular file (the expansion returns only those).
-			 * Look for the latter, if the globs still cover it. */
-			bool cont = glob_list_matches(c->content, prev->path);
-
-			if (!cont && !glob_list_matches(c->files, prev->path))
+		if (can_reuse(t, f, prev)) {
+			memcpy(f->sha256, prev->sha256, INVENTORY_SHA256_SIZE);
+			f->hashed = true;
+			t->inv->n_reused++;
+		} else if (S_ISREG(f->mode) || S_ISLNK(f->mode)) {
+			r = hash_file(t, f);
+			if (r < 0)
+				return r;
+			if (r > 0) {
+				inv_file_done(f);
 				continue;
-			f->path = strdup(prev->path);
-			if (!f->path)
-				return -ENOMEM;
-			f->content = cont;
-		} else {
-			/* Take the string over from the expansion. */
-			f->path = in_files ? TAKE_PTR(e.files[i]) : TAKE_PTR(e.content[j]);
-			i += in_files;
-			j += in_content;
-			f->content = in_content;
+			}
 		}
-
-		dfd = inv_dir_open(&t->dir, f->path, &name);
-		if (dfd == -ENOMEM)
-			return dfd;
-		r = dfd < 0 ? 0 : take_file(t, dfd, name, f, prev, only_prev);
-		if (r < 0)
-			return r;
-		if (r == 0) {
-			inv_file_done(f);
-			memset(f, 0, sizeof(*f));
-			continue;
-		}
-		ic->n_files++;
+		ic->files[n++] = *f;
 	}
+	ic->n_files = n;
 	return 0;
 }
 
@@ -566,7 +665,7 @@ int inventory_take(const char *root, const struct component_set *set, const stru
 	t.buf = buf;
 	inv_dir_init(&t.dir, root_fd);
 	for (size_t i = 0; set && i < set->n; i++) {
-		r = take_component(&t, root, &set->items[i], &inv->components[i]);
+		r = take_component(&t, root_fd, &set->items[i], &inv->components[i]);
 		inv->n_components = i + 1;
 		if (r < 0)
 			break;

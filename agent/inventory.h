@@ -14,7 +14,7 @@
  * fstatat(AT_SYMLINK_NOFOLLOW) and opened with O_NOFOLLOW: a symlink is
  * recorded as what it is (its target's text is hashed, never what it
  * points to), and a symlink in a directory part of a path hides the files
- * below it.
+ * below it (they count as removed).
  *
  * Library code: logs at debug level only; per-file problems go into the
  * results' lines for the caller to log or report.
@@ -83,17 +83,18 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct inventory *, inventory_free)
 #define _cleanup_inventory_free_ _cleanup_(inventory_freep)
 
 /* Walks every component's files and content globs under root (NULL or "/"
- * for the real root): path, size, mode, owner, mtime, ctime, inode,
- * device and SHA-256 of each regular file the globs match. A file whose
- * (size, mtime, ctime, inode, device) equal previous's record of the same
- * component and path is not read again: its hash is taken over (previous
- * may be NULL: every file is read). A path that previous holds and that is
- * now a symlink or another non-regular file is recorded as such (the
- * globs' expansion returns regular files only), so pass the last good
- * inventory as previous when the result is to be diffed against it.
- * A component whose globs cannot be expanded gets error set and no files;
- * a file that vanishes during the walk is left out. Returns 0 and *ret, or
- * -ENOMEM / -errno when the root cannot be opened. */
+ * for the real root), matching them as component_expand_files() does
+ * (fnmatch per path component, no leading-'.' matches, nothing below a
+ * symlinked directory), and records every non-directory they match:
+ * path, size, mode, owner, mtime, ctime, inode, device, and the SHA-256
+ * of a regular file's bytes or of a symlink's own text (never what it
+ * points to). A file whose (type, size, mtime, ctime, inode, device)
+ * equal previous's record of the same component and path, and whose ctime
+ * is before previous->taken_ns, is not read again: its hash is taken over
+ * (previous may be NULL: every file is read). A component whose globs
+ * match more than COMPONENT_EXPAND_MAX files gets error -E2BIG and no
+ * files; a file that vanishes during the walk is left out. Returns 0 and
+ * *ret, or -ENOMEM / -errno when the root cannot be opened. */
 int inventory_take(const char *root, const struct component_set *set, const struct inventory *previous,
 		   struct inventory **ret);
 

@@ -330,6 +330,9 @@ static void test_symlink_swapped_in_is_changed_and_not_followed(void **state)
 	secret = rooted("/secret/shadow");
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(symlink(secret, p), 0);
+	free(p);
+	p = rooted("/opt/x/content/c-999.bin");
+	assert_int_equal(symlink(secret, p), 0);
 	/* othersec's content directory becomes a symlink to another one. */
 	dir = rooted("/opt/o/content");
 	elsewhere = rooted("/elsewhere");
@@ -352,14 +355,22 @@ static void test_symlink_swapped_in_is_changed_and_not_followed(void **state)
 	assert_memory_equal(f->sha256, link_text, 32);
 	assert_memory_not_equal(f->sha256, secret_hash, 32);
 	assert_null(find(now, "othersec", "/opt/o/content/c-900.bin"));
+	/* A symlink planted where the glob matches is recorded, not followed. */
+	f = find(now, "examplesec", "/opt/x/content/c-999.bin");
+	assert_non_null(f);
+	assert_true(S_ISLNK(f->mode));
+	assert_memory_equal(f->sha256, link_text, 32);
 	assert_null(find(now, "othersec", "/elsewhere/c-900.bin"));
 
 	assert_int_equal(inventory_diff(lg, now, &d), 0);
 	cd = inventory_diff_find(d, "examplesec");
 	assert_non_null(cd);
 	assert_int_equal(cd->n_changed, 1);
+	assert_int_equal(cd->n_added, 1);
 	assert_string_equal(cd->changes[0].path, "/opt/x/content/c-291.bin");
 	assert_true(cd->changes[0].what & INVENTORY_CHANGED_TYPE);
+	assert_int_equal(cd->changes[1].kind, INVENTORY_ADDED);
+	assert_true(S_ISLNK(cd->changes[1].after.mode));
 	cd = inventory_diff_find(d, "othersec");
 	assert_non_null(cd);
 	assert_int_equal(cd->n_removed, 1); /* rules: behind a symlinked directory now */

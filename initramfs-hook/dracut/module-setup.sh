@@ -24,6 +24,9 @@
 # their commands carry the "-" prefix, the hooks never exit and ignore
 # every status. lifeline-early itself exits 0 whatever happens.
 
+# dracut sets moddir, initdir, dracutsysrootdir, systemdsystemunitdir.
+# shellcheck disable=SC2154
+
 # called by dracut
 check() {
     # Include the module whenever lifeline is installed (also in hostonly
@@ -42,7 +45,7 @@ depends() {
 installkernel() {
     # efivarfs holds the boot-state record and efi_pstore keeps the next
     # panic's log: always wanted, even in hostonly mode (a hostonly build
-    # would keep only modules loaded on the build host right now).
+    # keeps only modules the build host has loaded or has devices for).
     hostonly='' instmods -s efivarfs efi_pstore
     # Hardware watchdogs that lifeline-early arms so a hang in the initrd is
     # reset. In hostonly mode dracut keeps only the ones matching this
@@ -57,9 +60,10 @@ install() {
 
     inst_binary /usr/lib/lifeline/lifeline-early
     # modprobe.d "install MOD /bin/false" lines (the quarantine) need
-    # /bin/false in the initrd; modprobe and sh load the modules above.
+    # /bin/false in the initrd; modprobe loads the modules above (/bin/sh,
+    # which the init unit also runs, comes with dracut's shell module).
     inst_binary /bin/false
-    inst_multiple -o modprobe sh
+    inst_multiple -o modprobe
 
     # Configuration read by the early phases (thresholds, components).
     if [[ -d "$dracutsysrootdir/etc/lifeline" ]]; then

@@ -38,10 +38,10 @@
 #include "common/macro.h"
 #include "common/strv.h"
 
-#define HEX_LEN (2 * INVENTORY_SHA256_SIZE)
-#define CACHE_TMP_PREFIX ".tmp-"
+#define HEX_LEN             (2 * INVENTORY_SHA256_SIZE)
+#define CACHE_TMP_PREFIX    ".tmp-"
 #define ROLLBACK_TMP_PREFIX ".lifeline-rollback."
-#define REPLACED_DIR "replaced"
+#define REPLACED_DIR        "replaced"
 
 void content_cache_result_done(struct content_cache_result *r)
 {
@@ -78,7 +78,7 @@ static void add_line(char ***lines, const char *fmt, ...)
 /* Copies in to out, hashing what passes when ctx is given. fault, when
  * not NULL, is hit after the first half of the first chunk is written. */
 static int copy_fd(int in, int out, EVP_MD_CTX *ctx, uint8_t *buf, const char *fault,
-		   uint8_t ret_sha256[INVENTORY_SHA256_SIZE])
+                   uint8_t ret_sha256[INVENTORY_SHA256_SIZE])
 {
 	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		return -EIO;
@@ -124,10 +124,10 @@ struct candidate {
 
 struct comp_state {
 	const struct inventory_component *ic;
-	int fd;		  /* its cache directory, -1 until needed */
+	int fd;                                   /* its cache directory, -1 until needed */
 	uint8_t (*hashes)[INVENTORY_SHA256_SIZE]; /* referenced, sorted */
 	size_t n_hashes;
-	bool dirty;	  /* entries changed: fsync the directory */
+	bool dirty; /* entries changed: fsync the directory */
 };
 
 static int hash_cmp(const void *a, const void *b)
@@ -175,12 +175,14 @@ static int evict_dir(int cache_fd, const char *id, const struct comp_state *cs, 
 	}
 	while ((de = readdir(d))) {
 		uint8_t h[INVENTORY_SHA256_SIZE];
-		bool stale_tmp = strncmp(de->d_name, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) == 0;
+		bool stale_tmp =
+		    strncmp(de->d_name, CACHE_TMP_PREFIX, strlen(CACHE_TMP_PREFIX)) == 0;
 
 		if (!stale_tmp) {
 			if (inv_unhex(de->d_name, strlen(de->d_name), h) < 0)
 				continue; /* replaced/, anything not ours */
-			if (cs && bsearch(h, cs->hashes, cs->n_hashes, sizeof(cs->hashes[0]), hash_cmp))
+			if (cs &&
+			    bsearch(h, cs->hashes, cs->n_hashes, sizeof(cs->hashes[0]), hash_cmp))
 				continue;
 		}
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0)
@@ -206,13 +208,13 @@ static int comp_dir(int cache_fd, struct comp_state *cs)
 
 /* Copies the live file f into the cache as <sha256>, if it still is the
  * file the inventory describes. 1 when copied, 0 when skipped, -errno. */
-static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file *f, EVP_MD_CTX *md, uint8_t *buf,
-		     char ***lines, const char *id)
+static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file *f, EVP_MD_CTX *md,
+                     uint8_t *buf, char ***lines, const char *id)
 {
 	char hex[HEX_LEN + 1], tmp[sizeof(CACHE_TMP_PREFIX) + HEX_LEN];
 	_cleanup_close_ int in = -1, out = -1;
 	uint8_t got[INVENTORY_SHA256_SIZE];
-	struct inventory_file now = { 0 };
+	struct inventory_file now = {0};
 	const char *name;
 	struct stat st;
 	int dfd, r;
@@ -222,8 +224,8 @@ static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file 
 
 	dfd = inv_dir_open(dir, f->path, &name);
 	if (dfd < 0) {
-		add_line(lines, "%s: %s not cached: its directory cannot be opened (%s)", id, f->path,
-			 strerror(-dfd));
+		add_line(lines, "%s: %s not cached: its directory cannot be opened (%s)", id,
+		         f->path, strerror(-dfd));
 		return 0;
 	}
 	in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -244,7 +246,8 @@ static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file 
 		return negative_errno();
 	r = copy_fd(in, out, md, buf, NULL, got);
 	if (r >= 0 && memcmp(got, f->sha256, sizeof(got)) != 0) {
-		add_line(lines, "%s: %s not cached: its bytes changed since the inventory", id, f->path);
+		add_line(lines, "%s: %s not cached: its bytes changed since the inventory", id,
+		         f->path);
 		(void)unlinkat(cdir, tmp, 0);
 		return 0;
 	}
@@ -264,17 +267,18 @@ static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file 
 	return 1;
 }
 
-int content_cache_update(const char *root, const struct component_set *set, const struct inventory *inv,
-			 uint64_t cache_max, struct content_cache_result *ret)
+int content_cache_update(const char *root, const struct component_set *set,
+                         const struct inventory *inv, uint64_t cache_max,
+                         struct content_cache_result *ret)
 {
 	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1, cache_fd = -1;
 	_cleanup_free_ struct candidate *cand = NULL;
 	_cleanup_free_ struct comp_state *cs = NULL;
-	struct content_cache_result res = { 0 };
+	struct content_cache_result res = {0};
 	_cleanup_(closedirp) DIR *d = NULL;
-	struct inv_dir dir = { .fd = -1 };
+	struct inv_dir dir = {.fd = -1};
 	size_t n_cand = 0, alloc = 0, n_cs = inv->n_components;
 	uint64_t used = 0;
 	struct dirent *de;
@@ -285,9 +289,19 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 	root_fd = inv_open_root(root);
 	if (root_fd < 0)
 		return root_fd;
-	cache_fd = inv_openat_dir(root_fd, CONTENT_CACHE_DIR, true, 0700);
-	if (cache_fd < 0)
-		return log_debug_errno(cache_fd, "Failed to open %s: %m", CONTENT_CACHE_DIR);
+	{
+		/* Our own directory: made like the rest of /var/lib/lifeline. */
+		_cleanup_free_ char *p = path_under_root(root, CONTENT_CACHE_DIR);
+
+		if (!p)
+			return -ENOMEM;
+		r = mkdir_p(p, 0700);
+		if (r < 0)
+			return log_debug_errno(r, "Failed to create %s: %m", p);
+		cache_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cache_fd < 0)
+			return log_debug_errno(errno, "Failed to open %s: %m", p);
+	}
 
 	/* What the cache should hold: every content file of a component with
 	 * rollback_content, one copy per distinct SHA-256. */
@@ -295,15 +309,19 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 	if (!cs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_cs; i++) {
+		cs[i].ic = &inv->components[i];
+		cs[i].fd = -1;
+	}
+	for (size_t i = 0; i < n_cs; i++) {
 		const struct inventory_component *ic = &inv->components[i];
 
-		cs[i].ic = ic;
-		cs[i].fd = -1;
 		if (!wants_cache(set, ic))
 			continue;
 		cs[i].hashes = calloc(ic->n_files ? ic->n_files : 1, sizeof(cs[i].hashes[0]));
-		if (!cs[i].hashes)
-			return -ENOMEM;
+		if (!cs[i].hashes) {
+			r = -ENOMEM;
+			goto out;
+		}
 		for (size_t k = 0; k < ic->n_files; k++) {
 			const struct inventory_file *f = &ic->files[k];
 
@@ -313,13 +331,15 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 				size_t na = alloc ? alloc * 2 : 64;
 				struct candidate *n = realloc(cand, na * sizeof(*n));
 
-				if (!n)
-					return -ENOMEM;
+				if (!n) {
+					r = -ENOMEM;
+					goto out;
+				}
 				cand = n;
 				alloc = na;
 			}
 			memcpy(cs[i].hashes[cs[i].n_hashes++], f->sha256, INVENTORY_SHA256_SIZE);
-			cand[n_cand++] = (struct candidate){ .ic = ic, .f = f, .comp = i };
+			cand[n_cand++] = (struct candidate){.ic = ic, .f = f, .comp = i};
 		}
 		if (cs[i].n_hashes > 0)
 			qsort(cs[i].hashes, cs[i].n_hashes, sizeof(cs[i].hashes[0]), hash_cmp);
@@ -347,14 +367,16 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 		/* A component whose inventory failed keeps its copies: its
 		 * files are unknown, not gone. */
 		if (!keep) {
-			const struct inventory_component *ic = inventory_find_component(inv, de->d_name);
+			const struct inventory_component *ic =
+			    inventory_find_component(inv, de->d_name);
 
 			if (ic && ic->error && components_find(set, ic->id))
 				continue;
 		}
 		r = evict_dir(cache_fd, de->d_name, keep, &res.evicted);
 		if (r < 0)
-			log_debug_errno(r, "Failed to clean %s/%s: %m", CONTENT_CACHE_DIR, de->d_name);
+			log_debug_errno(r, "Failed to clean %s/%s: %m", CONTENT_CACHE_DIR,
+			                de->d_name);
 	}
 	r = 0;
 
@@ -388,9 +410,10 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 			}
 			res.skipped++;
 			add_line(&res.lines,
-				 "%s: %s not cached: %" PRIu64 " bytes would pass cache_max (%" PRIu64
-				 " bytes, %" PRIu64 " in use)",
-				 c->ic->id, f->path, f->size, cache_max, used);
+			         "%s: %s not cached: %" PRIu64
+			         " bytes would pass cache_max (%" PRIu64 " bytes, %" PRIu64
+			         " in use)",
+			         c->ic->id, f->path, f->size, cache_max, used);
 			continue;
 		}
 		if (fstatat(cdir, hex, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -404,7 +427,8 @@ int content_cache_update(const char *root, const struct component_set *set, cons
 		}
 		r = cache_one(&dir, cdir, f, md, buf, &res.lines, c->ic->id);
 		if (r < 0) {
-			add_line(&res.lines, "%s: %s not cached: %s", c->ic->id, f->path, strerror(-r));
+			add_line(&res.lines, "%s: %s not cached: %s", c->ic->id, f->path,
+			         strerror(-r));
 			res.skipped++;
 			r = 0;
 			continue;
@@ -463,18 +487,19 @@ static void failed(struct rollback *rb, const char *path, int err, const char *w
 {
 	rb->res.errors++;
 	(void)strv_extend(&rb->res.uncovered_paths, path);
-	add_line(&rb->res.lines, "%s: %s could not be rolled back: %s: %s", rb->id, path, what, strerror(-err));
+	add_line(&rb->res.lines, "%s: %s could not be rolled back: %s: %s", rb->id, path, what,
+	         strerror(-err));
 }
 
 /* Whether the file in place already is the last-good one. */
 static bool already_good(struct rollback *rb, int dfd, const char *name, const struct stat *st,
-			 const struct inventory_file *lg)
+                         const struct inventory_file *lg)
 {
 	_cleanup_close_ int fd = -1;
 	uint8_t h[INVENTORY_SHA256_SIZE];
 
-	if (!S_ISREG(st->st_mode) || (st->st_mode & 07777) != (lg->mode & 07777) || st->st_uid != lg->uid ||
-	    st->st_gid != lg->gid || (uint64_t)st->st_size != lg->size)
+	if (!S_ISREG(st->st_mode) || (st->st_mode & 07777) != (lg->mode & 07777) ||
+	    st->st_uid != lg->uid || st->st_gid != lg->gid || (uint64_t)st->st_size != lg->size)
 		return false;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
@@ -485,7 +510,8 @@ static bool already_good(struct rollback *rb, int dfd, const char *name, const s
 
 /* Keeps the file name in dfd (st: its lstat) as replaced/<time>-<name>.
  * Returns 0 and the kept path (without root) in *ret_kept. */
-static int keep_aside(struct rollback *rb, int dfd, const char *name, const struct stat *st, char **ret_kept)
+static int keep_aside(struct rollback *rb, int dfd, const char *name, const struct stat *st,
+                      char **ret_kept)
 {
 	_cleanup_close_ int rfd = -1;
 	char aside[NAME_MAX + 1];
@@ -525,10 +551,12 @@ static int keep_aside(struct rollback *rb, int dfd, const char *name, const stru
 		} else if (S_ISREG(st->st_mode)) {
 			_cleanup_close_ int in = -1, out = -1;
 
-			in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			in = openat(dfd, name,
+			            O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 			if (in < 0)
 				return negative_errno();
-			out = openat(rfd, aside, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			out = openat(rfd, aside,
+			             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (out < 0) {
 				r = negative_errno();
 				continue;
@@ -601,8 +629,9 @@ static void restore_one(struct rollback *rb, const struct inventory_file *lg)
 		r = negative_errno();
 	if (r >= 0) {
 		struct timespec ts[2] = {
-			{ .tv_nsec = UTIME_OMIT },
-			{ .tv_sec = (time_t)(lg->mtime_ns / 1000000000), .tv_nsec = (long)(lg->mtime_ns % 1000000000) },
+		    {.tv_nsec = UTIME_OMIT},
+		    {.tv_sec = (time_t)(lg->mtime_ns / 1000000000),
+		     .tv_nsec = (long)(lg->mtime_ns % 1000000000)},
 		};
 
 		if (ts[1].tv_nsec < 0) {
@@ -638,23 +667,28 @@ static void restore_one(struct rollback *rb, const struct inventory_file *lg)
 	rb->res.restored++;
 	(void)strv_extend(&rb->res.restored_paths, lg->path);
 	if (kept) {
-		add_line(&rb->res.lines, "%s: %s rolled back to its last-good copy (sha256 %.8s\u2026); the replaced file is kept as %s",
-			 rb->id, lg->path, hex, kept);
+		add_line(&rb->res.lines,
+		         "%s: %s rolled back to its last-good copy (sha256 %.8s\u2026); the "
+		         "replaced file is kept as %s",
+		         rb->id, lg->path, hex, kept);
 		(void)strv_consume(&rb->res.kept_aside, TAKE_PTR(kept));
 	} else
-		add_line(&rb->res.lines, "%s: %s put back from its last-good copy (sha256 %.8s\u2026; it had been removed)",
-			 rb->id, lg->path, hex);
+		add_line(&rb->res.lines,
+		         "%s: %s put back from its last-good copy (sha256 %.8s\u2026; it had been "
+		         "removed)",
+		         rb->id, lg->path, hex);
 }
 
-int content_cache_rollback(const char *root, const struct component *c, const struct inventory *last_good,
-			   const struct inventory *now, struct rollback_result *ret)
+int content_cache_rollback(const char *root, const struct component *c,
+                           const struct inventory *last_good, const struct inventory *now,
+                           struct rollback_result *ret)
 {
 	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1;
 	const struct inventory_component *lg = inventory_find_component(last_good, c->id);
 	const struct inventory_component *nc = inventory_find_component(now, c->id);
-	struct rollback rb = { .cache_fd = -1, .id = c->id };
+	struct rollback rb = {.cache_fd = -1, .id = c->id};
 	size_t i = 0, j = 0, nl, nn;
 
 	if (!md || !buf)
@@ -663,13 +697,15 @@ int content_cache_rollback(const char *root, const struct component *c, const st
 	if (root_fd < 0)
 		return root_fd;
 	{
-		_cleanup_free_ char *p = path_join(CONTENT_CACHE_DIR, c->id);
+		_cleanup_free_ char *p = path_under_root(root, CONTENT_CACHE_DIR), *q = NULL;
 
-		if (!p)
+		q = p ? path_join(p, c->id) : NULL;
+		if (!q)
 			return -ENOMEM;
-		rb.cache_fd = inv_openat_dir(root_fd, p, false, 0);
-		if (rb.cache_fd < 0 && rb.cache_fd != -ENOENT)
-			return log_debug_errno(rb.cache_fd, "Failed to open %s: %m", p);
+		/* The component's directory is ours; below it, O_NOFOLLOW. */
+		rb.cache_fd = open(q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (rb.cache_fd < 0 && errno != ENOENT)
+			return log_debug_errno(errno, "Failed to open %s: %m", q);
 	}
 	rb.root_fd = root_fd;
 	rb.md = md;
@@ -704,7 +740,8 @@ int content_cache_rollback(const char *root, const struct component *c, const st
 			continue;
 		}
 		if (!S_ISREG(a->mode) || !a->hashed) {
-			uncovered(&rb, a->path, "the last-good file was not a readable regular file");
+			uncovered(&rb, a->path,
+			          "the last-good file was not a readable regular file");
 			continue;
 		}
 		restore_one(&rb, a);

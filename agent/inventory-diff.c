@@ -37,8 +37,9 @@ struct inventory_diff *inventory_diff_free(struct inventory_diff *d)
 	return NULL;
 }
 
-static int add_change(struct inventory_component_diff *cd, size_t *alloc, enum inventory_change_kind kind,
-		      unsigned what, const struct inventory_file *before, const struct inventory_file *after)
+static int add_change(struct inventory_component_diff *cd, size_t *alloc,
+                      enum inventory_change_kind kind, unsigned what,
+                      const struct inventory_file *before, const struct inventory_file *after)
 {
 	struct inventory_change *ch;
 	const struct inventory_file *named = after ? after : before;
@@ -85,13 +86,15 @@ static int add_change(struct inventory_component_diff *cd, size_t *alloc, enum i
 	if (after) {
 		/* A removal has no time of its own: the file is gone. */
 		cd->newest_mtime_ns = MAX(cd->newest_mtime_ns, after->mtime_ns);
-		cd->newest_change_ns = MAX(cd->newest_change_ns, MAX(after->mtime_ns, after->ctime_ns));
+		cd->newest_change_ns =
+		    MAX(cd->newest_change_ns, MAX(after->mtime_ns, after->ctime_ns));
 	}
 	return 0;
 }
 
-static int diff_component(const struct inventory_component *lg, const struct inventory_component *now,
-			  struct inventory_component_diff *cd)
+static int diff_component(const struct inventory_component *lg,
+                          const struct inventory_component *now,
+                          struct inventory_component_diff *cd)
 {
 	size_t i = 0, j = 0, alloc = 0, nl = lg ? lg->n_files : 0;
 	int r;
@@ -129,7 +132,8 @@ static int diff_component(const struct inventory_component *lg, const struct inv
 	return 0;
 }
 
-int inventory_diff(const struct inventory *last_good, const struct inventory *now, struct inventory_diff **ret)
+int inventory_diff(const struct inventory *last_good, const struct inventory *now,
+                   struct inventory_diff **ret)
 {
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = calloc(1, sizeof(*d));
 	int r;
@@ -158,7 +162,8 @@ int inventory_diff(const struct inventory *last_good, const struct inventory *no
 	return 0;
 }
 
-const struct inventory_component_diff *inventory_diff_find(const struct inventory_diff *d, const char *id)
+const struct inventory_component_diff *inventory_diff_find(const struct inventory_diff *d,
+                                                           const char *id)
 {
 	for (size_t i = 0; d && i < d->n_components; i++)
 		if (streq(d->components[i].id, id))
@@ -168,8 +173,10 @@ const struct inventory_component_diff *inventory_diff_find(const struct inventor
 
 static int suspect_cmp(const void *x, const void *y)
 {
-	const struct inventory_component_diff *a = *(const struct inventory_component_diff *const *)x;
-	const struct inventory_component_diff *b = *(const struct inventory_component_diff *const *)y;
+	const struct inventory_component_diff *a =
+	    *(const struct inventory_component_diff *const *)x;
+	const struct inventory_component_diff *b =
+	    *(const struct inventory_component_diff *const *)y;
 
 	if (a->newest_change_ns != b->newest_change_ns)
 		return a->newest_change_ns > b->newest_change_ns ? -1 : 1;
@@ -253,7 +260,8 @@ static char *change_line(const char *id, const struct inventory_change *ch)
 #define APPEND(...)                                                                              \
 	do {                                                                                     \
 		if (len < sizeof(details))                                                       \
-			len += (size_t)snprintf(details + len, sizeof(details) - len, __VA_ARGS__); \
+			len +=                                                                   \
+			    (size_t)snprintf(details + len, sizeof(details) - len, __VA_ARGS__); \
 	} while (0)
 
 	switch (ch->kind) {
@@ -285,8 +293,8 @@ static char *change_line(const char *id, const struct inventory_change *ch)
 	if (ch->what & INVENTORY_CHANGED_MODE)
 		APPEND("mode %04o \u2192 %04o, ", ch->before.mode & 07777, ch->after.mode & 07777);
 	if (ch->what & INVENTORY_CHANGED_OWNER)
-		APPEND("owner %" PRIu32 ":%" PRIu32 " \u2192 %" PRIu32 ":%" PRIu32 ", ", ch->before.uid,
-		       ch->before.gid, ch->after.uid, ch->after.gid);
+		APPEND("owner %" PRIu32 ":%" PRIu32 " \u2192 %" PRIu32 ":%" PRIu32 ", ",
+		       ch->before.uid, ch->before.gid, ch->after.uid, ch->after.gid);
 	format_time(ch->after.mtime_ns, t);
 	APPEND("mtime %s", t);
 #undef APPEND
@@ -295,7 +303,8 @@ static char *change_line(const char *id, const struct inventory_change *ch)
 	return line;
 }
 
-int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_component, char ***ret_lines)
+int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_component,
+                         char ***ret_lines)
 {
 	_cleanup_strv_free_ char **lines = calloc(1, sizeof(char *));
 	int r;
@@ -309,7 +318,8 @@ int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_componen
 		if (cd->error) {
 			char *l = NULL;
 
-			if (asprintf(&l, "%s: files could not be inventoried (%s)", cd->id, strerror(-cd->error)) < 0)
+			if (asprintf(&l, "%s: files could not be inventoried (%s)", cd->id,
+			             strerror(-cd->error)) < 0)
 				return -ENOMEM;
 			r = strv_consume(&lines, l);
 			if (r < 0)
@@ -325,7 +335,8 @@ int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_componen
 		if (shown < cd->n_changes) {
 			char *l = NULL;
 
-			if (asprintf(&l, "%s: \u2026 and %zu more changes", cd->id, cd->n_changes - shown) < 0)
+			if (asprintf(&l, "%s: \u2026 and %zu more changes", cd->id,
+			             cd->n_changes - shown) < 0)
 				return -ENOMEM;
 			r = strv_consume(&lines, l);
 			if (r < 0)

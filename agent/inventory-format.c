@@ -6,8 +6,8 @@
  *   taken 1721362152000000000
  *   component examplesec 0
  *   module examplesec
- *   file 100644 0 0 1234 1721362100123456789 1721362100123456789 1837 2049 c <sha256 hex> /opt/x/content/c-291.bin
- *   file 120777 0 0 11 ... 2049 - <sha256 of the link text> /opt/x/bin/link
+ *   file 100644 0 0 1234 1721362100123456789 1721362100123456789 1837 2049 c <sha256 hex>
+ * /opt/x/content/c-291.bin file 120777 0 0 11 ... 2049 - <sha256 of the link text> /opt/x/bin/link
  *   end 1 2 <sha256 hex of every byte before this line>
  *
  * "component ID ERROR" starts a component (ERROR: 0 or -errno); its
@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 
-#define MAGIC "lifeline-inventory"
+#define MAGIC   "lifeline-inventory"
 #define VERSION 1
 
 static void put_path(FILE *f, const char *path)
@@ -69,7 +70,7 @@ int inventory_format(const struct inventory *inv, char **ret_text, size_t *ret_s
 		const struct inventory_component *c = &inv->components[i];
 
 		fprintf(f, "component %s %d\n", c->id, c->error);
-		STRV_FOREACH(m, c->modules)
+		STRV_FOREACH (m, c->modules)
 			fprintf(f, "module %s\n", *m);
 		for (size_t k = 0; k < c->n_files; k++) {
 			const struct inventory_file *e = &c->files[k];
@@ -77,10 +78,10 @@ int inventory_format(const struct inventory *inv, char **ret_text, size_t *ret_s
 			if (e->hashed)
 				inv_hex(e->sha256, hex);
 			fprintf(f,
-				"file %" PRIo32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIi64 " %" PRIi64
-				" %" PRIu64 " %" PRIu64 " %s %s ",
-				e->mode, e->uid, e->gid, e->size, e->mtime_ns, e->ctime_ns, e->ino, e->dev,
-				e->content ? "c" : "-", e->hashed ? hex : "-");
+			        "file %" PRIo32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIi64
+			        " %" PRIi64 " %" PRIu64 " %" PRIu64 " %s %s ",
+			        e->mode, e->uid, e->gid, e->size, e->mtime_ns, e->ctime_ns, e->ino,
+			        e->dev, e->content ? "c" : "-", e->hashed ? hex : "-");
 			put_path(f, e->path);
 			fputc('\n', f);
 			n_files++;
@@ -152,7 +153,8 @@ static int parse_i64(const char *s, size_t len, int64_t *ret)
 	bool neg = len > 0 && s[0] == '-';
 	int r;
 
-	r = parse_u64(s + neg, len - neg, 10, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &v);
+	r = parse_u64(s + neg, len - neg, 10, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX,
+	              &v);
 	if (r < 0)
 		return r;
 	if (neg && v == 0)
@@ -258,8 +260,10 @@ static int parse_file_line(const char *p, const char *eol, struct inventory_file
 	if ((r = field_u64(&p, eol, 10, UINT32_MAX, &v)) < 0)
 		return r;
 	f->gid = (uint32_t)v;
-	if ((r = field_u64(&p, eol, 10, INT64_MAX, &f->size)) < 0 || (r = field_i64(&p, eol, &f->mtime_ns)) < 0 ||
-	    (r = field_i64(&p, eol, &f->ctime_ns)) < 0 || (r = field_u64(&p, eol, 10, UINT64_MAX, &f->ino)) < 0 ||
+	if ((r = field_u64(&p, eol, 10, INT64_MAX, &f->size)) < 0 ||
+	    (r = field_i64(&p, eol, &f->mtime_ns)) < 0 ||
+	    (r = field_i64(&p, eol, &f->ctime_ns)) < 0 ||
+	    (r = field_u64(&p, eol, 10, UINT64_MAX, &f->ino)) < 0 ||
 	    (r = field_u64(&p, eol, 10, UINT64_MAX, &f->dev)) < 0)
 		return r;
 	if ((r = next_field(&p, eol, &s, &len)) < 0)
@@ -301,7 +305,8 @@ static int add_file(struct inventory_component *c, size_t *alloc, struct invento
 	return 0;
 }
 
-static int parse_body(const char *text, const char *body_end, struct inventory *inv, size_t *ret_n_files)
+static int parse_body(const char *text, const char *body_end, struct inventory *inv,
+                      size_t *ret_n_files)
 {
 	size_t comp_alloc = 0, file_alloc = 0, n_files = 0;
 	const char *p = text;
@@ -315,7 +320,8 @@ static int parse_body(const char *text, const char *body_end, struct inventory *
 		if (!eol)
 			return -EBADMSG;
 		if (!taken) {
-			if (!line_is(&q, eol, "taken") || (r = field_i64(&q, eol, &inv->taken_ns)) < 0 || q != eol)
+			if (!line_is(&q, eol, "taken") ||
+			    (r = field_i64(&q, eol, &inv->taken_ns)) < 0 || q != eol)
 				return -EBADMSG;
 			taken = true;
 		} else if (line_is(&q, eol, "component")) {
@@ -324,7 +330,8 @@ static int parse_body(const char *text, const char *body_end, struct inventory *
 
 			if (inv->n_components == comp_alloc) {
 				size_t na = comp_alloc ? comp_alloc * 2 : 8;
-				struct inventory_component *n = realloc(inv->components, na * sizeof(*n));
+				struct inventory_component *n =
+				    realloc(inv->components, na * sizeof(*n));
 
 				if (!n)
 					return -ENOMEM;
@@ -344,12 +351,13 @@ static int parse_body(const char *text, const char *body_end, struct inventory *
 			for (size_t i = 0; i + 1 < inv->n_components; i++)
 				if (streq(inv->components[i].id, c->id))
 					return -EBADMSG;
-			if ((r = field_i64(&q, eol, &err)) < 0 || q != eol || err > 0 || err < -4095)
+			if ((r = field_i64(&q, eol, &err)) < 0 || q != eol || err > 0 ||
+			    err < -4095)
 				return -EBADMSG;
 			c->error = (int)err;
 		} else if (line_is(&q, eol, "module")) {
 			struct inventory_component *c =
-				inv->n_components ? &inv->components[inv->n_components - 1] : NULL;
+			    inv->n_components ? &inv->components[inv->n_components - 1] : NULL;
 			char *m = NULL;
 
 			if (!c || c->n_files > 0)
@@ -364,8 +372,8 @@ static int parse_body(const char *text, const char *body_end, struct inventory *
 				return r;
 		} else if (line_is(&q, eol, "file")) {
 			struct inventory_component *c =
-				inv->n_components ? &inv->components[inv->n_components - 1] : NULL;
-			struct inventory_file f = { 0 };
+			    inv->n_components ? &inv->components[inv->n_components - 1] : NULL;
+			struct inventory_file f = {0};
 
 			if (!c || c->error)
 				return -EBADMSG;
@@ -419,7 +427,8 @@ int inventory_parse(const char *text, size_t size, struct inventory **ret)
 	if (end_line <= eol)
 		return -EBADMSG;
 	q = end_line;
-	if (!line_is(&q, text + size - 1, "end") || field_u64(&q, text + size - 1, 10, SIZE_MAX, &nc) < 0 ||
+	if (!line_is(&q, text + size - 1, "end") ||
+	    field_u64(&q, text + size - 1, 10, SIZE_MAX, &nc) < 0 ||
 	    field_u64(&q, text + size - 1, 10, SIZE_MAX, &nf) < 0 ||
 	    next_field(&q, text + size - 1, &hs, &hlen) < 0 || q != text + size - 1 ||
 	    inv_unhex(hs, hlen, want) < 0)
@@ -446,7 +455,8 @@ int inventory_parse(const char *text, size_t size, struct inventory **ret)
 /* Storage */
 
 /* write_file_atomic() names its temp file PATH.tmp-PID: one left by a
- * power cut is never read, only removed here. */
+ * power cut (or a killed writer) is never read, only removed here, unless
+ * its writer still runs. */
 static void remove_stale_temps(const char *dir)
 {
 	_cleanup_(closedirp) DIR *d = opendir(dir);
@@ -454,9 +464,18 @@ static void remove_stale_temps(const char *dir)
 
 	if (!d)
 		return;
-	while ((de = readdir(d)))
-		if (strncmp(de->d_name, "last-good.tmp-", 14) == 0)
-			(void)unlinkat(dirfd(d), de->d_name, 0);
+	while ((de = readdir(d))) {
+		char *end = NULL;
+		long pid;
+
+		if (strncmp(de->d_name, "last-good.tmp-", 14) != 0)
+			continue;
+		pid = strtol(de->d_name + 14, &end, 10);
+		if (end && !*end && pid > 0 && pid <= INT32_MAX &&
+		    (pid == getpid() || kill((pid_t)pid, 0) == 0))
+			continue;
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
 }
 
 int inventory_save(const char *root, const struct inventory *inv)

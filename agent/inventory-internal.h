@@ -31,7 +31,7 @@ bool inv_path_is_valid(const char *path);
  * run of its files). */
 struct inv_dir {
 	int root_fd; /* not owned */
-	int fd;	     /* -1: none open */
+	int fd;      /* -1: none open */
 	char *dir;   /* the directory of fd, without leading '/' ("" = root) */
 	int error;   /* why dir could not be opened */
 };
@@ -49,7 +49,7 @@ int inv_openat_dir(int root_fd, const char *path, bool create, mode_t mode);
 /* Reads fd into the digest up to its end or limit bytes (UINT64_MAX: no
  * limit); *ret_bytes counts what was read. */
 int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t limit,
-		uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes);
+                uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes);
 int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SHA256_SIZE]);
 
 /* 64 lowercase hex digits + NUL; parse: 0 or -EINVAL. */

@@ -59,7 +59,7 @@ bool inv_path_is_valid(const char *path)
 
 void inv_dir_init(struct inv_dir *d, int root_fd)
 {
-	*d = (struct inv_dir){ .root_fd = root_fd, .fd = -1 };
+	*d = (struct inv_dir){.root_fd = root_fd, .fd = -1};
 }
 
 void inv_dir_done(struct inv_dir *d)
@@ -116,7 +116,8 @@ int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name)
 		return -EINVAL;
 	len = (size_t)(slash - path);
 	/* path + 1 .. slash: the directory without its leading '/'. */
-	if (d->dir && strlen(d->dir) == (len ? len - 1 : 0) && strncmp(d->dir, path + 1, len ? len - 1 : 0) == 0) {
+	if (d->dir && strlen(d->dir) == (len ? len - 1 : 0) &&
+	    strncmp(d->dir, path + 1, len ? len - 1 : 0) == 0) {
 		if (d->fd < 0)
 			return d->error;
 		*ret_name = slash + 1;
@@ -137,7 +138,7 @@ int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name)
 }
 
 int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t limit,
-		uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes)
+                uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes)
 {
 	uint64_t total = 0;
 
@@ -290,7 +291,8 @@ struct inventory *inventory_free(struct inventory *inv)
 	return NULL;
 }
 
-const struct inventory_component *inventory_find_component(const struct inventory *inv, const char *id)
+const struct inventory_component *inventory_find_component(const struct inventory *inv,
+                                                           const char *id)
 {
 	for (size_t i = 0; inv && i < inv->n_components; i++)
 		if (streq(inv->components[i].id, id))
@@ -304,7 +306,7 @@ static int file_cmp(const void *key, const void *elem)
 }
 
 const struct inventory_file *inventory_component_find_file(const struct inventory_component *c,
-							    const char *path)
+                                                           const char *path)
 {
 	if (!c || c->n_files == 0)
 		return NULL;
@@ -471,7 +473,7 @@ static int file_path_cmp(const void *a, const void *b)
 static int walk_component(const struct component *c, int root_fd, struct inventory_component *ic)
 {
 	struct walk *w = calloc(1, sizeof(*w));
-	char **lists[] = { c->files, c->content };
+	char **lists[] = {c->files, c->content};
 	size_t n = 0;
 	int r = 0;
 
@@ -480,7 +482,7 @@ static int walk_component(const struct component *c, int root_fd, struct invento
 	w->ic = ic;
 	for (size_t l = 0; l < ELEMENTSOF(lists) && r >= 0; l++) {
 		w->content = l == 1;
-		STRV_FOREACH(g, lists[l]) {
+		STRV_FOREACH (g, lists[l]) {
 			r = walk_glob(w, root_fd, *g);
 			if (r < 0)
 				break;
@@ -515,11 +517,13 @@ struct take {
 
 /* Whether prev's hash holds for f: same type, size, times, inode and
  * device, and prev's ctime before the walk that hashed it began. */
-static bool can_reuse(const struct take *t, const struct inventory_file *f, const struct inventory_file *prev)
+static bool can_reuse(const struct take *t, const struct inventory_file *f,
+                      const struct inventory_file *prev)
 {
-	return prev && prev->hashed && (prev->mode & S_IFMT) == (f->mode & S_IFMT) && prev->size == f->size &&
-	       prev->mtime_ns == f->mtime_ns && prev->ctime_ns == f->ctime_ns && prev->ino == f->ino &&
-	       prev->dev == f->dev && prev->ctime_ns < t->previous->taken_ns;
+	return prev && prev->hashed && (prev->mode & S_IFMT) == (f->mode & S_IFMT) &&
+	       prev->size == f->size && prev->mtime_ns == f->mtime_ns &&
+	       prev->ctime_ns == f->ctime_ns && prev->ino == f->ino && prev->dev == f->dev &&
+	       prev->ctime_ns < t->previous->taken_ns;
 }
 
 /* Hashes f (path and stat from the walk). Returns 0 when recorded, 1 when
@@ -580,7 +584,8 @@ static int hash_file(struct take *t, struct inventory_file *f)
 	return 0;
 }
 
-static int take_component(struct take *t, int root_fd, const struct component *c, struct inventory_component *ic)
+static int take_component(struct take *t, int root_fd, const struct component *c,
+                          struct inventory_component *ic)
 {
 	const struct inventory_component *pc = inventory_find_component(t->previous, c->id);
 	size_t np = pc && !pc->error ? pc->n_files : 0, k = 0, n = 0;
@@ -632,14 +637,14 @@ static int take_component(struct take *t, int root_fd, const struct component *c
 	return 0;
 }
 
-int inventory_take(const char *root, const struct component_set *set, const struct inventory *previous,
-		   struct inventory **ret)
+int inventory_take(const char *root, const struct component_set *set,
+                   const struct inventory *previous, struct inventory **ret)
 {
 	_cleanup_inventory_free_ struct inventory *inv = calloc(1, sizeof(*inv));
 	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1;
-	struct take t = { .previous = previous };
+	struct take t = {.previous = previous};
 	struct timespec now;
 	int r = 0;
 

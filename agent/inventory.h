@@ -28,9 +28,9 @@
 #include "agent/components.h"
 #include "common/macro.h"
 
-#define INVENTORY_DIR "/var/lib/lifeline/inventory"
+#define INVENTORY_DIR            "/var/lib/lifeline/inventory"
 #define INVENTORY_LAST_GOOD_FILE "/var/lib/lifeline/inventory/last-good"
-#define CONTENT_CACHE_DIR "/var/lib/lifeline/content-cache"
+#define CONTENT_CACHE_DIR        "/var/lib/lifeline/content-cache"
 /* inventory_load() refuses larger files (100,000 files per component at
  * ~250 bytes a line is 25 MB; a few such components fit). */
 #define INVENTORY_FILE_MAX (256u * 1024 * 1024)
@@ -38,8 +38,8 @@
 #define INVENTORY_SHA256_SIZE 32
 
 struct inventory_file {
-	char *path;	   /* absolute, without the root */
-	uint32_t mode;	   /* st_mode, file type included (regular, symlink, other) */
+	char *path;    /* absolute, without the root */
+	uint32_t mode; /* st_mode, file type included (regular, symlink, other) */
 	uint32_t uid, gid;
 	uint64_t size;
 	int64_t mtime_ns;
@@ -95,13 +95,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct inventory *, inventory_free)
  * match more than COMPONENT_EXPAND_MAX files gets error -E2BIG and no
  * files; a file that vanishes during the walk is left out. Returns 0 and
  * *ret, or -ENOMEM / -errno when the root cannot be opened. */
-int inventory_take(const char *root, const struct component_set *set, const struct inventory *previous,
-		   struct inventory **ret);
+int inventory_take(const char *root, const struct component_set *set,
+                   const struct inventory *previous, struct inventory **ret);
 
 /* The component of inv with this id, or NULL; a file by path (bsearch). */
-const struct inventory_component *inventory_find_component(const struct inventory *inv, const char *id);
+const struct inventory_component *inventory_find_component(const struct inventory *inv,
+                                                           const char *id);
 const struct inventory_file *inventory_component_find_file(const struct inventory_component *c,
-							    const char *path);
+                                                           const char *path);
 
 /* Writes inv to <root>/var/lib/lifeline/inventory/last-good atomically
  * (creating the directory). Fault points: "inventory-save" before the
@@ -136,8 +137,8 @@ enum {
 struct inventory_change {
 	char *path;
 	enum inventory_change_kind kind;
-	unsigned what;		      /* INVENTORY_CHANGED_* for a change */
-	bool content;		      /* a content file (either side) */
+	unsigned what; /* INVENTORY_CHANGED_* for a change */
+	bool content;  /* a content file (either side) */
 	/* The records on each side, with path NULL (see above); zeroed
 	 * for the missing side of an addition or a removal. */
 	struct inventory_file before;
@@ -150,7 +151,7 @@ struct inventory_component_diff {
 	size_t n_changes;
 	size_t n_added, n_removed, n_changed;
 	size_t n_non_content; /* changes to files that are not content files */
-	int error;	      /* the component's error in the new inventory, if any */
+	int error;            /* the component's error in the new inventory, if any */
 	/* The newest mtime among the new files of the changes (0 when only
 	 * removals, whose time is unknown), and the newest of mtime and
 	 * ctime: dpkg and tar give files the mtime of the package, ctime is
@@ -177,31 +178,33 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct inventory_diff *, inventory_diff_free)
  * inode, device and times alone are not a change. Returns 0 and *ret, or
  * -ENOMEM. */
 int inventory_diff(const struct inventory *last_good, const struct inventory *now,
-		   struct inventory_diff **ret);
+                   struct inventory_diff **ret);
 
 /* The ids of the components that changed, most recently changed first
  * (newest_change_ns, then id). Components with no change are omitted; the
  * list may be empty ({ NULL }). 0 or -ENOMEM. */
 int inventory_diff_suspects(const struct inventory_diff *d, char ***ret_component_ids);
 
-const struct inventory_component_diff *inventory_diff_find(const struct inventory_diff *d, const char *id);
+const struct inventory_component_diff *inventory_diff_find(const struct inventory_diff *d,
+                                                           const char *id);
 
 /* One line per change for reports, e.g.
- *   examplesec: /opt/x/content/c-291.bin changed (sha256 ab12cd34… → cd34ef56…, mtime 2024-07-19T04:09:12Z)
- * at most max_per_component per component (0: no limit), then one
+ *   examplesec: /opt/x/content/c-291.bin changed (sha256 ab12cd34… → cd34ef56…, mtime
+ * 2024-07-19T04:09:12Z) at most max_per_component per component (0: no limit), then one
  * "examplesec: … and N more changes" line. 0 or -ENOMEM. */
-int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_component, char ***ret_lines);
+int inventory_diff_lines(const struct inventory_diff *d, size_t max_per_component,
+                         char ***ret_lines);
 
 /* ---------------------------------------------------------------------- */
 /* Content cache */
 
 struct content_cache_result {
-	unsigned cached;      /* copies made by this run */
-	unsigned present;     /* copies that were already there */
-	unsigned skipped;     /* content files left out: cache_max reached, or changed since inv */
-	unsigned evicted;     /* copies removed (no longer referenced) */
-	uint64_t bytes;	      /* bytes held by the cache after the run */
-	char **lines;	      /* one line per skipped file or problem (strv) */
+	unsigned cached;  /* copies made by this run */
+	unsigned present; /* copies that were already there */
+	unsigned skipped; /* content files left out: cache_max reached, or changed since inv */
+	unsigned evicted; /* copies removed (no longer referenced) */
+	uint64_t bytes;   /* bytes held by the cache after the run */
+	char **lines;     /* one line per skipped file or problem (strv) */
 };
 
 void content_cache_result_done(struct content_cache_result *r);
@@ -222,18 +225,19 @@ void content_cache_result_done(struct content_cache_result *r);
  * "inventory-cache-rename" (after the rename, before the directory
  * sync). Returns 0 and fills *ret (may be NULL) even when files were
  * skipped; -errno when the cache directory cannot be used. */
-int content_cache_update(const char *root, const struct component_set *set, const struct inventory *inv,
-			 uint64_t cache_max, struct content_cache_result *ret);
+int content_cache_update(const char *root, const struct component_set *set,
+                         const struct inventory *inv, uint64_t cache_max,
+                         struct content_cache_result *ret);
 
 struct rollback_result {
-	unsigned restored;	 /* files put back to their last-good bytes */
-	unsigned already;	 /* files that already held them (a re-run) */
-	unsigned uncovered;	 /* changed content files with no usable cached copy */
-	unsigned errors;	 /* files a rollback was tried for and failed */
-	char **restored_paths;	 /* paths (without root) */
-	char **uncovered_paths;	 /* paths (without root): the caller quarantines these */
-	char **kept_aside;	 /* where each replaced file was kept (without root) */
-	char **lines;		 /* one line per file acted on or left, for reports */
+	unsigned restored;      /* files put back to their last-good bytes */
+	unsigned already;       /* files that already held them (a re-run) */
+	unsigned uncovered;     /* changed content files with no usable cached copy */
+	unsigned errors;        /* files a rollback was tried for and failed */
+	char **restored_paths;  /* paths (without root) */
+	char **uncovered_paths; /* paths (without root): the caller quarantines these */
+	char **kept_aside;      /* where each replaced file was kept (without root) */
+	char **lines;           /* one line per file acted on or left, for reports */
 };
 
 void rollback_result_done(struct rollback_result *r);
@@ -258,5 +262,6 @@ void rollback_result_done(struct rollback_result *r);
  * (old file kept aside), "inventory-rollback-rename" (renamed over, before
  * the directory sync). Returns 0 and fills *ret (may be NULL) even with
  * per-file errors; -errno when it cannot run at all. */
-int content_cache_rollback(const char *root, const struct component *c, const struct inventory *last_good,
-			   const struct inventory *now, struct rollback_result *ret);
+int content_cache_rollback(const char *root, const struct component *c,
+                           const struct inventory *last_good, const struct inventory *now,
+                           struct rollback_result *ret);

@@ -110,7 +110,7 @@ static struct stat lstat_rel(const char *rel)
  * came before (a few ms with HZ=250; 30 ms is plenty). */
 static void settle(void)
 {
-	struct timespec ts = { 0, 30 * 1000 * 1000 };
+	struct timespec ts = {0, 30 * 1000 * 1000};
 
 	nanosleep(&ts, NULL);
 }
@@ -126,18 +126,17 @@ static void load_set(struct component_set *set)
 /* Two components: examplesec (files + content, rollback) and othersec. */
 static void two_components(struct component_set *set)
 {
-	put("/etc/lifeline/components.d/10-example.conf",
-	    "[examplesec]\n"
-	    "vendor = Example Security\n"
-	    "modules = examplesec examplesec_net\n"
-	    "files = /opt/x/bin/*\n"
-	    "content = /opt/x/content/*.bin\n"
-	    "rollback_content = yes\n"
-	    "[othersec]\n"
-	    "modules = othersec\n"
-	    "files = /opt/o/bin/*\n"
-	    "content = /opt/o/content/*\n"
-	    "rollback_content = no\n");
+	put("/etc/lifeline/components.d/10-example.conf", "[examplesec]\n"
+	                                                  "vendor = Example Security\n"
+	                                                  "modules = examplesec examplesec_net\n"
+	                                                  "files = /opt/x/bin/*\n"
+	                                                  "content = /opt/x/content/*.bin\n"
+	                                                  "rollback_content = yes\n"
+	                                                  "[othersec]\n"
+	                                                  "modules = othersec\n"
+	                                                  "files = /opt/o/bin/*\n"
+	                                                  "content = /opt/o/content/*\n"
+	                                                  "rollback_content = no\n");
 	put("/opt/x/bin/agent", "agent v1");
 	put("/opt/x/bin/helper", "helper v1");
 	put("/opt/x/content/c-290.bin", "channel 290");
@@ -148,7 +147,8 @@ static void two_components(struct component_set *set)
 	load_set(set);
 }
 
-static const struct inventory_file *find(const struct inventory *inv, const char *id, const char *path)
+static const struct inventory_file *find(const struct inventory *inv, const char *id,
+                                         const char *path)
 {
 	return inventory_component_find_file(inventory_find_component(inv, id), path);
 }
@@ -172,7 +172,7 @@ static char *format(const struct inventory *inv)
 
 static void test_take_records_every_globbed_file_with_metadata_and_hash(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL;
 	const struct inventory_component *c;
 	const struct inventory_file *f;
@@ -220,7 +220,7 @@ static void test_take_records_every_globbed_file_with_metadata_and_hash(void **s
 
 static void test_save_then_load_round_trips(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL, *back = NULL;
 	_cleanup_free_ char *a = NULL, *b = NULL;
 
@@ -250,9 +250,10 @@ static void test_save_then_load_round_trips(void **state)
 
 static void test_warm_run_rehashes_only_changed_files(void **state)
 {
-	struct component_set set = { 0 };
-	_cleanup_inventory_free_ struct inventory *cold = NULL, *warm = NULL, *after = NULL, *loaded = NULL;
-	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1000000, 0 } };
+	struct component_set set = {0};
+	_cleanup_inventory_free_ struct inventory *cold = NULL, *warm = NULL, *after = NULL,
+	                                          *loaded = NULL;
+	struct timespec ts[2] = {{0, UTIME_OMIT}, {1000000, 0}};
 	_cleanup_free_ char *touched = NULL;
 	const struct inventory_file *f;
 	uint8_t want[32];
@@ -289,7 +290,7 @@ static void test_warm_run_rehashes_only_changed_files(void **state)
 
 static void test_file_changed_in_the_walks_clock_tick_is_rehashed(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *cold = NULL, *warm = NULL;
 	const struct inventory_file *f;
 
@@ -310,7 +311,7 @@ static void test_file_changed_in_the_walks_clock_tick_is_rehashed(void **state)
 
 static void test_symlink_swapped_in_is_changed_and_not_followed(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL, *fresh = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
 	_cleanup_free_ char *p = NULL, *secret = NULL, *dir = NULL, *elsewhere = NULL;
@@ -385,7 +386,7 @@ static void test_symlink_swapped_in_is_changed_and_not_followed(void **state)
 
 static void test_corrupt_inventory_file_is_an_error_and_means_none(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL;
 	_cleanup_free_ char *path = NULL, *good = NULL;
 	size_t size;
@@ -417,7 +418,8 @@ static void test_corrupt_inventory_file_is_an_error_and_means_none(void **state)
 		assert_int_equal(inventory_load(root, &x), -EBADMSG);
 		assert_int_equal(write_file_atomic(path, "", 0, 0600), 0);
 		assert_int_equal(inventory_load(root, &x), -EBADMSG);
-		assert_int_equal(write_file_atomic(path, "lifeline-inventory 2\nwhatever\n", 30, 0600), 0);
+		assert_int_equal(
+		    write_file_atomic(path, "lifeline-inventory 2\nwhatever\n", 30, 0600), 0);
 		assert_int_equal(inventory_load(root, &x), -EPROTONOSUPPORT);
 		assert_null(x);
 	}
@@ -450,44 +452,70 @@ static void test_parser_is_strict_even_with_a_valid_checksum(void **state)
 	char body[2048];
 
 	(void)state;
-	snprintf(body, sizeof(body), "%scomponent a 0\nmodule m\nfile 100644 0 0 1 2 3 4 5 c %s /a/b\n", h, sum);
+	snprintf(body, sizeof(body),
+	         "%scomponent a 0\nmodule m\nfile 100644 0 0 1 2 3 4 5 c %s /a/b\n", h, sum);
 	assert_int_equal(parse_with_checksum(body, 1, 1), 0);
 	assert_int_equal(parse_with_checksum(body, 1, 2), -EBADMSG); /* count */
 	assert_int_equal(parse_with_checksum(body, 2, 1), -EBADMSG);
 
+	/* clang-format off */
 	static const struct {
 		const char *body;
 		size_t nc, nf;
 	} bad[] = {
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/b\nfile 100644 0 0 1 2 3 4 5 c - /a/a\n", 1, 2 }, /* order */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/b\nfile 100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 2 }, /* dup */
-		{ "component a 0\ncomponent a 0\n", 2, 0 },				/* duplicate component */
-		{ "component a/b 0\n", 1, 0 },					/* bad id */
-		{ "component a 1\n", 1, 0 },						/* positive error */
-		{ "file 100644 0 0 1 2 3 4 5 c - /a/b\n", 0, 1 },			/* file before component */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - a/b\n", 1, 1 },	/* relative */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/../b\n", 1, 1 },	/* dot-dot */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%00\n", 1, 1 },	/* NUL */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%4\n", 1, 1 },	/* short escape */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%4g\n", 1, 1 },	/* bad escape */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 x - /a/b\n", 1, 1 },	/* flag */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c abc /a/b\n", 1, 1 },	/* hash */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 /a/b\n", 1, 1 },		/* fields */
-		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/b extra\n", 1, 1 }, /* fields */
-		{ "component a 0\nfile 100644 0 0 99999999999999999999 2 3 4 5 c - /a/b\n", 1, 1 }, /* range */
-		{ "component a 0\nfile 100648 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },	/* octal */
-		{ "component a 0\nfile 100644 -1 0 1 2 3 4 5 c - /a/b\n", 1, 1 },	/* sign */
-		{ "component a 0\nfile  100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },	/* empty field */
-		{ "component a 0\nmodule bad/name\n", 1, 0 },			/* module name */
-		{ "component a -2\nfile 100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },	/* files under an error */
-		{ "what 1\n", 0, 0 },							/* unknown line */
+		/* unsorted */
+		{ "component a 0\n" "file 100644 0 0 1 2 3 4 5 c - /a/b\n" "file 100644 0 0 1 2 3 4 5 c - /a/a\n", 1, 2 },
+		/* duplicate file */
+		{ "component a 0\n" "file 100644 0 0 1 2 3 4 5 c - /a/b\n" "file 100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 2 },
+		/* duplicate component */
+		{ "component a 0\ncomponent a 0\n", 2, 0 },
+		/* bad id */
+		{ "component a/b 0\n", 1, 0 },
+		/* positive error */
+		{ "component a 1\n", 1, 0 },
+		/* file before any component */
+		{ "file 100644 0 0 1 2 3 4 5 c - /a/b\n", 0, 1 },
+		/* relative path */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - a/b\n", 1, 1 },
+		/* dot-dot */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/../b\n", 1, 1 },
+		/* NUL */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%00\n", 1, 1 },
+		/* short escape */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%4\n", 1, 1 },
+		/* bad escape */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/%4g\n", 1, 1 },
+		/* flag */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 x - /a/b\n", 1, 1 },
+		/* hash */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c abc /a/b\n", 1, 1 },
+		/* missing field */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 /a/b\n", 1, 1 },
+		/* extra field */
+		{ "component a 0\nfile 100644 0 0 1 2 3 4 5 c - /a/b extra\n", 1, 1 },
+		/* out of range */
+		{ "component a 0\nfile 100644 0 0 99999999999999999999 2 3 4 5 c - /a/b\n", 1, 1 },
+		/* not octal */
+		{ "component a 0\nfile 100648 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },
+		/* sign */
+		{ "component a 0\nfile 100644 -1 0 1 2 3 4 5 c - /a/b\n", 1, 1 },
+		/* empty field */
+		{ "component a 0\nfile  100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },
+		/* module name */
+		{ "component a 0\nmodule bad/name\n", 1, 0 },
+		/* files under an error */
+		{ "component a -2\nfile 100644 0 0 1 2 3 4 5 c - /a/b\n", 1, 1 },
+		/* unknown line */
+		{ "what 1\n", 0, 0 },
 	};
+	/* clang-format on */
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		snprintf(body, sizeof(body), "%s%s", h, bad[i].body);
 		if (parse_with_checksum(body, bad[i].nc, bad[i].nf) != -EBADMSG)
 			fail_msg("accepted: %s", bad[i].body);
 	}
-	assert_int_equal(parse_with_checksum("lifeline-inventory 1\n", 0, 0), -EBADMSG); /* no taken */
+	assert_int_equal(parse_with_checksum("lifeline-inventory 1\n", 0, 0),
+	                 -EBADMSG); /* no taken */
 }
 
 /* ---------------------------------------------------------------------- */
@@ -495,7 +523,7 @@ static void test_parser_is_strict_even_with_a_valid_checksum(void **state)
 
 static void test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_change(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
 	_cleanup_strv_free_ char **suspects = NULL, **lines = NULL;
@@ -539,8 +567,9 @@ static void test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_
 	assert_int_equal(x->changes[2].kind, INVENTORY_CHANGED);
 	assert_int_equal(x->changes[2].what, INVENTORY_CHANGED_CONTENT);
 	assert_int_equal(x->changes[3].kind, INVENTORY_ADDED);
-	assert_true(x->newest_mtime_ns == find(now, "examplesec", "/opt/x/content/c-292.bin")->mtime_ns ||
-		    x->newest_mtime_ns == find(now, "examplesec", "/opt/x/content/c-291.bin")->mtime_ns);
+	assert_true(
+	    x->newest_mtime_ns == find(now, "examplesec", "/opt/x/content/c-292.bin")->mtime_ns ||
+	    x->newest_mtime_ns == find(now, "examplesec", "/opt/x/content/c-291.bin")->mtime_ns);
 
 	o = inventory_diff_find(d, "othersec");
 	assert_non_null(o);
@@ -554,8 +583,11 @@ static void test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_
 
 	assert_int_equal(inventory_diff_lines(d, 0, &lines), 0);
 	assert_int_equal(strv_length(lines), 5);
-	assert_non_null(strstr(lines[0], "examplesec: /opt/x/bin/agent changed (mode 0644 \u2192 4755, owner 0:0 \u2192 1:2"));
-	assert_non_null(strstr(lines[1], "examplesec: /opt/x/content/c-289.bin removed (was sha256 "));
+	assert_non_null(strstr(
+	    lines[0],
+	    "examplesec: /opt/x/bin/agent changed (mode 0644 \u2192 4755, owner 0:0 \u2192 1:2"));
+	assert_non_null(
+	    strstr(lines[1], "examplesec: /opt/x/content/c-289.bin removed (was sha256 "));
 	assert_non_null(strstr(lines[2], "examplesec: /opt/x/content/c-291.bin changed (sha256 "));
 	assert_non_null(strstr(lines[2], "\u2026 \u2192 "));
 	assert_non_null(strstr(lines[2], ", mtime 20"));
@@ -569,7 +601,7 @@ static void test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_
 
 static void test_no_change_means_no_suspect(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
 	_cleanup_strv_free_ char **suspects = NULL;
@@ -593,7 +625,7 @@ static void test_no_change_means_no_suspect(void **state)
 
 static void test_component_new_since_last_good_is_all_additions(void **state)
 {
-	struct component_set set = { 0 }, set2 = { 0 };
+	struct component_set set = {0}, set2 = {0};
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
 	_cleanup_strv_free_ char **suspects = NULL;
@@ -637,9 +669,9 @@ static bool cached(const struct inventory *inv, const char *id, const char *path
 
 static void test_content_cache_keeps_copies_of_content_files_only(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL;
-	struct content_cache_result res = { 0 };
+	struct content_cache_result res = {0};
 	_cleanup_free_ char *rel = NULL, *copy = NULL;
 
 	(void)state;
@@ -651,7 +683,7 @@ static void test_content_cache_keeps_copies_of_content_files_only(void **state)
 	assert_int_equal(res.skipped, 0);
 	assert_int_equal(res.bytes, strlen("channel 290") + strlen("channel 291 good"));
 	assert_true(cached(inv, "examplesec", "/opt/x/content/c-291.bin"));
-	assert_false(cached(inv, "examplesec", "/opt/x/bin/agent"));	 /* files, not content */
+	assert_false(cached(inv, "examplesec", "/opt/x/bin/agent"));   /* files, not content */
 	assert_false(cached(inv, "othersec", "/opt/o/content/rules")); /* rollback_content = no */
 	rel = cache_path("examplesec", find(inv, "examplesec", "/opt/x/content/c-291.bin"));
 	copy = get(rel);
@@ -668,9 +700,9 @@ static void test_content_cache_keeps_copies_of_content_files_only(void **state)
 
 static void test_content_cache_is_bounded_and_reports_what_it_skipped(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL;
-	struct content_cache_result res = { 0 };
+	struct content_cache_result res = {0};
 	char big[4001];
 
 	(void)state;
@@ -684,7 +716,8 @@ static void test_content_cache_is_bounded_and_reports_what_it_skipped(void **sta
 	assert_int_equal(res.skipped, 1);
 	assert_true(res.bytes <= 100);
 	assert_int_equal(strv_length(res.lines), 1);
-	assert_non_null(strstr(res.lines[0], "/opt/x/content/big.bin not cached: 4000 bytes would pass cache_max"));
+	assert_non_null(strstr(
+	    res.lines[0], "/opt/x/content/big.bin not cached: 4000 bytes would pass cache_max"));
 	assert_false(cached(inv, "examplesec", "/opt/x/content/big.bin"));
 	content_cache_result_done(&res);
 
@@ -701,9 +734,9 @@ static void test_content_cache_is_bounded_and_reports_what_it_skipped(void **sta
 
 static void test_content_cache_evicts_copies_no_longer_referenced(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *one = NULL, *two = NULL;
-	struct content_cache_result res = { 0 };
+	struct content_cache_result res = {0};
 
 	(void)state;
 	two_components(&set);
@@ -778,15 +811,17 @@ static bool kept_aside(const char *text)
 
 static void test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside(void **state)
 {
-	struct scene s = { 0 };
-	struct rollback_result res = { 0 };
+	struct scene s = {0};
+	struct rollback_result res = {0};
 	_cleanup_inventory_free_ struct inventory *after = NULL;
 	_cleanup_free_ char *text = NULL, *text290 = NULL, *kept = NULL;
 	struct stat st;
 
 	(void)state;
 	make_scene(&s);
-	assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res),
+	    0);
 	assert_int_equal(res.restored, 2); /* c-291 changed, c-290 removed */
 	assert_int_equal(res.uncovered, 1);
 	assert_int_equal(res.errors, 0);
@@ -800,7 +835,7 @@ static void test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside(
 	st = lstat_rel("/opt/x/content/c-291.bin");
 	assert_int_equal(st.st_mode & 07777, 0640);
 	assert_true(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
-		    find(s.lg, "examplesec", "/opt/x/content/c-291.bin")->mtime_ns);
+	            find(s.lg, "examplesec", "/opt/x/content/c-291.bin")->mtime_ns);
 	text290 = get("/opt/x/content/c-290.bin");
 	assert_string_equal(text290, "channel 290");
 	kept = get(res.kept_aside[0]);
@@ -809,14 +844,18 @@ static void test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside(
 	rollback_result_done(&res);
 
 	/* Second run, with the same (stale) "now": nothing to do. */
-	assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res),
+	    0);
 	assert_int_equal(res.restored, 0);
 	assert_int_equal(res.already, 2);
 	assert_int_equal(res.uncovered, 1);
 	rollback_result_done(&res);
 	/* And with a fresh one: only the added file is left. */
 	assert_int_equal(inventory_take(root, &s.set, s.lg, &after), 0);
-	assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, after, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, after, &res),
+	    0);
 	assert_int_equal(res.restored, 0);
 	assert_int_equal(res.already, 0);
 	assert_int_equal(res.uncovered, 1);
@@ -826,9 +865,9 @@ static void test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside(
 
 static void test_rollback_without_a_cached_copy_reports_the_file_uncovered(void **state)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
-	struct rollback_result res = { 0 };
+	struct rollback_result res = {0};
 	_cleanup_free_ char *text = NULL;
 
 	(void)state;
@@ -838,7 +877,8 @@ static void test_rollback_without_a_cached_copy_reports_the_file_uncovered(void 
 	assert_int_equal(content_cache_update(root, &set, lg, 0, NULL), 0);
 	put("/opt/x/content/c-291.bin", "channel 291 BAD!");
 	assert_int_equal(inventory_take(root, &set, lg, &now), 0);
-	assert_int_equal(content_cache_rollback(root, components_find(&set, "examplesec"), lg, now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&set, "examplesec"), lg, now, &res), 0);
 	assert_int_equal(res.restored, 0);
 	assert_int_equal(res.uncovered, 1);
 	assert_string_equal(res.uncovered_paths[0], "/opt/x/content/c-291.bin");
@@ -851,7 +891,8 @@ static void test_rollback_without_a_cached_copy_reports_the_file_uncovered(void 
 	put("/opt/o/content/rules", "o rules v2");
 	inventory_free(now);
 	assert_int_equal(inventory_take(root, &set, lg, &now), 0);
-	assert_int_equal(content_cache_rollback(root, components_find(&set, "othersec"), lg, now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&set, "othersec"), lg, now, &res), 0);
 	assert_int_equal(res.uncovered, 1);
 	assert_non_null(strstr(res.lines[0], "rollback_content=no"));
 	rollback_result_done(&res);
@@ -860,8 +901,8 @@ static void test_rollback_without_a_cached_copy_reports_the_file_uncovered(void 
 
 static void test_rollback_never_installs_a_damaged_copy(void **state)
 {
-	struct scene s = { 0 };
-	struct rollback_result res = { 0 };
+	struct scene s = {0};
+	struct rollback_result res = {0};
 	_cleanup_free_ char *rel = NULL, *p = NULL, *text = NULL;
 
 	(void)state;
@@ -869,7 +910,9 @@ static void test_rollback_never_installs_a_damaged_copy(void **state)
 	rel = cache_path("examplesec", find(s.lg, "examplesec", "/opt/x/content/c-291.bin"));
 	p = rooted(rel);
 	assert_int_equal(write_file_atomic(p, "channel 291 evil", 16, 0600), 0);
-	assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res),
+	    0);
 	assert_true(strv_contains(res.uncovered_paths, "/opt/x/content/c-291.bin"));
 	text = get("/opt/x/content/c-291.bin");
 	assert_string_equal(text, "channel 291 BAD!!");
@@ -880,8 +923,8 @@ static void test_rollback_never_installs_a_damaged_copy(void **state)
 
 static void test_rollback_replaces_a_symlink_without_following_it(void **state)
 {
-	struct scene s = { 0 };
-	struct rollback_result res = { 0 };
+	struct scene s = {0};
+	struct rollback_result res = {0};
 	_cleanup_free_ char *p = NULL, *secret = NULL, *text = NULL, *stext = NULL, *target = NULL;
 	struct stat st;
 
@@ -896,7 +939,9 @@ static void test_rollback_replaces_a_symlink_without_following_it(void **state)
 	assert_int_equal(symlink(secret, p), 0);
 	assert_int_equal(inventory_take(root, &s.set, s.lg, &s.now), 0);
 
-	assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res), 0);
+	assert_int_equal(
+	    content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now, &res),
+	    0);
 	assert_int_equal(res.restored, 1);
 	st = lstat_rel("/opt/x/content/c-291.bin");
 	assert_true(S_ISREG(st.st_mode));
@@ -956,8 +1001,8 @@ static void do_save(void *userdata)
 
 static void test_power_cut_during_save_leaves_the_old_or_the_new_inventory(void **state)
 {
-	static const char *const points[] = { "inventory-save", "write-atomic-rename" };
-	struct component_set set = { 0 };
+	static const char *const points[] = {"inventory-save", "write-atomic-rename"};
+	struct component_set set = {0};
 
 	(void)state;
 	for (size_t i = 0, hit = 1; i < ELEMENTSOF(points); hit++) {
@@ -1008,21 +1053,23 @@ static void test_power_cut_during_save_leaves_the_old_or_the_new_inventory(void 
 static void do_rollback(void *userdata)
 {
 	struct scene *s = userdata;
-	struct rollback_result res = { 0 };
+	struct rollback_result res = {0};
 
-	(void)content_cache_rollback(root, components_find(&s->set, "examplesec"), s->lg, s->now, &res);
+	(void)content_cache_rollback(root, components_find(&s->set, "examplesec"), s->lg, s->now,
+	                             &res);
 	rollback_result_done(&res);
 }
 
 static void test_power_cut_during_rollback_leaves_the_old_or_the_new_file(void **state)
 {
-	static const char *const points[] = { "inventory-rollback-copy", "inventory-rollback-tmp",
-					      "inventory-rollback-keep", "inventory-rollback-rename" };
+	static const char *const points[] = {"inventory-rollback-copy", "inventory-rollback-tmp",
+	                                     "inventory-rollback-keep",
+	                                     "inventory-rollback-rename"};
 
 	(void)state;
 	for (size_t i = 0, hit = 1; i < ELEMENTSOF(points); hit++) {
-		struct scene s = { 0 };
-		struct rollback_result res = { 0 };
+		struct scene s = {0};
+		struct rollback_result res = {0};
 		_cleanup_free_ char *text = NULL, *text2 = NULL, *text290 = NULL;
 
 		new_root(NULL);
@@ -1042,9 +1089,9 @@ static void test_power_cut_during_rollback_leaves_the_old_or_the_new_file(void *
 		assert_true(!text290 || streq(text290, "channel 290"));
 
 		/* The next boot's run finishes the job. */
-		assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"), s.lg, s.now,
-							&res),
-				 0);
+		assert_int_equal(content_cache_rollback(root, components_find(&s.set, "examplesec"),
+		                                        s.lg, s.now, &res),
+		                 0);
 		assert_int_equal(res.errors, 0);
 		text2 = get("/opt/x/content/c-291.bin");
 		assert_string_equal(text2, "channel 291 good");
@@ -1059,7 +1106,8 @@ static void test_power_cut_during_rollback_leaves_the_old_or_the_new_file(void *
 			struct dirent *de;
 
 			while ((de = readdir(d)))
-				assert_true(streq(de->d_name, ".") || streq(de->d_name, "..") || de->d_name[0] != '.');
+				assert_true(streq(de->d_name, ".") || streq(de->d_name, "..") ||
+				            de->d_name[0] != '.');
 		}
 		rollback_result_done(&res);
 		scene_done(&s);
@@ -1105,15 +1153,15 @@ static void assert_cache_consistent(void)
 
 static void test_power_cut_during_cache_update_leaves_no_torn_copy(void **state)
 {
-	static const char *const points[] = { "inventory-cache-evict", "inventory-cache-copy",
-					      "inventory-cache-rename" };
+	static const char *const points[] = {"inventory-cache-evict", "inventory-cache-copy",
+	                                     "inventory-cache-rename"};
 
 	(void)state;
 	for (size_t i = 0, hit = 1; i < ELEMENTSOF(points); hit++) {
-		struct component_set set = { 0 };
+		struct component_set set = {0};
 		_cleanup_inventory_free_ struct inventory *one = NULL, *two = NULL;
-		struct content_cache_result res = { 0 };
-		struct cache_job j = { &set, NULL };
+		struct content_cache_result res = {0};
+		struct cache_job j = {&set, NULL};
 
 		new_root(NULL);
 		two_components(&set);
@@ -1150,27 +1198,33 @@ static void test_power_cut_during_cache_update_leaves_no_torn_copy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_take_records_every_globbed_file_with_metadata_and_hash, new_root),
-		cmocka_unit_test_setup(test_save_then_load_round_trips, new_root),
-		cmocka_unit_test_setup(test_warm_run_rehashes_only_changed_files, new_root),
-		cmocka_unit_test_setup(test_file_changed_in_the_walks_clock_tick_is_rehashed, new_root),
-		cmocka_unit_test_setup(test_symlink_swapped_in_is_changed_and_not_followed, new_root),
-		cmocka_unit_test_setup(test_corrupt_inventory_file_is_an_error_and_means_none, new_root),
-		cmocka_unit_test(test_parser_is_strict_even_with_a_valid_checksum),
-		cmocka_unit_test_setup(test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_change,
-				       new_root),
-		cmocka_unit_test_setup(test_no_change_means_no_suspect, new_root),
-		cmocka_unit_test_setup(test_component_new_since_last_good_is_all_additions, new_root),
-		cmocka_unit_test_setup(test_content_cache_keeps_copies_of_content_files_only, new_root),
-		cmocka_unit_test_setup(test_content_cache_is_bounded_and_reports_what_it_skipped, new_root),
-		cmocka_unit_test_setup(test_content_cache_evicts_copies_no_longer_referenced, new_root),
-		cmocka_unit_test_setup(test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside, new_root),
-		cmocka_unit_test_setup(test_rollback_without_a_cached_copy_reports_the_file_uncovered, new_root),
-		cmocka_unit_test_setup(test_rollback_never_installs_a_damaged_copy, new_root),
-		cmocka_unit_test_setup(test_rollback_replaces_a_symlink_without_following_it, new_root),
-		cmocka_unit_test(test_power_cut_during_save_leaves_the_old_or_the_new_inventory),
-		cmocka_unit_test(test_power_cut_during_rollback_leaves_the_old_or_the_new_file),
-		cmocka_unit_test(test_power_cut_during_cache_update_leaves_no_torn_copy),
+	    cmocka_unit_test_setup(test_take_records_every_globbed_file_with_metadata_and_hash,
+	                           new_root),
+	    cmocka_unit_test_setup(test_save_then_load_round_trips, new_root),
+	    cmocka_unit_test_setup(test_warm_run_rehashes_only_changed_files, new_root),
+	    cmocka_unit_test_setup(test_file_changed_in_the_walks_clock_tick_is_rehashed, new_root),
+	    cmocka_unit_test_setup(test_symlink_swapped_in_is_changed_and_not_followed, new_root),
+	    cmocka_unit_test_setup(test_corrupt_inventory_file_is_an_error_and_means_none,
+	                           new_root),
+	    cmocka_unit_test(test_parser_is_strict_even_with_a_valid_checksum),
+	    cmocka_unit_test_setup(
+	        test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_change,
+	        new_root),
+	    cmocka_unit_test_setup(test_no_change_means_no_suspect, new_root),
+	    cmocka_unit_test_setup(test_component_new_since_last_good_is_all_additions, new_root),
+	    cmocka_unit_test_setup(test_content_cache_keeps_copies_of_content_files_only, new_root),
+	    cmocka_unit_test_setup(test_content_cache_is_bounded_and_reports_what_it_skipped,
+	                           new_root),
+	    cmocka_unit_test_setup(test_content_cache_evicts_copies_no_longer_referenced, new_root),
+	    cmocka_unit_test_setup(
+	        test_rollback_restores_last_good_bytes_and_keeps_the_bad_file_aside, new_root),
+	    cmocka_unit_test_setup(test_rollback_without_a_cached_copy_reports_the_file_uncovered,
+	                           new_root),
+	    cmocka_unit_test_setup(test_rollback_never_installs_a_damaged_copy, new_root),
+	    cmocka_unit_test_setup(test_rollback_replaces_a_symlink_without_following_it, new_root),
+	    cmocka_unit_test(test_power_cut_during_save_leaves_the_old_or_the_new_inventory),
+	    cmocka_unit_test(test_power_cut_during_rollback_leaves_the_old_or_the_new_file),
+	    cmocka_unit_test(test_power_cut_during_cache_update_leaves_no_torn_copy),
 	};
 
 	return cmocka_run_group_tests(tests, make_base, remove_base);

@@ -32,8 +32,8 @@
 #include "common/macro.h"
 
 #define FILES_PER_COMPONENT 10000
-#define FILES_PER_DIR 1000
-#define BINARIES 10
+#define FILES_PER_DIR       1000
+#define BINARIES            10
 
 static double clock_ms(clockid_t id)
 {
@@ -97,10 +97,11 @@ static int make_tree(const char *root, unsigned n)
 		snprintf(path, sizeof(path), "%s/etc/lifeline/components.d/c%u.conf", root, k);
 		{
 			char conf[512];
-			int len = snprintf(conf, sizeof(conf),
-					   "[bench%u]\nmodules = bench%u\nfiles = /opt/bench/c%u/bin/*\n"
-					   "content = /opt/bench/c%u/content/*/*.bin\n",
-					   k, k, k, k);
+			int len =
+			    snprintf(conf, sizeof(conf),
+			             "[bench%u]\nmodules = bench%u\nfiles = /opt/bench/c%u/bin/*\n"
+			             "content = /opt/bench/c%u/content/*/*.bin\n",
+			             k, k, k, k);
 
 			if ((r = put(path, conf, (size_t)len)) < 0)
 				return r;
@@ -114,14 +115,18 @@ static int make_tree(const char *root, unsigned n)
 			for (size_t b = 0; b < size; b++)
 				data[b] = (char)('a' + (made + b) % 26);
 			if (i < bins)
-				snprintf(path, sizeof(path), "%s/opt/bench/c%u/bin/b%u", root, k, i);
+				snprintf(path, sizeof(path), "%s/opt/bench/c%u/bin/b%u", root, k,
+				         i);
 			else {
 				unsigned j = (i - bins) / FILES_PER_DIR;
 
-				snprintf(path, sizeof(path), "%s/opt/bench/c%u/content/d%u", root, k, j);
-				if ((i - bins) % FILES_PER_DIR == 0 && (r = mkdir_p(path, 0755)) < 0)
+				snprintf(path, sizeof(path), "%s/opt/bench/c%u/content/d%u", root,
+				         k, j);
+				if ((i - bins) % FILES_PER_DIR == 0 &&
+				    (r = mkdir_p(path, 0755)) < 0)
 					return r;
-				snprintf(path, sizeof(path), "%s/opt/bench/c%u/content/d%u/f%u.bin", root, k, j, i);
+				snprintf(path, sizeof(path), "%s/opt/bench/c%u/content/d%u/f%u.bin",
+				         root, k, j, i);
 			}
 			if ((r = put(path, data, size)) < 0)
 				return r;
@@ -139,7 +144,7 @@ struct result {
 
 static int measure(const char *root, unsigned n, int runs, struct result *res)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	struct inventory *cold = NULL;
 	double t[64];
 	size_t total = 0;
@@ -230,15 +235,15 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "sizes", required_argument, NULL, 's' },
-		{ "runs", required_argument, NULL, 'r' },
-		{ "keep", no_argument, NULL, 'k' },
-		{},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"sizes", required_argument, NULL, 's'},
+	    {"runs", required_argument, NULL, 'r'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {},
 	};
 	const char *base = getenv("TMPDIR");
 	char dir[4096], sizes_buf[256] = "1000,10000,100000";
-	struct result res[16] = { 0 };
+	struct result res[16] = {0};
 	unsigned sizes[16], n_sizes = 0;
 	int runs = 7, c;
 	bool keep = false;
@@ -258,13 +263,15 @@ int main(int argc, char **argv)
 			keep = true;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [--dir DIR] [--sizes N,N,...] [--runs N] [--keep]\n", argv[0]);
+			fprintf(stderr,
+			        "usage: %s [--dir DIR] [--sizes N,N,...] [--runs N] [--keep]\n",
+			        argv[0]);
 			return 2;
 		}
 	}
 	runs = runs < 1 ? 1 : runs > 63 ? 63 : runs;
-	for (char *save = NULL, *t = strtok_r(sizes_buf, ",", &save); t && n_sizes < ELEMENTSOF(sizes);
-	     t = strtok_r(NULL, ",", &save))
+	for (char *save = NULL, *t = strtok_r(sizes_buf, ",", &save);
+	     t && n_sizes < ELEMENTSOF(sizes); t = strtok_r(NULL, ",", &save))
 		sizes[n_sizes++] = (unsigned)strtoul(t, NULL, 10);
 
 	snprintf(dir, sizeof(dir), "%s/bench-inventory.XXXXXX", base ? base : "/var/tmp");
@@ -273,9 +280,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("inventory_take(): median of %d runs; tree in %s\n", runs, dir);
-	printf("cold = no previous inventory (every file hashed, page cache warm); warm = previous given, nothing changed\n\n");
-	printf("%8s %10s %10s %10s %8s %10s %10s %10s\n", "files", "cold ms", "warm ms", "warm cpu", "hashed",
-	       "us/file w", "save ms", "load ms");
+	printf("cold = no previous inventory (every file hashed, page cache warm); warm = previous "
+	       "given, nothing changed\n\n");
+	printf("%8s %10s %10s %10s %8s %10s %10s %10s\n", "files", "cold ms", "warm ms", "warm cpu",
+	       "hashed", "us/file w", "save ms", "load ms");
 	for (unsigned i = 0; i < n_sizes; i++) {
 		char root[4200];
 		double t0 = now_ms();
@@ -284,7 +292,8 @@ int main(int argc, char **argv)
 		snprintf(root, sizeof(root), "%s/root%u", dir, i);
 		r = make_tree(root, sizes[i]);
 		if (r < 0) {
-			fprintf(stderr, "bench-inventory: building %u files: %s\n", sizes[i], strerror(-r));
+			fprintf(stderr, "bench-inventory: building %u files: %s\n", sizes[i],
+			        strerror(-r));
 			break;
 		}
 		fprintf(stderr, "  (%u files written in %.0f ms)\n", sizes[i], now_ms() - t0);
@@ -293,22 +302,25 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-inventory: %u files: %s\n", sizes[i], strerror(-r));
 			break;
 		}
-		printf("%8u %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f\n", res[i].files, res[i].cold_ms,
-		       res[i].warm_ms, res[i].warm_cpu_ms, res[i].warm_hashed, res[i].warm_ms * 1000 / res[i].files, res[i].save_ms, res[i].load_ms);
+		printf("%8u %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f\n", res[i].files,
+		       res[i].cold_ms, res[i].warm_ms, res[i].warm_cpu_ms, res[i].warm_hashed,
+		       res[i].warm_ms * 1000 / res[i].files, res[i].save_ms, res[i].load_ms);
 		fflush(stdout);
 	}
 	printf("\ngrowth (time ratio; linear = file ratio)\n");
 	for (unsigned i = 1; i < n_sizes; i++) {
 		if (!res[i].files || !res[i - 1].files)
 			break;
-		printf("  %u/%u files (x%.0f): cold x%.2f, warm x%.2f\n", res[i].files, res[i - 1].files,
-		       (double)res[i].files / res[i - 1].files, res[i].cold_ms / res[i - 1].cold_ms,
-		       res[i].warm_ms / res[i - 1].warm_ms);
+		printf("  %u/%u files (x%.0f): cold x%.2f, warm x%.2f\n", res[i].files,
+		       res[i - 1].files, (double)res[i].files / res[i - 1].files,
+		       res[i].cold_ms / res[i - 1].cold_ms, res[i].warm_ms / res[i - 1].warm_ms);
 	}
 	for (unsigned i = 0; i < n_sizes; i++)
 		if (res[i].files == 10000)
-			printf("target: 10,000 files warm < 50 ms: %.2f ms wall (%.2f ms CPU), %s\n", res[i].warm_ms,
-			       res[i].warm_cpu_ms, res[i].warm_ms < 50 ? "met" : "NOT met");
+			printf(
+			    "target: 10,000 files warm < 50 ms: %.2f ms wall (%.2f ms CPU), %s\n",
+			    res[i].warm_ms, res[i].warm_cpu_ms,
+			    res[i].warm_ms < 50 ? "met" : "NOT met");
 	if (!keep) {
 		char cmd[4200];
 

@@ -22,6 +22,7 @@
 #include "decide.h"
 #include "efi/store.h"
 #include "pstore.h"
+#include "quarantine.h"
 #include "runstate.h"
 #include "suspects.h"
 
@@ -374,14 +375,64 @@ static bool root_is_read_only(const char *root)
 	return statvfs(root, &sv) == 0 && (sv.f_flag & ST_RDONLY);
 }
 
+/* Whether an active component has no quarantine on disk yet: `lifelinectl
+ * quarantine` only records it, its files move here at the next boot,
+ * before any of its units start (not from under a running product, whose
+ * self-protection may fight back). */
+static bool quarantine_unapplied(const char *root, const struct quarantine_entry *active, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (quarantine_exists(root, active[i].id, active[i].generation) == 0)
+			return true;
+	return false;
+}
+
+static void quarantine_apply_active(const struct boot_opts *o, const struct quarantine_entry *active,
+				    unsigned n)
+{
+	struct component_set set = { 0 };
+	unsigned problems = 0;
+	int r;
+
+	r = components_load(o->config_root ? o->config_root : o->root, &set, &problems);
+	if (r < 0)
+		log_error_errno(r, "Failed to load components, files are not moved: %m");
+	for (unsigned i = 0; r >= 0 && i < n; i++) {
+		const struct component *c = components_find(&set, active[i].id);
+		struct component none = { .id = strdup(active[i].id) };
+		struct quarantine_result res = { 0 };
+		int k;
+
+		if (quarantine_exists(o->root, active[i].id, active[i].generation) != 0) {
+			free(none.id);
+			continue;
+		}
+		if (!c) {
+			/* an empty quarantine is recorded, so later boots do
+			 * not look for its files again */
+			log_warning("quarantined component %s is not in components.d: no files to move",
+				    active[i].id);
+			c = &none;
+		}
+		k = c->id ? quarantine_apply(o->root, c, active[i].generation, &res) : -ENOMEM;
+		if (k < 0)
+			log_error_errno(k, "Failed to quarantine the files of %s: %m", active[i].id);
+		free(none.id);
+		STRV_FOREACH(l, res.lines)
+			log_full_errno(res.errors > 0 ? LOG_LVL_WARNING : LOG_LVL_NOTICE, 0, "%s", *l);
+		quarantine_result_done(&res);
+	}
+	components_done(&set);
+}
+
 int boot_phase_rootfs(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = run_path(o, "state");
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	struct runstate rs;
 	unsigned n_active = 0, n_new = 0;
-	bool remounted = false;
-	int r;
+	bool remounted = false, escalate;
+	int r, pending;
 
 	if (!state_path)
 		return log_error_errno(ENOMEM, "Out of memory");
@@ -391,7 +442,13 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			log_error_errno(r, "Failed to read %s: %m", state_path);
 		return 0;
 	}
-	if (!streq_ptr(rs.action, "escalate")) {
+	escalate = streq_ptr(rs.action, "escalate");
+	r = quarantine_active_read(o->root, &active, &n_active);
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the active quarantine list: %m");
+	/* A quarantine a power cut interrupted is finished at any boot. */
+	pending = quarantine_needs_recovery(o->root);
+	if (!escalate && pending <= 0 && !quarantine_unapplied(o->root, active, n_active)) {
 		runstate_done(&rs);
 		return 0;
 	}
@@ -404,10 +461,6 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		return 0;
 	}
 
-	r = quarantine_active_read(o->root, &active, &n_active);
-	if (r < 0)
-		log_warning_errno(r, "Failed to read the active quarantine list: %m");
-
 	if (o->remount && root_is_read_only(o->root)) {
 		/* initramfs-tools mounts the root read-only; the changes are
 		 * made here, before systemd and any third-party unit start,
@@ -419,8 +472,15 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		else
 			remounted = true;
 	}
+	if (pending > 0) {
+		r = quarantine_recover(o->root);
+		if (r < 0)
+			log_error_errno(r, "Failed to finish an interrupted quarantine or restore: %m");
+		else if (r > 0)
+			log_notice("finished %d quarantine job(s) a power cut interrupted", r);
+	}
 
-	STRV_FOREACH(id, rs.quarantine) {
+	STRV_FOREACH(id, escalate ? rs.quarantine : NULL) {
 		struct quarantine_entry *nl;
 		bool found = false;
 
@@ -445,7 +505,11 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		if (r < 0)
 			log_error_errno(r, "Failed to record the quarantine in %s: %m", QUARANTINE_ACTIVE_FILE);
 	}
-	save_crashes(o, rs.boot_seq);
+	/* after the active list is durable: a cut before the files move
+	 * leaves them for the next boot (quarantine_unapplied()) */
+	quarantine_apply_active(o, active, n_active);
+	if (escalate)
+		save_crashes(o, rs.boot_seq);
 	sync();
 
 	if (remounted && mount(NULL, o->root, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)

@@ -18,6 +18,7 @@
 #include "ctl.h"
 #include "decide.h"
 #include "efi/store.h"
+#include "quarantine.h"
 #include "report.h"
 #include "runstate.h"
 
@@ -309,13 +310,49 @@ static void rebuild_modules(const char *root, struct state_record *rec)
 	components_done(&set);
 }
 
+/* Puts back the files of ids (NULL: every component quarantined, listed
+ * or found on disk), after finishing any job a power cut interrupted.
+ * Returns how many files could not be put back, or -errno. */
+static int restore_files(const char *root, char **ids)
+{
+	_cleanup_strv_free_ char **all = NULL, **on_disk = NULL;
+	int r, problems = 0;
+
+	r = quarantine_recover(root);
+	if (r < 0)
+		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %m");
+	if (!ids) {
+		all = quarantined_ids(root, NULL);
+		if (quarantine_list(root, &on_disk) >= 0 && strv_extend_strv(&all, on_disk) < 0)
+			return -ENOMEM;
+		if (all)
+			strv_sort_uniq(all);
+		ids = all;
+	}
+	STRV_FOREACH(id, ids) {
+		struct quarantine_result res = { 0 };
+
+		if (!component_id_is_valid(*id))
+			continue; /* nothing on disk can carry that name */
+		r = quarantine_restore(root, *id, &res);
+		if (r < 0)
+			return log_error_errno(r, "Failed to restore the files of %s: %m", *id);
+		STRV_FOREACH(l, res.lines)
+			log_full_errno(res.errors + res.kept_vendor > 0 ? LOG_LVL_WARNING : LOG_LVL_INFO, 0,
+				       "%s", *l);
+		problems += (int)res.errors;
+		quarantine_result_done(&res);
+	}
+	return problems;
+}
+
 int ctl_clear(const struct ctl_ctx *ctx)
 {
 	_cleanup_free_ char *modprobe = path_under_root(ctx->root, "/run/modprobe.d/lifeline.conf");
 	char **ids = ctx->all || ctx->n_args == 0 ? NULL : ctx->args;
 	struct ctl_state st;
 	unsigned left = 0;
-	int ret, r;
+	int ret, r, problems;
 
 	ret = state_open(ctx, &st);
 	if (ret != CTL_EXIT_OK)
@@ -326,6 +363,13 @@ int ctl_clear(const struct ctl_ctx *ctx)
 		log_warning("state record was unreadable (%s); writing a fresh one",
 			    state_record_strerror(st.load_error));
 
+	/* files first: a cut here leaves the component listed, and a second
+	 * clear finishes the restore */
+	problems = restore_files(ctx->root, ids);
+	if (problems < 0) {
+		ret = CTL_EXIT_FAILURE;
+		goto out;
+	}
 	r = drop_active(ctx->root, ids, &left);
 	if (r < 0) {
 		log_error_errno(r, "Failed to update %s: %m", QUARANTINE_ACTIVE_FILE);
@@ -345,6 +389,11 @@ int ctl_clear(const struct ctl_ctx *ctx)
 			log_info("quarantine cleared: the next boot is a normal boot");
 		else
 			log_info("cleared; %u component(s) stay quarantined", left);
+	}
+	if (ret == CTL_EXIT_OK && problems > 0) {
+		log_warning("%d file(s) could not be put back (see above); 'lifelinectl clear' again retries",
+			    problems);
+		ret = CTL_EXIT_FAILURE;
 	}
 out:
 	state_done(&st);
@@ -375,6 +424,9 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 			ret = CTL_EXIT_USAGE;
 			goto out;
 		}
+	r = quarantine_recover(ctx->root);
+	if (r < 0)
+		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %m");
 	r = quarantine_active_read(ctx->root, &active, &n);
 	if (r < 0) {
 		ret = CTL_EXIT_FAILURE;
@@ -407,6 +459,9 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 	}
 	rebuild_modules(ctx->root, &st.rec);
 	ret = save(&st);
+	/* The files move at the next boot's rootfs phase, before any of the
+	 * component's units start (boot.c), with the unit masks and module
+	 * blocks: not from under the running product. */
 	if (ret == CTL_EXIT_OK)
 		log_info("quarantined; takes effect at the next boot");
 out:

@@ -5,7 +5,8 @@
  * symlinks are never followed, paths outside the globs are untouched, a
  * vendor's newer file is kept, re-applying is idempotent, moves across
  * filesystems (a tmpfs in a private mount namespace, as root), the
- * manifest format, and the time for 1,000 files.
+ * manifest format, the boot's rootfs phase and lifelinectl clear/quarantine,
+ * and the time for 1,000 files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +31,12 @@
 
 #include <cmocka.h>
 
+#include "agent/boot.h"
 #include "agent/components.h"
+#include "agent/ctl.h"
 #include "agent/quarantine-internal.h"
 #include "agent/quarantine.h"
+#include "agent/runstate.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -676,6 +680,107 @@ static void test_restore_after_an_interrupted_apply_puts_back_what_was_moved(voi
 }
 
 /* ---------------------------------------------------------------------- */
+/* Wired into the boot and lifelinectl */
+
+static void write_runstate(const char *action, unsigned generation, const char *quarantine)
+{
+	_cleanup_free_ char *path = at_root("/run/lifeline/state");
+	struct runstate rs;
+
+	runstate_init(&rs);
+	rs.action = strdup(action);
+	rs.mode = strdup("safe");
+	rs.generation = generation;
+	rs.level = 1;
+	if (quarantine)
+		assert_int_equal(strv_extend(&rs.quarantine, quarantine), 0);
+	assert_int_equal(runstate_write(path, &rs), 0);
+	runstate_done(&rs);
+}
+
+static void boot_rootfs(void)
+{
+	_cleanup_free_ char *run = at_root("/run/lifeline");
+	struct boot_opts o = { .root = root, .run_dir = run };
+
+	assert_int_equal(boot_phase_rootfs(&o), 0);
+}
+
+static void test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back(void **state)
+{
+	_cleanup_free_ char *before = NULL, *after = NULL, *conf = NULL, *active = NULL;
+	char *args[] = { (char *)"badsec", NULL };
+	struct ctl_ctx ctx = { .root = root };
+	struct ctl_ctx qctx = { .root = root, .args = args, .n_args = 1 };
+
+	(void)state;
+	populate_badsec();
+	put("/etc/lifeline/components.d/badsec.conf",
+	    "[badsec]\nfiles = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
+	assert_true(asprintf(&conf, "[boot]\nstore = file\nstate_file = %s/var/lib/lifeline/state.rec\n",
+			     root) > 0);
+	put("/etc/lifeline/lifeline.conf", conf);
+	before = snapshot("/opt");
+
+	/* a crash loop escalated in the initramfs: the rootfs phase records
+	 * the quarantine and moves the files */
+	write_runstate("escalate", 2, "badsec");
+	boot_rootfs();
+	active = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(active, "badsec 2 1\n");
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	assert_int_equal(quarantine_exists(root, "badsec", 2), 1);
+
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	after = snapshot("/opt");
+	assert_string_equal(before, after);
+	assert_false(exists("/var/lib/lifeline/quarantine/2"));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+
+	/* lifelinectl quarantine: the files move at the next boot's rootfs
+	 * phase, before the component runs */
+	assert_int_equal(ctl_quarantine(&qctx), CTL_EXIT_OK);
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	write_runstate("none", 0, NULL);
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	free(after);
+	after = snapshot("/opt");
+	assert_string_equal(before, after);
+}
+
+static void test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boot(void **state)
+{
+	struct component c;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	populate_badsec();
+	put("/etc/lifeline/components.d/badsec.conf", "[badsec]\nfiles = /opt/badsec/bin/*\n");
+	make_component(&c, "badsec", "/opt/badsec/bin/*", NULL);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("LIFELINE_FAULT", "quarantine-apply-rename:2", 1);
+		_exit(quarantine_apply(root, &c, 1, NULL) < 0 ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 99);
+	assert_true(exists("/opt/badsec/bin/helper"));
+
+	/* the next boot does not escalate, and still finishes the job */
+	write_runstate("none", 1, NULL);
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/helper"));
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	assert_int_equal(quarantine_needs_recovery(root), 0);
+	component_done(&c);
+}
+
+/* ---------------------------------------------------------------------- */
 /* The manifest format */
 
 static void test_manifest_round_trips_and_refuses_damage(void **state)
@@ -873,6 +978,10 @@ int main(void)
 		cmocka_unit_test_setup(test_component_without_files_records_an_empty_quarantine, new_root),
 		cmocka_unit_test_setup(test_damaged_copy_is_not_restored, new_root),
 		cmocka_unit_test_setup(test_restore_after_an_interrupted_apply_puts_back_what_was_moved,
+				       new_root),
+		cmocka_unit_test_setup(test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back,
+				       new_root),
+		cmocka_unit_test_setup(test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boot,
 				       new_root),
 		cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
 		cmocka_unit_test(test_manifest_ignores_unknown_fields_of_the_same_version),

@@ -74,7 +74,7 @@ int qpath_split(const char *path, char **ret_buf, const char **ret_dir, const ch
 
 void qdir_init(struct qdir *d, int base_fd, bool create, mode_t mode)
 {
-	*d = (struct qdir){ .base_fd = base_fd, .create = create, .mode = mode, .fd = -1 };
+	*d = (struct qdir){.base_fd = base_fd, .create = create, .mode = mode, .fd = -1};
 }
 
 int qdir_sync(struct qdir *d)
@@ -194,7 +194,7 @@ static int open_regular(int dir_fd, const char *name, struct stat *ret_st)
 
 /* Reads fd to its end into the digest, and into out_fd when >= 0. */
 static int hash_stream(int fd, int out_fd, const char *fault, uint8_t sha[SHA256_SIZE],
-		       uint64_t *ret_size)
+                       uint64_t *ret_size)
 {
 	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	_cleanup_free_ char *buf = malloc(COPY_CHUNK);
@@ -267,7 +267,7 @@ static int read_xattrs(int fd, struct qentry *e)
 			return negative_errno();
 	}
 	for (char *p = names; p < names + n; p += strlen(p) + 1) {
-		struct qxattr x = { 0 }, *nx;
+		struct qxattr x = {0}, *nx;
 		ssize_t size;
 
 		size = fgetxattr(fd, p, NULL, 0);
@@ -357,8 +357,8 @@ static int meta_apply_fd(int fd, const struct qentry *e, bool strict)
 	}
 	if (st.st_mtim.tv_sec != e->mtime_sec || st.st_mtim.tv_nsec != e->mtime_nsec) {
 		struct timespec ts[2] = {
-			{ .tv_nsec = UTIME_OMIT },
-			{ .tv_sec = (time_t)e->mtime_sec, .tv_nsec = e->mtime_nsec },
+		    {.tv_nsec = UTIME_OMIT},
+		    {.tv_sec = (time_t)e->mtime_sec, .tv_nsec = e->mtime_nsec},
 		};
 
 		if (futimens(fd, ts) < 0 && r == 0)
@@ -391,7 +391,7 @@ void qtmp_name(const char *path, char name[64])
 }
 
 int qcopy_file(int src_dir, int dst_dir, const char *name, const char *tmp, const struct qentry *e,
-	       bool strict, const char *fault_prefix, uint8_t ret_sha[SHA256_SIZE])
+               bool strict, const char *fault_prefix, uint8_t ret_sha[SHA256_SIZE])
 {
 	_cleanup_close_ int src = -1, dst = -1;
 	uint8_t sha[SHA256_SIZE];
@@ -490,7 +490,8 @@ int qrmtree_empty(int dir_fd, const char *name)
 
 			if (k < 0 && r == 0)
 				r = k;
-		} else if (S_ISREG(st.st_mode) && strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
+		} else if (S_ISREG(st.st_mode) &&
+		           strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
 			if (unlinkat(dirfd(d), de->d_name, 0) < 0 && r == 0)
 				r = negative_errno();
 		} else if (r == 0)

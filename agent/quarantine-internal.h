@@ -16,13 +16,13 @@
 #include "agent/quarantine.h"
 #include "common/macro.h"
 
-#define QM_MAGIC "lifeline-quarantine-manifest"
-#define QM_VERSION 1
-#define QM_NAME "manifest"
-#define QM_TMP_NAME "manifest.tmp"
+#define QM_MAGIC     "lifeline-quarantine-manifest"
+#define QM_VERSION   1
+#define QM_NAME      "manifest"
+#define QM_TMP_NAME  "manifest.tmp"
 #define QM_FILES_DIR "files"
-#define QM_MAX_SIZE (512U * 1024 * 1024)
-#define SHA256_SIZE 32
+#define QM_MAX_SIZE  (512U * 1024 * 1024)
+#define SHA256_SIZE  32
 
 enum qm_state {
 	QM_APPLYING,  /* files are being moved into the quarantine */
@@ -135,7 +135,7 @@ void qtmp_name(const char *path, char name[64]);
  * renames it to name and fsyncs dst_dir. The SHA-256 of what was copied
  * is returned; e is not changed. fault_prefix names the fault points. */
 int qcopy_file(int src_dir, int dst_dir, const char *name, const char *tmp, const struct qentry *e,
-	       bool strict, const char *fault_prefix, uint8_t ret_sha[SHA256_SIZE]);
+               bool strict, const char *fault_prefix, uint8_t ret_sha[SHA256_SIZE]);
 /* mkdir -p of an absolute path whose created directories are made
  * durable (fsync of each new one's parent). For lifeline's own state
  * directory, which may be reached through a symlink on the real root. */
@@ -181,13 +181,13 @@ void qjob_init(struct qjob *j);
 void qjob_done(struct qjob *j);
 /* Opens (create: makes, durably) <generation>/<id>/files under base_fd. */
 int qjob_open(struct qjob *j, int root_fd, int base_fd, const char *id, unsigned generation,
-	      bool create);
+              bool create);
 /* fsync of the directories changed so far, then the manifest. */
 int qjob_flush(struct qjob *j);
 /* One file done: flushes every flush-interval files. */
 int qjob_progress(struct qjob *j);
 void qjob_entry_error(struct qjob *j, struct qentry *e, enum qe_state state, int error,
-		      const char *what);
+                      const char *what);
 unsigned qmanifest_count(const struct qmanifest *m, enum qe_state s);
 /* Removes the job's directory once nothing is left in it (and the
  * generation's if empty); -ENOTEMPTY when something unexpected is. */
@@ -205,4 +205,4 @@ int qjob_restore(struct qjob *j);
 /* quarantine.c: finishes a slot's interrupted job (restore: restores an
  * applied one too). 1 when something was done, 0 nothing to do, <0 error. */
 int qslot_run(int root_fd, int base_fd, const struct qslot *s, bool restore,
-	      struct quarantine_result *res);
+              struct quarantine_result *res);

@@ -70,7 +70,6 @@ void qresult_add(struct quarantine_result *to, struct quarantine_result *from)
 /* ---------------------------------------------------------------------- */
 /* A job: one component in one generation */
 
-
 void qjob_init(struct qjob *j)
 {
 	memset(j, 0, sizeof(*j));
@@ -141,7 +140,7 @@ static int mkdir_durable_at(int dir_fd, const char *name, mode_t mode)
 
 /* Opens the job's directories; create: make them (apply). */
 int qjob_open(struct qjob *j, int root_fd, int base_fd, const char *id, unsigned generation,
-		    bool create)
+              bool create)
 {
 	char gen[16];
 	int r;
@@ -194,7 +193,8 @@ int qjob_flush(struct qjob *j)
 
 int qjob_progress(struct qjob *j)
 {
-	size_t every = flush_interval ? flush_interval : MAX((size_t)QUARANTINE_FLUSH_MIN, j->m.n / 4);
+	size_t every =
+	    flush_interval ? flush_interval : MAX((size_t)QUARANTINE_FLUSH_MIN, j->m.n / 4);
 
 	if (++j->since_flush < every)
 		return 0;
@@ -202,7 +202,7 @@ int qjob_progress(struct qjob *j)
 }
 
 void qjob_entry_error(struct qjob *j, struct qentry *e, enum qe_state state, int error,
-			const char *what)
+                      const char *what)
 {
 	e->state = state;
 	e->error = abs(error);
@@ -250,7 +250,6 @@ int qjob_remove(struct qjob *j)
 /* ---------------------------------------------------------------------- */
 /* What is on disk */
 
-
 static bool parse_generation(const char *name, unsigned *ret)
 {
 	unsigned long long v = 0;
@@ -281,7 +280,7 @@ static int slot_cmp(const void *a, const void *b)
 }
 
 static int scan_gen(int base_fd, unsigned generation, const char *gen, const char *only_id,
-		    struct qslot **slots, size_t *n)
+                    struct qslot **slots, size_t *n)
 {
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
@@ -302,7 +301,8 @@ static int scan_gen(int base_fd, unsigned generation, const char *gen, const cha
 		/* '~' names are set-aside leftovers (archive_dir()) */
 		if (!component_id_is_valid(de->d_name) || (only_id && !streq(de->d_name, only_id)))
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
 			continue;
 		ns = realloc(*slots, (*n + 1) * sizeof(*ns));
 		if (!ns)

@@ -6,8 +6,9 @@
  *   component examplesec
  *   generation 7
  *   state applying
- *   file pending /opt/examplesec/bin/agent mode=0755 uid=0 gid=0 size=1234 mtime=1700000000.000000000 sha256=<64 hex> xattrs=user.test:6869,security.selinux:73797374...
- *   end 1 sha256=<64 hex of every byte before this line>
+ *   file pending /opt/examplesec/bin/agent mode=0755 uid=0 gid=0 size=1234
+ * mtime=1700000000.000000000 sha256=<64 hex> xattrs=user.test:6869,security.selinux:73797374... end
+ * 1 sha256=<64 hex of every byte before this line>
  *
  * Paths and xattr names are written with %XX for spaces, control bytes,
  * bytes >= 0x7f, '%' (and ':' ',' '=' in names), so one file is one line
@@ -36,19 +37,15 @@
 #include "common/macro.h"
 
 static const char *const qm_state_names[_QM_STATE_MAX] = {
-	[QM_APPLYING] = "applying",
-	[QM_APPLIED] = "applied",
-	[QM_RESTORING] = "restoring",
-	[QM_RESTORED] = "restored",
+    [QM_APPLYING] = "applying",
+    [QM_APPLIED] = "applied",
+    [QM_RESTORING] = "restoring",
+    [QM_RESTORED] = "restored",
 };
 
 static const char *const qe_state_names[_QE_STATE_MAX] = {
-	[QE_PENDING] = "pending",
-	[QE_MOVED] = "moved",
-	[QE_RESTORED] = "restored",
-	[QE_KEPT_VENDOR] = "kept-vendor",
-	[QE_FAILED] = "failed",
-	[QE_MISSING] = "missing",
+    [QE_PENDING] = "pending",         [QE_MOVED] = "moved",   [QE_RESTORED] = "restored",
+    [QE_KEPT_VENDOR] = "kept-vendor", [QE_FAILED] = "failed", [QE_MISSING] = "missing",
 };
 
 const char *qm_state_to_string(enum qm_state s)
@@ -122,7 +119,7 @@ void qmanifest_sort(struct qmanifest *m)
 
 struct qentry *qmanifest_find(const struct qmanifest *m, const char *path)
 {
-	struct qentry key = { .path = (char *)(uintptr_t)path };
+	struct qentry key = {.path = (char *)(uintptr_t)path};
 
 	if (m->n == 0)
 		return NULL;
@@ -211,9 +208,11 @@ static void put_entry(FILE *f, const struct qentry *e)
 	sha256_to_hex(e->sha256, hex);
 	fprintf(f, "file %s ", qe_state_to_string(e->state));
 	put_escaped(f, e->path, "");
-	fprintf(f, " mode=%04o uid=%u gid=%u size=%" PRIu64 " mtime=%" PRId64 ".%09ld sha256=%s xattrs=",
-		(unsigned)(e->mode & 07777), (unsigned)e->uid, (unsigned)e->gid, e->size, e->mtime_sec,
-		e->mtime_nsec, hex);
+	fprintf(f,
+	        " mode=%04o uid=%u gid=%u size=%" PRIu64 " mtime=%" PRId64
+	        ".%09ld sha256=%s xattrs=",
+	        (unsigned)(e->mode & 07777), (unsigned)e->uid, (unsigned)e->gid, e->size,
+	        e->mtime_sec, e->mtime_nsec, hex);
 	for (size_t i = 0; i < e->n_xattrs; i++) {
 		if (i > 0)
 			fputc(',', f);
@@ -248,8 +247,8 @@ int qmanifest_format(const struct qmanifest *m, char **ret, size_t *ret_size)
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "%s %d\ncomponent %s\ngeneration %u\nstate %s\n", QM_MAGIC, QM_VERSION, m->component,
-		m->generation, qm_state_to_string(m->state));
+	fprintf(f, "%s %d\ncomponent %s\ngeneration %u\nstate %s\n", QM_MAGIC, QM_VERSION,
+	        m->component, m->generation, qm_state_to_string(m->state));
 	for (size_t i = 0; i < m->n; i++)
 		put_entry(f, &m->entries[i]);
 	if (fflush(f) != 0) {
@@ -278,7 +277,7 @@ static int parse_xattrs(const char *v, struct qentry *e)
 	while (*v) {
 		size_t n = strcspn(v, ","), nl;
 		const char *colon = memchr(v, ':', n);
-		struct qxattr *nx, x = { 0 };
+		struct qxattr *nx, x = {0};
 		int r;
 
 		if (!colon)
@@ -414,7 +413,7 @@ static int parse_file_line(char *line, struct qentry *e)
 
 int qmanifest_parse(const char *text, size_t size, struct qmanifest *ret)
 {
-	_cleanup_(qmanifest_done) struct qmanifest m = { .state = _QM_STATE_MAX };
+	_cleanup_(qmanifest_done) struct qmanifest m = {.state = _QM_STATE_MAX};
 	const char *end_line = NULL;
 	_cleanup_free_ char *copy = NULL;
 	char *p, *eol;
@@ -465,7 +464,7 @@ int qmanifest_parse(const char *text, size_t size, struct qmanifest *ret)
 			continue;
 		*sp = 0;
 		if (streq(line, "file")) {
-			struct qentry e = { 0 };
+			struct qentry e = {0};
 
 			r = parse_file_line(sp + 1, &e);
 			if (r >= 0)
@@ -568,7 +567,8 @@ int qmanifest_save(int dir_fd, const struct qmanifest *m)
 	r = qmanifest_format(m, &buf, &size);
 	if (r < 0)
 		return r;
-	fd = openat(dir_fd, QM_TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(dir_fd, QM_TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	            0600);
 	if (fd < 0)
 		return negative_errno();
 	/* A cut half way leaves a torn temp file, which nobody reads. */

@@ -26,7 +26,8 @@
 
 static void copy_path(const struct qjob *j, const struct qentry *e, char *buf, size_t size)
 {
-	snprintf(buf, size, QUARANTINE_DIR "/%u/%s/" QM_FILES_DIR "%s", j->generation, j->id, e->path);
+	snprintf(buf, size, QUARANTINE_DIR "/%u/%s/" QM_FILES_DIR "%s", j->generation, j->id,
+	         e->path);
 }
 
 static void entry_restored(struct qjob *j, struct qentry *e, int ofd, const char *name, bool count)
@@ -39,8 +40,10 @@ static void entry_restored(struct qjob *j, struct qentry *e, int ofd, const char
 	r = qmeta_apply_at(ofd, name, e);
 	if (r < 0) {
 		j->res.errors++;
-		qresult_line(&j->res, "%s: put back, but its owner, mode, xattrs or mtime could not be "
-				     "restored: %s", e->path, strerror(-r));
+		qresult_line(&j->res,
+		             "%s: put back, but its owner, mode, xattrs or mtime could not be "
+		             "restored: %s",
+		             e->path, strerror(-r));
 	}
 	e->state = QE_RESTORED;
 	e->error = 0;
@@ -55,12 +58,13 @@ static void entry_kept(struct qjob *j, struct qentry *e, const char *why)
 	copy_path(j, e, where, sizeof(where));
 	e->state = QE_KEPT_VENDOR;
 	j->res.kept_vendor++;
-	qresult_line(&j->res, "%s: %s; kept it, the quarantined copy stays at %s", e->path, why, where);
+	qresult_line(&j->res, "%s: %s; kept it, the quarantined copy stays at %s", e->path, why,
+	             where);
 }
 
 /* In place and in the quarantine. */
 static int restore_both(struct qjob *j, struct qentry *e, int ofd, int qfd, const char *name,
-			bool was_moved)
+                        bool was_moved)
 {
 	uint8_t ho[SHA256_SIZE];
 	int r;
@@ -131,9 +135,9 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 	if (r < 0) {
 		j->res.errors++;
 		qresult_line(&j->res, "%s: %s, left in the quarantine: %s", e->path,
-			    r == -ELOOP ? "refused, a directory in its path is a symlink"
-					: "cannot open or create its directory",
-			    strerror(-r));
+		             r == -ELOOP ? "refused, a directory in its path is a symlink"
+		                         : "cannot open or create its directory",
+		             strerror(-r));
 		return 0;
 	}
 	if (j->rerun && unlinkat(ofd, tmp, 0) >= 0)
@@ -142,19 +146,22 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 
 	if (kq < 0) {
 		j->res.errors++;
-		qresult_line(&j->res, "%s: its quarantined copy is unreadable, left alone: %s", e->path,
-			    strerror(-kq));
+		qresult_line(&j->res, "%s: its quarantined copy is unreadable, left alone: %s",
+		             e->path, strerror(-kq));
 		return 0;
 	}
 	if (kq == 1 && ko < 0) {
-		entry_kept(j, e, ko == -ELOOP ? "a symlink is now at this path" : "something else is now at this path");
+		entry_kept(j, e,
+		           ko == -ELOOP ? "a symlink is now at this path"
+		                        : "something else is now at this path");
 		return 0;
 	}
 	if (kq == 1 && ko == 1) {
 		r = restore_both(j, e, ofd, qfd, name, was_moved);
 		if (r < 0) {
 			j->res.errors++;
-			qresult_line(&j->res, "%s: cannot finish an interrupted restore: %s", e->path, strerror(-r));
+			qresult_line(&j->res, "%s: cannot finish an interrupted restore: %s",
+			             e->path, strerror(-r));
 		}
 		return 0;
 	}
@@ -164,10 +171,12 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 			return restore_entry(j, e);
 		if (r < 0) {
 			j->res.errors++;
-			qresult_line(&j->res, "%s: %s, left in the quarantine: %s", e->path,
-				    r == -EBADMSG ? "the quarantined copy does not match its recorded SHA-256"
-						  : "cannot be put back",
-				    strerror(-r));
+			qresult_line(
+			    &j->res, "%s: %s, left in the quarantine: %s", e->path,
+			    r == -EBADMSG
+			        ? "the quarantined copy does not match its recorded SHA-256"
+			        : "cannot be put back",
+			    strerror(-r));
 			return 0;
 		}
 		entry_restored(j, e, ofd, name, true); /* moved back, whatever the record said */
@@ -187,8 +196,9 @@ static int restore_entry(struct qjob *j, struct qentry *e)
 			entry_restored(j, e, ofd, name, true); /* put back before a cut */
 			return 0;
 		}
-		qjob_entry_error(j, e, QE_MISSING, r < 0 ? r : ENOENT,
-			    "the quarantined copy is gone and a different file is in place, left alone");
+		qjob_entry_error(
+		    j, e, QE_MISSING, r < 0 ? r : ENOENT,
+		    "the quarantined copy is gone and a different file is in place, left alone");
 		return 0;
 	}
 	if (was_moved)
@@ -223,7 +233,8 @@ int qjob_restore(struct qjob *j)
 		if (r < 0)
 			return r;
 	}
-	left = qmanifest_count(&j->m, QE_MOVED) + qmanifest_count(&j->m, QE_PENDING) + qmanifest_count(&j->m, QE_FAILED);
+	left = qmanifest_count(&j->m, QE_MOVED) + qmanifest_count(&j->m, QE_PENDING) +
+	       qmanifest_count(&j->m, QE_FAILED);
 	kept = qmanifest_count(&j->m, QE_KEPT_VENDOR);
 	if (left == 0 && kept == 0) {
 		/* The files in place are durable before their record goes. */
@@ -240,8 +251,9 @@ int qjob_restore(struct qjob *j)
 		if (r != -ENOTEMPTY)
 			return r;
 		j->res.errors++;
-		qresult_line(&j->res, QUARANTINE_DIR "/%u/%s: unexpected files in it; left in place",
-			    j->generation, j->id);
+		qresult_line(&j->res,
+		             QUARANTINE_DIR "/%u/%s: unexpected files in it; left in place",
+		             j->generation, j->id);
 	}
 	if (left == 0)
 		j->m.state = QM_RESTORED;
@@ -250,7 +262,7 @@ int qjob_restore(struct qjob *j)
 
 int quarantine_restore(const char *root, const char *component_id, struct quarantine_result *ret)
 {
-	_cleanup_(quarantine_result_done) struct quarantine_result res = { 0 };
+	_cleanup_(quarantine_result_done) struct quarantine_result res = {0};
 	_cleanup_close_ int root_fd = -1, base_fd = -1;
 	_cleanup_free_ struct qslot *slots = NULL;
 	size_t n = 0;
@@ -273,7 +285,7 @@ int quarantine_restore(const char *root, const char *component_id, struct quaran
 			return r;
 	}
 	qresult_line(&res, "%s: %u file(s) put back, %u kept from the vendor, %u problem(s)",
-		    component_id, res.restored, res.kept_vendor, res.errors);
+	             component_id, res.restored, res.kept_vendor, res.errors);
 	if (ret) {
 		*ret = res;
 		memset(&res, 0, sizeof(res));

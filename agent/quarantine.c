@@ -90,8 +90,10 @@ static int apply_both(struct qjob *j, struct qentry *e, int ofd, int qfd, const 
 		 * arrived after it was moved: not ours to overwrite. */
 		entry_moved(e);
 		j->res.errors++;
-		qresult_line(&j->res, "%s: a different file appeared at this path after it was "
-				     "quarantined; left in place", e->path);
+		qresult_line(&j->res,
+		             "%s: a different file appeared at this path after it was "
+		             "quarantined; left in place",
+		             e->path);
 		return 1;
 	}
 	fault_point("quarantine-apply-unlink-copy");
@@ -157,13 +159,15 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 		return r;
 	r = qdir_get(&j->orig, dir, &ofd);
 	if (r == -ELOOP) {
-		qjob_entry_error(j, e, QE_FAILED, r, "refused, a directory in its path is a symlink");
+		qjob_entry_error(j, e, QE_FAILED, r,
+		                 "refused, a directory in its path is a symlink");
 		return 0;
 	}
 	ko = r == -ENOENT ? 0 : r < 0 ? r : qfile_kind(ofd, name);
 	r = qdir_get(&j->quar, dir, &qfd);
 	if (r < 0) {
-		qjob_entry_error(j, e, QE_FAILED, r, "cannot create its directory in the quarantine");
+		qjob_entry_error(j, e, QE_FAILED, r,
+		                 "cannot create its directory in the quarantine");
 		return 0;
 	}
 	if (j->rerun) {
@@ -177,7 +181,8 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 		r = apply_move(j, e, ofd, qfd, name);
 		if (r != -EEXIST) {
 			if (r < 0)
-				qjob_entry_error(j, e, QE_FAILED, r, "cannot be quarantined, left in place");
+				qjob_entry_error(j, e, QE_FAILED, r,
+				                 "cannot be quarantined, left in place");
 			return 0;
 		}
 	}
@@ -191,7 +196,8 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 		if (r == 0)
 			r = apply_move(j, e, ofd, qfd, name); /* the bad copy is gone */
 		if (r < 0)
-			qjob_entry_error(j, e, QE_FAILED, r, "cannot finish an interrupted move, left in place");
+			qjob_entry_error(j, e, QE_FAILED, r,
+			                 "cannot finish an interrupted move, left in place");
 		return 0;
 	}
 	if (ko < 0) {
@@ -199,7 +205,8 @@ static int apply_entry(struct qjob *j, struct qentry *e)
 			entry_moved(e); /* moved before; something else is there now */
 		else
 			qjob_entry_error(j, e, QE_FAILED, ko,
-				    ko == -ELOOP ? "refused, it is now a symlink" : "not a regular file");
+			                 ko == -ELOOP ? "refused, it is now a symlink"
+			                              : "not a regular file");
 		return 0;
 	}
 	if (kq == 1)
@@ -235,13 +242,14 @@ static int run_apply(struct qjob *j)
 static int apply_add(struct qjob *j, const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct qentry e = { 0 };
+	struct qentry e = {0};
 	const char *dir, *name;
 	int fd, r;
 
 	if (path_is_own_state(path)) {
 		j->res.errors++;
-		qresult_line(&j->res, "%s: refused, lifeline's own state is never quarantined", path);
+		qresult_line(&j->res, "%s: refused, lifeline's own state is never quarantined",
+		             path);
 		return 0;
 	}
 	r = qpath_split(path, &buf, &dir, &name);
@@ -255,8 +263,9 @@ static int apply_add(struct qjob *j, const char *path)
 		qentry_done(&e);
 		j->res.errors++;
 		qresult_line(&j->res, "%s: %s: %s", path,
-			    r == -ELOOP ? "refused, a symlink in its path" : "cannot be read, left in place",
-			    strerror(-r));
+		             r == -ELOOP ? "refused, a symlink in its path"
+		                         : "cannot be read, left in place",
+		             strerror(-r));
 		return 0;
 	}
 	e.path = strdup(path);
@@ -270,7 +279,7 @@ static int apply_add(struct qjob *j, const char *path)
 static int apply_retry(struct qjob *j, struct qentry *e)
 {
 	_cleanup_free_ char *buf = NULL;
-	struct qentry fresh = { 0 };
+	struct qentry fresh = {0};
 	const char *dir, *name;
 	int fd, r;
 
@@ -360,7 +369,7 @@ static int apply_load(struct qjob *j, bool *ret_new)
 }
 
 int quarantine_apply(const char *root, const struct component *c, unsigned generation,
-		     struct quarantine_result *ret)
+                     struct quarantine_result *ret)
 {
 	_cleanup_strv_free_ char **paths = NULL;
 	_cleanup_close_ int root_fd = -1, base_fd = -1;
@@ -386,7 +395,7 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 		return r;
 	j.rerun = !changed;
 
-	STRV_FOREACH(p, paths) {
+	STRV_FOREACH (p, paths) {
 		struct qentry *e = qmanifest_find(&j.m, *p);
 
 		if (!e) {
@@ -403,8 +412,10 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 			changed = changed || r > 0;
 		} else if (e->state == QE_MOVED) {
 			j.res.errors++;
-			qresult_line(&j.res, "%s: a different file appeared at this path after it was "
-					    "quarantined; left in place", *p);
+			qresult_line(&j.res,
+			             "%s: a different file appeared at this path after it was "
+			             "quarantined; left in place",
+			             *p);
 		}
 		/* pending: the interrupted run's entry, finished below */
 	}
@@ -422,7 +433,7 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 	}
 	j.res.moved = qmanifest_count(&j.m, QE_MOVED);
 	qresult_line(&j.res, "%s: %u file(s) in quarantine generation %u, %u not moved", c->id,
-		    j.res.moved, generation, qmanifest_count(&j.m, QE_FAILED));
+	             j.res.moved, generation, qmanifest_count(&j.m, QE_FAILED));
 	if (ret) {
 		*ret = j.res;
 		memset(&j.res, 0, sizeof(j.res));
@@ -437,7 +448,7 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
  * manifest). Returns 1 when something was finished, 0 when there was
  * nothing to do, <0 on error. restore: also restore an applied one. */
 int qslot_run(int root_fd, int base_fd, const struct qslot *s, bool restore,
-		    struct quarantine_result *res)
+              struct quarantine_result *res)
 {
 	_cleanup_(qjob_done) struct qjob j;
 	int r;
@@ -457,8 +468,9 @@ int qslot_run(int root_fd, int base_fd, const struct qslot *s, bool restore,
 	}
 	if (r < 0) {
 		res->errors++;
-		qresult_line(res, QUARANTINE_DIR "/%u/%s/" QM_NAME " is unreadable (%s); left alone",
-			    s->generation, s->id, strerror(-r));
+		qresult_line(res,
+		             QUARANTINE_DIR "/%u/%s/" QM_NAME " is unreadable (%s); left alone",
+		             s->generation, s->id, strerror(-r));
 		return r;
 	}
 	j.rerun = j.m.state == QM_APPLYING || j.m.state == QM_RESTORING;
@@ -474,7 +486,7 @@ int qslot_run(int root_fd, int base_fd, const struct qslot *s, bool restore,
 
 int quarantine_recover(const char *root)
 {
-	_cleanup_(quarantine_result_done) struct quarantine_result res = { 0 };
+	_cleanup_(quarantine_result_done) struct quarantine_result res = {0};
 	_cleanup_close_ int root_fd = -1, base_fd = -1;
 	_cleanup_free_ struct qslot *slots = NULL;
 	size_t n = 0;
@@ -526,7 +538,7 @@ int quarantine_needs_recovery(const char *root)
 int quarantine_exists(const char *root, const char *component_id, unsigned generation)
 {
 	_cleanup_close_ int base_fd = -1;
-	struct qslot s = { .generation = generation };
+	struct qslot s = {.generation = generation};
 	enum qm_state st;
 	int r;
 

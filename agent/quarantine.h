@@ -34,9 +34,9 @@ struct quarantine_result {
 	unsigned moved;       /* apply: files now in the quarantine */
 	unsigned restored;    /* restore: files put back in place */
 	unsigned kept_vendor; /* restore: the vendor put a different file at the original path;
-			       * that one is kept, the quarantined copy stays where it is */
+	                       * that one is kept, the quarantined copy stays where it is */
 	unsigned errors;      /* files that could not be moved, restored or found */
-	char **lines;	      /* one human-readable line per problem and a summary (strv) */
+	char **lines;         /* one human-readable line per problem and a summary (strv) */
 };
 
 void quarantine_result_done(struct quarantine_result *r);
@@ -52,7 +52,7 @@ void quarantine_result_done(struct quarantine_result *r);
  * journalled (nothing moves before the journal is durable), then *ret is
  * untouched. */
 int quarantine_apply(const char *root, const struct component *c, unsigned generation,
-		     struct quarantine_result *ret);
+                     struct quarantine_result *ret);
 
 /* Puts back every file of component_id from every generation that holds
  * it, newest generation first, with its recorded mode, owner, extended

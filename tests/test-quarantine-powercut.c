@@ -46,7 +46,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 
-#define GEN 7
+#define GEN  7
 #define QDIR "/var/lib/lifeline/quarantine/7/pc"
 
 static char base[1024];
@@ -65,70 +65,83 @@ struct file {
 /* One file spans several copy chunks (256 KiB), so the copy loop's fault
  * point has several hits. */
 static struct file files[] = {
-	{ .path = "/opt/pc/bin/pcd", .size = 3000, .mode = 04755, .mtime = 1600000000 },
-	{ .path = "/opt/pc/bin/pc-helper", .size = 300 * 1024, .mode = 0700, .mtime = 1600000100 },
-	{ .path = "/opt/pc/bin/empty", .size = 0, .mode = 0644, .mtime = 1600000200 },
-	{ .path = "/opt/pc/content/channel-1.bin", .size = 5000, .mode = 0640, .mtime = 1721347200 },
-	{ .path = "/opt/pc/content/channel-2.bin", .size = 70, .mode = 0600, .mtime = 1721347300 },
+    {.path = "/opt/pc/bin/pcd", .size = 3000, .mode = 04755, .mtime = 1600000000},
+    {.path = "/opt/pc/bin/pc-helper", .size = 300 * 1024, .mode = 0700, .mtime = 1600000100},
+    {.path = "/opt/pc/bin/empty", .size = 0, .mode = 0644, .mtime = 1600000200},
+    {.path = "/opt/pc/content/channel-1.bin", .size = 5000, .mode = 0640, .mtime = 1721347200},
+    {.path = "/opt/pc/content/channel-2.bin", .size = 70, .mode = 0600, .mtime = 1721347300},
 };
 
 struct scenario {
 	const char *name;
-	bool restore;	/* cut the restore (the apply ran whole before) */
-	bool cross_fs;	/* /opt on its own filesystem */
+	bool restore;   /* cut the restore (the apply ran whole before) */
+	bool cross_fs;  /* /opt on its own filesystem */
 	unsigned flush; /* manifest flush interval */
 	const char *const *points;
 };
 
 static const char *const apply_points[] = {
-	"quarantine-mkdir",	    "quarantine-manifest-write", "quarantine-manifest-fsync",
-	"quarantine-manifest-rename", "quarantine-manifest-fsync-dir", "quarantine-apply-rename",
-	"quarantine-dir-fsync",	    NULL,
+    "quarantine-mkdir",
+    "quarantine-manifest-write",
+    "quarantine-manifest-fsync",
+    "quarantine-manifest-rename",
+    "quarantine-manifest-fsync-dir",
+    "quarantine-apply-rename",
+    "quarantine-dir-fsync",
+    NULL,
 };
 
 static const char *const apply_cross_points[] = {
-	"quarantine-mkdir",	     "quarantine-manifest-write",  "quarantine-manifest-fsync",
-	"quarantine-manifest-rename", "quarantine-manifest-fsync-dir", "quarantine-apply-rename",
-	"quarantine-dir-fsync",	     "quarantine-copy-write",	   "quarantine-copy-fsync",
-	"quarantine-copy-rename",     "quarantine-copy-fsync-dir",  "quarantine-copy-unlink",
-	NULL,
+    "quarantine-mkdir",
+    "quarantine-manifest-write",
+    "quarantine-manifest-fsync",
+    "quarantine-manifest-rename",
+    "quarantine-manifest-fsync-dir",
+    "quarantine-apply-rename",
+    "quarantine-dir-fsync",
+    "quarantine-copy-write",
+    "quarantine-copy-fsync",
+    "quarantine-copy-rename",
+    "quarantine-copy-fsync-dir",
+    "quarantine-copy-unlink",
+    NULL,
 };
 
 static const char *const restore_points[] = {
-	"quarantine-mkdir",
-	"quarantine-manifest-write",
-	"quarantine-manifest-fsync",
-	"quarantine-manifest-rename",
-	"quarantine-manifest-fsync-dir",
-	"quarantine-restore-rename",
-	"quarantine-restore-meta",
-	"quarantine-dir-fsync",
-	"quarantine-restore-remove",
-	"quarantine-rmdir",
-	"quarantine-restore-unlink-manifest",
-	"quarantine-restore-rmdir",
-	NULL,
+    "quarantine-mkdir",
+    "quarantine-manifest-write",
+    "quarantine-manifest-fsync",
+    "quarantine-manifest-rename",
+    "quarantine-manifest-fsync-dir",
+    "quarantine-restore-rename",
+    "quarantine-restore-meta",
+    "quarantine-dir-fsync",
+    "quarantine-restore-remove",
+    "quarantine-rmdir",
+    "quarantine-restore-unlink-manifest",
+    "quarantine-restore-rmdir",
+    NULL,
 };
 
 static const char *const restore_cross_points[] = {
-	"quarantine-mkdir",
-	"quarantine-manifest-write",
-	"quarantine-manifest-fsync",
-	"quarantine-manifest-rename",
-	"quarantine-manifest-fsync-dir",
-	"quarantine-restore-rename",
-	"quarantine-restore-meta",
-	"quarantine-dir-fsync",
-	"quarantine-restore-remove",
-	"quarantine-rmdir",
-	"quarantine-restore-unlink-manifest",
-	"quarantine-restore-rmdir",
-	"quarantine-restore-copy-write",
-	"quarantine-restore-copy-fsync",
-	"quarantine-restore-copy-rename",
-	"quarantine-restore-copy-fsync-dir",
-	"quarantine-restore-copy-unlink",
-	NULL,
+    "quarantine-mkdir",
+    "quarantine-manifest-write",
+    "quarantine-manifest-fsync",
+    "quarantine-manifest-rename",
+    "quarantine-manifest-fsync-dir",
+    "quarantine-restore-rename",
+    "quarantine-restore-meta",
+    "quarantine-dir-fsync",
+    "quarantine-restore-remove",
+    "quarantine-rmdir",
+    "quarantine-restore-unlink-manifest",
+    "quarantine-restore-rmdir",
+    "quarantine-restore-copy-write",
+    "quarantine-restore-copy-fsync",
+    "quarantine-restore-copy-rename",
+    "quarantine-restore-copy-fsync-dir",
+    "quarantine-restore-copy-unlink",
+    NULL,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -150,7 +163,8 @@ static int setup_base(void **state)
 	    mount("lifeline-pc", base, "tmpfs", 0, "mode=0755") == 0)
 		have_ns = true;
 	else
-		printf("# no private mount namespace (not root?): same filesystem only, on %s\n", base);
+		printf("# no private mount namespace (not root?): same filesystem only, on %s\n",
+		       base);
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		_cleanup_free_ char *data = malloc(files[i].size + 1);
 		unsigned int n;
@@ -187,7 +201,7 @@ static char *at(const char *rel)
 static void write_file(const struct file *f, size_t idx)
 {
 	_cleanup_free_ char *p = at(f->path), *dir = strdup(p), *data = malloc(f->size + 1);
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = f->mtime, .tv_nsec = 42 } };
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = f->mtime, .tv_nsec = 42}};
 	int fd;
 
 	assert_non_null(dir);
@@ -229,7 +243,7 @@ static void new_root(const struct scenario *s)
 	for (size_t i = 0; i < ELEMENTSOF(files); i++)
 		write_file(&files[i], i);
 	if (s->restore) {
-		struct quarantine_result res = { 0 };
+		struct quarantine_result res = {0};
 		struct component c;
 		_cleanup_free_ char *content = at("/opt/pc/content");
 
@@ -352,7 +366,7 @@ static void assert_applied(void)
 {
 	_cleanup_free_ char *qdir = at(QDIR);
 	_cleanup_close_ int fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_(qmanifest_done) struct qmanifest m = { 0 };
+	_cleanup_(qmanifest_done) struct qmanifest m = {0};
 
 	assert_true(fd >= 0);
 	assert_int_equal(qmanifest_load(fd, &m), 0);
@@ -399,7 +413,7 @@ static void assert_restored(void)
 
 static int run_op(const struct scenario *s, bool recover_first)
 {
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	int r;
 
@@ -416,7 +430,7 @@ static int run_op(const struct scenario *s, bool recover_first)
 		component_done(&c);
 	}
 	if (r >= 0 && res.errors > 0) {
-		STRV_FOREACH(l, res.lines)
+		STRV_FOREACH (l, res.lines)
 			fprintf(stderr, "%s\n", *l);
 		r = -EIO;
 	}
@@ -517,8 +531,8 @@ static void sweep_pair(const struct scenario *s, const char *first, const char *
 		assert_int_equal(st, 99);
 		st = cut(s, second, 1, true);
 		if (st != 99)
-			fail_msg("%s: after a cut at %s:%u the recovery never reached %s (exit %d)", s->name,
-				 first, n, second, st);
+			fail_msg("%s: after a cut at %s:%u the recovery never reached %s (exit %d)",
+			         s->name, first, n, second, st);
 		assert_nothing_lost(second);
 		finish_and_check(s);
 		drop_root(s);
@@ -566,15 +580,17 @@ static void run_scenario(const struct scenario *s)
 static void test_apply_survives_a_cut_at_every_step(void **state)
 {
 	(void)state;
-	run_scenario(&(struct scenario){ "apply, manifest after every file", false, false, 1, apply_points });
-	run_scenario(&(struct scenario){ "apply, default flush", false, false, 0, apply_points });
+	run_scenario(
+	    &(struct scenario){"apply, manifest after every file", false, false, 1, apply_points});
+	run_scenario(&(struct scenario){"apply, default flush", false, false, 0, apply_points});
 }
 
 static void test_restore_survives_a_cut_at_every_step(void **state)
 {
 	(void)state;
-	run_scenario(&(struct scenario){ "restore, manifest after every file", true, false, 1, restore_points });
-	run_scenario(&(struct scenario){ "restore, default flush", true, false, 0, restore_points });
+	run_scenario(&(struct scenario){"restore, manifest after every file", true, false, 1,
+	                                restore_points});
+	run_scenario(&(struct scenario){"restore, default flush", true, false, 0, restore_points});
 }
 
 static void test_cross_filesystem_apply_survives_a_cut_at_every_step(void **state)
@@ -584,10 +600,10 @@ static void test_cross_filesystem_apply_survives_a_cut_at_every_step(void **stat
 		printf("# not root: no second filesystem, skipped\n");
 		return;
 	}
-	run_scenario(&(struct scenario){ "apply across filesystems, manifest after every file", false, true, 1,
-					 apply_cross_points });
-	run_scenario(&(struct scenario){ "apply across filesystems, default flush", false, true, 0,
-					 apply_cross_points });
+	run_scenario(&(struct scenario){"apply across filesystems, manifest after every file",
+	                                false, true, 1, apply_cross_points});
+	run_scenario(&(struct scenario){"apply across filesystems, default flush", false, true, 0,
+	                                apply_cross_points});
 }
 
 static void test_cross_filesystem_restore_survives_a_cut_at_every_step(void **state)
@@ -597,28 +613,28 @@ static void test_cross_filesystem_restore_survives_a_cut_at_every_step(void **st
 		printf("# not root: no second filesystem, skipped\n");
 		return;
 	}
-	run_scenario(&(struct scenario){ "restore across filesystems, manifest after every file", true, true, 1,
-					 restore_cross_points });
-	run_scenario(&(struct scenario){ "restore across filesystems, default flush", true, true, 0,
-					 restore_cross_points });
+	run_scenario(&(struct scenario){"restore across filesystems, manifest after every file",
+	                                true, true, 1, restore_cross_points});
+	run_scenario(&(struct scenario){"restore across filesystems, default flush", true, true, 0,
+	                                restore_cross_points});
 }
 
 static void test_report_coverage(void **state)
 {
 	(void)state;
-	printf("power-cut: %u cut points covered (%u in a first run, %u during the recovery)\n", covered,
-	       covered - covered_in_recovery, covered_in_recovery);
+	printf("power-cut: %u cut points covered (%u in a first run, %u during the recovery)\n",
+	       covered, covered - covered_in_recovery, covered_in_recovery);
 	assert_true(covered > 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply_survives_a_cut_at_every_step),
-		cmocka_unit_test(test_restore_survives_a_cut_at_every_step),
-		cmocka_unit_test(test_cross_filesystem_apply_survives_a_cut_at_every_step),
-		cmocka_unit_test(test_cross_filesystem_restore_survives_a_cut_at_every_step),
-		cmocka_unit_test(test_report_coverage),
+	    cmocka_unit_test(test_apply_survives_a_cut_at_every_step),
+	    cmocka_unit_test(test_restore_survives_a_cut_at_every_step),
+	    cmocka_unit_test(test_cross_filesystem_apply_survives_a_cut_at_every_step),
+	    cmocka_unit_test(test_cross_filesystem_restore_survives_a_cut_at_every_step),
+	    cmocka_unit_test(test_report_coverage),
 	};
 
 	unsetenv("LIFELINE_FAULT");

@@ -65,7 +65,8 @@ static int make_base(void **state)
 		return -1;
 	xattrs_work = fsetxattr(fd, "user.test", "x", 1, 0) == 0;
 	if (!xattrs_work)
-		printf("# user xattrs refused by %s (%m): the xattr checks are skipped\n", tmp_base);
+		printf("# user xattrs refused by %s (%m): the xattr checks are skipped\n",
+		       tmp_base);
 	close(fd);
 	unlink(probe);
 	return 0;
@@ -76,7 +77,8 @@ static int remove_base(void **state)
 	char cmd[2200];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "chattr -R -i '%s' >/dev/null 2>&1; rm -rf '%s'", tmp_base, tmp_base);
+	snprintf(cmd, sizeof(cmd), "chattr -R -i '%s' >/dev/null 2>&1; rm -rf '%s'", tmp_base,
+	         tmp_base);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -99,8 +101,8 @@ static char *at_root(const char *rel)
 static void put_full(const char *rel, const char *text, mode_t mode, time_t mtime)
 {
 	_cleanup_free_ char *path = at_root(rel), *dir = strdup(path);
-	struct timespec ts[2] = { { .tv_sec = mtime, .tv_nsec = 123456789 },
-				  { .tv_sec = mtime, .tv_nsec = 987654321 } };
+	struct timespec ts[2] = {{.tv_sec = mtime, .tv_nsec = 123456789},
+	                         {.tv_sec = mtime, .tv_nsec = 987654321}};
 	int fd;
 
 	assert_non_null(dir);
@@ -146,7 +148,8 @@ static void set_xattr(const char *rel, const char *value)
 }
 
 /* A component with the given globs (space-separated). */
-static void make_component(struct component *c, const char *id, const char *files, const char *content)
+static void make_component(struct component *c, const char *id, const char *files,
+                           const char *content)
 {
 	memset(c, 0, sizeof(*c));
 	c->id = strdup(id);
@@ -180,8 +183,8 @@ static int snap_one(const char *path, const struct stat *st, int type, struct FT
 		assert_int_equal(EVP_Digest(text, size, md, &n, EVP_sha256(), NULL), 1);
 		xv[xl > 0 ? xl : 0] = 0;
 		fprintf(snap_out, "F %s mode=%o uid=%u gid=%u size=%zu mtime=%lld.%09ld sha=", rel,
-			(unsigned)st->st_mode & 07777, (unsigned)st->st_uid, (unsigned)st->st_gid, size,
-			(long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+		        (unsigned)st->st_mode & 07777, (unsigned)st->st_uid, (unsigned)st->st_gid,
+		        size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 		for (unsigned i = 0; i < n; i++)
 			fprintf(snap_out, "%02x", md[i]);
 		fprintf(snap_out, " user.test=%s\n", xv);
@@ -223,7 +226,7 @@ static char *snapshot(const char *top)
 
 static bool lines_contain(char **lines, const char *needle)
 {
-	STRV_FOREACH(l, lines)
+	STRV_FOREACH (l, lines)
 		if (strstr(*l, needle))
 			return true;
 	return false;
@@ -231,7 +234,7 @@ static bool lines_contain(char **lines, const char *needle)
 
 static void print_lines(const struct quarantine_result *r)
 {
-	STRV_FOREACH(l, r->lines)
+	STRV_FOREACH (l, r->lines)
 		printf("#   %s\n", *l);
 }
 
@@ -241,7 +244,8 @@ static void populate_badsec(void)
 {
 	put_full("/opt/badsec/bin/badsecd", "#!/bin/sh\necho daemon\n", 04755, 1600000000);
 	put_full("/opt/badsec/bin/helper", "helper binary\n", 0700, 1600000100);
-	put_full("/opt/badsec/content/channel-291.bin", "\x01\x02 channel file\n", 0640, 1721347200);
+	put_full("/opt/badsec/content/channel-291.bin", "\x01\x02 channel file\n", 0640,
+	         1721347200);
 	put_full("/opt/badsec/content/channel-292.bin", "", 0600, 1721347300); /* empty */
 	put("/opt/badsec/content/README.txt", "not content\n");
 	put("/opt/badsec/etc/badsec.conf", "key=value\n");
@@ -258,7 +262,7 @@ static void populate_badsec(void)
 static void test_apply_then_restore_gives_an_identical_tree(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL, *text = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -267,7 +271,8 @@ static void test_apply_then_restore_gives_an_identical_tree(void **state)
 		/* setuid survives the chown in populate only if set after it */
 		_cleanup_free_ char *p = at_root("/opt/badsec/bin/badsecd");
 		assert_int_equal(chmod(p, 04755), 0);
-		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1600000000, .tv_nsec = 5 } };
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
+		                         {.tv_sec = 1600000000, .tv_nsec = 5}};
 		assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
 	}
 	make_component(&c, "badsec", "/opt/badsec/bin/*", "/opt/badsec/content/*.bin");
@@ -283,10 +288,13 @@ static void test_apply_then_restore_gives_an_identical_tree(void **state)
 	assert_false(exists("/opt/badsec/content/channel-291.bin"));
 	assert_true(exists("/opt/badsec/content/README.txt"));
 	assert_true(exists("/var/lib/lifeline/quarantine/3/badsec/files/opt/badsec/bin/badsecd"));
-	assert_true(exists("/var/lib/lifeline/quarantine/3/badsec/files/opt/badsec/content/channel-292.bin"));
+	assert_true(exists(
+	    "/var/lib/lifeline/quarantine/3/badsec/files/opt/badsec/content/channel-292.bin"));
 	text = get("/var/lib/lifeline/quarantine/3/badsec/manifest");
 	assert_non_null(text);
-	assert_non_null(strstr(text, "lifeline-quarantine-manifest 1\ncomponent badsec\ngeneration 3\nstate applied\n"));
+	assert_non_null(strstr(
+	    text,
+	    "lifeline-quarantine-manifest 1\ncomponent badsec\ngeneration 3\nstate applied\n"));
 	assert_non_null(strstr(text, "file moved /opt/badsec/bin/badsecd mode=4755 uid="));
 	assert_non_null(strstr(text, " size=22 mtime=1600000000.000000005 sha256="));
 	assert_int_equal(quarantine_exists(root, "badsec", 3), 1);
@@ -316,7 +324,7 @@ static void test_apply_then_restore_gives_an_identical_tree(void **state)
 static void test_symlink_matched_by_a_glob_is_neither_followed_nor_moved(void **state)
 {
 	_cleanup_free_ char *link = NULL, *secret = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	char target[256];
 
@@ -334,10 +342,12 @@ static void test_symlink_matched_by_a_glob_is_neither_followed_nor_moved(void **
 	assert_int_equal(res.errors, 0);
 	quarantine_result_done(&res);
 	/* the links are where they were, pointing where they pointed */
-	assert_int_equal(readlink(link, target, sizeof(target)), (ssize_t)strlen("/etc/shadow-like"));
+	assert_int_equal(readlink(link, target, sizeof(target)),
+	                 (ssize_t)strlen("/etc/shadow-like"));
 	assert_true(exists("/opt/badsec/bin/relative-link"));
 	assert_true(exists("/etc/shadow-like"));
-	assert_false(exists("/var/lib/lifeline/quarantine/1/badsec/files/opt/badsec/bin/link-to-etc"));
+	assert_false(
+	    exists("/var/lib/lifeline/quarantine/1/badsec/files/opt/badsec/bin/link-to-etc"));
 	assert_false(exists("/var/lib/lifeline/quarantine/1/badsec/files/etc"));
 	assert_false(exists("/opt/badsec/bin/real"));
 	component_done(&c);
@@ -346,7 +356,7 @@ static void test_symlink_matched_by_a_glob_is_neither_followed_nor_moved(void **
 static void test_symlinked_parent_directory_is_refused(void **state)
 {
 	_cleanup_free_ char *link = NULL, *bin = NULL, *moved = NULL, *cmd = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -389,7 +399,7 @@ static void test_symlinked_parent_directory_is_refused(void **state)
 static void test_paths_outside_the_globs_are_untouched(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -413,7 +423,7 @@ static void test_paths_outside_the_globs_are_untouched(void **state)
 static void test_vendor_replaced_file_is_kept_on_restore(void **state)
 {
 	_cleanup_free_ char *text = NULL, *copy = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -429,12 +439,15 @@ static void test_vendor_replaced_file_is_kept_on_restore(void **state)
 	assert_int_equal(res.restored, 3);
 	assert_int_equal(res.kept_vendor, 1);
 	assert_int_equal(res.errors, 0);
-	assert_true(lines_contain(res.lines, "/opt/badsec/content/channel-291.bin: the vendor put a different file"));
-	assert_true(lines_contain(res.lines, "quarantine/5/badsec/files/opt/badsec/content/channel-291.bin"));
+	assert_true(lines_contain(
+	    res.lines, "/opt/badsec/content/channel-291.bin: the vendor put a different file"));
+	assert_true(lines_contain(res.lines,
+	                          "quarantine/5/badsec/files/opt/badsec/content/channel-291.bin"));
 	quarantine_result_done(&res);
 	text = get("/opt/badsec/content/channel-291.bin");
 	assert_string_equal(text, "fixed channel file\n");
-	copy = get("/var/lib/lifeline/quarantine/5/badsec/files/opt/badsec/content/channel-291.bin");
+	copy =
+	    get("/var/lib/lifeline/quarantine/5/badsec/files/opt/badsec/content/channel-291.bin");
 	assert_string_equal(copy, "\x01\x02 channel file\n");
 	assert_true(exists("/opt/badsec/bin/badsecd"));
 
@@ -452,14 +465,15 @@ static void test_vendor_replaced_file_is_kept_on_restore(void **state)
 	assert_int_equal(quarantine_apply(root, &c, 5, &res), 0);
 	assert_int_equal(res.moved, 4);
 	quarantine_result_done(&res);
-	assert_true(exists("/var/lib/lifeline/quarantine/5/badsec~1/files/opt/badsec/content/channel-291.bin"));
+	assert_true(exists(
+	    "/var/lib/lifeline/quarantine/5/badsec~1/files/opt/badsec/content/channel-291.bin"));
 	component_done(&c);
 }
 
 static void test_reapply_is_idempotent_and_picks_up_new_files(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL, *mpath = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	struct stat st1, st2;
 
@@ -498,7 +512,7 @@ static void test_reapply_is_idempotent_and_picks_up_new_files(void **state)
 static void test_file_that_cannot_be_moved_is_reported_and_the_rest_move(void **state)
 {
 	_cleanup_free_ char *p = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	int fd, flags = FS_IMMUTABLE_FL, r;
 
@@ -518,7 +532,8 @@ static void test_file_that_cannot_be_moved_is_reported_and_the_rest_move(void **
 	print_lines(&res);
 	assert_int_equal(res.moved, 3);
 	assert_int_equal(res.errors, 1);
-	assert_true(lines_contain(res.lines, "/opt/badsec/bin/helper: cannot be quarantined, left in place"));
+	assert_true(lines_contain(res.lines,
+	                          "/opt/badsec/bin/helper: cannot be quarantined, left in place"));
 	quarantine_result_done(&res);
 	assert_true(exists("/opt/badsec/bin/helper"));
 
@@ -541,7 +556,7 @@ static void test_file_that_cannot_be_moved_is_reported_and_the_rest_move(void **
 static void test_odd_file_names_round_trip(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -565,7 +580,7 @@ static void test_odd_file_names_round_trip(void **state)
 static void test_restore_recreates_a_removed_directory(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL, *cmd = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -586,8 +601,8 @@ static void test_restore_recreates_a_removed_directory(void **state)
 
 static void test_restore_of_a_component_not_in_quarantine_is_an_empty_success(void **state)
 {
-	struct quarantine_result res = { 0 };
-	struct component c = { 0 };
+	struct quarantine_result res = {0};
+	struct component c = {0};
 
 	(void)state;
 	assert_int_equal(quarantine_restore(root, "nothing", &res), 0);
@@ -601,7 +616,7 @@ static void test_restore_of_a_component_not_in_quarantine_is_an_empty_success(vo
 
 static void test_component_without_files_records_an_empty_quarantine(void **state)
 {
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -620,7 +635,7 @@ static void test_component_without_files_records_an_empty_quarantine(void **stat
 static void test_damaged_copy_is_not_restored(void **state)
 {
 	_cleanup_free_ char *copy = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -644,7 +659,7 @@ static void test_damaged_copy_is_not_restored(void **state)
 static void test_restore_after_an_interrupted_apply_puts_back_what_was_moved(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	int status;
 	pid_t pid;
@@ -701,7 +716,7 @@ static void write_runstate(const char *action, unsigned generation, const char *
 static void boot_rootfs(void)
 {
 	_cleanup_free_ char *run = at_root("/run/lifeline");
-	struct boot_opts o = { .root = root, .run_dir = run };
+	struct boot_opts o = {.root = root, .run_dir = run};
 
 	assert_int_equal(boot_phase_rootfs(&o), 0);
 }
@@ -709,16 +724,17 @@ static void boot_rootfs(void)
 static void test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL, *conf = NULL, *active = NULL;
-	char *args[] = { (char *)"badsec", NULL };
-	struct ctl_ctx ctx = { .root = root };
-	struct ctl_ctx qctx = { .root = root, .args = args, .n_args = 1 };
+	char *args[] = {(char *)"badsec", NULL};
+	struct ctl_ctx ctx = {.root = root};
+	struct ctl_ctx qctx = {.root = root, .args = args, .n_args = 1};
 
 	(void)state;
 	populate_badsec();
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nfiles = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
-	assert_true(asprintf(&conf, "[boot]\nstore = file\nstate_file = %s/var/lib/lifeline/state.rec\n",
-			     root) > 0);
+	assert_true(asprintf(&conf,
+	                     "[boot]\nstore = file\nstate_file = %s/var/lib/lifeline/state.rec\n",
+	                     root) > 0);
 	put("/etc/lifeline/lifeline.conf", conf);
 	before = snapshot("/opt");
 
@@ -786,8 +802,8 @@ static void test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boo
 static void test_manifest_round_trips_and_refuses_damage(void **state)
 {
 	_cleanup_free_ char *text = NULL, *again = NULL;
-	struct qmanifest m = { 0 }, p = { 0 };
-	struct qentry e = { 0 };
+	struct qmanifest m = {0}, p = {0};
+	struct qentry e = {0};
 	size_t size = 0, size2 = 0;
 
 	(void)state;
@@ -825,7 +841,7 @@ static void test_manifest_round_trips_and_refuses_damage(void **state)
 	assert_int_equal(p.n, 2);
 	assert_non_null(qmanifest_find(&p, "/opt/odd name/%x\n\x7f"));
 	assert_int_equal(qmanifest_find(&p, "/opt/odd name/%x\n\x7f")->xattrs[0].size,
-			 strlen("system_u:object_r:bin_t:s0") + 1);
+	                 strlen("system_u:object_r:bin_t:s0") + 1);
 	qmanifest_done(&p);
 
 	/* a flipped byte, a truncation, a newer version, garbage */
@@ -842,11 +858,12 @@ static void test_manifest_round_trips_and_refuses_damage(void **state)
 
 static void test_manifest_ignores_unknown_fields_of_the_same_version(void **state)
 {
-	const char body[] = QM_MAGIC " 1\ncomponent x\ngeneration 1\nstate applied\nfuture-key 7\n"
-			    "file moved /a mode=0644 uid=0 gid=0 size=0 mtime=1.000000000 sha256="
-			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 xattrs= new=1\n";
+	const char body[] = QM_MAGIC
+	    " 1\ncomponent x\ngeneration 1\nstate applied\nfuture-key 7\n"
+	    "file moved /a mode=0644 uid=0 gid=0 size=0 mtime=1.000000000 sha256="
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 xattrs= new=1\n";
 	_cleanup_free_ char *text = NULL;
-	struct qmanifest p = { 0 };
+	struct qmanifest p = {0};
 	unsigned char md[32];
 	unsigned int n;
 	char hex[65];
@@ -867,7 +884,7 @@ static void test_manifest_ignores_unknown_fields_of_the_same_version(void **stat
 static void test_cross_filesystem_move_copies_then_unlinks_and_restores(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL, *opt = NULL, *text = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 
 	(void)state;
@@ -897,7 +914,8 @@ static void test_cross_filesystem_move_copies_then_unlinks_and_restores(void **s
 	assert_string_equal(text, "#!/bin/sh\necho daemon\n");
 	{
 		/* the copy carries the metadata too */
-		_cleanup_free_ char *p = at_root("/var/lib/lifeline/quarantine/1/badsec/files/opt/badsec/bin/helper");
+		_cleanup_free_ char *p =
+		    at_root("/var/lib/lifeline/quarantine/1/badsec/files/opt/badsec/bin/helper");
 		struct stat st;
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_uid, 1234);
@@ -931,7 +949,7 @@ static double ms_since(const struct timespec *a)
 static void test_thousand_files_are_quarantined_and_restored(void **state)
 {
 	_cleanup_free_ char *dir = at_root("/opt/big/content");
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	struct component c;
 	struct timespec t0;
 	double apply_ms, restore_ms;
@@ -942,7 +960,8 @@ static void test_thousand_files_are_quarantined_and_restored(void **state)
 		char rel[128], text[128];
 
 		snprintf(rel, sizeof(rel), "/opt/big/content/file-%04d.bin", i);
-		snprintf(text, sizeof(text), "content file %d, a few hundred bytes in real life\n", i);
+		snprintf(text, sizeof(text), "content file %d, a few hundred bytes in real life\n",
+		         i);
 		put(rel, text);
 	}
 	sync();
@@ -957,37 +976,42 @@ static void test_thousand_files_are_quarantined_and_restored(void **state)
 	restore_ms = ms_since(&t0);
 	assert_int_equal(res.restored, 1000);
 	quarantine_result_done(&res);
-	printf("# quarantine of 1000 files: apply %.1f ms, restore %.1f ms\n", apply_ms, restore_ms);
+	printf("# quarantine of 1000 files: apply %.1f ms, restore %.1f ms\n", apply_ms,
+	       restore_ms);
 	component_done(&c);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_apply_then_restore_gives_an_identical_tree, new_root),
-		cmocka_unit_test_setup(test_symlink_matched_by_a_glob_is_neither_followed_nor_moved, new_root),
-		cmocka_unit_test_setup(test_symlinked_parent_directory_is_refused, new_root),
-		cmocka_unit_test_setup(test_paths_outside_the_globs_are_untouched, new_root),
-		cmocka_unit_test_setup(test_vendor_replaced_file_is_kept_on_restore, new_root),
-		cmocka_unit_test_setup(test_reapply_is_idempotent_and_picks_up_new_files, new_root),
-		cmocka_unit_test_setup(test_file_that_cannot_be_moved_is_reported_and_the_rest_move, new_root),
-		cmocka_unit_test_setup(test_odd_file_names_round_trip, new_root),
-		cmocka_unit_test_setup(test_restore_recreates_a_removed_directory, new_root),
-		cmocka_unit_test_setup(test_restore_of_a_component_not_in_quarantine_is_an_empty_success,
-				       new_root),
-		cmocka_unit_test_setup(test_component_without_files_records_an_empty_quarantine, new_root),
-		cmocka_unit_test_setup(test_damaged_copy_is_not_restored, new_root),
-		cmocka_unit_test_setup(test_restore_after_an_interrupted_apply_puts_back_what_was_moved,
-				       new_root),
-		cmocka_unit_test_setup(test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back,
-				       new_root),
-		cmocka_unit_test_setup(test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boot,
-				       new_root),
-		cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
-		cmocka_unit_test(test_manifest_ignores_unknown_fields_of_the_same_version),
-		cmocka_unit_test_setup(test_thousand_files_are_quarantined_and_restored, new_root),
-		/* last: it moves this process into its own mount namespace */
-		cmocka_unit_test_setup(test_cross_filesystem_move_copies_then_unlinks_and_restores, new_root),
+	    cmocka_unit_test_setup(test_apply_then_restore_gives_an_identical_tree, new_root),
+	    cmocka_unit_test_setup(test_symlink_matched_by_a_glob_is_neither_followed_nor_moved,
+	                           new_root),
+	    cmocka_unit_test_setup(test_symlinked_parent_directory_is_refused, new_root),
+	    cmocka_unit_test_setup(test_paths_outside_the_globs_are_untouched, new_root),
+	    cmocka_unit_test_setup(test_vendor_replaced_file_is_kept_on_restore, new_root),
+	    cmocka_unit_test_setup(test_reapply_is_idempotent_and_picks_up_new_files, new_root),
+	    cmocka_unit_test_setup(test_file_that_cannot_be_moved_is_reported_and_the_rest_move,
+	                           new_root),
+	    cmocka_unit_test_setup(test_odd_file_names_round_trip, new_root),
+	    cmocka_unit_test_setup(test_restore_recreates_a_removed_directory, new_root),
+	    cmocka_unit_test_setup(
+	        test_restore_of_a_component_not_in_quarantine_is_an_empty_success, new_root),
+	    cmocka_unit_test_setup(test_component_without_files_records_an_empty_quarantine,
+	                           new_root),
+	    cmocka_unit_test_setup(test_damaged_copy_is_not_restored, new_root),
+	    cmocka_unit_test_setup(test_restore_after_an_interrupted_apply_puts_back_what_was_moved,
+	                           new_root),
+	    cmocka_unit_test_setup(
+	        test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back, new_root),
+	    cmocka_unit_test_setup(
+	        test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boot, new_root),
+	    cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
+	    cmocka_unit_test(test_manifest_ignores_unknown_fields_of_the_same_version),
+	    cmocka_unit_test_setup(test_thousand_files_are_quarantined_and_restored, new_root),
+	    /* last: it moves this process into its own mount namespace */
+	    cmocka_unit_test_setup(test_cross_filesystem_move_copies_then_unlinks_and_restores,
+	                           new_root),
 	};
 
 	return cmocka_run_group_tests(tests, make_base, remove_base);

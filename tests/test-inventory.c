@@ -279,12 +279,38 @@ static void test_warm_run_rehashes_only_changed_files(void **state)
 	put("/opt/x/content/c-290.bin", "channel 29X");
 	touched = rooted("/opt/o/bin/odaemon");
 	assert_int_equal(utimensat(AT_FDCWD, touched, ts, AT_SYMLINK_NOFOLLOW), 0);
+	settle();
 	assert_int_equal(inventory_take(root, &set, loaded, &after), 0);
 	assert_int_equal(after->n_hashed, 2);
 	assert_int_equal(after->n_reused, 4);
 	f = find(after, "examplesec", "/opt/x/content/c-290.bin");
 	sha256_of("channel 29X", want);
 	assert_memory_equal(f->sha256, want, 32);
+
+	/* Rewritten in place (same inode, same size) with its old mtime put
+	 * back, as a careful tamperer would: ctime still moved. */
+	settle();
+	{
+		_cleanup_free_ char *p = rooted("/opt/x/bin/helper");
+		_cleanup_inventory_free_ struct inventory *again = NULL;
+		const struct inventory_file *old = find(after, "examplesec", "/opt/x/bin/helper");
+		struct timespec keep[2] = {
+		    {0, UTIME_OMIT}, {old->mtime_ns / 1000000000, old->mtime_ns % 1000000000}};
+		int fd = open(p, O_WRONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "HELPER v1", 9), 9);
+		assert_int_equal(futimens(fd, keep), 0);
+		close(fd);
+		assert_int_equal(inventory_take(root, &set, after, &again), 0);
+		assert_int_equal(again->n_hashed, 1);
+		f = find(again, "examplesec", "/opt/x/bin/helper");
+		assert_int_equal(f->ino, old->ino);
+		assert_int_equal(f->size, old->size);
+		assert_true(f->mtime_ns == old->mtime_ns);
+		sha256_of("HELPER v1", want);
+		assert_memory_equal(f->sha256, want, 32);
+	}
 	components_done(&set);
 }
 
@@ -297,6 +323,9 @@ static void test_file_changed_in_the_walks_clock_tick_is_rehashed(void **state)
 	(void)state;
 	two_components(&set);
 	settle();
+	/* c-291.bin alone in its clock tick. */
+	put("/opt/x/content/c-291.bin", "channel 291 good");
+	settle();
 	assert_int_equal(inventory_take(root, &set, NULL, &cold), 0);
 	/* As if the walk had started in the tick c-291.bin was written in: a
 	 * second write in that tick would leave size, mtime and ctime as
@@ -304,8 +333,8 @@ static void test_file_changed_in_the_walks_clock_tick_is_rehashed(void **state)
 	f = find(cold, "examplesec", "/opt/x/content/c-291.bin");
 	cold->taken_ns = f->ctime_ns;
 	assert_int_equal(inventory_take(root, &set, cold, &warm), 0);
-	assert_true(warm->n_hashed >= 1);
-	assert_true(warm->n_hashed < 6);
+	assert_int_equal(warm->n_hashed, 1);
+	assert_int_equal(warm->n_reused, 5);
 	components_done(&set);
 }
 
@@ -520,6 +549,51 @@ static void test_parser_is_strict_even_with_a_valid_checksum(void **state)
 
 /* ---------------------------------------------------------------------- */
 /* Diff */
+
+/* An inventory from the body of a stored one (checksum added). */
+static struct inventory *inventory_from(const char *body, size_t n_components, size_t n_files)
+{
+	_cleanup_free_ char *text = NULL;
+	struct inventory *inv = NULL;
+	uint8_t sum[32];
+	char hex[65];
+
+	assert_int_equal(EVP_Digest(body, strlen(body), sum, NULL, EVP_sha256(), NULL), 1);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	assert_true(asprintf(&text, "%send %zu %zu %s\n", body, n_components, n_files, hex) > 0);
+	assert_int_equal(inventory_parse(text, strlen(text), &inv), 0);
+	return inv;
+}
+
+static void test_component_that_could_not_be_inventoried_is_reported_not_suspected(void **state)
+{
+	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
+	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
+	_cleanup_strv_free_ char **suspects = NULL, **lines = NULL;
+
+	(void)state;
+	lg = inventory_from("lifeline-inventory 1\ntaken 1\n"
+	                    "component big 0\nfile 100644 0 0 1 2 3 4 5 c - /big/a\n"
+	                    "component small 0\nfile 100644 0 0 1 2 3 4 5 c - /small/a\n",
+	                    2, 2);
+	/* Removals only: their time is unknown, so they rank by id. */
+	now = inventory_from("lifeline-inventory 1\ntaken 2\n"
+	                     "component big -7\n"
+	                     "component small 0\n",
+	                     2, 0);
+	assert_int_equal(inventory_diff(lg, now, &d), 0);
+	assert_int_equal(d->n_components, 2);
+	assert_int_equal(inventory_diff_find(d, "big")->error, -E2BIG);
+	assert_int_equal(inventory_diff_find(d, "big")->n_changes, 0);
+	assert_int_equal(inventory_diff_find(d, "small")->n_removed, 1);
+	assert_true(inventory_diff_find(d, "small")->newest_change_ns == 0);
+	assert_int_equal(inventory_diff_suspects(d, &suspects), 0);
+	assert_int_equal(strv_length(suspects), 1);
+	assert_string_equal(suspects[0], "small");
+	assert_int_equal(inventory_diff_lines(d, 0, &lines), 0);
+	assert_non_null(strstr(lines[0], "big: files could not be inventoried ("));
+}
 
 static void test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_change(void **state)
 {
@@ -1211,6 +1285,8 @@ int main(void)
 	        test_diff_finds_added_removed_changed_and_orders_suspects_by_newest_change,
 	        new_root),
 	    cmocka_unit_test_setup(test_no_change_means_no_suspect, new_root),
+	    cmocka_unit_test(
+	        test_component_that_could_not_be_inventoried_is_reported_not_suspected),
 	    cmocka_unit_test_setup(test_component_new_since_last_good_is_all_additions, new_root),
 	    cmocka_unit_test_setup(test_content_cache_keeps_copies_of_content_files_only, new_root),
 	    cmocka_unit_test_setup(test_content_cache_is_bounded_and_reports_what_it_skipped,

@@ -206,7 +206,7 @@ def main(work):
         log("serial log: %s   QMP events: %s   QEMU: %s" % (vm.serial_log, vm.events_log, vm.qemu_log))
         return 1
     finally:
-        vm.kill()
+        vm.close()
     step("smoke: every check held")
     for label, dt in times:
         log("  %6.1f s  %s" % (dt, label))

@@ -38,13 +38,11 @@ started it dies (PR_SET_PDEATHSIG), so no test leaves a VM behind.
 """
 
 import atexit
-import ctypes
 import fcntl
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -75,8 +73,9 @@ BOOT_TIMEOUT = 300
 # TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
 # host each boot ~2.5 times slower, which is how timeouts turn into flakes.
 # So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a
-# VM object holds its slot from start() to kill()/poweroff(), and waits for
-# one (without timing out its boots) when all are taken.
+# VM object holds its slot from its first start() until close() (or the
+# end of the "with" block, or of the process), and waits for one (without
+# timing out its boots) when all are taken.
 SLOTS = int(os.environ.get("LIFELINE_VM_SLOTS", "1"))
 SLOT_DIR = os.environ.get("LIFELINE_VM_SLOT_DIR", "/run/lifeline-vm-slots")
 _live = set()               # VMs to kill at exit
@@ -84,20 +83,10 @@ _live = set()               # VMs to kill at exit
 
 def _kill_all():
     for vm in list(_live):
-        vm.kill()
+        vm.close()
 
 
 atexit.register(_kill_all)
-
-
-def _pdeathsig():
-    # In the child, before exec: die with SIGKILL when the parent dies.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-    os.setpgrp()  # a ^C in the terminal goes to the test, which kills QEMU
 
 
 def free_port():
@@ -214,6 +203,7 @@ class VM:
 
     def _drop_slot(self):
         if self._slot is not None:
+            os.ftruncate(self._slot, 0)  # the file names the holder only while held
             os.close(self._slot)  # releases the flock
             self._slot = None
 
@@ -228,8 +218,14 @@ class VM:
         with open(self.qemu_log, "ab") as qlog:
             qlog.write(("\n# %s %s\n" % (time.strftime("%F %T"), " ".join(argv))).encode())
             qlog.flush()
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qlog, stderr=qlog,
-                                         preexec_fn=_pdeathsig)
+            # setpriv --pdeathsig: the kernel kills QEMU when this process
+            # (the thread that started it) dies, however it dies; done by
+            # util-linux in the child rather than by a Python preexec_fn,
+            # which is unsafe once threads exist.  New session: a ^C in the
+            # terminal reaches the test, which then kills QEMU itself.
+            self.proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--"] + argv,
+                                         stdin=subprocess.DEVNULL, stdout=qlog, stderr=qlog,
+                                         start_new_session=True)
         _live.add(self)
         self.started_at = time.time()
         self._record("START", {"pid": self.proc.pid, "ssh_port": self.ssh_port})
@@ -337,8 +333,6 @@ class VM:
         if self.proc is not None and self.proc.returncode is not None and self in _live:
             _live.discard(self)
             self._record("EXIT", {"returncode": self.proc.returncode})
-        if self.proc is None or self.proc.returncode is not None:
-            self._drop_slot()
         if self._qmp is not None:
             try:
                 self._qmp.close()
@@ -357,13 +351,18 @@ class VM:
                 self.proc.wait()
         self._closed()
 
-    close = kill
+    def close(self):
+        """Kill QEMU if it runs and give the VM slot back.  A VM keeps its
+        slot across power-offs and kills (a scenario that powers off, edits
+        the disk and starts again is not overtaken by another test)."""
+        self.kill()
+        self._drop_slot()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.kill()
+        self.close()
 
     # ---------------------------------------------------------------- serial
     def _serial_size(self):

@@ -87,6 +87,8 @@ int qmanifest_save(int dir_fd, const struct qmanifest *m);
 int qmanifest_add(struct qmanifest *m, struct qentry *e);
 void qmanifest_sort(struct qmanifest *m);
 struct qentry *qmanifest_find(const struct qmanifest *m, const char *path);
+/* Only among the first n entries (the sorted part before appends). */
+struct qentry *qmanifest_find_in(const struct qmanifest *m, size_t n, const char *path);
 void sha256_to_hex(const uint8_t sha[SHA256_SIZE], char hex[2 * SHA256_SIZE + 1]);
 
 /* quarantine-fs.c */

@@ -117,13 +117,18 @@ void qmanifest_sort(struct qmanifest *m)
 		qsort(m->entries, m->n, sizeof(*m->entries), entry_cmp);
 }
 
-struct qentry *qmanifest_find(const struct qmanifest *m, const char *path)
+struct qentry *qmanifest_find_in(const struct qmanifest *m, size_t n, const char *path)
 {
 	struct qentry key = {.path = (char *)(uintptr_t)path};
 
-	if (m->n == 0)
+	if (n == 0)
 		return NULL;
-	return bsearch(&key, m->entries, m->n, sizeof(*m->entries), entry_cmp);
+	return bsearch(&key, m->entries, MIN(n, m->n), sizeof(*m->entries), entry_cmp);
+}
+
+struct qentry *qmanifest_find(const struct qmanifest *m, const char *path)
+{
+	return qmanifest_find_in(m, m->n, path);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -321,6 +321,7 @@ static int archive_dir(struct qjob *j)
 static int apply_load(struct qjob *j, bool *ret_new)
 {
 	int root_fd = j->root_fd, base_fd = j->base_fd;
+	struct quarantine_result res;
 	char id[COMPONENT_ID_MAX + 1];
 	unsigned generation;
 	int r;
@@ -359,8 +360,11 @@ static int apply_load(struct qjob *j, bool *ret_new)
 		}
 		snprintf(id, sizeof(id), "%s", j->id);
 		generation = j->generation;
+		res = j->res; /* the finished restore's report goes on */
+		memset(&j->res, 0, sizeof(j->res));
 		qjob_done(j);
 		qjob_init(j);
+		j->res = res;
 		r = qjob_open(j, root_fd, base_fd, id, generation, true);
 		if (r < 0)
 			return r;
@@ -376,6 +380,7 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 	_cleanup_(qjob_done) struct qjob j;
 	bool changed = false;
 	unsigned pending;
+	size_t n_loaded;
 	int r;
 
 	qjob_init(&j);
@@ -395,8 +400,11 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 		return r;
 	j.rerun = !changed;
 
+	/* Lookups only in the sorted entries loaded from disk: the new ones
+	 * are appended (unsorted) and cannot repeat (paths is uniq'ed). */
+	n_loaded = j.m.n;
 	STRV_FOREACH (p, paths) {
-		struct qentry *e = qmanifest_find(&j.m, *p);
+		struct qentry *e = qmanifest_find_in(&j.m, n_loaded, *p);
 
 		if (!e) {
 			size_t before = j.m.n;

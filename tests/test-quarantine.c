@@ -553,6 +553,51 @@ static void test_file_that_cannot_be_moved_is_reported_and_the_rest_move(void **
 	component_done(&c);
 }
 
+static void test_reapply_with_failed_entries_and_new_files_sorting_before_them(void **state)
+{
+	_cleanup_(qmanifest_done) struct qmanifest m = {0}, back = {0};
+	_cleanup_free_ char *qdir = at_root("/var/lib/lifeline/quarantine/1/x");
+	struct quarantine_result res = {0};
+	struct component c;
+	int fd;
+
+	(void)state;
+	/* c and d could not be moved last time (their entries say failed);
+	 * a and b are new and sort before them */
+	put("/opt/x/a", "a\n");
+	put("/opt/x/b", "b\n");
+	put("/opt/x/c", "c\n");
+	put("/opt/x/d", "d\n");
+	assert_int_equal(mkdir_p(qdir, 0700), 0);
+	fd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	m.component = strdup("x");
+	m.generation = 1;
+	m.state = QM_APPLIED;
+	for (const char *p = "cd"; *p; p++) {
+		struct qentry e = {.state = QE_FAILED, .mode = 0644, .error = EPERM};
+
+		assert_true(asprintf(&e.path, "/opt/x/%c", *p) > 0);
+		assert_int_equal(qmanifest_add(&m, &e), 0);
+	}
+	assert_int_equal(qmanifest_save(fd, &m), 0);
+
+	make_component(&c, "x", "/opt/x/*", NULL);
+	assert_int_equal(quarantine_apply(root, &c, 1, &res), 0);
+	print_lines(&res);
+	assert_int_equal(res.moved, 4);
+	assert_int_equal(res.errors, 0);
+	quarantine_result_done(&res);
+	/* one entry per file, and the manifest still loads */
+	assert_int_equal(qmanifest_load(fd, &back), 0);
+	assert_int_equal(back.n, 4);
+	close(fd);
+	assert_int_equal(quarantine_restore(root, "x", &res), 0);
+	assert_int_equal(res.restored, 4);
+	quarantine_result_done(&res);
+	component_done(&c);
+}
+
 static void test_odd_file_names_round_trip(void **state)
 {
 	_cleanup_free_ char *before = NULL, *after = NULL;
@@ -993,6 +1038,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_reapply_is_idempotent_and_picks_up_new_files, new_root),
 	    cmocka_unit_test_setup(test_file_that_cannot_be_moved_is_reported_and_the_rest_move,
 	                           new_root),
+	    cmocka_unit_test_setup(
+	        test_reapply_with_failed_entries_and_new_files_sorting_before_them, new_root),
 	    cmocka_unit_test_setup(test_odd_file_names_round_trip, new_root),
 	    cmocka_unit_test_setup(test_restore_recreates_a_removed_directory, new_root),
 	    cmocka_unit_test_setup(

@@ -74,8 +74,8 @@ int quarantine_recover(const char *root);
  * (without writing anything, so it works on a read-only root), or -errno. */
 int quarantine_needs_recovery(const char *root);
 
-/* 1 when the quarantine of component_id in generation has a manifest
- * (the apply ran, maybe interrupted), 0 when not, or -errno. */
+/* 1 when component_id is quarantined in generation (its apply ran, maybe
+ * interrupted, and no restore finished), 0 when not, or -errno. */
 int quarantine_exists(const char *root, const char *component_id, unsigned generation);
 
 /* The ids of components with files (or an unfinished job) in the

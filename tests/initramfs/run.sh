@@ -342,11 +342,19 @@ dracut_ok=0
 		echo "dracut-core is in the root already" > "$work/debs.list"
 		exit 0
 	fi
-	plan=$(apt-get "${aptopts[@]}" -s install dracut-core 2>&1) || {
-		apt-get -q update > /dev/null 2>&1
-		plan=$(apt-get "${aptopts[@]}" -s install dracut-core 2>&1)
-	} || { echo "$plan"; exit 1; }
-	apt-get "${aptopts[@]}" -y --download-only install dracut-core || exit 1
+	# Plan and fetch with the host's package lists; when they are missing
+	# or stale (a fresh machine, a version gone from the mirror), update
+	# them once and try again.
+	fetch() {
+		plan=$(apt-get "${aptopts[@]}" -s install dracut-core 2>&1) &&
+			apt-get "${aptopts[@]}" -y --download-only install dracut-core
+	}
+	if ! fetch; then
+		echo "$plan"
+		echo "run.sh: updating the host's package lists and trying again"
+		apt-get -q update
+		fetch || { echo "$plan"; exit 1; }
+	fi
 	# "Inst NAME (VERSION RELEASE... [ARCH])" -> NAME_VERSION_ARCH.deb
 	# (an upgrade reads "Inst NAME [OLD] (NEW ...)"; epochs are %3a in names)
 	echo "$plan" | awk '/^Inst / {

@@ -128,7 +128,8 @@ install: all
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d \
 		$(DESTDIR)$(SYSCONFDIR)/lifeline/check.d
 	install -m 0755 $(O)/agent/lifelined $(O)/agent/lifelinectl $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
+	# stripped: it is copied into every initramfs (issue 3 size goal)
+	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 $(O)/agent/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
 		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf

@@ -138,7 +138,7 @@ static int make_tree(const char *root, unsigned n)
 
 struct result {
 	unsigned files;
-	double cold_ms, warm_ms, warm_cpu_ms, save_ms, load_ms;
+	double cold_ms, cold_cpu_ms, warm_ms, warm_cpu_ms, save_ms, load_ms;
 	size_t warm_hashed;
 };
 
@@ -154,16 +154,22 @@ static int measure(const char *root, unsigned n, int runs, struct result *res)
 	if (r < 0)
 		return r;
 	/* Cold: no previous inventory, every file read and hashed. */
-	for (int i = 0; i < runs; i++) {
-		struct inventory *inv = NULL;
-		double t0 = now_ms();
+	{
+		double cpu[64];
 
-		r = inventory_take(root, &set, NULL, &inv);
-		t[i] = now_ms() - t0;
-		if (r < 0)
-			goto out;
-		inventory_free(cold);
-		cold = inv;
+		for (int i = 0; i < runs; i++) {
+			struct inventory *inv = NULL;
+			double t0 = now_ms(), c0 = cpu_ms();
+
+			r = inventory_take(root, &set, NULL, &inv);
+			t[i] = now_ms() - t0;
+			cpu[i] = cpu_ms() - c0;
+			if (r < 0)
+				goto out;
+			inventory_free(cold);
+			cold = inv;
+		}
+		res->cold_cpu_ms = median(cpu, runs);
 	}
 	res->cold_ms = median(t, runs);
 	for (size_t c = 0; c < cold->n_components; c++)
@@ -282,8 +288,8 @@ int main(int argc, char **argv)
 	printf("inventory_take(): median of %d runs; tree in %s\n", runs, dir);
 	printf("cold = no previous inventory (every file hashed, page cache warm); warm = previous "
 	       "given, nothing changed\n\n");
-	printf("%8s %10s %10s %10s %8s %10s %10s %10s\n", "files", "cold ms", "warm ms", "warm cpu",
-	       "hashed", "us/file w", "save ms", "load ms");
+	printf("%8s %10s %10s %10s %10s %8s %10s %10s %10s\n", "files", "cold ms", "cold cpu",
+	       "warm ms", "warm cpu", "hashed", "us/file w", "save ms", "load ms");
 	for (unsigned i = 0; i < n_sizes; i++) {
 		char root[4200];
 		double t0 = now_ms();
@@ -302,18 +308,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-inventory: %u files: %s\n", sizes[i], strerror(-r));
 			break;
 		}
-		printf("%8u %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f\n", res[i].files,
-		       res[i].cold_ms, res[i].warm_ms, res[i].warm_cpu_ms, res[i].warm_hashed,
-		       res[i].warm_ms * 1000 / res[i].files, res[i].save_ms, res[i].load_ms);
+		printf("%8u %10.2f %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f\n", res[i].files,
+		       res[i].cold_ms, res[i].cold_cpu_ms, res[i].warm_ms, res[i].warm_cpu_ms,
+		       res[i].warm_hashed, res[i].warm_ms * 1000 / res[i].files, res[i].save_ms,
+		       res[i].load_ms);
 		fflush(stdout);
 	}
 	printf("\ngrowth (time ratio; linear = file ratio)\n");
 	for (unsigned i = 1; i < n_sizes; i++) {
 		if (!res[i].files || !res[i - 1].files)
 			break;
-		printf("  %u/%u files (x%.0f): cold x%.2f, warm x%.2f\n", res[i].files,
-		       res[i - 1].files, (double)res[i].files / res[i - 1].files,
-		       res[i].cold_ms / res[i - 1].cold_ms, res[i].warm_ms / res[i - 1].warm_ms);
+		printf("  %u/%u files (x%.0f): cold x%.2f (cpu x%.2f), warm x%.2f (cpu x%.2f)\n",
+		       res[i].files, res[i - 1].files, (double)res[i].files / res[i - 1].files,
+		       res[i].cold_ms / res[i - 1].cold_ms,
+		       res[i].cold_cpu_ms / res[i - 1].cold_cpu_ms,
+		       res[i].warm_ms / res[i - 1].warm_ms,
+		       res[i].warm_cpu_ms / res[i - 1].warm_cpu_ms);
 	}
 	for (unsigned i = 0; i < n_sizes; i++)
 		if (res[i].files == 10000)

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "decide.h"
 #include "efi/store.h"
+#include "inventory.h"
 #include "pstore.h"
 #include "quarantine.h"
 #include "runstate.h"
@@ -425,6 +426,99 @@ static void quarantine_apply_active(const struct boot_opts *o, const struct quar
 	components_done(&set);
 }
 
+/* Level 1 with no panic-log suspect (DESIGN.md): the components whose
+ * files differ from the last good inventory, most recently changed first.
+ * A changed content file is rolled back to its cached last-good copy; a
+ * component whose only changes were rolled back is whole again and is not
+ * quarantined. The chosen ids go into rs->quarantine, their modules into
+ * the state record (a second variable write, only in a decision boot) and
+ * /run/modprobe.d before the real root's udev runs. */
+static void pick_by_inventory(const struct boot_opts *o, struct runstate *rs)
+{
+	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
+	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
+	_cleanup_strv_free_ char **ids = NULL, **lines = NULL, **modules = NULL;
+	struct component_set set = { 0 };
+	struct lifeline_config cfg;
+	struct store *store = NULL;
+	struct state_record rec;
+	int r;
+
+	config_init_defaults(&cfg);
+	(void)config_load(o->root, &cfg);
+	(void)components_load(o->root, &set, NULL);
+
+	r = inventory_load(o->root, &lg);
+	if (r < 0) {
+		log_warning("no panic log and no last-good inventory (%s): nothing to pick at level 1",
+			    r == -ENOENT ? "never blessed" : strerror(-r));
+		goto out;
+	}
+	if (inventory_take(o->root, &set, lg, &now) < 0 || inventory_diff(lg, now, &d) < 0 ||
+	    inventory_diff_suspects(d, &ids) < 0)
+		goto out;
+	(void)inventory_diff_lines(d, 20, &lines);
+	STRV_FOREACH(l, lines)
+		(void)strv_extend(&rs->evidence, *l);
+
+	STRV_FOREACH(id, ids) {
+		const struct component *c = components_find(&set, *id);
+		const struct inventory_component_diff *cd = inventory_diff_find(d, *id);
+		struct rollback_result rr = { 0 };
+
+		if (!c)
+			continue;
+		(void)content_cache_rollback(o->root, c, lg, now, &rr);
+		if (rr.restored + rr.already > 0)
+			log_notice("%s: %u content file(s) rolled back to their last-good copy", *id,
+				   rr.restored + rr.already);
+		if (rr.uncovered == 0 && rr.errors == 0 && cd && cd->n_non_content == 0) {
+			rollback_result_done(&rr);
+			continue;
+		}
+		rollback_result_done(&rr);
+		(void)strv_extend(&rs->quarantine, *id);
+		STRV_FOREACH(m, c->modules)
+			if (!strpbrk(*m, "*?["))
+				(void)strv_extend(&modules, *m);
+	}
+	free(rs->reason);
+	rs->reason = NULL;
+	{
+		_cleanup_free_ char *q = strv_join(rs->quarantine, " "), *changed = strv_join(ids, " ");
+
+		if (asprintf(&rs->reason,
+			     "no panic log named a component; changed since the last good boot: %s; "
+			     "quarantined: %s",
+			     changed && *changed ? changed : "nothing",
+			     q && *q ? q : "nothing (changed content rolled back)") < 0)
+			rs->reason = NULL;
+	}
+
+	if (strv_length(modules) > 0 &&
+	    store_open(cfg.store == CONFIG_STORE_EFI ? STORE_PREF_EFI :
+		       cfg.store == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO,
+		       cfg.state_file, &store, NULL) >= 0 &&
+	    store_load(store, &rec) >= 0) {
+		STRV_FOREACH(m, modules)
+			(void)state_record_add_module(&rec, *m);
+		if (store_save(store, &rec) < 0)
+			log_error("Failed to record the blocked modules in the state record");
+		for (unsigned i = 0; i < rec.n_modules; i++)
+			if (!strv_contains(modules, rec.modules[i]))
+				(void)strv_extend(&modules, rec.modules[i]);
+		/* /run/modprobe.d beside the run dir (/run/lifeline), which is
+		 * the /run that moves into the real root */
+		_cleanup_free_ char *conf = run_path(o, "../modprobe.d/lifeline.conf");
+		if (!conf || boot_write_modprobe_conf(conf, modules) < 0)
+			log_error("Failed to write the module quarantine into /run/modprobe.d");
+	}
+out:
+	store_free(store);
+	components_done(&set);
+	config_done(&cfg);
+}
+
 int boot_phase_rootfs(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = run_path(o, "state");
@@ -478,6 +572,13 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			log_error_errno(r, "Failed to finish an interrupted quarantine or restore: %m");
 		else if (r > 0)
 			log_notice("finished %d quarantine job(s) a power cut interrupted", r);
+	}
+
+	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0) {
+		pick_by_inventory(o, &rs);
+		r = runstate_write(state_path, &rs);
+		if (r < 0)
+			log_error_errno(r, "Failed to update %s: %m", state_path);
 	}
 
 	STRV_FOREACH(id, escalate ? rs.quarantine : NULL) {

@@ -19,7 +19,10 @@
 
 #include "agent/bless.h"
 #include "agent/config.h"
+#include "agent/components.h"
 #include "agent/decide.h"
+#include "agent/inventory.h"
+#include "agent/runstate.h"
 #include "agent/report.h"
 #include "common/fileio.h"
 #include "common/log.h"
@@ -123,6 +126,39 @@ static enum store_pref pref_of(enum config_store s)
 	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
 }
 
+/* A blessed normal boot with nothing quarantined is the new "last good":
+ * snapshot every component's files (DESIGN.md boot flow 4) and keep
+ * last-good copies of small content files for rollback. Not in safe mode:
+ * quarantined files would be recorded as missing. */
+static void take_last_good_inventory(const struct lifeline_config *cfg, int mode)
+{
+	_cleanup_inventory_free_ struct inventory *prev = NULL, *inv = NULL;
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	struct content_cache_result cr = { 0 };
+	struct component_set set = { 0 };
+	unsigned n_active = 0;
+	int r;
+
+	if (mode != STATE_MODE_NORMAL || quarantine_active_read(arg_root, &active, &n_active) < 0 ||
+	    n_active > 0)
+		return;
+	(void)components_load(arg_root, &set, NULL);
+	(void)inventory_load(arg_root, &prev); /* any error: no previous, hash all */
+	r = inventory_take(arg_root, &set, prev, &inv);
+	if (r >= 0)
+		r = inventory_save(arg_root, inv);
+	if (r >= 0)
+		r = content_cache_update(arg_root, &set, inv, cfg->quarantine_cache_max, &cr);
+	if (r < 0)
+		log_warning_errno(r, "Failed to take the last-good inventory: %m");
+	else
+		log_info("last-good inventory taken");
+	STRV_FOREACH(l, cr.lines)
+		log_notice("%s", *l);
+	content_cache_result_done(&cr);
+	components_done(&set);
+}
+
 static int bless_now(const struct lifeline_config *cfg)
 {
 	struct store *store = NULL;
@@ -145,6 +181,7 @@ static int bless_now(const struct lifeline_config *cfg)
 		return log_error_errno(r, "Failed to write the state record: %m");
 	log_info("boot #%u blessed (mode %s, level %u)", rec.boot_seq, state_mode_to_string(rec.mode),
 		 rec.level);
+	take_last_good_inventory(cfg, rec.mode);
 	return 0;
 }
 

@@ -21,7 +21,9 @@
 #include <cmocka.h>
 
 #include "agent/boot.h"
+#include "agent/components.h"
 #include "agent/ctl.h"
+#include "agent/inventory.h"
 #include "agent/runstate.h"
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -366,6 +368,73 @@ static void test_rootfs_phase_without_root_carries_on(void **state)
 	assert_int_equal(boot_phase_rootfs(&o), 0);
 }
 
+static void take_last_good(void)
+{
+	struct component_set set = { 0 };
+	struct inventory *inv = NULL;
+	struct content_cache_result cr = { 0 };
+
+	assert_int_equal(components_load(root, &set, NULL), 0);
+	assert_int_equal(inventory_take(root, &set, NULL, &inv), 0);
+	assert_int_equal(inventory_save(root, inv), 0);
+	assert_int_equal(content_cache_update(root, &set, inv, 1 << 20, &cr), 0);
+	content_cache_result_done(&cr);
+	inventory_free(inv);
+	components_done(&set);
+}
+
+/* No panic log at all (the crash happened before efi-pstore was loaded):
+ * level 1 falls back to what changed since the last good boot. A changed
+ * binary quarantines its component; a changed content file alone is
+ * rolled back to its cached last-good copy and nothing is quarantined. */
+static void test_level1_without_pstore_uses_inventory_diff(void **state)
+{
+	struct state_record r;
+	char *text;
+
+	(void)state;
+	put("/opt/badsec/content/channel-291.bin", "GOOD\n");
+	put("/opt/othersec/bin/otherd", "v1\n");
+	take_last_good();
+
+	/* a bad content update for badsec, a new binary for othersec */
+	put("/opt/badsec/content/channel-291.bin", "CRASH\n");
+	put("/opt/othersec/bin/otherd", "v2\n");
+	for (int i = 0; i < 4; i++) {
+		boot_init();
+		boot_rootfs();
+	}
+	r = load_record();
+	assert_int_equal(r.level, 1);
+	text = get("/opt/badsec/content/channel-291.bin");
+	assert_string_equal(text, "GOOD\n"); /* rolled back */
+	free(text);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "othersec 1 1"));
+	assert_null(strstr(text, "badsec"));
+	free(text);
+	assert_false(exists("/opt/othersec/bin/otherd")); /* moved into quarantine */
+	text = get("/run/lifeline/state");
+	assert_non_null(strstr(text, "quarantine=othersec\n"));
+	assert_non_null(strstr(text, "changed since the last good boot"));
+	free(text);
+	/* its modules are now blocked in the record and for the real root */
+	r = load_record();
+	assert_true(state_record_has_module(&r, "othersec"));
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "install othersec_net /bin/false"));
+	free(text);
+
+	/* clear puts the binary back */
+	struct ctl_ctx ctx = { .root = root };
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	text = get("/opt/othersec/bin/otherd");
+	assert_string_equal(text, "v2\n");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +444,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pstore_without_known_component_still_enters_safe_mode, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_missing_config_uses_defaults, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,8 +103,16 @@ def run_scenario(work, demo, fleet):
             say("the report the fleet received:")
             print(json.dumps(rep, indent=2))
 
-        say("the vendor ships a fixed content update (its own channel)")
-        vm.ssh("/opt/badsec/bin/badsec-update good && sync")
+        files = vm.ssh("ls /opt/badsec/bin /opt/badsec/content 2>&1 || true").stdout.split()
+        check("badsecd" not in files and "channel-291.bin" not in files,
+              "the product's binaries and content are moved into quarantine", files, vm, 5)
+        q = vm.ssh("cat /var/lib/lifeline/quarantine/1/badsec/manifest").stdout
+        check("/opt/badsec/content/channel-291.bin" in q, "quarantine manifest lists the content file",
+              q.splitlines()[0] if q else "", vm, 5)
+
+        say("the vendor ships a fixed content file (as its package would, while quarantined)")
+        vm.ssh("mkdir -p /opt/badsec/content && printf 'GOOD channel 291 (fixed update)\\n' > "
+               "/opt/badsec/content/channel-291.bin && sync")
         say("administrator, from the fleet server: signed 'clear', then signed 'reboot' (no login)")
         fleet.publish("clear", 1)
         rep = fleet.wait_report(lambda r: (r.get("command") or {}).get("seq") == 1,
@@ -112,6 +120,10 @@ def run_scenario(work, demo, fleet):
         cmd = rep["command"]
         check(cmd.get("result") == "accepted" and cmd.get("action") == "clear",
               "signed clear accepted and applied", cmd, vm, 5)
+        back = vm.ssh("ls /opt/badsec/bin; cat /opt/badsec/content/channel-291.bin").stdout
+        check("badsecd" in back and "fixed update" in back,
+              "clear restored the binaries and kept the vendor's new content",
+              " ".join(back.split()), vm, 5)
         fleet.publish("reboot", 2)
         vm.wait_boot(6, timeout=400)
 

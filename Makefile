@@ -100,6 +100,8 @@ check: ensure-deps
 	$(MAKE) check-layers
 	$(MAKE) check-unit
 	$(MAKE) SANITIZE=1 check-unit
+	$(MAKE) check-fuzz
+	$(MAKE) check-analyze
 	$(MAKE) check-initramfs
 	$(MAKE) check-vm
 
@@ -108,6 +110,19 @@ check-unit: tests
 
 check-layers:
 	tests/check-layers.sh
+
+# Fuzzers (tests/fuzz/fuzz-*.c): check-fuzz replays the saved corpora and
+# runs each fuzzer briefly; fuzz runs each for FUZZ_SECONDS (libFuzzer).
+FUZZ_SECONDS ?= 60
+check-fuzz: all
+	tests/fuzz/run.sh smoke
+
+fuzz: all
+	tests/fuzz/run.sh long $(FUZZ_SECONDS)
+
+# Static analysers and valgrind on the programs' main paths.
+check-analyze: all
+	tests/analyze/run.sh
 
 # The initramfs glue built into real images (mkinitramfs, dracut) and
 # inspected (lsinitramfs, lsinitrd).
@@ -152,7 +167,7 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all tests deps ensure-deps check check-unit check-layers check-initramfs check-vm demo bench install clean
+.PHONY: all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

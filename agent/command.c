@@ -927,7 +927,6 @@ static const char *opt_value(const struct ctl_ctx *ctx, int *i, const char *name
 
 static int split_list(const char *v, bool (*valid)(const char *), char ***l)
 {
-	_cleanup_strv_free_ char **parts = NULL;
 	_cleanup_free_ char *copy = strdup(v);
 	char *tok, *save = NULL;
 

@@ -22,7 +22,6 @@
 #include "report.h"
 #include "runstate.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct store *, store_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 struct ctl_state {

@@ -146,7 +146,7 @@ static inline int bench_put_text(const char *path, const char *text)
 
 static inline void bench_rm_rf(const char *dir)
 {
-	char cmd[4200];
+	char cmd[8400];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -82,6 +82,18 @@ int runstate_write(const char *path, const struct runstate *s)
 	return write_file_atomic(path, buf, size, 0644);
 }
 
+/* A key given twice (a damaged file): the last one wins, as for numbers. */
+static int set_value(char **field, const char *v)
+{
+	char *c = strdup(v);
+
+	if (!c)
+		return -ENOMEM;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
 int runstate_read(const char *path, struct runstate *ret)
 {
 	_cleanup_free_ char *text = NULL;
@@ -111,15 +123,15 @@ int runstate_read(const char *path, struct runstate *ret)
 		else if (streq(k, "generation"))
 			s.generation = (unsigned)strtoul(v, NULL, 10);
 		else if (streq(k, "mode"))
-			r = (s.mode = strdup(v)) ? 0 : -ENOMEM;
+			r = set_value(&s.mode, v);
 		else if (streq(k, "store"))
-			r = (s.store = strdup(v)) ? 0 : -ENOMEM;
+			r = set_value(&s.store, v);
 		else if (streq(k, "action"))
-			r = (s.action = strdup(v)) ? 0 : -ENOMEM;
+			r = set_value(&s.action, v);
 		else if (streq(k, "reason"))
-			r = (s.reason = strdup(v)) ? 0 : -ENOMEM;
+			r = set_value(&s.reason, v);
 		else if (streq(k, "error"))
-			r = (s.error = strdup(v)) ? 0 : -ENOMEM;
+			r = set_value(&s.error, v);
 		else if (streq(k, "quarantine")) {
 			strv_free(s.quarantine);
 			s.quarantine = NULL;

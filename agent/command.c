@@ -823,6 +823,7 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 		 void (*keepalive)(void *userdata), void *userdata, int64_t now, unsigned *ret_judged)
 {
 	struct spool_http h = { .allow_plain_http = true, .keepalive = keepalive, .userdata = userdata };
+	_cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL;
 	char *urls[2] = {}, *docs[2] = {}, mid[33], last_sha[65] = "", sha[2][65];
 	size_t sizes[2] = {};
 	uint64_t last = 0;
@@ -838,7 +839,15 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 	while (base_len > 0 && cfg->commands_url[base_len - 1] == '/')
 		base_len--;
 	/* Documents are signed: plain http cannot forge one, so any static
-	 * web server will do. */
+	 * web server will do. An https server is verified with the fleet's
+	 * TLS settings of [report] (ca_file, client certificate): typically
+	 * the same fleet server and private CA. */
+	if (cfg->report_ca_file && *cfg->report_ca_file)
+		h.ca_file = ca = path_under_root(root, cfg->report_ca_file);
+	if (cfg->report_client_cert && *cfg->report_client_cert)
+		h.client_cert = cert = path_under_root(root, cfg->report_client_cert);
+	if (cfg->report_client_key && *cfg->report_client_key)
+		h.client_key = key = path_under_root(root, cfg->report_client_key);
 	if (command_machine_id(root, mid) >= 0 &&
 	    asprintf(&urls[0], "%.*s/%s.cmd", (int)base_len, cfg->commands_url, mid) < 0)
 		urls[0] = NULL;

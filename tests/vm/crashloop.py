@@ -124,6 +124,9 @@ def run_scenario(work, demo, fleet):
         check("badsecd" in back and "fixed update" in back,
               "clear restored the binaries and kept the vendor's new content",
               " ".join(back.split()), vm, 5)
+        say("and systemd takes the hardware watchdog over from the next boot (RuntimeWatchdogSec=)")
+        vm.ssh("mkdir -p /etc/systemd/system.conf.d && printf '[Manager]\\nRuntimeWatchdogSec=45\\n' "
+               "> /etc/systemd/system.conf.d/watchdog.conf && sync")
         fleet.publish("reboot", 2)
         vm.wait_boot(6, timeout=400)
 
@@ -137,6 +140,11 @@ def run_scenario(work, demo, fleet):
               "in /proc/modules", vm, 6)
         st = wait_blessed(vm, 6)
         check(st["failures"] == 0, "boot 6 blessed", "failures=%s" % st["failures"], vm, 6)
+        wd = vm.ssh("cat /sys/class/watchdog/watchdog0/state /sys/class/watchdog/watchdog0/timeout; "
+                    "journalctl -b -u lifelined | grep -c 'held by another process' || true").stdout.split()
+        check(wd[:2] == ["active", "45"] and wd[2] != "0",
+              "hand-over: systemd feeds the watchdog with its own timeout, lifelined leaves it",
+              "state=%s timeout=%s lifelined-left-it=%s" % tuple(wd[:3]), vm, 6)
         vm.poweroff()
 
     say("firmware variable store, read on the host with the VM off")

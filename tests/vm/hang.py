@@ -32,6 +32,8 @@ def scenario(work, demo):
         armed = lines_with(text, "boot watchdog armed")
         check(bool(armed), "lifeline-early armed the watchdog", armed[0] if armed else "no line", vm, 1)
         check(module_loaded(vm, "badsec"), "badsec.ko loaded", "in /proc/modules", vm, 1)
+        wd = vm.ssh("cat /sys/class/watchdog/watchdog0/state").stdout.strip()
+        check(wd == "inactive", "lifelined disarmed the boot watchdog after blessing", wd, vm, 1)
 
         say("bad update: channel-291 says HANG; reboot")
         vm.ssh("/opt/badsec/bin/badsec-update hang && sync")

@@ -39,6 +39,14 @@ def scenario(work, demo):
         fleet.close()
 
 
+OUTCOMES = []
+
+
+def outcome(boot, text):
+    OUTCOMES.append((boot, text))
+    say("boot %d: %s" % (boot, text))
+
+
 def run_scenario(work, demo, fleet):
     disk, key = build_guest(work, extra_conf=fleet.conf(), etc_files=fleet.etc_files())
     vm = VM(disk=disk, workdir=work, ssh_key=key, name="crashloop")
@@ -50,6 +58,7 @@ def run_scenario(work, demo, fleet):
         check(st["mode"] == "normal" and st["boot_seq"] == 1, "boot 1 normal and blessed",
               "mode=%s boot_seq=%s failures=%s" % (st["mode"], st["boot_seq"], st["failures"]))
         check(module_loaded(vm, "badsec"), "badsec.ko loaded in boot 1", "in /proc/modules", vm, 1)
+        outcome(1, "normal, BadSec loaded, blessed")
 
         say("the vendor pushes a bad content update (channel-291: CRASH); the machine reboots")
         vm.ssh("/opt/badsec/bin/badsec-update crash && sync")
@@ -63,6 +72,8 @@ def run_scenario(work, demo, fleet):
             counted = lines_with(text, "lifeline: boot %d:" % boot)
             check(bool(counted), "boot %d counted by lifeline-early" % boot,
                   counted[0] if counted else "no lifeline line", vm, boot)
+            outcome(boot, "CRASHED in badsec (%s), counted: %d consecutive failure(s)" % (
+                rip[0].split("RIP: ")[-1], boot - 1))
             vm.wait_boot(boot + 1, timeout=300)
 
         say("boot 5: failure 4 > threshold 3: lifeline must quarantine badsec and boot safe mode")
@@ -87,6 +98,7 @@ def run_scenario(work, demo, fleet):
         check("install badsec /bin/false" in mp, "modprobe blocks badsec", mp.strip().splitlines()[-1], vm, 5)
         banner = vm.ssh("cat /run/motd.d/50-lifeline || true").stdout.strip()
         check("SAFE MODE" in banner, "safe-mode banner", banner.splitlines()[0] if banner else "", vm, 5)
+        outcome(5, "SAFE MODE: quarantined badsec because %s" % reason)
         if demo:
             print(json.dumps(st, indent=2))
         st = wait_blessed(vm, 5)
@@ -120,6 +132,7 @@ def run_scenario(work, demo, fleet):
         cmd = rep["command"]
         check(cmd.get("result") == "accepted" and cmd.get("action") == "clear",
               "signed clear accepted and applied", cmd, vm, 5)
+        OUTCOMES.append((5, "fleet: signed clear applied (seq 1); signed reboot (seq 2)"))
         back = vm.ssh("ls /opt/badsec/bin; cat /opt/badsec/content/channel-291.bin").stdout
         check("badsecd" in back and "fixed update" in back,
               "clear restored the binaries and kept the vendor's new content",
@@ -145,7 +158,17 @@ def run_scenario(work, demo, fleet):
         check(wd[:2] == ["active", "45"] and wd[2] != "0",
               "hand-over: systemd feeds the watchdog with its own timeout, lifelined leaves it",
               "state=%s timeout=%s lifelined-left-it=%s" % tuple(wd[:3]), vm, 6)
+        outcome(6, "normal again, BadSec (fixed content) loaded, blessed")
+        last = fleet.reports()[-1] if fleet.reports() else None
         vm.poweroff()
+
+    if demo:
+        print("\n==== the crash loop, boot by boot ====")
+        for boot, text in OUTCOMES:
+            print("  boot %d: %s" % (boot, text))
+        if last:
+            print("\n==== the last report the fleet collector received ====")
+            print(json.dumps(last, indent=2))
 
     say("firmware variable store, read on the host with the VM off")
     rec, size = read_record(work)

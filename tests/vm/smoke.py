@@ -40,6 +40,8 @@ GUID = "77117627-ad6b-4cc0-8022-2661bb477dc2"
 TESTVAR = "LifelineTest-" + GUID
 EFIVAR_PATH = "/sys/firmware/efi/efivars/" + TESTVAR
 EXPECTED = b"\x07\x00\x00\x00hello"          # attributes NV|BS|RT, then data
+GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"   # EFI global variables
+FIRMWARE_VARS = ["BootOrder-" + GLOBAL, "Boot0001-" + GLOBAL, "Timeout-" + GLOBAL]
 
 times = []
 
@@ -123,6 +125,15 @@ def main(work):
         log("  guest reads: %s" % (got.hex(" ") if got else None))
         check(got == EXPECTED, "the variable survived the reboot")
         check(vm.boot_count() == 2, "2 boots in the serial log")
+        # The firmware's own variables too, to cross-check efivars.py's parser
+        # on records it did not write itself.
+        fw_vars = {}
+        for name in FIRMWARE_VARS:
+            r = vm.ssh("od -An -tx1 -v /sys/firmware/efi/efivars/%s" % name, check=False)
+            if r.returncode == 0:
+                fw_vars[name] = bytes.fromhex(r.stdout.replace("\n", " "))
+        check(len(fw_vars) == len(FIRMWARE_VARS), "the guest reads %s" % ", ".join(
+            "%s (%d bytes)" % (n.split("-")[0], len(v)) for n, v in fw_vars.items()))
 
         step("power off, read the variable from the firmware's store file")
         t0 = time.time()
@@ -134,6 +145,9 @@ def main(work):
         raw = host(sys.executable, os.path.join(HERE, "efivars.py"), vm.vars, TESTVAR, "--efivarfs")
         log("  efivars.py ... %s --efivarfs: %s" % (TESTVAR, raw.hex(" ")))
         check(raw == EXPECTED, "the host reads the same attributes and data from OVMF_VARS.fd")
+        for name, data in fw_vars.items():
+            raw = host(sys.executable, os.path.join(HERE, "efivars.py"), vm.vars, name, "--efivarfs")
+            check(raw == data, "host and guest agree on %s (%s)" % (name.split("-")[0], raw.hex(" ")))
         stats = host(sys.executable, os.path.join(HERE, "efivars.py"), vm.vars, "--stats").decode().strip()
         log("  store: " + stats)
 

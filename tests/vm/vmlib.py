@@ -66,10 +66,11 @@ FIRMWARE_START = re.compile(r"^BdsDxe: loading ", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>78cDEHM]|\r")
 
 # One boot, firmware to login, takes ~25-28 s here when it has the host to
-# itself, but 130 s was seen while other jobs loaded the 2 cores: hence 300 s
-# (a wait fails at once anyway when its boot ends or QEMU exits).  LIFELINE_VM_TIMEOUT_SCALE multiplies every timeout (slow hosts).
+# itself, but up to 217 s (reboot to ssh) was seen while other jobs loaded
+# the 2 cores (load average 7): hence 480 s (a wait fails at once anyway
+# when its boot ends or QEMU exits; only a silent hang waits this long).  LIFELINE_VM_TIMEOUT_SCALE multiplies every timeout (slow hosts).
 TIMEOUT_SCALE = float(os.environ.get("LIFELINE_VM_TIMEOUT_SCALE", "1"))
-BOOT_TIMEOUT = 300
+BOOT_TIMEOUT = 480
 # TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
 # host each boot ~2.5 times slower, which is how timeouts turn into flakes.
 # So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,8 +180,14 @@ int ctl_status(const struct ctl_ctx *ctx)
 		printf("Boot:         #%u\n", st.rec.boot_seq);
 		if (st.rec.last_blessed_seq > 0) {
 			time_t t = (time_t)st.rec.last_blessed_time;
+			struct tm tm;
 			char buf[64];
-			strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+
+			/* The record's time is any 64-bit value: gmtime_r()
+			 * fails past year 2^31 (EOVERFLOW). */
+			if (!gmtime_r(&t, &tm) ||
+			    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+				snprintf(buf, sizeof(buf), "unix time %" PRIu64, st.rec.last_blessed_time);
 			printf("Last good:    boot #%u at %s\n", st.rec.last_blessed_seq, buf);
 		} else
 			printf("Last good:    never blessed\n");

@@ -21,6 +21,7 @@
 
 #include "agent/boot.h"
 #include "common/fileio.h"
+#include "efi/state-record.h"
 #include "efi/store.h"
 
 static char root[4096], prog[4096], var_path[4096];
@@ -202,6 +203,33 @@ static void test_early_without_efivarfs_falls_back_or_runs_uncounted(void **stat
 	free(log);
 }
 
+/* The record's last-good time is any 64-bit value (checksummed, but not
+ * range-checked): status used to crash on one gmtime() cannot convert. */
+static void test_status_survives_a_last_good_time_past_year_2_31(void **state)
+{
+	struct state_record r;
+	uint8_t buf[4 + STATE_RECORD_SIZE] = { 0x07 }; /* efivarfs: attributes first */
+	char *out;
+	int fd;
+
+	(void)state;
+	state_record_init(&r);
+	r.boot_seq = 3;
+	r.failures = 1;
+	r.last_blessed_seq = 2;
+	r.last_blessed_time = INT64_MAX;
+	assert_int_equal(state_record_encode(&r, buf + 4), 0);
+	fd = open(var_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
+	close(fd);
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Last good:    boot #2 at unix time 9223372036854775807"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
 		cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
 		cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
+		cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

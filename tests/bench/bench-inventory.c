@@ -10,12 +10,18 @@
  *   <dir>/root/opt/bench/c<K>/content/d<J>/f<N>.bin content, 1,000 per directory
  * with 64..319 bytes each, and one drop-in per component.
  *
+ * Baselines, over the same tree and runs: for warm, a plain walk (readdir
+ * and one fstatat() per entry: the least any change detection does); for
+ * cold, the same walk reading every file (open, read to the end, close)
+ * without hashing.
+ *
  *   bench-inventory [--dir DIR] [--sizes 1000,10000,100000] [--runs N] [--keep]
  *
  * "Cold" means no previous inventory, not a cold page cache: dropping the
  * page cache needs root and slows the whole machine; the disk cost of a
  * real cold boot comes on top of the numbers printed here.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +36,7 @@
 #include "agent/inventory.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "tests/bench/bench.h"
 
 #define FILES_PER_COMPONENT 10000
 #define FILES_PER_DIR       1000
@@ -136,9 +143,75 @@ static int make_tree(const char *root, unsigned n)
 	return 0;
 }
 
+/* The baseline walk: every entry under dirfd fstatat()ed, directories
+ * entered, regular files read to the end when read_files. Counts the
+ * regular files; returns 0 or -errno. Takes dirfd. */
+static int walk(int dirfd, bool read_files, size_t *count)
+{
+	static char buf[65536];
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		close(dirfd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' &&
+		    (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, de->d_name,
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			r = fd < 0 ? -errno : walk(fd, read_files, count);
+		} else if (S_ISREG(st.st_mode)) {
+			(*count)++;
+			if (read_files) {
+				int fd = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				ssize_t n;
+
+				if (fd < 0) {
+					r = -errno;
+					break;
+				}
+				while ((n = read(fd, buf, sizeof(buf))) > 0)
+					;
+				close(fd);
+			}
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int baseline(const char *root, bool read_files, unsigned n, double *ret_ms)
+{
+	char path[4200];
+	size_t count = 0;
+	double t0 = now_ms();
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/opt/bench", root);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = walk(fd, read_files, &count);
+	*ret_ms = now_ms() - t0;
+	return r < 0 ? r : count == n ? 0 : -EIO;
+}
+
 struct result {
 	unsigned files;
 	double cold_ms, cold_cpu_ms, warm_ms, warm_cpu_ms, save_ms, load_ms;
+	double walk_ms, walk_read_ms; /* the baselines */
 	size_t warm_hashed;
 };
 
@@ -209,6 +282,16 @@ static int measure(const char *root, unsigned n, int runs, struct result *res)
 		res->warm_cpu_ms = median(cpu, runs);
 	}
 
+	/* The baselines, same number of runs. */
+	for (int i = 0; i < runs; i++)
+		if ((r = baseline(root, false, n, &t[i])) < 0)
+			goto out;
+	res->walk_ms = median(t, runs);
+	for (int i = 0; i < runs; i++)
+		if ((r = baseline(root, true, n, &t[i])) < 0)
+			goto out;
+	res->walk_read_ms = median(t, runs);
+
 	/* Storing and reading the last-good file (fsyncs included). */
 	for (int i = 0; i < runs; i++) {
 		double t0 = now_ms();
@@ -236,6 +319,52 @@ out:
 	inventory_free(cold);
 	components_done(&set);
 	return r;
+}
+
+/* Growth of a time from the previous size, as a verdict: linear when the
+ * time grows at most 1.5 times as fast as the number of files (CPU time:
+ * less disturbed by a busy host than wall time). */
+static const char *growth(double cpu, double prev_cpu, unsigned files, unsigned prev_files,
+                          const char **verdict)
+{
+	double g = cpu / prev_cpu, f = (double)files / prev_files;
+
+	*verdict = g <= 1.5 * f ? "met" : "NOT met";
+	return bench_fmt("linear: CPU x%.1f for x%.0f files", g, f);
+}
+
+/* The summary table's rows (run.sh: BENCH_TABLE). */
+static void table_rows(const struct result *res, unsigned n)
+{
+	for (unsigned i = 0; i < n && res[i].files; i++) {
+		const char *goal = "linear", *verdict = "-";
+		char label[64];
+
+		snprintf(label, sizeof(label), "%uk", res[i].files / 1000);
+		if (i > 0 && res[i - 1].files)
+			goal = growth(res[i].cold_cpu_ms, res[i - 1].cold_cpu_ms, res[i].files,
+			              res[i - 1].files, &verdict);
+		bench_row(bench_fmt("inventory %s files, cold", label),
+		          bench_fmt("%.2f ms", res[i].cold_ms),
+		          bench_fmt("walk+read %.2f ms", res[i].walk_read_ms),
+		          bench_fmt("x%.1f", res[i].cold_ms / res[i].walk_read_ms), goal, verdict);
+		verdict = "-";
+		goal = "linear";
+		if (i > 0 && res[i - 1].files)
+			goal = growth(res[i].warm_cpu_ms, res[i - 1].warm_cpu_ms, res[i].files,
+			              res[i - 1].files, &verdict);
+		if (res[i].files == 10000) {
+			bool lin = strcmp(verdict, "NOT met") != 0;
+
+			goal = bench_fmt("< 50 ms%s%s%s", i > 0 ? "; " : "", i > 0 ? goal : "",
+			                 "");
+			verdict = res[i].warm_ms < 50 && lin ? "met" : "NOT met";
+		}
+		bench_row(bench_fmt("inventory %s files, warm", label),
+		          bench_fmt("%.2f ms", res[i].warm_ms),
+		          bench_fmt("walk %.2f ms", res[i].walk_ms),
+		          bench_fmt("x%.1f", res[i].warm_ms / res[i].walk_ms), goal, verdict);
+	}
 }
 
 int main(int argc, char **argv)
@@ -288,8 +417,9 @@ int main(int argc, char **argv)
 	printf("inventory_take(): median of %d runs; tree in %s\n", runs, dir);
 	printf("cold = no previous inventory (every file hashed, page cache warm); warm = previous "
 	       "given, nothing changed\n\n");
-	printf("%8s %10s %10s %10s %10s %8s %10s %10s %10s\n", "files", "cold ms", "cold cpu",
-	       "warm ms", "warm cpu", "hashed", "us/file w", "save ms", "load ms");
+	printf("%8s %10s %10s %10s %10s %8s %10s %10s %10s %10s %10s\n", "files", "cold ms",
+	       "cold cpu", "warm ms", "warm cpu", "hashed", "us/file w", "save ms", "load ms",
+	       "walk+read", "walk");
 	for (unsigned i = 0; i < n_sizes; i++) {
 		char root[4200];
 		double t0 = now_ms();
@@ -308,10 +438,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-inventory: %u files: %s\n", sizes[i], strerror(-r));
 			break;
 		}
-		printf("%8u %10.2f %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f\n", res[i].files,
-		       res[i].cold_ms, res[i].cold_cpu_ms, res[i].warm_ms, res[i].warm_cpu_ms,
-		       res[i].warm_hashed, res[i].warm_ms * 1000 / res[i].files, res[i].save_ms,
-		       res[i].load_ms);
+		printf("%8u %10.2f %10.2f %10.2f %10.2f %8zu %10.2f %10.2f %10.2f %10.2f %10.2f\n",
+		       res[i].files, res[i].cold_ms, res[i].cold_cpu_ms, res[i].warm_ms,
+		       res[i].warm_cpu_ms, res[i].warm_hashed, res[i].warm_ms * 1000 / res[i].files,
+		       res[i].save_ms, res[i].load_ms, res[i].walk_read_ms, res[i].walk_ms);
 		fflush(stdout);
 	}
 	printf("\ngrowth (time ratio; linear = file ratio)\n");
@@ -331,6 +461,9 @@ int main(int argc, char **argv)
 			    "target: 10,000 files warm < 50 ms: %.2f ms wall (%.2f ms CPU), %s\n",
 			    res[i].warm_ms, res[i].warm_cpu_ms,
 			    res[i].warm_ms < 50 ? "met" : "NOT met");
+	printf("baselines: walk = readdir + one fstatat() per entry; walk+read = the same, "
+	       "reading every file (no hashing)\n");
+	table_rows(res, n_sizes);
 	if (!keep) {
 		char cmd[4200];
 

@@ -847,27 +847,30 @@ static size_t parse_header(const char *d, size_t size, struct part *p, bool *ret
 }
 
 /* Text, not a binary (a compressed record, junk). A NUL ends the text when
- * a pstore header shows it is one (a record the kernel could not compress
- * is stored as a full buffer and may carry stale bytes after the text). */
-static bool text_ok(const char *d, size_t *size, bool has_header)
+ * a pstore header (hl bytes) shows it is one (a record the kernel could not
+ * compress is stored as a full buffer and may carry stale bytes after the
+ * text). The share of control bytes is taken after the header: the header
+ * differs between a part ("Oops#1 Part1") and the record saved from it
+ * ("Oops#1"), and the saved record must pass where its parts did. */
+static bool text_ok(const char *d, size_t *size, size_t hl)
 {
 	const char *z = memchr(d, 0, *size);
 	size_t bad = 0;
 
 	if (z) {
-		if (!has_header)
+		if (hl == 0)
 			return false;
 		*size = (size_t)(z - d);
 	}
-	if (*size == 0)
+	if (*size == 0 || *size < hl)
 		return false;
-	for (size_t i = 0; i < *size; i++) {
+	for (size_t i = hl; i < *size; i++) {
 		unsigned char c = (unsigned char)d[i];
 
 		if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7f)
 			bad++;
 	}
-	return bad * 32 <= *size;
+	return bad * 32 <= *size - hl;
 }
 
 static void candidates_free(struct candidate *c, size_t n)
@@ -1072,7 +1075,7 @@ static int load_part(struct candidate *c, struct part *p, size_t *total, struct 
 	}
 	*p = (struct part){ .c = c };
 	hl = parse_header(data, size, p, &has_part);
-	if (!text_ok(data, &size, hl > 0) || size < hl) {
+	if (!text_ok(data, &size, hl)) {
 		log_debug("pstore: skipping %s: not text", c->path);
 		return 0;
 	}

@@ -1252,11 +1252,10 @@ static void save_record(struct pstore_record *rec, const char *save_dir)
 		rec->save_error = -ENOMEM;
 		return;
 	}
-	/* the header makes a saved record read back as the same record */
-	if (rec->event > 0)
-		n = asprintf(&data, "%s#%u\n%s", rec->reason, rec->event, rec->text);
-	else
-		n = asprintf(&data, "%s", rec->text);
+	/* the header makes a saved record read back as the same record (also
+	 * with event 0: without it, a first line "Panic#3" of the text would
+	 * be read back as the header) */
+	n = asprintf(&data, "%s#%u\n%s", rec->reason, rec->event, rec->text);
 	if (n < 0) {
 		data = NULL;
 		rec->save_error = -ENOMEM;

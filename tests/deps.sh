@@ -7,7 +7,7 @@ set -eu
 
 PKGS_BUILD="gcc make pkg-config libefivar-dev libsystemd-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev"
-PKGS_TEST="python3 e2fsprogs kmod clang libclang-rt-14-dev valgrind"
+PKGS_TEST="python3 e2fsprogs kmod clang libclang-rt-14-dev valgrind cppcheck clang-tidy"
 PKGS_VM="qemu-system-x86 qemu-utils ovmf mmdebstrap systemd-boot-efi mtools
 dosfstools gdisk cpio zstd openssh-client"
 

@@ -17,7 +17,8 @@ static char tmpdir[4096];
 
 void fuzz_fail(const char *file, int line, const char *expr)
 {
-	fprintf(stderr, "%s:%d: fuzz property failed: %s\n", file, line, expr);
+	/* fd 2 itself: the stdio stream may point at /dev/null (fuzz_setup) */
+	dprintf(STDERR_FILENO, "%s:%d: fuzz property failed: %s\n", file, line, expr);
 	abort();
 }
 

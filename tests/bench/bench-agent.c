@@ -15,6 +15,7 @@
  * baseline: the smallest a dynamically linked C program gets.
  *
  *   bench-agent [--settle S] [--window S]     (defaults 3 and 10 seconds)
+ *               (--runs N and --keep are accepted and ignored)
  *
  * The daemon comes from $LIFELINE_BUILD (default "build").
  */
@@ -186,6 +187,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"settle", required_argument, NULL, 's'},
 	    {"window", required_argument, NULL, 'w'},
+	    /* accepted so that run.sh's BENCH_ARGS (given to every
+	     * benchmark) works here too: one run, nothing to keep */
+	    {"runs", required_argument, NULL, 'r'},
+	    {"keep", no_argument, NULL, 'k'},
 	    {},
 	};
 	const char *build = getenv("LIFELINE_BUILD");
@@ -196,8 +201,11 @@ int main(int argc, char **argv)
 	pid_t agent, sleeper;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:w:", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "s:w:r:k", opts, NULL)) >= 0) {
 		switch (c) {
+		case 'r':
+		case 'k':
+			break;
 		case 's':
 			settle = atof(optarg);
 			break;
@@ -219,10 +227,11 @@ int main(int argc, char **argv)
 		bench_row("lifelined idle RSS", "skipped (not built)", "-", "-", "<= 4 MiB", "-");
 		return 0;
 	}
-	if (bench_mkdtemp("bench-agent", dir, sizeof(dir)) < 0) {
+	if (bench_mkdtemp("bench-agent", true, dir, sizeof(dir)) < 0) {
 		perror("bench-agent: mkdtemp");
 		return 0;
 	}
+	bench_remove_on_signal(dir);
 	snprintf(path, sizeof(path), "%s/root/etc/lifeline/lifeline.conf", dir);
 	bench_put_text(path, "[boot]\nstable_after = 86400\nstore = efi\n");
 	snprintf(path, sizeof(path), "%s/root/etc/lifeline/components.d/badsec.conf", dir);

@@ -495,7 +495,7 @@ int main(int argc, char **argv)
 	if (!getenv("BENCH_EARLY_DIR")) {
 		char ev[4300];
 
-		if (bench_mkdtemp("bench-early", dir, sizeof(dir)) < 0) {
+		if (bench_mkdtemp("bench-early", true, dir, sizeof(dir)) < 0) {
 			perror("bench-early: mkdtemp");
 			return 0;
 		}
@@ -512,6 +512,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	snprintf(dir, sizeof(dir), "%s", getenv("BENCH_EARLY_DIR"));
+	bench_remove_on_signal(dir);
 	snprintf(efivars, sizeof(efivars), "%s/efivars", dir);
 	snprintf(var_path, sizeof(var_path), "%s/%s", efivars, VAR_FILE);
 

@@ -144,10 +144,11 @@ int main(int argc, char **argv)
 	files = files < 11 ? 11 : files;
 	log_set_max_level(LOG_LVL_WARNING);
 
-	if (bench_mkdtemp("bench-quarantine", root, sizeof(root)) < 0) {
+	if (bench_mkdtemp("bench-quarantine", false, root, sizeof(root)) < 0) {
 		perror("bench-quarantine: mkdtemp");
 		return 0;
 	}
+	bench_remove_on_signal(root);
 	r = make_tree(files);
 	if (r >= 0)
 		r = components_load(root, &set, NULL);

@@ -27,8 +27,8 @@
 
 struct sample {
 	long rss_kb, hwm_kb, anon_kb, file_kb, pss_kb;
-	long vol, invol;   /* context switches */
-	double cpu_ms;     /* utime + stime */
+	long vol, invol; /* context switches */
+	double cpu_ms;   /* utime + stime */
 	bool ok;
 };
 
@@ -194,8 +194,7 @@ int main(int argc, char **argv)
 	    {},
 	};
 	const char *build = getenv("LIFELINE_BUILD");
-	char dir[4096], daemon[4096], arg_root[4300], ev[4300], log[4300], slog[4300],
-	    path[4400];
+	char dir[4096], daemon[4096], arg_root[4300], ev[4300], log[4300], slog[4300], path[4400];
 	double settle = 3, window = 10;
 	struct sample a0, a1, s0, s1;
 	pid_t agent, sleeper;
@@ -311,11 +310,10 @@ int main(int argc, char **argv)
 	          s1.ok ? bench_fmt("/bin/sleep %.2f MiB", s1.rss_kb / 1024.0) : "-",
 	          s1.ok && s1.rss_kb > 0 ? bench_fmt("x%.1f", (double)a1.rss_kb / s1.rss_kb) : "-",
 	          "<= 4 MiB", a1.rss_kb <= 4096 ? "met" : "NOT met");
-	bench_row(bench_fmt("lifelined wake-ups in %.0f s", window),
-	          bench_fmt("%ld (%.0f/min)", a1.vol - a0.vol,
-	                    (double)(a1.vol - a0.vol) * 60.0 / window),
-	          s1.ok ? bench_fmt("/bin/sleep %ld", s1.vol - s0.vol) : "-", "-", "report",
-	          "info");
+	bench_row(
+	    bench_fmt("lifelined wake-ups in %.0f s", window),
+	    bench_fmt("%ld (%.0f/min)", a1.vol - a0.vol, (double)(a1.vol - a0.vol) * 60.0 / window),
+	    s1.ok ? bench_fmt("/bin/sleep %ld", s1.vol - s0.vol) : "-", "-", "report", "info");
 	bench_rm_rf(dir);
 	return 0;
 }

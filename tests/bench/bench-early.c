@@ -151,8 +151,8 @@ static void time_early(int runs)
 	char root[4200], arg_root[4300], seed[4096];
 	char *true_argv[] = {(char *)"/bin/true", NULL};
 	char *help_argv[] = {early, (char *)"--help", NULL};
-	char *init_argv[] = {early,      (char *)"--phase=init", (char *)"--test",
-	                     (char *)"--stderr", arg_root,           NULL};
+	char *init_argv[] = {
+	    early, (char *)"--phase=init", (char *)"--test", (char *)"--stderr", arg_root, NULL};
 	struct boot_opts o = {0};
 	size_t seed_len = 0;
 	int bad = 0;
@@ -220,15 +220,17 @@ static void time_early(int runs)
 		printf("  %-40s %9s %9s %9s %11s\n", "", "median", "p10", "p90", "child CPU");
 		printf("  %-40s %9.3f %9.3f %9.3f %11.3f\n", "/bin/true", mt,
 		       bench_percentile(t_true, runs, 10), bench_percentile(t_true, runs, 90), ct);
-		printf("  %-40s %9.3f %9.3f %9.3f %11.3f\n", "lifeline-early --help (start-up only)",
-		       mh, bench_percentile(t_help, runs, 10), bench_percentile(t_help, runs, 90),
-		       ch);
-		printf("  %-40s %9.3f %9.3f %9.3f %11.3f\n", "lifeline-early --phase=init --test", mi,
-		       bench_percentile(t_init, runs, 10), bench_percentile(t_init, runs, 90), ci);
+		printf("  %-40s %9.3f %9.3f %9.3f %11.3f\n",
+		       "lifeline-early --help (start-up only)", mh,
+		       bench_percentile(t_help, runs, 10), bench_percentile(t_help, runs, 90), ch);
+		printf("  %-40s %9.3f %9.3f %9.3f %11.3f\n", "lifeline-early --phase=init --test",
+		       mi, bench_percentile(t_init, runs, 10), bench_percentile(t_init, runs, 90),
+		       ci);
 		printf("  %-40s %9.3f %9.3f %9.3f %11s\n", "boot_phase_init() in-process", mp,
 		       bench_percentile(t_proc, runs, 10), bench_percentile(t_proc, runs, 90), "-");
-		printf("\n  --phase=init / /bin/true: x%.2f wall, x%.2f child CPU (goal <= x2: %s)\n",
-		       mi / mt, ci / ct, mi / mt <= 2 ? "met" : "NOT met");
+		printf(
+		    "\n  --phase=init / /bin/true: x%.2f wall, x%.2f child CPU (goal <= x2: %s)\n",
+		    mi / mt, ci / ct, mi / mt <= 2 ? "met" : "NOT met");
 		printf("  start-up alone (--help) / /bin/true: x%.2f; the phase's own work, "
 		       "in-process: %.3f ms\n",
 		       mh / mt, mp);
@@ -302,8 +304,8 @@ static unsigned watch_take(struct watch *w)
 static void phase(const char *root, const char *which)
 {
 	char arg_root[4400], arg_run[4400], arg_phase[64];
-	char *argv[] = {early, arg_phase, (char *)"--test", (char *)"--stderr", arg_root, arg_run,
-	                NULL};
+	char *argv[] = {early,   arg_phase, (char *)"--test", (char *)"--stderr", arg_root,
+	                arg_run, NULL};
 
 	snprintf(arg_phase, sizeof(arg_phase), "--phase=%s", which);
 	snprintf(arg_root, sizeof(arg_root), "--root=%s", root);
@@ -362,8 +364,9 @@ static void count_writes(void)
 	struct boot_writes b;
 
 	w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w.fd < 0 || inotify_add_watch(w.fd, efivars,
-	                                  IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) < 0) {
+	if (w.fd < 0 ||
+	    inotify_add_watch(w.fd, efivars, IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) <
+	        0) {
 		printf("inotify unavailable (%s): writes not counted\n", strerror(errno));
 		bench_row("EFI writes per boot attempt", "skipped", "-", "-", "exactly 1", "-");
 		return;
@@ -406,9 +409,9 @@ static void count_writes(void)
 	          "1 (the count)", bench_fmt("x%.2f", total / 10.0), "exactly 1",
 	          per_boot_min == 1 && per_boot_max == 1 ? "met" : "NOT met");
 	bench_row("EFI writes per decision boot, panic log",
-	          n_dec ? (dec_min == dec_max ? bench_fmt("%u (%u boots)", dec_max, n_dec)
-	                                      : bench_fmt("%u..%u (%u boots)", dec_min, dec_max,
-	                                                  n_dec))
+	          n_dec ? (dec_min == dec_max
+	                       ? bench_fmt("%u (%u boots)", dec_max, n_dec)
+	                       : bench_fmt("%u..%u (%u boots)", dec_min, dec_max, n_dec))
 	                : "none seen",
 	          "1 (the count)", n_dec ? bench_fmt("x%.2f", (double)dec_max) : "-",
 	          "exactly 1 (a boot attempt)", n_dec && dec_max == 1 ? "met" : "NOT met");
@@ -427,10 +430,10 @@ static void count_writes(void)
 		int rc = bench_spawn(argv, 0, NULL, NULL);
 		unsigned bless = watch_take(&w), sum = b.init + b.rootfs + bless;
 
-		printf("  lifelinectl bless: exit %d, %u write(s); the blessed boot: %u writes\n", rc,
-		       bless, sum);
-		bench_row("EFI writes per blessed boot", bench_fmt("%u", sum),
-		          "2 (count + bless)", bench_fmt("x%.2f", sum / 2.0), "2 (init + bless)",
+		printf("  lifelinectl bless: exit %d, %u write(s); the blessed boot: %u writes\n",
+		       rc, bless, sum);
+		bench_row("EFI writes per blessed boot", bench_fmt("%u", sum), "2 (count + bless)",
+		          bench_fmt("x%.2f", sum / 2.0), "2 (init + bless)",
 		          sum == 2 ? "met" : "NOT met");
 	}
 
@@ -471,9 +474,9 @@ static void count_writes(void)
 		}
 	}
 	bench_row("EFI writes per decision boot, no panic log",
-	          n_dec ? (dec_min == dec_max ? bench_fmt("%u (%u boots)", dec_max, n_dec)
-	                                      : bench_fmt("%u..%u (%u boots)", dec_min, dec_max,
-	                                                  n_dec))
+	          n_dec ? (dec_min == dec_max
+	                       ? bench_fmt("%u (%u boots)", dec_max, n_dec)
+	                       : bench_fmt("%u..%u (%u boots)", dec_min, dec_max, n_dec))
 	                : "none seen",
 	          "1 (the count)", n_dec ? bench_fmt("x%.2f", (double)dec_max) : "-",
 	          "exactly 1 (a boot attempt)", n_dec && dec_max == 1 ? "met" : "NOT met");

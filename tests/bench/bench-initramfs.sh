@@ -34,6 +34,7 @@ skip() {
 elapsed() { echo "$(($(date +%s) - start)) s"; }
 
 [ "${BENCH_SKIP_INITRAMFS:-0}" = 1 ] && skip "BENCH_SKIP_INITRAMFS=1"
+# shellcheck disable=SC2012 # newest first; the names are ours (root-<hex>)
 tarball=$(ls -t "$cache"/root-*.tar.zst 2> /dev/null | head -1)
 [ -n "$tarball" ] || skip "no VM root cache"
 [ "$(id -u)" = 0 ] || skip "needs root for chroot"

@@ -181,7 +181,8 @@ static int walk(int dirfd, bool read_files, size_t *count)
 		} else if (S_ISREG(st.st_mode)) {
 			(*count)++;
 			if (read_files) {
-				int fd = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+				int fd =
+				    openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 				ssize_t n;
 
 				if (fd < 0) {
@@ -362,8 +363,7 @@ static void table_rows(const struct result *res, unsigned n)
 		if (res[i].files == 10000) {
 			bool lin = strcmp(verdict, "NOT met") != 0;
 
-			goal = bench_fmt("< 50 ms%s%s%s", i > 0 ? "; " : "", i > 0 ? goal : "",
-			                 "");
+			goal = bench_fmt("< 50 ms%s%s", i > 0 ? "; " : "", i > 0 ? goal : "");
 			verdict = res[i].warm_ms < 50 && lin ? "met" : "NOT met";
 		}
 		bench_row(bench_fmt("inventory %s files, warm", label),

@@ -42,8 +42,9 @@ static int make_tree(unsigned n)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/etc/lifeline/components.d/qbench.conf", root);
-	r = bench_put_text(path, "[qbench]\nvendor = Bench\nmodules = qbench\n"
-	                         "files = /opt/qbench/bin/*\ncontent = /opt/qbench/content/*.bin\n");
+	r = bench_put_text(path,
+	                   "[qbench]\nvendor = Bench\nmodules = qbench\n"
+	                   "files = /opt/qbench/bin/*\ncontent = /opt/qbench/content/*.bin\n");
 	if (r < 0)
 		return r;
 	paths = calloc(n, sizeof(char *));
@@ -220,16 +221,19 @@ int main(int argc, char **argv)
 		       bench_percentile(t_away, done, 0), bench_percentile(t_away, done, 100), "-");
 		printf("  %-34s %10.2f %10.2f %10.2f %10s\n", "rename() loop, back (baseline)", mb,
 		       bench_percentile(t_back, done, 0), bench_percentile(t_back, done, 100), "-");
-		printf("\n  apply x%.1f the rename loop, restore x%.1f; goal < 200 ms for 1,000 files: "
+		printf("\n  apply x%.1f the rename loop, restore x%.1f; goal < 200 ms for 1,000 "
+		       "files: "
 		       "apply %s, restore %s\n",
-		       ma / mw, mr / mb, ma < 200 ? "met" : "NOT met", mr < 200 ? "met" : "NOT met");
+		       ma / mw, mr / mb, ma < 200 ? "met" : "NOT met",
+		       mr < 200 ? "met" : "NOT met");
 
 		bench_row(bench_fmt("quarantine apply, %u files", files), bench_fmt("%.1f ms", ma),
 		          bench_fmt("rename loop %.2f ms", mw), bench_fmt("x%.1f", ma / mw),
 		          "< 200 ms", files == 1000 ? (ma < 200 ? "met" : "NOT met") : "-");
-		bench_row(bench_fmt("quarantine restore, %u files", files), bench_fmt("%.1f ms", mr),
-		          bench_fmt("rename loop %.2f ms", mb), bench_fmt("x%.1f", mr / mb),
-		          "< 200 ms", files == 1000 ? (mr < 200 ? "met" : "NOT met") : "-");
+		bench_row(bench_fmt("quarantine restore, %u files", files),
+		          bench_fmt("%.1f ms", mr), bench_fmt("rename loop %.2f ms", mb),
+		          bench_fmt("x%.1f", mr / mb), "< 200 ms",
+		          files == 1000 ? (mr < 200 ? "met" : "NOT met") : "-");
 	}
 out:
 	components_done(&set);

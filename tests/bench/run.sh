@@ -24,7 +24,9 @@ build=$(cd "$build" 2> /dev/null && pwd) || {
 	exit 0
 }
 pkgs="efivar libsystemd blkid inih libcurl json-c libcrypto"
+# shellcheck disable=SC2086 # one word per package
 cflags=$(pkg-config --cflags $pkgs 2> /dev/null)
+# shellcheck disable=SC2086
 libs=$(pkg-config --libs $pkgs 2> /dev/null)
 timeout_s=${BENCH_TIMEOUT:-240}
 table=$(mktemp /tmp/lifeline-bench-table.XXXXXX) || exit 0
@@ -51,6 +53,7 @@ run() {
 	name=$1
 	shift
 	var=BENCH_ARGS_$(echo "$name" | tr '-' '_')
+	extra=""
 	eval "extra=\${$var:-}"
 	t0=$(date +%s)
 	# shellcheck disable=SC2086

@@ -352,7 +352,7 @@ static void table_rows(const struct result *res, unsigned n)
 			goal = growth(res[i].cold_cpu_ms, res[i - 1].cold_cpu_ms, res[i].files,
 			              res[i - 1].files, &verdict);
 		bench_row(bench_fmt("inventory %s files, cold", label),
-		          bench_fmt("%.2f ms", res[i].cold_ms),
+		          bench_fmt("%.1f ms (CPU %.1f)", res[i].cold_ms, res[i].cold_cpu_ms),
 		          bench_fmt("walk+read %.2f ms", res[i].walk_read_ms),
 		          bench_fmt("x%.1f", res[i].cold_ms / res[i].walk_read_ms), goal, verdict);
 		verdict = "-";
@@ -364,10 +364,13 @@ static void table_rows(const struct result *res, unsigned n)
 			bool lin = strcmp(verdict, "NOT met") != 0;
 
 			goal = bench_fmt("< 50 ms%s%s", i > 0 ? "; " : "", i > 0 ? goal : "");
-			verdict = res[i].warm_ms < 50 && lin ? "met" : "NOT met";
+			/* wall time decides; on a busy host CPU time says more */
+			verdict = res[i].warm_ms < 50 && lin       ? "met"
+			          : res[i].warm_cpu_ms < 50 && lin ? "NOT met (CPU: met)"
+			                                           : "NOT met";
 		}
 		bench_row(bench_fmt("inventory %s files, warm", label),
-		          bench_fmt("%.2f ms", res[i].warm_ms),
+		          bench_fmt("%.1f ms (CPU %.1f)", res[i].warm_ms, res[i].warm_cpu_ms),
 		          bench_fmt("walk %.2f ms", res[i].walk_ms),
 		          bench_fmt("x%.1f", res[i].warm_ms / res[i].walk_ms), goal, verdict);
 	}

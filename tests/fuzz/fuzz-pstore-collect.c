@@ -4,6 +4,7 @@
  * They are collected (reassembled, saved, erased); every record must read
  * back from the save directory as the same record, and must parse. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@ static void write_parts(const char *dir, const uint8_t *data, size_t size)
 	for (unsigned part = 1; part <= PARTS_MAX; part++) {
 		const uint8_t *ff = part < PARTS_MAX ? memchr(data, '\f', size) : NULL;
 		size_t n = ff ? (size_t)(ff - data) : size;
-		char name[64];
+		char name[PATH_MAX];
 
 		snprintf(name, sizeof(name), "%s/dmesg-efi-%" PRIu64, dir,
 			 (SECONDS * 100 + part) * 1000 + 1);

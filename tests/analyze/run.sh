@@ -28,6 +28,7 @@ passed=0
 failed=0
 srcs=$(ls common/*.c efi/*.c agent/*.c initramfs-hook/*.c)
 pkgs="efivar libsystemd blkid inih libcurl json-c libcrypto"
+# shellcheck disable=SC2086 # the list is split on purpose
 pkg_cflags=$(pkg-config --cflags $pkgs 2>/dev/null)
 work=$(mktemp -d /tmp/lifeline-analyze.XXXXXX) || exit 1
 trap 'rm -rf "$work"' EXIT
@@ -131,7 +132,7 @@ if want valgrind; then
 		cat "$work"/out-*.log
 		result fail "valgrind scenario: the crash loop did not quarantine badsec (main path missed)"
 	fi
-	vg 0 lifeline-generator env LIFELINE_ROOT="$root" $build/agent/lifeline-generator \
+	vg 0 lifeline-generator env LIFELINE_ROOT="$root" "$build"/agent/lifeline-generator \
 		"$work/gen/normal" "$work/gen/early" "$work/gen/late"
 	vg 0 "lifelinectl status" "$ctl" --root="$root" status
 	vg 0 "lifelinectl status --json" "$ctl" --root="$root" status --json

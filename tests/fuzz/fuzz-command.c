@@ -14,13 +14,14 @@
 #include "tests/fuzz/fuzz.h"
 
 #define MACHINE_ID "0123456789abcdef0123456789abcdef"
-#define NOW 1767225600 /* 2026-01-01 */
+#define NOW        1767225600 /* 2026-01-01 */
 
 /* A throw-away Ed25519 seed: this key signs nothing but fuzz inputs. */
 static const uint8_t test_seed[32] = "lifeline-fuzz-test-key-not-real";
-static const char fleet_test_pub[] = "-----BEGIN PUBLIC KEY-----\n"
-				     "MCowBQYDK2VwAyEA8twvncPTe18yxoncCVVJxbUU0eIW+A/0YVkkat/RTrY=\n"
-				     "-----END PUBLIC KEY-----\n";
+static const char fleet_test_pub[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEA8twvncPTe18yxoncCVVJxbUU0eIW+A/0YVkkat/RTrY=\n"
+    "-----END PUBLIC KEY-----\n";
 static EVP_PKEY *priv, *pub, *fleet_pub;
 
 static void keys_load(void)

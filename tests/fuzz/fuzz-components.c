@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dropin = fuzz_path("root/etc/lifeline/components.d/fuzz.conf");
 		for (size_t i = 0; i < 2; i++) {
 			char *p = fuzz_path(i ? "root/opt/examplesec/bin/agent"
-					      : "root/opt/examplesec/content/c-1.bin");
+			                      : "root/opt/examplesec/content/c-1.bin");
 
 			fuzz_write_file(p, "x", 1);
 			free(p);

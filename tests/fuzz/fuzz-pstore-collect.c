@@ -12,7 +12,7 @@
 #include "tests/fuzz/fuzz.h"
 
 #define PARTS_MAX 8
-#define SECONDS UINT64_C(1732371234)
+#define SECONDS   UINT64_C(1732371234)
 
 static void write_parts(const char *dir, const uint8_t *data, size_t size)
 {
@@ -22,7 +22,7 @@ static void write_parts(const char *dir, const uint8_t *data, size_t size)
 		char name[PATH_MAX];
 
 		snprintf(name, sizeof(name), "%s/dmesg-efi-%" PRIu64, dir,
-			 (SECONDS * 100 + part) * 1000 + 1);
+		         (SECONDS * 100 + part) * 1000 + 1);
 		fuzz_write_file(name, data, n);
 		if (!ff)
 			return;

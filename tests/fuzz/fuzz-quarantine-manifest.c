@@ -10,7 +10,7 @@
 
 static void check(const char *text, size_t size)
 {
-	struct qmanifest m = { 0 }, again = { 0 };
+	struct qmanifest m = {0}, again = {0};
 	char *out = NULL, *out2 = NULL;
 	size_t n = 0, n2 = 0;
 

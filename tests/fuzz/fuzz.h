@@ -43,6 +43,5 @@ char *fuzz_strndup(const uint8_t *data, size_t size);
 char *fuzz_fix_sha256_trailer(const char *text, size_t size, size_t *ret_size);
 
 /* Aborts with a message (a property the harness checks failed). */
-#define fuzz_assert(expr) \
-	((expr) ? (void)0 : fuzz_fail(__FILE__, __LINE__, #expr))
+#define fuzz_assert(expr) ((expr) ? (void)0 : fuzz_fail(__FILE__, __LINE__, #expr))
 void fuzz_fail(const char *file, int line, const char *expr) __attribute__((noreturn));

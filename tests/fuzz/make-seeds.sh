@@ -13,7 +13,7 @@ pkgs="efivar libsystemd blkid inih libcurl json-c libcrypto"
 tmp=$(mktemp -d /tmp/lifeline-seeds.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 ${CC:-cc} -std=gnu11 -O1 -g -D_GNU_SOURCE -I. $(pkg-config --cflags $pkgs) -o "$tmp/seeds" \
 	tests/fuzz/seeds.c build/agent/libagent.a build/efi/libefi.a build/common/libcommon.a \
 	$(pkg-config --libs $pkgs)
@@ -57,7 +57,10 @@ for rec in 1 2; do
 	first=yes
 	for part in 1 2 3 4 5 6 7; do
 		# the ids: (seconds * 100 + part) * 1000 + count, seconds 1732371234 or +1
-		f=$(ls "$efi"/dmesg-efi-17323712[0-9]*0"$part"00"$rec" 2>/dev/null | head -n 1)
+		f=""
+		for g in "$efi"/dmesg-efi-17323712[0-9]*0"$part"00"$rec"; do
+			[ -e "$g" ] && f=$g && break
+		done
 		[ -n "$f" ] || continue
 		[ $first = yes ] || printf '\f' >>"$out"
 		first=no
@@ -65,5 +68,5 @@ for rec in 1 2; do
 	done
 done
 for d in "$corpus"/*/; do
-	echo "$(basename "$d"): $(ls "$d" | wc -l) files, $(du -sk "$d" | cut -f1) KiB"
+	echo "$(basename "$d"): $(find "$d" -type f | wc -l) files, $(du -sk "$d" | cut -f1) KiB"
 done

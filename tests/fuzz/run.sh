@@ -31,7 +31,9 @@ esac
 
 out=$top/build/fuzz
 pkgs="efivar libsystemd blkid inih libcurl json-c libcrypto"
+# shellcheck disable=SC2086 # word splitting of the lists is wanted here and below
 pkg_cflags=$(pkg-config --cflags $pkgs 2>/dev/null)
+# shellcheck disable=SC2086
 pkg_libs=$(pkg-config --libs $pkgs 2>/dev/null)
 warn="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Werror"
 common="-std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I$top $pkg_cflags"
@@ -51,8 +53,12 @@ export TMPDIR=$work_tmp
 if [ -n "${FUZZERS:-}" ]; then
 	names=$FUZZERS
 else
-	names=$(cd tests/fuzz && ls fuzz-*.c | grep -v -e '^fuzz-util\.c$' -e '^fuzz-replay\.c$' |
-		sed 's/^fuzz-//; s/\.c$//')
+	names=""
+	for f in tests/fuzz/fuzz-*.c; do
+		n=${f#tests/fuzz/fuzz-}
+		n=${n%.c}
+		case $n in util | replay) ;; *) names="$names $n" ;; esac
+	done
 fi
 
 result() { # ok|fail what
@@ -82,6 +88,7 @@ fi
 # sanitizer run builds), each fuzzer linked with the replay main.
 san_libs="build-san/agent/libagent.a build-san/efi/libefi.a build-san/common/libcommon.a"
 echo "== fuzz: building (gcc replay$([ $have_clang = yes ] && echo ', clang libFuzzer'))"
+# shellcheck disable=SC2086
 if ! make -s SANITIZE=1 -j"$jobs" $san_libs >"$out/logs/build-gcc.log" 2>&1; then
 	cat "$out/logs/build-gcc.log"
 	echo "0 passed, 1 failed"
@@ -90,6 +97,7 @@ fi
 # clang: the same sources with fuzzer coverage instrumentation, built by
 # the top Makefile into build/fuzz/lib.
 clang_libs="build/fuzz/lib/agent/libagent.a build/fuzz/lib/efi/libefi.a build/fuzz/lib/common/libcommon.a"
+# shellcheck disable=SC2086
 if [ $have_clang = yes ] && ! make -s O=build/fuzz/lib CC=clang OPTFLAGS="-O1 -g" \
 	SANFLAGS="-fsanitize=fuzzer-no-link,$san -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	-j"$jobs" $clang_libs >"$out/logs/build-clang.log" 2>&1; then

@@ -114,8 +114,7 @@ static void state_records(void)
 		char name[STATE_MODULE_NAME_MAX + 1];
 
 		/* long names: fills most of the module area */
-		snprintf(name, sizeof(name), "module_%u_%.*s", i, 16,
-			 "abcdefghijklmnopqrstuvwxyz");
+		snprintf(name, sizeof(name), "module_%u_%.*s", i, 16, "abcdefghijklmnopqrstuvwxyz");
 		if (state_record_add_module(&r, name) < 0)
 			die("add module", -EINVAL);
 	}
@@ -126,24 +125,24 @@ static void state_records(void)
 
 static void inventory_and_manifests(void)
 {
-	_cleanup_(components_done) struct component_set set = { 0 };
+	_cleanup_(components_done) struct component_set set = {0};
 	_cleanup_inventory_free_ struct inventory *inv = NULL;
-	struct quarantine_result res = { 0 };
+	struct quarantine_result res = {0};
 	_cleanup_free_ char *text = NULL, *p = NULL;
 	unsigned problems = 0;
 	size_t size;
 	int r;
 
 	put_root("/etc/lifeline/components.d/10-example.conf",
-		 "[examplesec]\n"
-		 "vendor = Example Security\n"
-		 "modules = examplesec examplesec_net\n"
-		 "units = examplesec.service\n"
-		 "files = /opt/x/bin/*\n"
-		 "content = /opt/x/content/*.bin\n"
-		 "[othersec]\n"
-		 "modules = othersec*\n"
-		 "files = /opt/other/*\n");
+	         "[examplesec]\n"
+	         "vendor = Example Security\n"
+	         "modules = examplesec examplesec_net\n"
+	         "units = examplesec.service\n"
+	         "files = /opt/x/bin/*\n"
+	         "content = /opt/x/content/*.bin\n"
+	         "[othersec]\n"
+	         "modules = othersec*\n"
+	         "files = /opt/other/*\n");
 	put_root("/opt/x/bin/examplesecd", "#!/bin/sh\necho daemon\n");
 	put_root("/opt/x/bin/name with spaces%", "odd name\n");
 	put_root("/opt/x/content/c-291.bin", "channel file 291\n");
@@ -177,13 +176,13 @@ static void inventory_and_manifests(void)
 		die("quarantine_apply", r);
 	quarantine_result_done(&res);
 	copy_out("/var/lib/lifeline/quarantine/3/examplesec/manifest", "quarantine-manifest",
-		 "applied-examplesec");
+	         "applied-examplesec");
 	r = quarantine_apply(root, components_find(&set, "othersec"), 4, &res);
 	if (r < 0)
 		die("quarantine_apply", r);
 	quarantine_result_done(&res);
 	copy_out("/var/lib/lifeline/quarantine/4/othersec/manifest", "quarantine-manifest",
-		 "applied-othersec");
+	         "applied-othersec");
 }
 
 static void runstate_files(void)
@@ -191,12 +190,11 @@ static void runstate_files(void)
 	_cleanup_free_ char *path = NULL;
 	struct runstate s;
 	struct quarantine_entry e[2] = {
-		{ .id = "examplesec", .generation = 3, .level = 1 },
-		{ .id = "othersec", .generation = 4, .level = 2 },
+	    {.id = "examplesec", .generation = 3, .level = 1},
+	    {.id = "othersec", .generation = 4, .level = 2},
 	};
-	char *quarantine[] = { "examplesec", "othersec", NULL };
-	char *evidence[] = { "RIP: 0010:badsec_crash+0x5/0x10 [badsec]",
-			     "Comm: modprobe", NULL };
+	char *quarantine[] = {"examplesec", "othersec", NULL};
+	char *evidence[] = {"RIP: 0010:badsec_crash+0x5/0x10 [badsec]", "Comm: modprobe", NULL};
 	int r;
 
 	runstate_init(&s);
@@ -242,26 +240,27 @@ static void commands(void)
 	if (!key)
 		die("key", -EIO);
 	command_doc(key, "clear-all",
-		    "{\"version\":1,\"action\":\"clear\",\"components\":[],\"targets\":[\"all\"],"
-		    "\"seq\":7,\"expires\":1767225600,\"issued\":1767139200}");
+	            "{\"version\":1,\"action\":\"clear\",\"components\":[],\"targets\":[\"all\"],"
+	            "\"seq\":7,\"expires\":1767225600,\"issued\":1767139200}");
 	command_doc(key, "quarantine-two-machines",
-		    "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"examplesec\","
-		    "\"other.sec-2\"],\"targets\":[\"0123456789abcdef0123456789abcdef\","
-		    "\"fedcba9876543210fedcba9876543210\"],\"seq\":9007199254740991,"
-		    "\"expires\":4102444800,\"issued\":0}");
+	            "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"examplesec\","
+	            "\"other.sec-2\"],\"targets\":[\"0123456789abcdef0123456789abcdef\","
+	            "\"fedcba9876543210fedcba9876543210\"],\"seq\":9007199254740991,"
+	            "\"expires\":4102444800,\"issued\":0}");
 	command_doc(key, "bless-no-components-key",
-		    "{\"version\":1,\"action\":\"bless\",\"targets\":[\"all\"],\"seq\":1,"
-		    "\"expires\":4102444800,\"issued\":1767225600}");
+	            "{\"version\":1,\"action\":\"bless\",\"targets\":[\"all\"],\"seq\":1,"
+	            "\"expires\":4102444800,\"issued\":1767225600}");
 	command_doc(key, "reboot-spaced-unicode",
-		    "{ \"version\" : 1, \"action\" : \"reboot\", \"components\" : [ ],"
-		    " \"targets\" : [ \"all\" ], \"seq\" : 3, \"expires\" : 4102444800,"
-		    " \"issued\" : 1767225600, \"\\u00e9\" : 1 }");
+	            "{ \"version\" : 1, \"action\" : \"reboot\", \"components\" : [ ],"
+	            " \"targets\" : [ \"all\" ], \"seq\" : 3, \"expires\" : 4102444800,"
+	            " \"issued\" : 1767225600, \"\\u00e9\" : 1 }");
 	command_doc(key, "duplicate-key",
-		    "{\"version\":1,\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],"
-		    "\"seq\":2,\"expires\":4102444800,\"issued\":1}");
-	command_doc(key, "nested-strings",
-		    "{\"version\":1,\"action\":\"clear\",\"components\":[\"a:b\",\"{\\\"x\\\":[1]}\"],"
-		    "\"targets\":[\"all\"],\"seq\":2,\"expires\":4102444800,\"issued\":1}");
+	            "{\"version\":1,\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],"
+	            "\"seq\":2,\"expires\":4102444800,\"issued\":1}");
+	command_doc(
+	    key, "nested-strings",
+	    "{\"version\":1,\"action\":\"clear\",\"components\":[\"a:b\",\"{\\\"x\\\":[1]}\"],"
+	    "\"targets\":[\"all\"],\"seq\":2,\"expires\":4102444800,\"issued\":1}");
 	EVP_PKEY_free(key);
 }
 

@@ -72,6 +72,7 @@ if want clang-tidy; then
 		>"$work/tidy.out" 2>"$work/tidy.err"
 	if python3 $here/tidy-filter.py "$top" $here/clang-tidy.supp <"$work/tidy.out" >"$work/tidy.log" &&
 		! grep -q 'error:' "$work/tidy.err"; then
+		grep 'matched nothing' "$work/tidy.log"
 		result ok "clang-tidy ($(tail -n 1 "$work/tidy.log" | sed 's/^clang-tidy: //'), $((SECONDS - start))s)"
 	else
 		cat "$work/tidy.log"

@@ -61,11 +61,6 @@ int boot_write_modprobe_conf(const char *path, char **modules)
 	return write_file_atomic(path, buf, size, 0644);
 }
 
-static enum store_pref store_pref_from_config(enum config_store s)
-{
-	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
-}
-
 static char *run_path(const struct boot_opts *o, const char *rel)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -211,7 +206,7 @@ int boot_phase_init(const struct boot_opts *o)
 		pstore_log_free(plog);
 	}
 
-	r = store_open(store_pref_from_config(cfg.store), cfg.state_file, &store, &why);
+	r = config_open_store(&cfg, &store, &why);
 	if (r < 0) {
 		log_error_errno(r, "No state store (%s%s%m): this boot is not counted",
 				why ? why : "", why ? "; file store: " : "");
@@ -496,9 +491,7 @@ static void pick_by_inventory(const struct boot_opts *o, struct runstate *rs)
 	}
 
 	if (strv_length(modules) > 0 &&
-	    store_open(cfg.store == CONFIG_STORE_EFI ? STORE_PREF_EFI :
-		       cfg.store == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO,
-		       cfg.state_file, &store, NULL) >= 0 &&
+	    config_open_store(&cfg, &store, NULL) >= 0 &&
 	    store_load(store, &rec) >= 0) {
 		STRV_FOREACH(m, modules)
 			(void)state_record_add_module(&rec, *m);

@@ -124,3 +124,10 @@ int config_parse_ini(const char *file, const char *text, size_t size, config_ini
 /* Logs "FILE:LINE: [section] key: <message>" at error level for an item. */
 void config_log_item_error(const struct config_ini_item *item, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+struct store;
+
+/* Open the state store the configuration asks for ([boot] store and
+ * state_file): the one place that maps config_store to efi/'s store_pref.
+ * Arguments and results as store_open(). */
+int config_open_store(const struct lifeline_config *c, struct store **ret, char **ret_reason);

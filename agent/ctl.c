@@ -32,11 +32,6 @@ struct ctl_state {
 	int load_error; /* 0, -ENOENT (no record yet) or why it is unreadable */
 };
 
-static enum store_pref pref_of(enum config_store s)
-{
-	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
-}
-
 static void state_done(struct ctl_state *st)
 {
 	store_free(st->store);
@@ -53,7 +48,7 @@ static int state_open(const struct ctl_ctx *ctx, struct ctl_state *st)
 	config_init_defaults(&st->cfg);
 	(void)config_load(ctx->root, &st->cfg); /* errors are logged; defaults fill in */
 
-	r = store_open(pref_of(st->cfg.store), st->cfg.state_file, &st->store, &why);
+	r = config_open_store(&st->cfg, &st->store, &why);
 	if (r < 0) {
 		log_error_errno(r, "No state store available%s%s (file store: %m)", why ? ": " : "",
 				strempty(why));

@@ -121,11 +121,6 @@ static void stand_down_boot_watchdog(void)
 		log_info("boot watchdog disarmed");
 }
 
-static enum store_pref pref_of(enum config_store s)
-{
-	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
-}
-
 /* A blessed normal boot with nothing quarantined is the new "last good":
  * snapshot every component's files (DESIGN.md boot flow 4) and keep
  * last-good copies of small content files for rollback. Not in safe mode:
@@ -165,7 +160,7 @@ static int bless_now(const struct lifeline_config *cfg)
 	struct state_record rec;
 	int r;
 
-	r = store_open(pref_of(cfg->store), cfg->state_file, &store, NULL);
+	r = config_open_store(cfg, &store, NULL);
 	if (r < 0)
 		return log_error_errno(r, "No state store, cannot bless this boot: %m");
 	r = store_load(store, &rec);
@@ -195,7 +190,7 @@ static void mark_clean_shutdown(const struct lifeline_config *cfg, sd_bus *bus)
 
 	if (cfg->count_clean_reboots || !streq_ptr(st, "stopping"))
 		return;
-	if (store_open(pref_of(cfg->store), cfg->state_file, &store, NULL) < 0)
+	if (config_open_store(cfg, &store, NULL) < 0)
 		return;
 	if (store_load(store, &rec) >= 0) {
 		rec.flags |= STATE_FLAG_CLEAN_SHUTDOWN;

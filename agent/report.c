@@ -44,11 +44,6 @@ const char *report_event_to_string(enum report_event e)
 	return (unsigned)e < _REPORT_EVENT_MAX ? event_names[e] : NULL;
 }
 
-static enum store_pref pref_of(enum config_store s)
-{
-	return s == CONFIG_STORE_EFI ? STORE_PREF_EFI : s == CONFIG_STORE_FILE ? STORE_PREF_FILE : STORE_PREF_AUTO;
-}
-
 static json_object *string_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -89,7 +84,7 @@ static json_object *state_object(const struct lifeline_config *cfg)
 
 	if (!o)
 		return NULL;
-	r = store_open(pref_of(cfg->store), cfg->state_file, &store, NULL);
+	r = config_open_store(cfg, &store, NULL);
 	if (r < 0) {
 		char buf[256];
 

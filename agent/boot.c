@@ -575,24 +575,11 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	}
 
 	STRV_FOREACH(id, escalate ? rs.quarantine : NULL) {
-		struct quarantine_entry *nl;
-		bool found = false;
-
-		for (unsigned i = 0; i < n_active; i++)
-			if (streq(active[i].id, *id))
-				found = true;
-		if (found || !component_id_is_valid(*id))
-			continue;
-		nl = realloc(active, (n_active + 1) * sizeof(*active));
-		if (!nl)
+		r = quarantine_active_add(&active, &n_active, *id, rs.generation, rs.level);
+		if (r == -ENOMEM)
 			break;
-		active = nl;
-		memset(&active[n_active], 0, sizeof(*active));
-		memcpy(active[n_active].id, *id, strlen(*id) + 1);
-		active[n_active].generation = rs.generation;
-		active[n_active].level = rs.level;
-		n_active++;
-		n_new++;
+		if (r > 0)
+			n_new++;
 	}
 	if (n_new > 0) {
 		r = quarantine_active_write(o->root, active, n_active);

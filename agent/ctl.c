@@ -434,24 +434,11 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 		goto out;
 	}
 	st.rec.generation++;
-	for (int i = 0; i < ctx->n_args; i++) {
-		bool found = false;
-		for (unsigned k = 0; k < n; k++)
-			found = found || streq(active[k].id, ctx->args[i]);
-		if (found)
-			continue;
-		struct quarantine_entry *nl = realloc(active, (n + 1) * sizeof(*active));
-		if (!nl) {
+	for (int i = 0; i < ctx->n_args; i++)
+		if (quarantine_active_add(&active, &n, ctx->args[i], st.rec.generation, st.rec.level) == -ENOMEM) {
 			ret = CTL_EXIT_FAILURE;
 			goto out;
 		}
-		active = nl;
-		memset(&active[n], 0, sizeof(*active));
-		memcpy(active[n].id, ctx->args[i], strlen(ctx->args[i]) + 1);
-		active[n].generation = st.rec.generation;
-		active[n].level = st.rec.level;
-		n++;
-	}
 	r = quarantine_active_write(ctx->root, active, n);
 	if (r < 0) {
 		log_error_errno(r, "Failed to write %s: %m", QUARANTINE_ACTIVE_FILE);

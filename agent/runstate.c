@@ -207,3 +207,25 @@ int quarantine_active_write(const char *root, const struct quarantine_entry *e, 
 		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
 	return write_file_atomic(path, buf, size, 0644);
 }
+
+int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,
+			  unsigned generation, unsigned level)
+{
+	struct quarantine_entry *nl;
+
+	if (!component_id_is_valid(id))
+		return -EINVAL;
+	for (unsigned i = 0; i < *n; i++)
+		if (streq((*list)[i].id, id))
+			return 0;
+	nl = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!nl)
+		return -ENOMEM;
+	memset(&nl[*n], 0, sizeof(*nl));
+	memcpy(nl[*n].id, id, strlen(id) + 1); /* valid ids are <= 64 chars */
+	nl[*n].generation = generation;
+	nl[*n].level = level;
+	*list = nl;
+	(*n)++;
+	return 1;
+}

@@ -49,3 +49,8 @@ struct quarantine_entry {
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n);
+
+/* Append id to the in-memory list unless it is there already: 1 added,
+ * 0 already listed, -EINVAL not a component id, -ENOMEM. */
+int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,
+			  unsigned generation, unsigned level);

@@ -36,6 +36,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/sha256.h"
 #include "common/strv.h"
 
 #define HEX_LEN             (2 * INVENTORY_SHA256_SIZE)
@@ -75,13 +76,15 @@ static void add_line(char ***lines, const char *fmt, ...)
 	(void)strv_consume(lines, l);
 }
 
-/* Copies in to out, hashing what passes when ctx is given. fault, when
- * not NULL, is hit after the first half of the first chunk is written. */
-static int copy_fd(int in, int out, EVP_MD_CTX *ctx, uint8_t *buf, const char *fault,
+/* Copies in to out, and gives the SHA-256 of what passed when ret_sha256
+ * is not NULL. fault, when not NULL, is hit after the first half of the
+ * first chunk is written. */
+static int copy_fd(int in, int out, uint8_t *buf, const char *fault,
                    uint8_t ret_sha256[INVENTORY_SHA256_SIZE])
 {
-	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		return -EIO;
+	struct sha256_ctx ctx;
+
+	sha256_init(&ctx);
 	for (;;) {
 		ssize_t n = read(in, buf, INV_READ_CHUNK);
 		size_t half;
@@ -94,8 +97,8 @@ static int copy_fd(int in, int out, EVP_MD_CTX *ctx, uint8_t *buf, const char *f
 		}
 		if (n == 0)
 			break;
-		if (ctx && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return -EIO;
+		if (ret_sha256)
+			sha256_update(&ctx, buf, (size_t)n);
 		half = fault ? (size_t)n / 2 : 0;
 		r = inv_write_all(out, buf, half);
 		if (r < 0)
@@ -108,8 +111,8 @@ static int copy_fd(int in, int out, EVP_MD_CTX *ctx, uint8_t *buf, const char *f
 		if (r < 0)
 			return r;
 	}
-	if (ctx && EVP_DigestFinal_ex(ctx, ret_sha256, NULL) != 1)
-		return -EIO;
+	if (ret_sha256)
+		sha256_final(&ctx, ret_sha256);
 	return 0;
 }
 
@@ -208,8 +211,8 @@ static int comp_dir(int cache_fd, struct comp_state *cs)
 
 /* Copies the live file f into the cache as <sha256>, if it still is the
  * file the inventory describes. 1 when copied, 0 when skipped, -errno. */
-static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file *f, EVP_MD_CTX *md,
-                     uint8_t *buf, char ***lines, const char *id)
+static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file *f, uint8_t *buf,
+                     char ***lines, const char *id)
 {
 	char hex[HEX_LEN + 1], tmp[sizeof(CACHE_TMP_PREFIX) + HEX_LEN];
 	_cleanup_close_ int in = -1, out = -1;
@@ -244,7 +247,7 @@ static int cache_one(struct inv_dir *dir, int cdir, const struct inventory_file 
 	out = openat(cdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return negative_errno();
-	r = copy_fd(in, out, md, buf, NULL, got);
+	r = copy_fd(in, out, buf, NULL, got);
 	if (r >= 0 && memcmp(got, f->sha256, sizeof(got)) != 0) {
 		add_line(lines, "%s: %s not cached: its bytes changed since the inventory", id,
 		         f->path);
@@ -271,7 +274,6 @@ int content_cache_update(const char *root, const struct component_set *set,
                          const struct inventory *inv, uint64_t cache_max,
                          struct content_cache_result *ret)
 {
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1, cache_fd = -1;
 	_cleanup_free_ struct candidate *cand = NULL;
@@ -284,7 +286,7 @@ int content_cache_update(const char *root, const struct component_set *set,
 	struct dirent *de;
 	int r = 0;
 
-	if (!md || !buf)
+	if (!buf)
 		return -ENOMEM;
 	root_fd = inv_open_root(root);
 	if (root_fd < 0)
@@ -425,7 +427,7 @@ int content_cache_update(const char *root, const struct component_set *set,
 			/* Not what its name says: make it again. */
 			(void)unlinkat(cdir, hex, 0);
 		}
-		r = cache_one(&dir, cdir, f, md, buf, &res.lines, c->ic->id);
+		r = cache_one(&dir, cdir, f, buf, &res.lines, c->ic->id);
 		if (r < 0) {
 			add_line(&res.lines, "%s: %s not cached: %s", c->ic->id, f->path,
 			         strerror(-r));
@@ -471,7 +473,6 @@ struct rollback {
 	int cache_fd; /* <cache>/<id>, -1 when there is none */
 	const char *id;
 	struct inv_dir dir;
-	EVP_MD_CTX *md;
 	uint8_t *buf;
 	struct rollback_result res;
 };
@@ -504,7 +505,7 @@ static bool already_good(struct rollback *rb, int dfd, const char *name, const s
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return false;
-	return inv_hash_fd(fd, rb->md, rb->buf, INV_READ_CHUNK, UINT64_MAX, h, NULL) >= 0 &&
+	return inv_hash_fd(fd, rb->buf, INV_READ_CHUNK, UINT64_MAX, h, NULL) >= 0 &&
 	       memcmp(h, lg->sha256, sizeof(h)) == 0;
 }
 
@@ -561,7 +562,7 @@ static int keep_aside(struct rollback *rb, int dfd, const char *name, const stru
 				r = negative_errno();
 				continue;
 			}
-			r = copy_fd(in, out, NULL, rb->buf, NULL, NULL);
+			r = copy_fd(in, out, rb->buf, NULL, NULL);
 			if (r >= 0 && fsync(out) < 0)
 				r = negative_errno();
 			if (r < 0) {
@@ -615,7 +616,7 @@ static void restore_one(struct rollback *rb, const struct inventory_file *lg)
 	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return failed(rb, lg->path, negative_errno(), "temp file");
-	r = copy_fd(in, out, rb->md, rb->buf, "inventory-rollback-copy", got);
+	r = copy_fd(in, out, rb->buf, "inventory-rollback-copy", got);
 	if (r >= 0 && memcmp(got, lg->sha256, sizeof(got)) != 0) {
 		(void)unlinkat(dfd, tmp, 0);
 		/* Damaged: it will never be good again. */
@@ -683,7 +684,6 @@ int content_cache_rollback(const char *root, const struct component *c,
                            const struct inventory *last_good, const struct inventory *now,
                            struct rollback_result *ret)
 {
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1;
 	const struct inventory_component *lg = inventory_find_component(last_good, c->id);
@@ -691,7 +691,7 @@ int content_cache_rollback(const char *root, const struct component *c,
 	struct rollback rb = {.cache_fd = -1, .id = c->id};
 	size_t i = 0, j = 0, nl, nn;
 
-	if (!md || !buf)
+	if (!buf)
 		return -ENOMEM;
 	root_fd = inv_open_root(root);
 	if (root_fd < 0)
@@ -708,7 +708,6 @@ int content_cache_rollback(const char *root, const struct component *c,
 			return log_debug_errno(errno, "Failed to open %s: %m", q);
 	}
 	rb.root_fd = root_fd;
-	rb.md = md;
 	rb.buf = buf;
 	inv_dir_init(&rb.dir, root_fd);
 

@@ -5,7 +5,6 @@
  */
 #pragma once
 
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,8 +12,6 @@
 
 #include "agent/inventory.h"
 #include "common/macro.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
 
 #define INV_READ_CHUNK (64 * 1024)
 
@@ -46,9 +43,9 @@ int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name);
  * O_NOFOLLOW at every step; with create, missing ones are made (mode). */
 int inv_openat_dir(int root_fd, const char *path, bool create, mode_t mode);
 
-/* Reads fd into the digest up to its end or limit bytes (UINT64_MAX: no
- * limit); *ret_bytes counts what was read. */
-int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t limit,
+/* SHA-256 (common/sha256.c) of fd read up to its end or limit bytes
+ * (UINT64_MAX: no limit) through buf; *ret_bytes counts what was read. */
+int inv_hash_fd(int fd, uint8_t *buf, size_t buf_size, uint64_t limit,
                 uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes);
 int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SHA256_SIZE]);
 

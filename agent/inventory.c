@@ -28,6 +28,7 @@
 #include "agent/inventory.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/sha256.h"
 #include "common/strv.h"
 
 /* ---------------------------------------------------------------------- */
@@ -137,13 +138,13 @@ int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name)
 	return d->fd;
 }
 
-int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t limit,
+int inv_hash_fd(int fd, uint8_t *buf, size_t buf_size, uint64_t limit,
                 uint8_t ret_sha256[INVENTORY_SHA256_SIZE], uint64_t *ret_bytes)
 {
+	struct sha256_ctx ctx;
 	uint64_t total = 0;
 
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		return -EIO;
+	sha256_init(&ctx);
 	while (total < limit) {
 		ssize_t n = read(fd, buf, (size_t)MIN((uint64_t)buf_size, limit - total));
 
@@ -154,12 +155,10 @@ int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t
 		}
 		if (n == 0)
 			break;
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return -EIO;
+		sha256_update(&ctx, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	if (EVP_DigestFinal_ex(ctx, ret_sha256, NULL) != 1)
-		return -EIO;
+	sha256_final(&ctx, ret_sha256);
 	if (ret_bytes)
 		*ret_bytes = total;
 	return 0;
@@ -167,7 +166,8 @@ int inv_hash_fd(int fd, EVP_MD_CTX *ctx, uint8_t *buf, size_t buf_size, uint64_t
 
 int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SHA256_SIZE])
 {
-	return EVP_Digest(data, size, ret_sha256, NULL, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+	sha256_buffer(data, size, ret_sha256);
+	return 0;
 }
 
 void inv_hex(const uint8_t sha256[INVENTORY_SHA256_SIZE], char ret[2 * INVENTORY_SHA256_SIZE + 1])
@@ -510,7 +510,6 @@ static int walk_component(const struct component *c, int root_fd, struct invento
 struct take {
 	const struct inventory *previous;
 	struct inventory *inv;
-	EVP_MD_CTX *md;
 	uint8_t *buf;
 	struct inv_dir dir;
 };
@@ -573,7 +572,7 @@ static int hash_file(struct take *t, struct inventory_file *f)
 	/* The bytes the recorded size covers: one read(2) fewer per file
 	 * than reading to EOF, and a file that grows meanwhile gets a new
 	 * ctime, so the next inventory reads it again. */
-	r = inv_hash_fd(fd, t->md, t->buf, INV_READ_CHUNK, f->size, f->sha256, &bytes);
+	r = inv_hash_fd(fd, t->buf, INV_READ_CHUNK, f->size, f->sha256, &bytes);
 	if (r < 0) {
 		log_debug_errno(r, "Failed to read %s: %m", f->path);
 		return 0;
@@ -641,14 +640,13 @@ int inventory_take(const char *root, const struct component_set *set,
                    const struct inventory *previous, struct inventory **ret)
 {
 	_cleanup_inventory_free_ struct inventory *inv = calloc(1, sizeof(*inv));
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
 	_cleanup_free_ uint8_t *buf = malloc(INV_READ_CHUNK);
 	_cleanup_close_ int root_fd = -1;
 	struct take t = {.previous = previous};
 	struct timespec now;
 	int r = 0;
 
-	if (!inv || !md || !buf)
+	if (!inv || !buf)
 		return -ENOMEM;
 	root_fd = inv_open_root(root);
 	if (root_fd < 0)
@@ -666,7 +664,6 @@ int inventory_take(const char *root, const struct component_set *set,
 			return -ENOMEM;
 	}
 	t.inv = inv;
-	t.md = md;
 	t.buf = buf;
 	inv_dir_init(&t.dir, root_fd);
 	for (size_t i = 0; set && i < set->n; i++) {

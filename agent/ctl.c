@@ -19,11 +19,58 @@
 #include "ctl.h"
 #include "decide.h"
 #include "efi/store.h"
+#include "history.h"
 #include "quarantine.h"
 #include "report.h"
 #include "runstate.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
+
+/* Set by ctl_dispatch() for the verb it runs; NULL when a verb function is
+ * called from elsewhere, which in the product is the agent applying a
+ * polled signed command (agent/command.c). */
+static const char *ctl_dispatch_who;
+
+static const char *ctl_who(const struct ctl_ctx *ctx)
+{
+	if (ctx->who)
+		return ctx->who;
+	return ctl_dispatch_who ? ctl_dispatch_who : HISTORY_WHO_COMMAND;
+}
+
+/* One decision into the durable history. A failure is logged and does not
+ * undo the decision: the change itself is made and recorded elsewhere. */
+static void ctl_record(const struct ctl_ctx *ctx, const struct state_record *rec, const char *action,
+		       const char *reason, char **components, char **modules, char **files)
+{
+	_cleanup_free_ char *who = strdup(ctl_who(ctx)), *act = strdup(action),
+			    *mode = strdup(state_mode_to_string(rec->mode)),
+			    *why = reason ? strdup(reason) : NULL;
+	struct history_entry e = {
+		.boot_seq = rec->boot_seq,
+		.level = rec->level,
+		.who = who,
+		.action = act,
+		.mode = mode,
+		.reason = why,
+		.components = components,
+		.modules = modules,
+		.files = files,
+	};
+	int r = who && act && mode ? history_append(ctx->root, &e) : -ENOMEM;
+
+	if (r < 0)
+		log_warning_errno(r, "Failed to record the decision in %s: %m", HISTORY_FILE);
+}
+
+static char **record_modules(const struct state_record *rec)
+{
+	char **l = NULL;
+
+	for (unsigned i = 0; i < rec->n_modules; i++)
+		(void)strv_extend(&l, rec->modules[i]);
+	return l;
+}
 
 struct ctl_state {
 	struct lifeline_config cfg;
@@ -261,8 +308,11 @@ int ctl_bless(const struct ctl_ctx *ctx)
 	if (ret == CTL_EXIT_OK) {
 		decide_bless(&st.rec, (unsigned long long)time(NULL));
 		ret = save(&st);
-		if (ret == CTL_EXIT_OK)
+		if (ret == CTL_EXIT_OK) {
 			log_info("boot #%u blessed: failure counter reset", st.rec.boot_seq);
+			ctl_record(ctx, &st.rec, "bless", "boot blessed: failure counter reset", NULL, NULL,
+				   NULL);
+		}
 	}
 	state_done(&st);
 	return ret;
@@ -314,7 +364,7 @@ static void rebuild_modules(const char *root, struct state_record *rec)
 /* Puts back the files of ids (NULL: every component quarantined, listed
  * or found on disk), after finishing any job a power cut interrupted.
  * Returns how many files could not be put back, or -errno. */
-static int restore_files(const char *root, char **ids)
+static int restore_files(const char *root, char **ids, char ***ret_done, char ***ret_lines)
 {
 	_cleanup_strv_free_ char **all = NULL, **on_disk = NULL;
 	int r, problems = 0;
@@ -338,9 +388,12 @@ static int restore_files(const char *root, char **ids)
 		r = quarantine_restore(root, *id, &res);
 		if (r < 0)
 			return log_error_errno(r, "Failed to restore the files of %s: %m", *id);
-		STRV_FOREACH(l, res.lines)
+		STRV_FOREACH(l, res.lines) {
 			log_full_errno(res.errors + res.kept_vendor > 0 ? LOG_LVL_WARNING : LOG_LVL_INFO, 0,
 				       "%s", *l);
+			(void)strv_extend(ret_lines, *l);
+		}
+		(void)strv_extend(ret_done, *id);
 		problems += (int)res.errors;
 		quarantine_result_done(&res);
 	}
@@ -351,6 +404,8 @@ int ctl_clear(const struct ctl_ctx *ctx)
 {
 	_cleanup_free_ char *modprobe = path_under_root(ctx->root, "/run/modprobe.d/lifeline.conf");
 	char **ids = ctx->all || ctx->n_args == 0 ? NULL : ctx->args;
+	_cleanup_strv_free_ char **done = NULL, **lines = NULL, **mods = NULL;
+	_cleanup_free_ char *why = NULL;
 	struct ctl_state st;
 	unsigned left = 0;
 	int ret, r, problems;
@@ -366,7 +421,7 @@ int ctl_clear(const struct ctl_ctx *ctx)
 
 	/* files first: a cut here leaves the component listed, and a second
 	 * clear finishes the restore */
-	problems = restore_files(ctx->root, ids);
+	problems = restore_files(ctx->root, ids, &done, &lines);
 	if (problems < 0) {
 		ret = CTL_EXIT_FAILURE;
 		goto out;
@@ -390,6 +445,12 @@ int ctl_clear(const struct ctl_ctx *ctx)
 			log_info("quarantine cleared: the next boot is a normal boot");
 		else
 			log_info("cleared; %u component(s) stay quarantined", left);
+		mods = record_modules(&st.rec);
+		if (asprintf(&why, "%s; %u component(s) stay quarantined%s",
+			     ids ? "named components cleared" : "whole quarantine cleared", left,
+			     problems > 0 ? "; some files could not be put back" : "") < 0)
+			why = NULL;
+		ctl_record(ctx, &st.rec, "clear", why, ids ? ids : done, mods, lines);
 	}
 	if (ret == CTL_EXIT_OK && problems > 0) {
 		log_warning("%d file(s) could not be put back (see above); 'lifelinectl clear' again retries",
@@ -450,8 +511,14 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 	/* The files move at the next boot's rootfs phase, before any of the
 	 * component's units start (boot.c), with the unit masks and module
 	 * blocks: not from under the running product. */
-	if (ret == CTL_EXIT_OK)
+	if (ret == CTL_EXIT_OK) {
+		_cleanup_strv_free_ char **mods = record_modules(&st.rec);
+
 		log_info("quarantined; takes effect at the next boot");
+		ctl_record(ctx, &st.rec, "quarantine",
+			   "quarantined on request; files move at the next boot, safe mode is not entered",
+			   ctx->args, mods, NULL);
+	}
 out:
 	components_done(&set);
 	state_done(&st);
@@ -475,10 +542,156 @@ int ctl_reset(const struct ctl_ctx *ctx)
 	state_record_init(&st.rec);
 	st.store->have_last = false;
 	ret = save(&st);
-	if (ret == CTL_EXIT_OK)
+	if (ret == CTL_EXIT_OK) {
 		log_info("new state record written");
+		ctl_record(ctx, &st.rec, "reset", "new state record: counters start over", NULL, NULL, NULL);
+	}
 	state_done(&st);
 	return ret;
+}
+
+/* "--opt N" or "--opt=N" at args[*i]: 1 matched (value in *ret), 0 not
+ * this option, -EINVAL bad or missing number. */
+static int opt_uint(const struct ctl_ctx *ctx, int *i, const char *opt, unsigned *ret)
+{
+	const char *a = ctx->args[*i], *v;
+	size_t n = strlen(opt);
+	char *end;
+	unsigned long u;
+
+	if (strncmp(a, opt, n) != 0 || (a[n] != 0 && a[n] != '='))
+		return 0;
+	if (a[n] == '=')
+		v = a + n + 1;
+	else if (*i + 1 < ctx->n_args)
+		v = ctx->args[++*i];
+	else
+		return -EINVAL;
+	errno = 0;
+	u = strtoul(v, &end, 10);
+	if (!*v || *end || errno || u > UINT32_MAX || *v == '-')
+		return -EINVAL;
+	*ret = (unsigned)u;
+	return 1;
+}
+
+static json_object *strv_to_json(char **l)
+{
+	json_object *a = json_object_new_array();
+
+	STRV_FOREACH(s, l)
+		json_object_array_add(a, json_object_new_string(*s));
+	return a;
+}
+
+static void print_list(const char *label, char **l)
+{
+	if (strv_length(l) == 0)
+		return;
+	printf("    %-11s %s\n", label, l[0]);
+	for (size_t i = 1; l[i]; i++)
+		printf("    %-11s %s\n", "", l[i]);
+}
+
+int ctl_history(const struct ctl_ctx *ctx)
+{
+	_cleanup_(json_object_putp) json_object *arr = NULL;
+	struct history h;
+	unsigned limit = 0, boot = 0;
+	bool by_boot = false;
+	size_t first = 0, shown = 0;
+	int r;
+
+	for (int i = 0; i < ctx->n_args; i++) {
+		unsigned v;
+
+		if ((r = opt_uint(ctx, &i, "--limit", &v)) != 0) {
+			if (r < 0 || v == 0) {
+				log_error("--limit needs a number above 0. Try 'lifelinectl history --help'.");
+				return CTL_EXIT_USAGE;
+			}
+			limit = v;
+		} else if ((r = opt_uint(ctx, &i, "--boot", &v)) != 0) {
+			if (r < 0) {
+				log_error("--boot needs a boot number. Try 'lifelinectl history --help'.");
+				return CTL_EXIT_USAGE;
+			}
+			boot = v;
+			by_boot = true;
+		} else {
+			log_error("history takes no argument '%s'. Try 'lifelinectl history --help'.",
+				  ctx->args[i]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+
+	r = history_read(ctx->root, &h);
+	if (r < 0) {
+		log_error_errno(r, "Failed to read the decision history %s: %m", HISTORY_FILE);
+		return CTL_EXIT_FAILURE;
+	}
+	if (h.n_damaged > 0)
+		log_warning("%u damaged entr%s in %s skipped (torn by a power cut, or altered)",
+			    h.n_damaged, h.n_damaged == 1 ? "y" : "ies", HISTORY_FILE);
+
+	/* --limit: the newest N of those that match */
+	if (limit > 0) {
+		size_t match = 0;
+
+		for (size_t i = h.n; i > 0; i--) {
+			if (by_boot && h.entries[i - 1].boot_seq != boot)
+				continue;
+			first = i - 1;
+			if (++match == limit)
+				break;
+		}
+	}
+	if (ctx->json)
+		arr = json_object_new_array();
+	for (size_t i = first; i < h.n; i++) {
+		const struct history_entry *e = &h.entries[i];
+
+		if (by_boot && e->boot_seq != boot)
+			continue;
+		shown++;
+		if (ctx->json) {
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "time", json_object_new_int64((int64_t)e->time));
+			json_object_object_add(o, "boot_seq", json_object_new_int64(e->boot_seq));
+			json_object_object_add(o, "who", json_object_new_string(e->who));
+			json_object_object_add(o, "action", json_object_new_string(e->action));
+			json_object_object_add(o, "level", json_object_new_int64(e->level));
+			json_object_object_add(o, "mode", e->mode ? json_object_new_string(e->mode) : NULL);
+			json_object_object_add(o, "reason", e->reason ? json_object_new_string(e->reason) : NULL);
+			json_object_object_add(o, "evidence", strv_to_json(e->evidence));
+			json_object_object_add(o, "components", strv_to_json(e->components));
+			json_object_object_add(o, "modules", strv_to_json(e->modules));
+			json_object_object_add(o, "files", strv_to_json(e->files));
+			json_object_array_add(arr, o);
+		} else {
+			time_t t = (time_t)e->time;
+			struct tm tm;
+			char buf[64];
+
+			if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+				snprintf(buf, sizeof(buf), "unix time %" PRIu64, e->time);
+			printf("%s  boot #%u  %s by %s: level %u, mode %s\n", buf, e->boot_seq, e->action,
+			       e->who, e->level, e->mode ? e->mode : "-");
+			if (e->reason)
+				printf("    %-11s %s\n", "reason:", e->reason);
+			print_list("components:", e->components);
+			print_list("modules:", e->modules);
+			print_list("files:", e->files);
+			print_list("evidence:", e->evidence);
+		}
+	}
+	if (ctx->json)
+		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (shown == 0)
+		printf(by_boot ? "No decision recorded for boot #%u.\n" : "No decision recorded.\n", boot);
+	history_done(&h);
+	return CTL_EXIT_OK;
 }
 
 int ctl_dispatch(const char *verb, const struct ctl_ctx *ctx)
@@ -494,6 +707,7 @@ int ctl_dispatch(const char *verb, const struct ctl_ctx *ctx)
 		{ "clear", ctl_clear, 1000 },
 		{ "quarantine", ctl_quarantine, 1000 },
 		{ "reset", ctl_reset, 0 },
+		{ "history", ctl_history, 4 },
 		/* reporting and signed commands: agent/report.c, agent/command.c */
 		{ "report", report_verb, 2 },
 		{ "keygen", command_verb_keygen, 2 },
@@ -504,11 +718,18 @@ int ctl_dispatch(const char *verb, const struct ctl_ctx *ctx)
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		if (!streq(verb, verbs[i].verb))
 			continue;
+		int ret;
+
 		if (ctx->n_args > verbs[i].max_args) {
 			log_error("'%s' takes no argument '%s'. Try 'lifelinectl --help'.", verb, ctx->args[0]);
 			return CTL_EXIT_USAGE;
 		}
-		return verbs[i].run(ctx);
+		/* the decision history names who decided: a signed command
+		 * applied through lifelinectl is the fleet's decision */
+		ctl_dispatch_who = streq(verb, "apply-command") ? HISTORY_WHO_COMMAND : HISTORY_WHO_CTL;
+		ret = verbs[i].run(ctx);
+		ctl_dispatch_who = NULL;
+		return ret;
 	}
 	log_error("unknown command '%s'. Try 'lifelinectl --help'.", verb);
 	return CTL_EXIT_USAGE;

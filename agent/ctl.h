@@ -17,6 +17,10 @@ struct ctl_ctx {
 	bool all;
 	char **args;
 	int n_args;
+	/* who the decision history names (HISTORY_WHO_*); NULL: "lifelinectl"
+	 * inside ctl_dispatch() except for apply-command, "signed-command"
+	 * outside it (the agent applying a polled command) */
+	const char *who;
 };
 
 int ctl_dispatch(const char *verb, const struct ctl_ctx *ctx);
@@ -27,3 +31,4 @@ int ctl_bless(const struct ctl_ctx *ctx);
 int ctl_clear(const struct ctl_ctx *ctx);
 int ctl_quarantine(const struct ctl_ctx *ctx);
 int ctl_reset(const struct ctl_ctx *ctx);
+int ctl_history(const struct ctl_ctx *ctx);

@@ -33,6 +33,9 @@ static void help(void)
 	       "  quarantine COMPONENT...  quarantine components by hand (takes effect at the\n"
 	       "                           next boot; safe mode is not entered)\n"
 	       "  reset                    start a new state record (after a corrupt one)\n"
+	       "  history [--json] [--limit N] [--boot N]\n"
+	       "                           every recovery decision with its reason and\n"
+	       "                           evidence ('lifelinectl history --help')\n"
 	       "  report [--dry-run]       send a report to the collector now (--dry-run:\n"
 	       "                           print it)\n"
 	       "  keygen PRIVATE PUBLIC    make the fleet's Ed25519 command-signing key pair\n"
@@ -46,7 +49,7 @@ static void help(void)
 	       "  --root=DIR   operate on config, state and quarantine under DIR (as\n"
 	       "               systemctl --root); EFI variables still come from efivarfs\n"
 	       "               or EFIVARFS_PATH\n"
-	       "  --json       JSON output (status, components)\n"
+	       "  --json       JSON output (status, components, history)\n"
 	       "  -q, --quiet  only errors\n"
 	       "  -h, --help   this text      --version  the version\n"
 	       "\n"
@@ -56,6 +59,45 @@ static void help(void)
 	       "\n"
 	       "Exit status: 0 ok, 1 operational error, 2 usage error, 3 state record\n"
 	       "unreadable (corrupt, or written by a newer lifeline).\n");
+}
+
+static void help_history(void)
+{
+	printf("NAME\n"
+	       "    lifelinectl history - the recovery decisions lifeline made, and why\n"
+	       "\n"
+	       "SYNOPSIS\n"
+	       "    lifelinectl [--root=DIR] history [--json] [--limit N] [--boot N]\n"
+	       "\n"
+	       "DESCRIPTION\n"
+	       "    Prints the decision history, oldest first: every escalation and give-up\n"
+	       "    of the early boot, every quarantine, clear, bless and reset made with\n"
+	       "    lifelinectl or a signed fleet command, and every blessing by lifelined.\n"
+	       "    Each entry has its time (UTC), boot number, who decided (boot,\n"
+	       "    lifelinectl, signed-command, lifelined), the action, the level and\n"
+	       "    mode after it, the reason, and the evidence it rests on: the panic\n"
+	       "    log lines (RIP, call trace, Comm, panic), the inventory diff against\n"
+	       "    the last good boot, the components and modules quarantined and what\n"
+	       "    happened to their files.\n"
+	       "\n"
+	       "    Entries a power cut tore or that were altered are skipped with a\n"
+	       "    warning; the others are shown.\n"
+	       "\n"
+	       "OPTIONS\n"
+	       "    --json       a JSON array of entries: time, boot_seq, who, action,\n"
+	       "                 level, mode, reason, evidence, components, modules, files\n"
+	       "    --limit N    only the newest N entries (after --boot)\n"
+	       "    --boot N     only the entries of boot attempt N\n"
+	       "    --root=DIR   read the history under DIR\n"
+	       "\n"
+	       "FILES\n"
+	       "    /var/lib/lifeline/history, /var/lib/lifeline/history.1: one entry per\n"
+	       "    line; at 256 KiB the file becomes history.1 and the older history.1 is\n"
+	       "    dropped, so the newest 256-512 KiB are kept.\n"
+	       "\n"
+	       "EXIT STATUS\n"
+	       "    0 ok (also with no history yet), 1 the history cannot be read,\n"
+	       "    2 usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -122,7 +164,10 @@ int main(int argc, char **argv)
 			else if (strncmp(a, "--root=", 7) == 0)
 				ctx.root = a + 7;
 			else if (streq(a, "-h") || streq(a, "--help")) {
-				help();
+				if (streq(verb, "history"))
+					help_history();
+				else
+					help();
 				return 0;
 			} else if (streq(a, "--")) {
 				while (++i < argc)

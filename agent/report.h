@@ -107,6 +107,28 @@ int report_sched_start(struct report_sched *s, const char *root, const struct li
 int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
 		      uint64_t now);
 
+struct runstate;
+
+/* The crash-loop-as-attack guard (README "Crash loops as an attack"): the
+ * report of a quarantine decision, written into <root>/SPOOL_DIR before the
+ * quarantine takes effect (lifeline-early's rootfs phase calls it after
+ * remounting the root read-write and before moving any file), so the
+ * collector hears what was decided and why first, even if the quarantine
+ * then removes things. A "mode-change" report (the spool's highest class)
+ * with "decision": {"phase": "before-quarantine", "quarantine": [...],
+ * "level", "generation"}, this_boot and state taken from rs; written
+ * durably (temp + fsync + rename + fsync(dir)); drops only the oldest
+ * heartbeats to stay within [report] spool_max. Links neither json-c nor
+ * libcurl (agent/report-decision.c), so the initramfs stays small.
+ * Returns 1 written (*ret_path, may be NULL), 0 no [report] url configured
+ * (nothing to send it to), -ENOSPC the spool holds only more important
+ * reports, -EFBIG, -ENOMEM, or the write's -errno. */
+int report_spool_decision(const char *root, const struct lifeline_config *cfg, const struct runstate *rs,
+			  char **ret_path);
+/* Its text, for tests: one JSON object and a newline. */
+int report_decision_format(const char *root, const struct runstate *rs, const char *id, int64_t now,
+			   char **ret, size_t *ret_size);
+
 /* lifelinectl report [--dry-run]: print the report (--dry-run), or emit it
  * and send the spool now. Exit codes as ctl.h. */
 int report_verb(const struct ctl_ctx *ctx);

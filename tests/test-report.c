@@ -460,6 +460,106 @@ static void test_no_url_means_journal_and_metrics_only(void **state)
 	config_done(&cfg);
 }
 
+/* The crash-loop guard: the decision is on disk, in the spool's highest
+ * class, before any file moves; it is valid JSON even with raw pstore
+ * bytes in the evidence; it makes room by dropping heartbeats only. */
+static void test_decision_is_spooled_before_quarantine(void **state)
+{
+	struct lifeline_config cfg;
+	struct runstate rs;
+	char *path = NULL, *t = NULL, **ev;
+	json_object *o, *q;
+	uint64_t bytes = 0;
+	unsigned n = 0;
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	runstate_init(&rs);
+	rs.boot_seq = 18;
+	rs.failures = 4;
+	rs.level = 1;
+	rs.generation = 3;
+	rs.mode = strdup("safe");
+	rs.store = strdup("efi");
+	rs.action = strdup("escalate");
+	rs.reason = strdup("4 consecutive \"failed\" boots");
+	assert_int_equal(strv_extend(&rs.evidence, "RIP: badsec_mod+0x42 \xff\xfe\tend"), 0);
+	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
+
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, &path), 1);
+	assert_non_null(path);
+	assert_int_equal(read_full_file(path, 1 << 20, &t, NULL), 0);
+	{
+		json_tokener *tok = json_tokener_new();
+
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+		o = json_tokener_parse_ex(tok, t, (int)strlen(t));
+		assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
+		json_tokener_free(tok);
+	}
+	assert_non_null(o);
+	assert_string_equal(get_s(o, "event"), "mode-change");
+	assert_int_equal(spool_class_of(o), SPOOL_CLASS_MODE_CHANGE);
+	assert_string_equal(get_s(o, "decision.phase"), "before-quarantine");
+	q = get(o, "decision.quarantine");
+	assert_int_equal(json_object_array_length(q), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(q, 0)), "badsec");
+	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
+	assert_string_equal(get_s(o, "this_boot.reason"), "4 consecutive \"failed\" boots");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(get(o, "this_boot.evidence"), 0)),
+			    "RIP: badsec_mod+0x42 \xef\xbf\xbd\xef\xbf\xbd\tend");
+	assert_int_equal(get_i(o, "state.level"), 1);
+	assert_int_equal(strlen(get_s(o, "id")), 32);
+	assert_string_equal(report_mode(o), "safe");
+	json_object_put(o);
+	free(t);
+	free(path);
+	/* the spool (and so spool_flush) sees it as one of its own */
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	clear_spool();
+
+	/* a full spool: heartbeats make room, oldest first... */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(report_build_config(root, &cfg, REPORT_EVENT_HEARTBEAT, &o), 0);
+		assert_int_equal(spool_add(root, cfg.report_spool_max, o, NULL), 0);
+		json_object_put(o);
+	}
+	assert_int_equal(spool_count(root, &n, &bytes), 0);
+	cfg.report_spool_max = bytes + 10; /* full: the decision needs room */
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, NULL), 1);
+	ev = spooled_events();
+	assert_true(strv_length(ev) >= 2 && strv_length(ev) < 4); /* the oldest heartbeat(s) went */
+	assert_true(strv_contains(ev, "mode-change"));
+	assert_true(strv_contains(ev, "heartbeat"));
+	strv_free(ev);
+	assert_int_equal(spool_count(root, &n, &bytes), 0);
+	assert_true(bytes <= cfg.report_spool_max);
+	cfg.report_spool_max = 1 << 20;
+	/* ...but a spool of nothing but mode changes is not touched */
+	clear_spool();
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(report_build_config(root, &cfg, REPORT_EVENT_MODE_CHANGE, &o), 0);
+		assert_int_equal(spool_add(root, cfg.report_spool_max, o, NULL), 0);
+		json_object_put(o);
+	}
+	assert_int_equal(spool_count(root, &n, &bytes), 0);
+	cfg.report_spool_max = bytes + 10;
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, NULL), -ENOSPC);
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	clear_spool();
+
+	/* no collector configured: nothing to spool */
+	free(cfg.report_url);
+	cfg.report_url = NULL;
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, &path), 0);
+	assert_null(path);
+	runstate_done(&rs);
+	config_done(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_file_has_the_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_reports_mode_changes_and_safe_mode_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,9 +46,14 @@ WARNFLAGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPTFLAGS)
-ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) -I. $(PKG_CFLAGS) \
+# One section per function and object, and --gc-sections at link time: a
+# program keeps only the functions it can reach, not every function of
+# each libagent.a member it pulls in (lifeline-early is copied into every
+# initramfs; issue 3 size goal).
+SECTIONFLAGS = -ffunction-sections -fdata-sections
+ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $(PKG_CFLAGS) \
 	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
-ALL_LDFLAGS = $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 
 AGENT_PROGS = lifelinectl lifelined lifeline-generator
 COMMON_SRC = $(wildcard common/*.c)

@@ -430,6 +430,24 @@ static int parse_modules(const char *p, struct pstore_evidence *e, bool continua
 		r = strv_push(&e->modules_linked, &e->n_modules_linked, p, name_len);
 		if (r < 0)
 			return r;
+		/* per-module taint flags in parentheses, from the kernel's
+		 * module_flags() (kernel/module/main.c): P proprietary, O out
+		 * of tree, E unsigned, F forced, C staging, + loading, -
+		 * unloading */
+		if (len > name_len && p[name_len] == '(' &&
+		    e->n_modules_third_party < PSTORE_MODULES_LINKED_MAX) {
+			const char *f = p + name_len + 1, *end = p + len;
+
+			for (; f < end && *f != ')'; f++)
+				if (*f == 'O' || *f == 'E' || *f == 'P')
+					break;
+			if (f < end && *f != ')') {
+				r = strv_push(&e->modules_third_party, &e->n_modules_third_party, p,
+					      name_len);
+				if (r < 0)
+					return r;
+			}
+		}
 		if (!e->loading_module && memchr(p + name_len, '+', len - name_len)) {
 			e->loading_module = strndup(p, name_len);
 			if (!e->loading_module)
@@ -486,6 +504,7 @@ void pstore_evidence_done(struct pstore_evidence *e)
 	free(e->taint);
 	pstore_strv_free(e->modules_linked);
 	free(e->loading_module);
+	pstore_strv_free(e->modules_third_party);
 	free(e->panic_line);
 	free(e->panic_reason);
 	*e = (struct pstore_evidence){};

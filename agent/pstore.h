@@ -135,6 +135,12 @@ struct pstore_evidence {
 	size_t n_modules_linked;
 	char *loading_module;  /* first entry flagged '+' (being loaded, e.g. "badsec(OE+)"):
 	                        * a weak hint */
+	char **modules_third_party; /* "Modules linked in:" entries flagged O (out of tree),
+	                        * E (unsigned) or P (proprietary licence), as in
+	                        * "falco(OE)" or "nvidia(POE)": kernel code that is not
+	                        * the kernel's own. Level 3 quarantines them (suspects.c).
+	                        * NULL-terminated, listed order. */
+	size_t n_modules_third_party;
 
 	char *panic_line;      /* "Kernel panic - not syncing: Fatal exception" */
 	char *panic_reason;    /* "Fatal exception" */

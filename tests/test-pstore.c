@@ -26,6 +26,7 @@
 #include "agent/pstore.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "common/strv.h"
 
 static char data_dir[PATH_MAX];
 
@@ -294,6 +295,12 @@ static int check_key(const char *fixture, const struct pstore_evidence *e, const
 		if (none)
 			return e->taint ? mismatch(fixture, key, want, e->taint) : 0;
 		return streq_ptr(e->taint, dash ? "" : want) ? 0 : mismatch(fixture, key, want, e->taint);
+	}
+	if (streq(key, "thirdparty")) {
+		_cleanup_free_ char *got = e->modules_third_party ? strv_join(e->modules_third_party, ",")
+								  : strdup("");
+
+		return streq(got, dash ? "" : want) ? 0 : mismatch(fixture, key, want, got);
 	}
 	if (streq(key, "comm") || streq(key, "loading") || streq(key, "panic")) {
 		const char *got = streq(key, "comm")	? e->comm
@@ -630,6 +637,30 @@ static void test_rank_normalises_dashes_dedups_and_drops_pseudo_modules(void **s
 	assert_string_equal(e.rip_module, "my-mod");
 	got = rank_joined(&e);
 	assert_string_equal(got, "my_mod,second,old_mod,loading");
+	pstore_evidence_done(&e);
+}
+
+/* Level 3's module list: the per-module taint flags of "Modules linked
+ * in" (kernel module_flags(): P proprietary, O out of tree, E unsigned;
+ * T, C, F, + and - alone are not third-party), on the wrapped rest of a
+ * long list too. */
+static void test_modules_linked_in_flags_name_third_party_modules(void **state)
+{
+	const char *t = "<1>[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+			"<4>[ 3.0] Modules linked in: nvidia_drm(POE) overlay(T) r8188eu(C) forced(F) "
+			"unsigned_only(E) ext4 gone(-) oot_loading(O+)\n"
+			"<4>[ 3.0]  falcon_lsm_serviceable(PE) crc16 mbcache\n"
+			"<4>[ 3.0] CPU: 0 PID: 1 Comm: modprobe Tainted: P           OE      6.1.0 #1\n"
+			"<4>[ 3.0] RIP: 0010:x+0x1/0x2\n";
+	struct pstore_evidence e = {};
+	_cleanup_free_ char *got = NULL;
+
+	(void)state;
+	parse_text(t, &e);
+	got = strv_join(e.modules_third_party, ",");
+	assert_string_equal(got, "nvidia_drm,unsigned_only,oot_loading,falcon_lsm_serviceable");
+	assert_int_equal(e.n_modules_third_party, 4);
+	assert_int_equal(e.n_modules_linked, 11);
 	pstore_evidence_done(&e);
 }
 
@@ -1116,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_rhel7_comm_stops_before_kdump_and_module_list_continues),
 		cmocka_unit_test(test_hung_task_names_blocked_task_not_khungtaskd),
 		cmocka_unit_test(test_modules_linked_in_alone_is_no_evidence),
+		cmocka_unit_test(test_modules_linked_in_flags_name_third_party_modules),
 		cmocka_unit_test(test_rank_normalises_dashes_dedups_and_drops_pseudo_modules),
 		cmocka_unit_test(test_warning_before_oops_does_not_lend_its_rip_or_trace),
 		cmocka_unit_test(test_parse_accepts_journal_crlf_nul_and_no_final_newline),

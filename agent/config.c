@@ -612,6 +612,30 @@ static int parse_units(const struct config_item *ci _unused_, const struct confi
 	return 0;
 }
 
+/* initramfs_watchdog: "auto" (NULL), "none", or kernel module names. */
+static int parse_watchdog_modules(const struct config_item *ci _unused_, const struct config_ini_item *it,
+				  void *field)
+{
+	_cleanup_strv_free_ char **words = NULL;
+	char ***list = field;
+	int r;
+
+	r = strv_split_ws(it->value, &words);
+	if (r < 0)
+		return r;
+	STRV_FOREACH(w, words)
+		if ((streq(*w, "auto") || streq(*w, "none")) ? strv_length(words) != 1
+							      : !module_name_is_valid(*w, false)) {
+			config_log_item_error(it, "\"%.*s\": expected auto, none or module names",
+					      VALUE_SHOWN, it->value);
+			return -EINVAL;
+		}
+	*list = strv_free(*list);
+	if (words && words[0] && !streq(words[0], "auto"))
+		*list = TAKE_PTR(words);
+	return 0;
+}
+
 #define ITEM(sec, k, fn, field, lo, hi, islist) \
 	{ sec, k, fn, offsetof(struct lifeline_config, field), lo, hi, islist }
 
@@ -624,6 +648,7 @@ static const struct config_item config_items[] = {
 	ITEM("boot", "store", parse_store, store, 0, 0, false),
 	ITEM("boot", "count_clean_reboots", parse_bool, count_clean_reboots, 0, 0, false),
 	ITEM("boot", "state_file", parse_path, state_file, 0, 0, false),
+	ITEM("boot", "initramfs_watchdog", parse_watchdog_modules, initramfs_watchdog, 0, 0, false),
 	ITEM("safe-mode", "keep_units", parse_units, keep_units, 0, 0, true),
 	ITEM("safe-mode", "allowed_failed_units", parse_units, allowed_failed_units, 0, 0, true),
 	ITEM("report", "url", parse_url, report_url, 0, 0, false),
@@ -787,6 +812,7 @@ void config_done(struct lifeline_config *c)
 	if (!c)
 		return;
 	free(c->state_file);
+	strv_free(c->initramfs_watchdog);
 	strv_free(c->keep_units);
 	strv_free(c->allowed_failed_units);
 	free(c->report_url);

@@ -31,6 +31,9 @@ struct lifeline_config {
 	enum config_store store;   /* default auto */
 	bool count_clean_reboots;  /* default true */
 	char *state_file;          /* file store path (absolute); NULL = find the partition */
+	/* watchdog drivers the initramfs hooks put in the image: NULL = "auto"
+	 * (this machine's), { "none" }, or module names */
+	char **initramfs_watchdog;
 
 	/* [safe-mode] */
 	char **keep_units;           /* default { "ssh.service" } */

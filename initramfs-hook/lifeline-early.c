@@ -4,6 +4,7 @@
  *
  *   lifeline-early --phase=init              (init-top, before udev)
  *   lifeline-early --phase=rootfs --root=DIR (init-bottom, real root at DIR)
+ *   lifeline-early --initramfs-watchdog      (the initramfs hooks, at build time)
  *
  * It must never stop a boot: it always exits 0 unless the command line is
  * wrong (2); errors go to the kernel log prefixed "lifeline:".
@@ -18,8 +19,10 @@
 #include <unistd.h>
 
 #include "agent/boot.h"
+#include "agent/config.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/strv.h"
 
 #define EFIVARFS_MAGIC 0xde5e81e4
 
@@ -40,12 +43,36 @@ static void help(void)
 	       "                    rootfs phase: /run/lifeline)\n"
 	       "  --config-root=DIR read etc/lifeline under DIR (default: --root)\n"
 	       "  --test            no mounts, watchdog, /proc/sys or remount (tests)\n"
+	       "  --initramfs-watchdog\n"
+	       "                    print [boot] initramfs_watchdog of the configuration\n"
+	       "                    under --config-root (or --root): \"auto\", \"none\" or the\n"
+	       "                    module names; for the initramfs hooks, at build time\n"
 	       "  --stderr          log to stderr instead of the kernel log\n"
 	       "  -h, --help        this text\n"
 	       "\n"
 	       "Exit status: 0 always once the options parse (a failing lifeline must not\n"
 	       "stop the boot; errors are logged as \"lifeline: ...\" in the kernel log),\n"
 	       "2 usage error.\n");
+}
+
+/* The initramfs hooks ask which watchdog drivers to put in the image; the
+ * configuration is read by the one parser every program uses. A bad value
+ * is logged and leaves the default, "auto". */
+static int print_initramfs_watchdog(const char *config_root)
+{
+	struct lifeline_config cfg;
+	_cleanup_free_ char *list = NULL;
+
+	config_init_defaults(&cfg);
+	(void)config_load(config_root, &cfg);
+	list = cfg.initramfs_watchdog ? strv_join(cfg.initramfs_watchdog, " ") : strdup("auto");
+	config_done(&cfg);
+	if (!list) {
+		log_error("Out of memory");
+		return 1;
+	}
+	printf("%s\n", list);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* libefivar picks its backend in a constructor before main, so when we had
@@ -79,12 +106,13 @@ int main(int argc, char **argv)
 		{ "config-root", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
 		{ "stderr", no_argument, NULL, 's' },
+		{ "initramfs-watchdog", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct boot_opts o = { .root = "/", .real_system = true, .remount = true };
 	const char *phase = NULL;
-	bool to_stderr = false;
+	bool to_stderr = false, watchdog_query = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -108,6 +136,9 @@ int main(int argc, char **argv)
 		case 's':
 			to_stderr = true;
 			break;
+		case 'W':
+			watchdog_query = true;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -115,6 +146,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Try 'lifeline-early --help'.\n");
 			return 2;
 		}
+	}
+	if (watchdog_query) {
+		if (optind < argc || phase) {
+			fprintf(stderr, "lifeline-early: --initramfs-watchdog takes no phase\n");
+			return 2;
+		}
+		log_set_prefix("lifeline-early: ");
+		return print_initramfs_watchdog(o.config_root ? o.config_root : o.root);
 	}
 	if (optind < argc || !phase || (!streq(phase, "init") && !streq(phase, "rootfs"))) {
 		fprintf(stderr, "lifeline-early: --phase=init or --phase=rootfs is required\n");

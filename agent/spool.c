@@ -28,7 +28,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
 #define SPOOL_ID_DIGITS 32
 #define SPOOL_NAME_LEN (SPOOL_TIME_DIGITS + 1 + SPOOL_ID_DIGITS + 5)
 /* A temp file of write_file_atomic() that a crash left behind is removed
- * once it is this old (a younger one may belong to a running writer). */
+ * when its writer's PID no longer runs, or once it is this old (the PID
+ * may have been reused after a reboot). */
 #define SPOOL_STALE_TMP_SECONDS 3600
 
 void spool_random_bytes(void *buf, size_t n)
@@ -106,8 +107,11 @@ int spool_list(const char *root, char ***ret_names)
 		} else if (strstr(de->d_name, ".json.tmp-")) {
 			struct stat st;
 
-			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
-			    st.st_mtime + SPOOL_STALE_TMP_SECONDS < time(NULL))
+			/* its writer is gone (a power cut, a killed agent),
+			 * or it is old enough that its PID was reused */
+			if (temp_file_is_stale(de->d_name) ||
+			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+			     st.st_mtime + SPOOL_STALE_TMP_SECONDS < time(NULL)))
 				(void)unlinkat(dirfd(d), de->d_name, 0);
 		}
 		errno = 0;

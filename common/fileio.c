@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +136,65 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 		unlink(tmp);
 		return r;
 	}
-	return fsync_parent(path);
+	r = fsync_parent(path);
+	if (r >= 0)
+		remove_stale_temp_files(path);
+	return r;
+}
+
+bool temp_file_is_stale(const char *name)
+{
+	const char *t = strstr(name, ".tmp-");
+	char *end = NULL;
+	long pid;
+
+	if (!t)
+		return false;
+	while (strstr(t + 1, ".tmp-"))
+		t = strstr(t + 1, ".tmp-");
+	errno = 0;
+	pid = strtol(t + 5, &end, 10);
+	if (errno != 0 || !end || *end || end == t + 5 || pid <= 0 || pid > INT_MAX)
+		return false;
+	if (pid == getpid())
+		return false;
+	/* kill(pid, 0): ESRCH when no such process (kill(2)); EPERM means
+	 * one runs. A reused PID keeps a stale temp until it is free. */
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+void remove_stale_temp_files(const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	_cleanup_(closedirp) DIR *d = NULL;
+	const char *base;
+	struct dirent *de;
+	char *slash;
+	size_t len;
+	bool removed = false;
+
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	base = path + (slash - dir) + 1;
+	if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	len = strlen(base);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, base, len) != 0 || strncmp(de->d_name + len, ".tmp-", 5) != 0)
+			continue;
+		if (temp_file_is_stale(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) >= 0)
+			removed = true;
+	}
+	if (removed)
+		(void)fsync(dirfd(d));
 }
 
 int mkdir_p(const char *path, mode_t mode)

@@ -2,6 +2,7 @@
 /* File helpers: bounded reads, crash-safe writes, paths under a root. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -9,10 +10,19 @@
  * NUL-terminated (not counted in *ret_size). */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
-/* Write path crash-safely: temp file in the same directory, fsync, rename,
- * fsync of the directory. After power loss the file holds the old or the
- * new content, never a mix. */
+/* Write path crash-safely: temp file in the same directory (PATH.tmp-PID),
+ * fsync, rename, fsync of the directory. After power loss the file holds
+ * the old or the new content, never a mix. A success also removes the
+ * temp files of earlier writes of path that a power cut or a killed
+ * writer left behind (remove_stale_temp_files()). */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* True for a write_file_atomic() temp name (ANY.tmp-PID) whose writer no
+ * longer runs (and is not this process). */
+bool temp_file_is_stale(const char *name);
+
+/* Removes path's stale temp files (PATH.tmp-PID, temp_file_is_stale()). */
+void remove_stale_temp_files(const char *path);
 
 /* fsync the directory that holds path (makes a rename/unlink durable). */
 int fsync_parent(const char *path);

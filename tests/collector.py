@@ -3,7 +3,7 @@
 """A tiny report collector and command server for the tests, on loopback only.
 
     collector.py --port 0 --dir D [--fail N] [--status CODE] [--serve DIR]
-                 [--timeout SECONDS] [--cert PEM --key PEM]
+                 [--timeout SECONDS] [--delay SECONDS] [--cert PEM --key PEM]
 
 Prints the port it listens on (one line) and then serves until --timeout
 seconds have passed (default 120), or --max-requests were handled: it always
@@ -15,6 +15,8 @@ POST  any path: the body is stored as D/NNNN.json (NNNN counts the stored
       POST with CODE instead (nothing stored unless CODE is 2xx).
 GET   /PATH/NAME: the file NAME of --serve DIR (the last path component
       only; no subdirectories, no dot files), else 404.
+--delay S: every POST is read, then answered only S seconds later (a slow
+collector; one that hangs when S is longer than the client's timeout).
 Every request is appended to D/requests.log as "METHOD PATH STATUS".
 --cert/--key: serve HTTPS with that certificate (the VM tests' collector,
 reached by the guest as https://10.0.2.2:PORT, QEMU's alias for the host's
@@ -38,6 +40,7 @@ def main():
     ap.add_argument("--serve", default=None)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--max-requests", type=int, default=10000)
+    ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--cert", default=None)
     ap.add_argument("--key", default=None)
     args = ap.parse_args()
@@ -70,6 +73,8 @@ def main():
                 self._answer(413)
                 return
             body = self.rfile.read(n)
+            if args.delay > 0:
+                time.sleep(args.delay)
             state["posts"] += 1
             if state["posts"] <= args.fail:
                 self._answer(500, b"try later\n")

@@ -25,7 +25,6 @@
 
 #include "agent/components.h"
 #include "agent/config.h"
-#include "efi/store.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -861,13 +860,4 @@ int config_load(const char *root, struct lifeline_config *c)
 	if (!path)
 		return -ENOMEM;
 	return config_load_file(path, c);
-}
-
-int config_open_store(const struct lifeline_config *c, struct store **ret, char **ret_reason)
-{
-	enum store_pref p = c->store == CONFIG_STORE_EFI	? STORE_PREF_EFI
-			    : c->store == CONFIG_STORE_FILE ? STORE_PREF_FILE
-							    : STORE_PREF_AUTO;
-
-	return store_open(p, c->state_file, ret, ret_reason);
 }

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "decide.h"
 #include "efi/store.h"
+#include "history.h"
 #include "inventory.h"
 #include "pstore.h"
 #include "quarantine.h"
@@ -126,12 +128,12 @@ static void mount_pstore(void)
 		log_debug_errno(errno, "Failed to mount pstore: %m");
 }
 
-/* Modules of the chosen components (patterns are skipped: the kernel only
+/* Modules of the components ids (patterns are skipped: the kernel only
  * knows concrete names) plus level-3 extras, into the record. */
-static void fill_modules(struct state_record *rec, const struct component_set *set,
-			 const struct suspects *s)
+static void fill_modules(struct state_record *rec, const struct component_set *set, char **ids,
+			 char **extra)
 {
-	STRV_FOREACH(id, s->components) {
+	STRV_FOREACH(id, ids) {
 		const struct component *c = components_find(set, *id);
 
 		if (!c)
@@ -143,7 +145,7 @@ static void fill_modules(struct state_record *rec, const struct component_set *s
 				log_warning("module list full, %s not blocked in the initramfs", *m);
 		}
 	}
-	STRV_FOREACH(m, s->extra_modules)
+	STRV_FOREACH(m, extra)
 		if (state_record_add_module(rec, *m) == -ENOSPC)
 			log_warning("module list full, %s not blocked in the initramfs", *m);
 }
@@ -242,6 +244,7 @@ int boot_phase_init(const struct boot_opts *o)
 	}
 
 	if (d.action == DECIDE_ESCALATE) {
+		_cleanup_strv_free_ char **block = NULL;
 		struct suspects s = { 0 };
 		unsigned problems = 0;
 
@@ -253,8 +256,22 @@ int boot_phase_init(const struct boot_opts *o)
 			log_error_errno(r, "Failed to choose suspects: %m");
 		if (d.new_level >= 2)
 			all_component_ids(&set, &s.components);
-		fill_modules(&rec, &set, &s);
+		block = strv_copy(s.components);
+		/* Level 1 with no panic-log suspect: the pick comes from the
+		 * inventory diff on the real root, which this initramfs cannot
+		 * see. The record's module list is what every following
+		 * initramfs blocks, and this is its only write of the boot:
+		 * block the modules of every component here, in the initramfs
+		 * only (a security product rarely loads from the initramfs,
+		 * and its modules load from the real root later). The rootfs
+		 * phase narrows /run/modprobe.d, the real root's block list,
+		 * to its picks, kept on the root, so it never writes the
+		 * record again (one variable write per boot attempt). */
+		if (s.need_inventory)
+			all_component_ids(&set, &block);
+		fill_modules(&rec, &set, block, s.extra_modules);
 		rs.quarantine = strv_copy(s.components);
+		rs.extra_modules = strv_copy(s.extra_modules);
 		rs.reason = s.reason ? strdup(s.reason) : NULL;
 		rs.evidence = strv_copy(s.evidence);
 		log_warning("%u consecutive failed boots: entering safe mode, level %u; quarantine: %s (%s)",
@@ -263,6 +280,13 @@ int boot_phase_init(const struct boot_opts *o)
 			    strempty(s.reason));
 		suspects_done(&s);
 	} else if (d.action == DECIDE_GIVE_UP) {
+		struct suspects s = { 0 };
+
+		/* nothing is chosen, but the report and the history still
+		 * say what the last crash was */
+		if (suspects_pick(3, pstore_dst, &set, &s) >= 0)
+			rs.evidence = strv_copy(s.evidence);
+		suspects_done(&s);
 		log_error("%u consecutive failed boots after every recovery level: lifeline gives up "
 			  "changing this machine; an administrator must look at it",
 			  d.failures);
@@ -282,6 +306,8 @@ int boot_phase_init(const struct boot_opts *o)
 	rs.generation = rec.generation;
 	rs.mode = strdup(state_mode_to_string(rec.mode));
 	rs.action = strdup(decide_action_to_string(d.action));
+	for (unsigned i = 0; i < rec.n_modules; i++)
+		(void)strv_extend(&rs.blocked, rec.modules[i]);
 
 	/* Enforce the module quarantine before udev loads anything. */
 	for (unsigned i = 0; i < rec.n_modules; i++)
@@ -383,99 +409,127 @@ static bool quarantine_unapplied(const char *root, const struct quarantine_entry
 	return false;
 }
 
-static void quarantine_apply_active(const struct boot_opts *o, const struct quarantine_entry *active,
-				    unsigned n)
+static char *kernel_release(const struct boot_opts *o)
 {
-	struct component_set set = { 0 };
-	unsigned problems = 0;
-	int r;
+	struct utsname u;
 
-	r = components_load(o->config_root ? o->config_root : o->root, &set, &problems);
-	if (r < 0)
-		log_error_errno(r, "Failed to load components, files are not moved: %m");
-	for (unsigned i = 0; r >= 0 && i < n; i++) {
-		const struct component *c = components_find(&set, active[i].id);
-		struct component none = { .id = strdup(active[i].id) };
+	if (o->kernel_release)
+		return strdup(o->kernel_release);
+	return uname(&u) >= 0 ? strdup(u.release) : NULL;
+}
+
+/* The component an active-list id stands for: from components.d, or the
+ * level-3 pseudo component of out-of-tree module files. */
+static int active_component(const struct boot_opts *o, const struct component_set *set, const char *id,
+			    struct component *tmp, const struct component **ret)
+{
+	const struct component *c = components_find(set, id);
+
+	memset(tmp, 0, sizeof(*tmp));
+	if (!c && streq(id, SUSPECTS_OOT_ID)) {
+		_cleanup_free_ char *kver = kernel_release(o);
+		int r = suspects_oot_component(kver, tmp);
+
+		if (r < 0)
+			return r;
+		c = tmp;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Moves the files of every active component whose quarantine is not on
+ * disk yet; what happened goes into *lines (for the history). */
+static void quarantine_apply_active(const struct boot_opts *o, const struct component_set *set,
+				    const struct quarantine_entry *active, unsigned n, char ***lines)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct component *c = NULL;
+		struct component none = { 0 }, tmp;
 		struct quarantine_result res = { 0 };
 		int k;
 
-		if (quarantine_exists(o->root, active[i].id, active[i].generation) != 0) {
-			free(none.id);
+		if (quarantine_exists(o->root, active[i].id, active[i].generation) != 0)
 			continue;
-		}
-		if (!c) {
+		k = active_component(o, set, active[i].id, &tmp, &c);
+		if (k >= 0 && !c) {
 			/* an empty quarantine is recorded, so later boots do
 			 * not look for its files again */
 			log_warning("quarantined component %s is not in components.d: no files to move",
 				    active[i].id);
+			none.id = strdup(active[i].id);
 			c = &none;
+			k = none.id ? 0 : -ENOMEM;
 		}
-		k = c->id ? quarantine_apply(o->root, c, active[i].generation, &res) : -ENOMEM;
-		if (k < 0)
+		if (k >= 0)
+			k = quarantine_apply(o->root, c, active[i].generation, &res);
+		if (k < 0) {
 			log_error_errno(k, "Failed to quarantine the files of %s: %m", active[i].id);
+			(void)strv_extend(lines, "files of a component could not be quarantined");
+		}
 		free(none.id);
-		STRV_FOREACH(l, res.lines)
+		component_done(&tmp);
+		STRV_FOREACH(l, res.lines) {
 			log_full_errno(res.errors > 0 ? LOG_LVL_WARNING : LOG_LVL_NOTICE, 0, "%s", *l);
+			(void)strv_extend(lines, *l);
+		}
 		quarantine_result_done(&res);
 	}
-	components_done(&set);
 }
 
 /* Level 1 with no panic-log suspect (DESIGN.md): the components whose
  * files differ from the last good inventory, most recently changed first.
  * A changed content file is rolled back to its cached last-good copy; a
  * component whose only changes were rolled back is whole again and is not
- * quarantined. The chosen ids go into rs->quarantine, their modules into
- * the state record (a second variable write, only in a decision boot) and
- * /run/modprobe.d before the real root's udev runs. */
-static void pick_by_inventory(const struct boot_opts *o, struct runstate *rs)
+ * quarantined. The chosen ids go into rs->quarantine and from there into
+ * the active list on the root; their modules reach /run/modprobe.d
+ * through it before the real root's udev runs. The state record is not
+ * written again: the init phase already blocked every component's modules
+ * for the initramfs (boot_phase_init()). */
+static void pick_by_inventory(const struct boot_opts *o, const struct component_set *set,
+			      struct runstate *rs, char ***files)
 {
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
-	_cleanup_strv_free_ char **ids = NULL, **lines = NULL, **modules = NULL;
-	struct component_set set = { 0 };
-	struct lifeline_config cfg;
-	struct store *store = NULL;
-	struct state_record rec;
+	_cleanup_strv_free_ char **ids = NULL, **lines = NULL;
 	int r;
-
-	config_init_defaults(&cfg);
-	(void)config_load(o->root, &cfg);
-	(void)components_load(o->root, &set, NULL);
 
 	r = inventory_load(o->root, &lg);
 	if (r < 0) {
 		log_warning("no panic log and no last-good inventory (%s): nothing to pick at level 1",
 			    r == -ENOENT ? "never blessed" : strerror(-r));
-		goto out;
+		return;
 	}
-	if (inventory_take(o->root, &set, lg, &now) < 0 || inventory_diff(lg, now, &d) < 0 ||
+	if (inventory_take(o->root, set, lg, &now) < 0 || inventory_diff(lg, now, &d) < 0 ||
 	    inventory_diff_suspects(d, &ids) < 0)
-		goto out;
+		return;
 	(void)inventory_diff_lines(d, 20, &lines);
 	STRV_FOREACH(l, lines)
 		(void)strv_extend(&rs->evidence, *l);
 
 	STRV_FOREACH(id, ids) {
-		const struct component *c = components_find(&set, *id);
+		const struct component *c = components_find(set, *id);
 		const struct inventory_component_diff *cd = inventory_diff_find(d, *id);
 		struct rollback_result rr = { 0 };
 
 		if (!c)
 			continue;
 		(void)content_cache_rollback(o->root, c, lg, now, &rr);
-		if (rr.restored + rr.already > 0)
+		if (rr.restored + rr.already > 0) {
+			_cleanup_free_ char *l = NULL;
+
 			log_notice("%s: %u content file(s) rolled back to their last-good copy", *id,
 				   rr.restored + rr.already);
+			if (asprintf(&l, "%s: %u content file(s) rolled back to their last-good copy", *id,
+				     rr.restored + rr.already) >= 0)
+				(void)strv_extend(files, l);
+		}
 		if (rr.uncovered == 0 && rr.errors == 0 && cd && cd->n_non_content == 0) {
 			rollback_result_done(&rr);
 			continue;
 		}
 		rollback_result_done(&rr);
 		(void)strv_extend(&rs->quarantine, *id);
-		STRV_FOREACH(m, c->modules)
-			if (!strpbrk(*m, "*?["))
-				(void)strv_extend(&modules, *m);
 	}
 	free(rs->reason);
 	rs->reason = NULL;
@@ -489,39 +543,84 @@ static void pick_by_inventory(const struct boot_opts *o, struct runstate *rs)
 			     q && *q ? q : "nothing (changed content rolled back)") < 0)
 			rs->reason = NULL;
 	}
+}
 
-	if (strv_length(modules) > 0 &&
-	    config_open_store(&cfg, &store, NULL) >= 0 &&
-	    store_load(store, &rec) >= 0) {
-		STRV_FOREACH(m, modules)
-			(void)state_record_add_module(&rec, *m);
-		if (store_save(store, &rec) < 0)
-			log_error("Failed to record the blocked modules in the state record");
-		for (unsigned i = 0; i < rec.n_modules; i++)
-			if (!strv_contains(modules, rec.modules[i]))
-				(void)strv_extend(&modules, rec.modules[i]);
-		/* /run/modprobe.d beside the run dir (/run/lifeline), which is
-		 * the /run that moves into the real root */
-		_cleanup_free_ char *conf = run_path(o, "../modprobe.d/lifeline.conf");
-		if (!conf || boot_write_modprobe_conf(conf, modules) < 0)
-			log_error("Failed to write the module quarantine into /run/modprobe.d");
+/* Level 3 on the root: the out-of-tree module files join the quarantine
+ * as SUSPECTS_OOT_ID, and their names join the module list. */
+static void pick_out_of_tree(const struct boot_opts *o, struct runstate *rs)
+{
+	_cleanup_strv_free_ char **files = NULL;
+	_cleanup_free_ char *kver = kernel_release(o);
+	struct component c;
+
+	if (suspects_oot_component(kver, &c) < 0)
+		return;
+	if (component_expand_files(&c, o->root, false, &files) >= 0)
+		(void)suspects_module_names_from_files(files, &rs->extra_modules);
+	component_done(&c);
+	if (!strv_contains(rs->quarantine, SUSPECTS_OOT_ID))
+		(void)strv_extend(&rs->quarantine, SUSPECTS_OOT_ID);
+}
+
+/* The real root's module blocks: the modules of every active component
+ * plus the durable level-3 list. */
+static char **blocked_modules(const struct component_set *set, const struct quarantine_entry *active,
+			      unsigned n, char **extra)
+{
+	char **l = NULL;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct component *c = components_find(set, active[i].id);
+
+		if (!c)
+			continue;
+		STRV_FOREACH(m, c->modules)
+			if (!strpbrk(*m, "*?[") && !strv_contains(l, *m))
+				(void)strv_extend(&l, *m);
 	}
-out:
-	store_free(store);
-	components_done(&set);
-	config_done(&cfg);
+	STRV_FOREACH(m, extra)
+		if (!strv_contains(l, *m))
+			(void)strv_extend(&l, *m);
+	return l;
+}
+
+static void record_history(const struct boot_opts *o, const struct runstate *rs, const char *action,
+			   const char *reason, char **modules, char **files)
+{
+	_cleanup_free_ char *who = strdup(HISTORY_WHO_BOOT), *act = strdup(action),
+			    *why = reason ? strdup(reason) : NULL;
+	struct history_entry e = {
+		.boot_seq = rs->boot_seq,
+		.level = rs->level,
+		.who = who,
+		.action = act,
+		.mode = rs->mode,
+		.reason = why,
+		.evidence = rs->evidence,
+		.components = streq(action, "escalate") ? rs->quarantine : NULL,
+		.modules = modules,
+		.files = files,
+	};
+	int r = who && act ? history_append(o->root, &e) : -ENOMEM;
+
+	if (r < 0)
+		log_error_errno(r, "Failed to record the decision in %s: %m", HISTORY_FILE);
 }
 
 int boot_phase_rootfs(const struct boot_opts *o)
 {
-	_cleanup_free_ char *state_path = run_path(o, "state");
+	_cleanup_free_ char *state_path = run_path(o, "state"),
+			    *modprobe = run_path(o, "../modprobe.d/lifeline.conf");
 	_cleanup_free_ struct quarantine_entry *active = NULL;
+	_cleanup_strv_free_ char **extra = NULL, **blocked = NULL, **files = NULL;
+	struct component_set set = { 0 };
 	struct runstate rs;
 	unsigned n_active = 0, n_new = 0;
-	bool remounted = false, escalate;
-	int r, pending;
+	bool remounted = false, escalate, give_up, lists_ok = true, durable_ok = true, mark_decided;
+	unsigned decided = 0;
+	int r, pending, recovered = 0;
 
-	if (!state_path)
+	if (!state_path || !modprobe)
 		return log_error_errno(ENOMEM, "Out of memory");
 	r = runstate_read(state_path, &rs);
 	if (r < 0) {
@@ -530,23 +629,40 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		return 0;
 	}
 	escalate = streq_ptr(rs.action, "escalate");
+	give_up = streq_ptr(rs.action, "give-up");
 	r = quarantine_active_read(o->root, &active, &n_active);
-	if (r < 0)
+	if (r < 0) {
 		log_warning_errno(r, "Failed to read the active quarantine list: %m");
-	/* A quarantine a power cut interrupted is finished at any boot. */
-	pending = quarantine_needs_recovery(o->root);
-	if (!escalate && pending <= 0 && !quarantine_unapplied(o->root, active, n_active)) {
-		runstate_done(&rs);
-		return 0;
+		lists_ok = false;
+	}
+	r = quarantine_modules_read(o->root, &extra);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to read %s: %m", QUARANTINE_MODULES_FILE);
+		lists_ok = false;
 	}
 	if (!root_looks_mounted(o->root)) {
 		/* Never create a tree where the root should be: the modules
 		 * stay blocked (init phase), the files wait for a later boot. */
-		log_error("real root not mounted at %s: quarantine recorded in the state record only",
-			  o->root);
+		if (escalate || n_active > 0)
+			log_error("real root not mounted at %s: quarantine recorded in the state record only",
+				  o->root);
 		runstate_done(&rs);
 		return 0;
 	}
+	/* A quarantine a power cut interrupted is finished at any boot. */
+	pending = quarantine_needs_recovery(o->root);
+	if (!escalate && !give_up && pending <= 0 && n_active == 0 && !extra &&
+	    access(modprobe, F_OK) < 0) {
+		runstate_done(&rs); /* a normal boot: nothing to do */
+		return 0;
+	}
+	r = components_load(o->config_root ? o->config_root : o->root, &set, NULL);
+	if (r < 0) {
+		log_error_errno(r, "Failed to load components: %m");
+		lists_ok = false;
+	}
+	if (!escalate && !give_up && pending <= 0 && !quarantine_unapplied(o->root, active, n_active))
+		goto modprobe; /* nothing to change on the root */
 
 	if (o->remount && root_is_read_only(o->root)) {
 		/* initramfs-tools mounts the root read-only; the changes are
@@ -560,21 +676,40 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			remounted = true;
 	}
 	if (pending > 0) {
-		r = quarantine_recover(o->root);
-		if (r < 0)
-			log_error_errno(r, "Failed to finish an interrupted quarantine or restore: %m");
-		else if (r > 0)
-			log_notice("finished %d quarantine job(s) a power cut interrupted", r);
+		recovered = quarantine_recover(o->root);
+		if (recovered < 0)
+			log_error_errno(recovered, "Failed to finish an interrupted quarantine or restore: %m");
+		else if (recovered > 0)
+			log_notice("finished %d quarantine job(s) a power cut interrupted", recovered);
 	}
 
-	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0) {
-		pick_by_inventory(o, &rs);
+	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0)
+		pick_by_inventory(o, &set, &rs, &files);
+	if (escalate && rs.level >= 3)
+		pick_out_of_tree(o, &rs);
+	if (escalate) {
 		r = runstate_write(state_path, &rs);
 		if (r < 0)
 			log_error_errno(r, "Failed to update %s: %m", state_path);
 	}
 
-	STRV_FOREACH(id, escalate ? rs.quarantine : NULL) {
+	/* The module list first, the active list second, "decided" last: a
+	 * cut leaves a prefix of these, and the next boot can tell which
+	 * (an active entry of this generation means the module list is
+	 * written too). */
+	if (escalate && rs.extra_modules) {
+		size_t before = strv_length(extra);
+
+		STRV_FOREACH(m, rs.extra_modules)
+			if (module_name_is_valid(*m, false) && !strv_contains(extra, *m))
+				(void)strv_extend(&extra, *m);
+		if (strv_length(extra) > before && (r = quarantine_modules_write(o->root, extra)) < 0) {
+			log_error_errno(r, "Failed to record the blocked modules in %s: %m",
+					QUARANTINE_MODULES_FILE);
+			durable_ok = false;
+		}
+	}
+	STRV_FOREACH(id, escalate && durable_ok ? rs.quarantine : NULL) {
 		r = quarantine_active_add(&active, &n_active, *id, rs.generation, rs.level);
 		if (r == -ENOMEM)
 			break;
@@ -583,18 +718,67 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	}
 	if (n_new > 0) {
 		r = quarantine_active_write(o->root, active, n_active);
-		if (r < 0)
+		if (r < 0) {
 			log_error_errno(r, "Failed to record the quarantine in %s: %m", QUARANTINE_ACTIVE_FILE);
+			durable_ok = false;
+		}
 	}
+	/* last: from now on the lists above are this decision's whole truth;
+	 * a later boot finishes what a cut here left undone */
+	mark_decided = escalate && durable_ok;
+	if (!escalate && lists_ok && quarantine_decided_read(o->root, &decided) >= 0 &&
+	    decided < rs.generation)
+		for (unsigned i = 0; i < n_active; i++)
+			if (active[i].generation == rs.generation)
+				mark_decided = true;
+	if (mark_decided && (r = quarantine_decided_write(o->root, rs.generation)) < 0)
+		log_error_errno(r, "Failed to write %s: %m", QUARANTINE_DECIDED_FILE);
 	/* after the active list is durable: a cut before the files move
 	 * leaves them for the next boot (quarantine_unapplied()) */
-	quarantine_apply_active(o, active, n_active);
-	if (escalate)
+	quarantine_apply_active(o, &set, active, n_active, &files);
+	if (escalate || give_up)
 		save_crashes(o, rs.boot_seq);
+
+	blocked = blocked_modules(&set, active, n_active, extra);
+	if (escalate)
+		record_history(o, &rs, "escalate", rs.reason, blocked, files);
+	else if (give_up)
+		record_history(o, &rs, "give-up",
+			       "still failing after every recovery level: nothing more is changed", NULL, NULL);
+	else if (recovered > 0)
+		record_history(o, &rs, "recover", "finished a quarantine or restore a power cut interrupted",
+			       NULL, files);
+	else if (files)
+		record_history(o, &rs, "apply",
+			       "moved the files of a quarantine decided before this boot "
+			       "(lifelinectl quarantine or a signed command)",
+			       blocked, files);
 	sync();
 
 	if (remounted && mount(NULL, o->root, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
 		log_warning_errno(errno, "Failed to remount %s read-only again: %m", o->root);
+
+modprobe:
+	/* /run/modprobe.d, the real root's block list (/run moves into the
+	 * real root), from the durable lists on the root: the init phase
+	 * wrote it from the state record, which at level 1 without a panic
+	 * log holds every component's modules (boot_phase_init()). Only from
+	 * lists that read well: a damaged list never lifts a block, and
+	 * neither does one a power cut left incomplete. */
+	if (lists_ok) {
+		if (!blocked)
+			blocked = blocked_modules(&set, active, n_active, extra);
+		/* A decision whose lists a power cut kept off the root: the
+		 * record's blocks stay until a rootfs phase makes it durable. */
+		if (quarantine_decided_read(o->root, &decided) < 0 || decided < rs.generation)
+			STRV_FOREACH(m, rs.blocked)
+				if (!strv_contains(blocked, *m))
+					(void)strv_extend(&blocked, *m);
+		r = boot_write_modprobe_conf(modprobe, blocked);
+		if (r < 0)
+			log_error_errno(r, "Failed to write the module quarantine into %s: %m", modprobe);
+	}
+	components_done(&set);
 	runstate_done(&rs);
 	return 0;
 }

@@ -17,6 +17,8 @@ struct boot_opts {
 	const char *config_root; /* where etc/lifeline is read; default: root */
 	bool real_system;    /* mount efivarfs/pstore, arm the watchdog, write /proc/sys */
 	bool remount;	     /* rootfs phase: remount root rw for the changes */
+	const char *kernel_release; /* rootfs phase, level 3: the kernel whose out-of-tree
+				     * modules are quarantined; NULL: the running one */
 };
 
 /* Initramfs, before udev loads modules: collect pstore, count the boot (one
@@ -24,7 +26,10 @@ struct boot_opts {
 int boot_phase_init(const struct boot_opts *o);
 
 /* Real root mounted at o->root: apply a pending quarantine to the root's
- * files and record it durably, save the crash texts. */
+ * files and record it durably (active list, module list, decision
+ * history), save the crash texts, and write /run/modprobe.d from the
+ * durable lists. Never writes the state record: the init phase's write is
+ * the only variable write of a boot attempt. */
 int boot_phase_rootfs(const struct boot_opts *o);
 
 /* The modprobe configuration that blocks a module both ways: "blacklist"

@@ -23,6 +23,7 @@
 #include "quarantine.h"
 #include "report.h"
 #include "runstate.h"
+#include "suspects.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
@@ -344,9 +345,15 @@ static void rebuild_modules(const char *root, struct state_record *rec)
 {
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	struct component_set set = { 0 };
+	_cleanup_strv_free_ char **extra = NULL;
 	unsigned n = 0, problems = 0;
 
 	state_record_clear_modules(rec);
+	/* level 3's modules beyond the components' own (boot.c) */
+	if (quarantine_modules_read(root, &extra) >= 0)
+		STRV_FOREACH(m, extra)
+			if (state_record_add_module(rec, *m) == -ENOSPC)
+				break;
 	if (quarantine_active_read(root, &active, &n) < 0 || n == 0)
 		return;
 	(void)components_load(root, &set, &problems);
@@ -431,6 +438,16 @@ int ctl_clear(const struct ctl_ctx *ctx)
 		log_error_errno(r, "Failed to update %s: %m", QUARANTINE_ACTIVE_FILE);
 		ret = CTL_EXIT_FAILURE;
 		goto out;
+	}
+	/* level 3's module list goes with the whole quarantine, or with the
+	 * out-of-tree pseudo component it belongs to */
+	if (!ids || strv_contains(ids, SUSPECTS_OOT_ID)) {
+		r = quarantine_modules_write(ctx->root, NULL);
+		if (r < 0) {
+			log_error_errno(r, "Failed to remove %s: %m", QUARANTINE_MODULES_FILE);
+			ret = CTL_EXIT_FAILURE;
+			goto out;
+		}
 	}
 	if (left == 0) {
 		decide_clear(&st.rec);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ void runstate_done(struct runstate *s)
 	free(s->store);
 	free(s->action);
 	strv_free(s->quarantine);
+	strv_free(s->extra_modules);
+	strv_free(s->blocked);
 	free(s->reason);
 	strv_free(s->evidence);
 	free(s->error);
@@ -52,7 +55,7 @@ static int mkdir_parent(const char *path)
 
 int runstate_write(const char *path, const struct runstate *s)
 {
-	_cleanup_free_ char *buf = NULL, *q = NULL;
+	_cleanup_free_ char *buf = NULL, *q = NULL, *m = NULL, *b = NULL;
 	size_t size = 0;
 	FILE *f;
 	int r;
@@ -67,6 +70,14 @@ int runstate_write(const char *path, const struct runstate *s)
 	put_line(f, "action", strempty(s->action));
 	q = strv_join(s->quarantine, " ");
 	put_line(f, "quarantine", strempty(q));
+	if (s->blocked) {
+		b = strv_join(s->blocked, " ");
+		put_line(f, "blocked", strempty(b));
+	}
+	if (s->extra_modules) {
+		m = strv_join(s->extra_modules, " ");
+		put_line(f, "modules", strempty(m));
+	}
 	if (s->reason)
 		put_line(f, "reason", s->reason);
 	STRV_FOREACH(e, s->evidence)
@@ -136,6 +147,14 @@ int runstate_read(const char *path, struct runstate *ret)
 			strv_free(s.quarantine);
 			s.quarantine = NULL;
 			r = strv_split_ws(v, &s.quarantine);
+		} else if (streq(k, "blocked")) {
+			strv_free(s.blocked);
+			s.blocked = NULL;
+			r = strv_split_ws(v, &s.blocked);
+		} else if (streq(k, "modules")) {
+			strv_free(s.extra_modules);
+			s.extra_modules = NULL;
+			r = strv_split_ws(v, &s.extra_modules);
 		} else if (streq(k, "evidence"))
 			r = strv_extend(&s.evidence, v);
 		if (r < 0) {
@@ -206,6 +225,95 @@ int quarantine_active_write(const char *root, const struct quarantine_entry *e, 
 	if (n == 0)
 		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
 	return write_file_atomic(path, buf, size, 0644);
+}
+
+int quarantine_modules_read(const char *root, char ***ret)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_MODULES_FILE), *text = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	char *line, *save = NULL;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 256 * 1024, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!module_name_is_valid(line, false) || strv_contains(l, line))
+			continue;
+		if (strv_extend(&l, line) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+int quarantine_modules_write(const char *root, char **modules)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_MODULES_FILE), *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	if (strv_length(modules) == 0)
+		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	STRV_FOREACH(m, modules)
+		fprintf(f, "%s\n", *m);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, size, 0644);
+}
+
+int quarantine_decided_read(const char *root, unsigned *ret)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_DECIDED_FILE), *text = NULL;
+	unsigned long v;
+	char *end;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 64, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || (*end && *end != '\n') || v > UINT32_MAX || text[0] == '-')
+		return -EBADMSG;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int quarantine_decided_write(const char *root, unsigned generation)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_DECIDED_FILE);
+	char buf[32];
+	int n, r;
+
+	if (!path)
+		return -ENOMEM;
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	n = snprintf(buf, sizeof(buf), "%u\n", generation);
+	return write_file_atomic(path, buf, (size_t)n, 0644);
 }
 
 int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,

@@ -6,7 +6,12 @@
  * rootfs phase, the generator, lifelinectl and lifelined.
  *
  * And the durable list of quarantined components,
- * /var/lib/lifeline/quarantine/active: one "ID GENERATION LEVEL" line each.
+ * /var/lib/lifeline/quarantine/active: one "ID GENERATION LEVEL" line each,
+ * and of the modules level 3 blocks beyond the components' own,
+ * /var/lib/lifeline/quarantine/modules: one module name a line. Both are
+ * kept by the rootfs phase on the root, not in the state record, so a
+ * decision made there needs no second variable write; every rootfs phase
+ * writes /run/modprobe.d from them (boot.c).
  */
 #pragma once
 
@@ -16,6 +21,8 @@
 #define RUNSTATE_FILE "/run/lifeline/state"
 #define RUNSTATE_MODE_FILE "/run/lifeline/mode"
 #define QUARANTINE_ACTIVE_FILE "/var/lib/lifeline/quarantine/active"
+#define QUARANTINE_MODULES_FILE "/var/lib/lifeline/quarantine/modules"
+#define QUARANTINE_DECIDED_FILE "/var/lib/lifeline/quarantine/decided"
 #define LIFELINE_STATE_DIR "/var/lib/lifeline"
 
 struct runstate {
@@ -27,6 +34,8 @@ struct runstate {
 	char *store;	  /* efi | file | none */
 	char *action;	  /* none | escalate | give-up | error */
 	char **quarantine; /* components decided in this boot */
+	char **extra_modules; /* level 3: modules blocked beyond the components' own */
+	char **blocked;	      /* the state record's module list (what the initramfs blocked) */
 	char *reason;
 	char **evidence;
 	char *error;	  /* why the boot is uncounted, if it is */
@@ -49,6 +58,18 @@ struct quarantine_entry {
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n);
+
+/* The level-3 module list: names valid as module names only (a damaged
+ * line is skipped); an empty list removes the file. */
+int quarantine_modules_read(const char *root, char ***ret);
+int quarantine_modules_write(const char *root, char **modules);
+
+/* The quarantine generation whose decision the rootfs phase has made
+ * durable on the root (active list and module list written): until it
+ * reaches the record's generation, the record's module list still counts
+ * for the real root (a power cut may have come first). 0 when absent. */
+int quarantine_decided_read(const char *root, unsigned *ret);
+int quarantine_decided_write(const char *root, unsigned generation);
 
 /* Append id to the in-memory list unless it is there already: 1 added,
  * 0 already listed, -EINVAL not a component id, -ENOMEM. */

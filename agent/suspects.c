@@ -80,8 +80,18 @@ static int from_text(const char *text, size_t size, const struct component_set *
 				: (e.loading_module && streq(e.loading_module, *m)) ? "the crash happened while loading module"
 				: "the crash's call trace runs through module";
 		}
-		if (!c && level >= 3 && !strv_contains(s->extra_modules, *m))
-			(void)strv_extend(&s->extra_modules, *m);
+	}
+	/* level 3: third-party kernel code the panic log lists (suspects.h) */
+	for (size_t i = 0; level >= 3 && i < e.n_modules_third_party; i++) {
+		_cleanup_free_ char *m = strdup(e.modules_third_party[i]);
+
+		if (!m)
+			break;
+		for (char *p = m; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		if (!components_find_module(set, m) && !strv_contains(s->extra_modules, m))
+			(void)strv_extend(&s->extra_modules, m);
 	}
 	if (!named && e.comm) {
 		named = component_by_comm(set, e.comm);
@@ -144,5 +154,60 @@ int suspects_pick(unsigned level, const char *pstore_text_dir, const struct comp
 		}
 	}
 	*ret = s;
+	return 0;
+}
+
+int suspects_oot_component(const char *kver, struct component *ret)
+{
+	static const char *const bases[] = { "/lib/modules", "/usr/lib/modules" };
+	static const char *const dirs[] = { "updates", "extra" };
+	static const char *const depth[] = { "*.ko*", "*/*.ko*", "*/*/*.ko*" };
+	struct component c = { 0 };
+
+	if (!kver || !*kver || strchr(kver, '/') || strpbrk(kver, "*?[") || streq(kver, "..") ||
+	    streq(kver, "."))
+		return -EINVAL;
+	c.id = strdup(SUSPECTS_OOT_ID);
+	c.vendor = strdup("out-of-tree kernel modules (lifeline level 3)");
+	if (!c.id || !c.vendor)
+		goto oom;
+	for (size_t b = 0; b < ELEMENTSOF(bases); b++)
+		for (size_t d = 0; d < ELEMENTSOF(dirs); d++)
+			for (size_t k = 0; k < ELEMENTSOF(depth); k++) {
+				char *g;
+
+				if (asprintf(&g, "%s/%s/%s/%s", bases[b], kver, dirs[d], depth[k]) < 0 ||
+				    strv_consume(&c.files, g) < 0)
+					goto oom;
+			}
+	*ret = c;
+	return 0;
+oom:
+	component_done(&c);
+	return -ENOMEM;
+}
+
+int suspects_module_names_from_files(char **files, char ***modules)
+{
+	STRV_FOREACH(f, files) {
+		const char *base = strrchr(*f, '/');
+		_cleanup_free_ char *name = NULL;
+		char *ko;
+
+		name = strdup(base ? base + 1 : *f);
+		if (!name)
+			return -ENOMEM;
+		ko = strstr(name, ".ko");
+		if (!ko || (ko[3] && !streq(ko + 3, ".xz") && !streq(ko + 3, ".zst") && !streq(ko + 3, ".gz")))
+			continue;
+		*ko = 0;
+		for (char *p = name; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		if (!module_name_is_valid(name, false) || strv_contains(*modules, name))
+			continue;
+		if (strv_extend(modules, name) < 0)
+			return -ENOMEM;
+	}
 	return 0;
 }

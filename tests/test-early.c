@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,11 +24,16 @@
 #include "agent/boot.h"
 #include "agent/components.h"
 #include "agent/ctl.h"
+#include "agent/history.h"
 #include "agent/inventory.h"
 #include "agent/runstate.h"
+#include "agent/suspects.h"
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "efi/store.h"
+
+#define KVER "6.1.0-lifeline-test"
 
 static char root[4096], var_path[4096];
 
@@ -125,7 +131,64 @@ static void boot_rootfs(void)
 
 	snprintf(run, sizeof(run), "%s/run/lifeline", root);
 	o.run_dir = run;
+	o.kernel_release = KVER;
 	assert_int_equal(boot_phase_rootfs(&o), 0);
+}
+
+/* Writes of the state variable, seen by inotify on the EFIVARFS_PATH
+ * directory: libefivar writes a variable by opening its file for writing
+ * (one IN_CLOSE_WRITE); reads close without writing. */
+static int var_watch(void)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_true(inotify_add_watch(fd, getenv("EFIVARFS_PATH"), IN_CLOSE_WRITE | IN_MOVED_TO) >= 0);
+	return fd;
+}
+
+static unsigned var_writes(int fd)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *name = strrchr(var_path, '/') + 1;
+	unsigned n = 0;
+	ssize_t len;
+
+	while ((len = read(fd, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->len > 0 && streq(ev->name, name))
+				n++;
+			p += sizeof(*ev) + ev->len;
+		}
+	return n;
+}
+
+/* One boot attempt through both phases: exactly one variable write. */
+static void boot_both_phases_one_write(int watch)
+{
+	(void)var_writes(watch);
+	boot_init();
+	boot_rootfs();
+	assert_int_equal(var_writes(watch), 1);
+}
+
+static struct history read_history(void)
+{
+	struct history h;
+
+	assert_int_equal(history_read(root, &h), 0);
+	assert_int_equal(h.n_damaged, 0);
+	return h;
+}
+
+static bool strv_has_substring(char **l, const char *needle)
+{
+	STRV_FOREACH(s, l)
+		if (strstr(*s, needle))
+			return true;
+	return false;
 }
 
 static struct state_record load_record(void)
@@ -327,10 +390,20 @@ static void test_pstore_without_known_component_still_enters_safe_mode(void **st
 	r = load_record();
 	assert_int_equal(r.level, 1);
 	assert_int_equal(r.mode, STATE_MODE_SAFE);
-	assert_int_equal(r.n_modules, 0);
+	/* the pick is left to the root's inventory diff, which the initramfs
+	 * cannot see: it blocks every component's modules for itself */
+	assert_int_equal(r.n_modules, 3);
+	assert_true(state_record_has_module(&r, "badsec_renamed"));
+	assert_true(state_record_has_module(&r, "othersec_net"));
 	text = get("/run/lifeline/state");
 	assert_non_null(strstr(text, "quarantine=\n"));
 	free(text);
+	/* the rootfs phase finds no last good inventory, so picks nothing, and
+	 * the real root gets no module blocks */
+	assert_true(exists("/run/modprobe.d/lifeline.conf"));
+	boot_rootfs();
+	assert_false(exists("/run/modprobe.d/lifeline.conf"));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
 }
 
 static void test_missing_config_uses_defaults(void **state)
@@ -400,10 +473,11 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 	/* a bad content update for badsec, a new binary for othersec */
 	put("/opt/badsec/content/channel-291.bin", "CRASH\n");
 	put("/opt/othersec/bin/otherd", "v2\n");
-	for (int i = 0; i < 4; i++) {
-		boot_init();
-		boot_rootfs();
-	}
+	int watch = var_watch();
+	/* the decision boot (4) too: one variable write per boot attempt,
+	 * the rootfs phase's pick is kept on the root */
+	for (int i = 0; i < 4; i++)
+		boot_both_phases_one_write(watch);
 	r = load_record();
 	assert_int_equal(r.level, 1);
 	text = get("/opt/badsec/content/channel-291.bin");
@@ -419,13 +493,41 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 	assert_non_null(strstr(text, "quarantine=othersec\n"));
 	assert_non_null(strstr(text, "changed since the last good boot"));
 	free(text);
-	/* its modules are now blocked in the record and for the real root */
+	/* the initramfs blocks every component's modules (it cannot see the
+	 * root's inventory); the real root only the pick's */
 	r = load_record();
 	assert_true(state_record_has_module(&r, "othersec"));
+	assert_true(state_record_has_module(&r, "badsec"));
 	text = get("/run/modprobe.d/lifeline.conf");
 	assert_non_null(text);
 	assert_non_null(strstr(text, "install othersec_net /bin/false"));
+	assert_null(strstr(text, "badsec"));
 	free(text);
+	/* the decision with its evidence, the inventory diff */
+	struct history h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "escalate");
+	assert_string_equal(h.entries[0].who, "boot");
+	assert_int_equal(h.entries[0].boot_seq, 4);
+	assert_int_equal(h.entries[0].level, 1);
+	assert_string_equal(h.entries[0].mode, "safe");
+	assert_non_null(strstr(h.entries[0].reason, "changed since the last good boot"));
+	assert_true(strv_has_substring(h.entries[0].evidence, "othersec: /opt/othersec/bin/otherd changed"));
+	assert_true(strv_has_substring(h.entries[0].evidence, "channel-291.bin"));
+	assert_true(strv_contains(h.entries[0].components, "othersec"));
+	assert_false(strv_contains(h.entries[0].components, "badsec"));
+	assert_true(strv_contains(h.entries[0].modules, "othersec_net"));
+	assert_true(strv_has_substring(h.entries[0].files, "badsec: 1 content file(s) rolled back"));
+	history_done(&h);
+
+	/* boot 5: the init phase blocks from the record again, the rootfs
+	 * phase narrows from the durable active list; still one write */
+	boot_both_phases_one_write(watch);
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(strstr(text, "install othersec /bin/false"));
+	assert_null(strstr(text, "badsec"));
+	free(text);
+	close(watch);
 
 	/* clear puts the binary back */
 	struct ctl_ctx ctx = { .root = root };
@@ -433,6 +535,184 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 	text = get("/opt/othersec/bin/otherd");
 	assert_string_equal(text, "v2\n");
 	free(text);
+}
+
+/* The decision boot died before its rootfs phase made the quarantine
+ * durable on the root (power cut): the record still holds the blocks, and
+ * a later rootfs phase, which narrows /run/modprobe.d to the durable
+ * lists, must not lift them. */
+static void test_undurable_decision_keeps_the_record_blocks(void **state)
+{
+	char *text;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+		boot_init();
+		boot_rootfs();
+	}
+	put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+	boot_init(); /* decision boot 4, cut before its rootfs phase */
+	boot_init();
+	boot_rootfs();
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "install badsec /bin/false\n"));
+	free(text);
+}
+
+static const char OOPS_OOT[] =
+	"Oops#1 Part1\n"
+	"<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	"<4>[    9.120100] Modules linked in: badsec(OE+) thirdmod(OE) vendorgpu(POE) overlay(T) efi_pstore ext4\n"
+	"<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: P           OE      6.1.0-27-amd64 #1\n"
+	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+	"<4>[    9.120400] Call Trace:\n"
+	"<4>[    9.120500]  <TASK>\n"
+	"<4>[    9.120600]  badsec_init+0x9d/0x1000 [badsec]\n"
+	"<4>[    9.120650]  ext4_fill_super+0x9d/0x1000 [ext4]\n"
+	"<4>[    9.120800]  </TASK>\n"
+	"<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
+
+#define OOT_FILE "/lib/modules/" KVER "/updates/dkms/thirdmod.ko.xz"
+#define OOT_FILE2 "/usr/lib/modules/" KVER "/extra/vendor-drv.ko"
+#define INTREE_FILE "/lib/modules/" KVER "/kernel/fs/ext4/ext4.ko"
+#define QDIR "/var/lib/lifeline/quarantine/"
+
+/* A crash loop that nothing ends, boot by boot through both phases, with
+ * threshold 3 and escalate_after 2: level 1 at failure 4 (the component
+ * the panic log names), level 2 at 6 (every component), level 3 at 8
+ * (plus third-party modules: the panic log's O/E/P ones and the files of
+ * the out-of-tree module directories), give-up at 10; then clear. At
+ * every boot: counters, decision, module blocks in the record and in
+ * /run/modprobe.d, the quarantine tree, mode, the history, one write. */
+static void test_every_level_end_to_end(void **state)
+{
+	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
+	struct state_record r;
+	struct history h;
+	char *text;
+	int watch;
+
+	(void)state;
+	put("/opt/othersec/bin/otherd", "v1\n");
+	put(OOT_FILE, "thirdmod\n");
+	put(OOT_FILE2, "vendor\n");
+	put(INTREE_FILE, "ext4\n");
+	watch = var_watch();
+
+	for (unsigned boot = 1; boot <= 11; boot++) {
+		static const unsigned level[] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3 };
+		static const unsigned entries[] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4 };
+
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS_OOT);
+		boot_both_phases_one_write(watch);
+		r = load_record();
+		assert_int_equal(r.boot_seq, boot);
+		assert_int_equal(r.failures, boot);
+		assert_int_equal(r.level, level[boot]);
+		assert_int_equal(r.mode, boot >= 10 ? STATE_MODE_GIVEN_UP
+					 : boot >= 4 ? STATE_MODE_SAFE : STATE_MODE_NORMAL);
+		text = get("/run/lifeline/mode");
+		assert_string_equal(text, boot >= 10 ? "given-up\n" : boot >= 4 ? "safe\n" : "normal\n");
+		free(text);
+		h = read_history();
+		assert_int_equal(h.n, entries[boot]);
+		history_done(&h);
+		text = get("/run/modprobe.d/lifeline.conf");
+		if (boot < 4)
+			assert_null(text);
+		else {
+			assert_non_null(strstr(text, "install badsec /bin/false\n"));
+			/* in-tree modules named in the trace or list: never */
+			assert_null(strstr(text, "ext4"));
+			assert_null(strstr(text, "overlay"));
+			assert_true((strstr(text, "othersec_net") != NULL) == (boot >= 6));
+			assert_true((strstr(text, "install thirdmod /bin/false") != NULL) == (boot >= 8));
+			assert_true((strstr(text, "install vendorgpu /bin/false") != NULL) == (boot >= 8));
+			assert_true((strstr(text, "install vendor_drv /bin/false") != NULL) == (boot >= 8));
+		}
+		free(text);
+
+		/* the files of each level's components are in the quarantine tree */
+		assert_true(exists("/opt/badsec/bin/badsecd") == (boot < 4));
+		assert_true(exists(QDIR "1/badsec/files/opt/badsec/bin/badsecd") == (boot >= 4));
+		assert_true(exists("/opt/othersec/bin/otherd") == (boot < 6));
+		assert_true(exists(QDIR "2/othersec/files/opt/othersec/bin/otherd") == (boot >= 6));
+		assert_true(exists(OOT_FILE) == (boot < 8));
+		assert_true(exists(QDIR "3/" SUSPECTS_OOT_ID "/files" OOT_FILE) == (boot >= 8));
+		assert_true(exists(OOT_FILE2) == (boot < 8));
+		assert_true(exists(INTREE_FILE));
+
+		if (boot == 4) {
+			assert_int_equal(r.n_modules, 1);
+			text = get(QUARANTINE_ACTIVE_FILE);
+			assert_string_equal(text, "badsec 1 1\n");
+			free(text);
+		}
+		if (boot == 6) {
+			assert_true(state_record_has_module(&r, "othersec_net"));
+			assert_false(state_record_has_module(&r, "thirdmod"));
+			text = get(QUARANTINE_ACTIVE_FILE);
+			assert_string_equal(text, "badsec 1 1\nothersec 2 2\n");
+			free(text);
+		}
+		if (boot == 8) {
+			/* the panic log's third-party modules block in the initramfs too */
+			assert_true(state_record_has_module(&r, "thirdmod"));
+			assert_true(state_record_has_module(&r, "vendorgpu"));
+			assert_false(state_record_has_module(&r, "ext4"));
+			text = get(QUARANTINE_ACTIVE_FILE);
+			assert_string_equal(text, "badsec 1 1\nothersec 2 2\n" SUSPECTS_OOT_ID " 3 3\n");
+			free(text);
+			text = get(QUARANTINE_MODULES_FILE);
+			assert_string_equal(text, "thirdmod\nvendorgpu\nvendor_drv\n");
+			free(text);
+		}
+	}
+	close(watch);
+
+	h = read_history();
+	assert_int_equal(h.n, 4);
+	static const char *const actions[] = { "escalate", "escalate", "escalate", "give-up" };
+	static const unsigned boots[] = { 4, 6, 8, 10 };
+	for (unsigned i = 0; i < 4; i++) {
+		assert_string_equal(h.entries[i].action, actions[i]);
+		assert_string_equal(h.entries[i].who, "boot");
+		assert_int_equal(h.entries[i].boot_seq, boots[i]);
+		assert_int_equal(h.entries[i].level, i < 3 ? i + 1 : 3);
+		assert_true(strv_has_substring(h.entries[i].evidence, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	}
+	assert_non_null(strstr(h.entries[0].reason, "RIP is in module badsec"));
+	assert_true(strv_contains(h.entries[0].components, "badsec"));
+	assert_true(strv_contains(h.entries[0].modules, "badsec"));
+	assert_true(strv_has_substring(h.entries[0].files, "badsec"));
+	assert_true(strv_contains(h.entries[1].components, "othersec"));
+	assert_true(strv_contains(h.entries[2].components, SUSPECTS_OOT_ID));
+	assert_true(strv_contains(h.entries[2].modules, "thirdmod"));
+	assert_true(strv_contains(h.entries[2].modules, "vendor_drv"));
+	assert_string_equal(h.entries[3].mode, "given-up");
+	history_done(&h);
+
+	/* clear puts every file back, out-of-tree modules included */
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	assert_true(exists(OOT_FILE));
+	assert_true(exists(OOT_FILE2));
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	assert_true(exists("/opt/othersec/bin/otherd"));
+	assert_false(exists(QUARANTINE_MODULES_FILE));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+	r = load_record();
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	assert_int_equal(r.n_modules, 0);
+	h = read_history();
+	assert_int_equal(h.n, 5);
+	assert_string_equal(h.entries[4].action, "clear");
+	assert_string_equal(h.entries[4].who, "lifelinectl");
+	assert_string_equal(h.entries[4].mode, "normal");
+	assert_true(strv_contains(h.entries[4].components, SUSPECTS_OOT_ID));
+	history_done(&h);
 }
 
 int main(void)
@@ -445,6 +725,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_config_uses_defaults, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_undurable_decision_keeps_the_record_blocks, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,7 +55,7 @@ ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $
 	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 
-AGENT_PROGS = lifelinectl lifelined lifeline-generator
+AGENT_PROGS = lifelinectl lifelined lifelined-worker lifeline-generator
 COMMON_SRC = $(wildcard common/*.c)
 EFI_SRC = $(wildcard efi/*.c)
 AGENT_SRC = $(filter-out $(addprefix agent/,$(addsuffix .c,$(AGENT_PROGS))),$(wildcard agent/*.c))
@@ -150,6 +150,8 @@ install: all
 	install -m 0755 $(O)/agent/lifelined $(O)/agent/lifelinectl $(DESTDIR)$(SBINDIR)/
 	# stripped: it is copied into every initramfs (issue 3 size goal)
 	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
+	# lifelined's short-lived jobs (network, crypto, state store)
+	install -m 0755 $(O)/agent/lifelined-worker $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 $(O)/agent/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
 		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf

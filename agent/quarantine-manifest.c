@@ -576,23 +576,32 @@ int qmanifest_save(int dir_fd, const struct qmanifest *m)
 	            0600);
 	if (fd < 0)
 		return negative_errno();
-	/* A cut half way leaves a torn temp file, which nobody reads. */
+	/* A cut half way leaves a torn temp file, which nobody reads (and
+	 * the next save truncates). A failed write (ENOSPC) removes it: on
+	 * a full disk it holds the space a later try needs. */
 	half = size / 2;
 	r = write_all(fd, buf, half);
 	if (r < 0)
-		return r;
+		goto fail;
 	fault_point("quarantine-manifest-write");
 	r = write_all(fd, buf + half, size - half);
 	if (r < 0)
-		return r;
+		goto fail;
 	fault_point("quarantine-manifest-fsync");
-	if (fsync(fd) < 0)
-		return negative_errno();
+	if (fsync(fd) < 0) {
+		r = negative_errno();
+		goto fail;
+	}
 	fault_point("quarantine-manifest-rename");
-	if (renameat(dir_fd, QM_TMP_NAME, dir_fd, QM_NAME) < 0)
-		return negative_errno();
+	if (renameat(dir_fd, QM_TMP_NAME, dir_fd, QM_NAME) < 0) {
+		r = negative_errno();
+		goto fail;
+	}
 	fault_point("quarantine-manifest-fsync-dir");
 	if (fsync(dir_fd) < 0)
 		return negative_errno();
 	return 0;
+fail:
+	(void)unlinkat(dir_fd, QM_TMP_NAME, 0);
+	return r;
 }

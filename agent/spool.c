@@ -27,6 +27,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
 #define SPOOL_TIME_DIGITS 16
 #define SPOOL_ID_DIGITS 32
 #define SPOOL_NAME_LEN (SPOOL_TIME_DIGITS + 1 + SPOOL_ID_DIGITS + 5)
+#define SPOOL_TIME_MAX 9999999999999999ULL /* the largest SPOOL_TIME_DIGITS number */
+
+/* Request timeouts; tests shorten them (spool_set_http_timeouts()). */
+static long http_connect_timeout = SPOOL_HTTP_CONNECT_TIMEOUT;
+static long http_total_timeout = SPOOL_HTTP_TOTAL_TIMEOUT;
+
+void spool_set_http_timeouts(long connect_seconds, long total_seconds)
+{
+	http_connect_timeout = connect_seconds > 0 ? connect_seconds : SPOOL_HTTP_CONNECT_TIMEOUT;
+	http_total_timeout = total_seconds > 0 ? total_seconds : SPOOL_HTTP_TOTAL_TIMEOUT;
+}
 /* A temp file of write_file_atomic() that a crash left behind is removed
  * when its writer's PID no longer runs, or once it is this old (the PID
  * may have been reused after a reboot). */
@@ -268,7 +279,8 @@ int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, 
 	const char *text, *id;
 	char hex[SPOOL_ID_DIGITS + 1];
 	struct timespec ts;
-	size_t len;
+	unsigned long long us;
+	size_t len, n_names;
 	int r;
 
 	if (!dir)
@@ -302,10 +314,20 @@ int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, 
 	if (r < 0)
 		return r;
 
+	/* Names sort in the order the reports were made, also when the
+	 * realtime clock was set back (an NTP step, a wrong RTC): a new name
+	 * is never below the newest one in the spool, or this report would be
+	 * sent before older ones and dropped first when the spool is full. */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (asprintf(&path, "%s/%0*llu-%s.json", dir, SPOOL_TIME_DIGITS,
-		     (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL,
-		     hex) < 0)
+	us = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL;
+	n_names = strv_length(names);
+	if (n_names > 0) {
+		unsigned long long newest = strtoull(names[n_names - 1], NULL, 10);
+
+		if (newest >= us && newest < SPOOL_TIME_MAX)
+			us = newest + 1;
+	}
+	if (asprintf(&path, "%s/%0*llu-%s.json", dir, SPOOL_TIME_DIGITS, us, hex) < 0)
 		return -ENOMEM;
 	{
 		_cleanup_free_ char *buf = NULL;
@@ -514,8 +536,8 @@ int spool_http_request(const struct spool_http *h, const char *url, const void *
 	CURL_SET(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	CURL_SET(e, CURLOPT_FOLLOWLOCATION, 0L);
 	CURL_SET(e, CURLOPT_NOSIGNAL, 1L);
-	CURL_SET(e, CURLOPT_CONNECTTIMEOUT, SPOOL_HTTP_CONNECT_TIMEOUT);
-	CURL_SET(e, CURLOPT_TIMEOUT, SPOOL_HTTP_TOTAL_TIMEOUT);
+	CURL_SET(e, CURLOPT_CONNECTTIMEOUT, http_connect_timeout);
+	CURL_SET(e, CURLOPT_TIMEOUT, http_total_timeout);
 	CURL_SET(e, CURLOPT_USERAGENT, "lifeline/" LIFELINE_VERSION);
 	CURL_SET(e, CURLOPT_ERRORBUFFER, errbuf);
 	CURL_SET(e, CURLOPT_WRITEFUNCTION, on_data);

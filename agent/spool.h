@@ -6,7 +6,8 @@
  * POST to [report] url; a file is deleted only after a 2xx answer.
  *
  *   <time>  microseconds since the epoch, 16 digits (names sort in the
- *           order the reports were made)
+ *           order the reports were made: never below the newest name
+ *           in the spool, even after the clock was set back)
  *   <id>    the report's "id" (32 hex digits)
  *
  * The spool is bounded by [report] spool_max bytes: when a new report does
@@ -34,9 +35,13 @@ struct lifeline_config;
 #define SPOOL_BACKOFF_MAX 3600u /* seconds */
 #define SPOOL_FILE_MAX (1024 * 1024) /* largest spool file read back */
 
-/* Timeouts of every request (seconds). */
+/* Timeouts of every request (seconds): a collector that accepts and never
+ * answers (or drips) costs at most SPOOL_HTTP_TOTAL_TIMEOUT per flush. */
 #define SPOOL_HTTP_CONNECT_TIMEOUT 10L
 #define SPOOL_HTTP_TOTAL_TIMEOUT 30L
+
+/* For tests: other timeouts (seconds; 0 restores the default). */
+void spool_set_http_timeouts(long connect_seconds, long total_seconds);
 
 /* Drop priority of a report (lowest dropped first). */
 enum spool_class {

@@ -43,6 +43,7 @@
 #include "agent/command.h"
 #include "agent/components.h"
 #include "agent/config.h"
+#include "agent/history.h"
 #include "agent/ctl.h"
 #include "agent/quarantine.h"
 #include "agent/runstate.h"
@@ -781,6 +782,37 @@ static void test_backoff_runs_on_the_callers_clock_not_realtime(void **state)
 	clock_shift = 0;
 }
 
+static void test_clock_set_back_history_keeps_append_order_with_the_clocks_times(void **state)
+{
+	struct history_entry e = { .boot_seq = 4, .level = 1, .who = (char *)HISTORY_WHO_BOOT };
+	struct history h = { 0 };
+	uint64_t t1;
+
+	(void)state;
+	new_root();
+	e.action = (char *)"escalate";
+	e.mode = (char *)"safe";
+	e.reason = (char *)"first";
+	assert_int_equal(history_append(root, &e), 0);
+	clock_shift = -86400;
+	e.boot_seq = 5;
+	e.action = (char *)"bless";
+	e.mode = (char *)"normal";
+	e.reason = (char *)"second, after the clock was set back";
+	assert_int_equal(history_append(root, &e), 0);
+	clock_shift = 0;
+	assert_int_equal(history_read(root, &h), 0);
+	assert_int_equal(h.n, 2);
+	/* the order is the order of the decisions; each time is what the
+	 * clock said then (an audit trail, not a sort key) */
+	assert_string_equal(h.entries[0].reason, "first");
+	assert_string_equal(h.entries[1].reason, "second, after the clock was set back");
+	t1 = h.entries[0].time;
+	assert_true(h.entries[1].time + 86000 < t1);
+	history_done(&h);
+	drop_root();
+}
+
 #define MACHINE_ID "0123456789abcdef0123456789abcdef"
 
 static int noop_apply(const char *r, const struct command *c, void *userdata)
@@ -898,6 +930,7 @@ int main(void)
 		cmocka_unit_test(test_slow_collector_within_the_timeout_gets_the_report),
 		cmocka_unit_test(test_clock_set_back_keeps_the_spool_in_report_order),
 		cmocka_unit_test(test_backoff_runs_on_the_callers_clock_not_realtime),
+		cmocka_unit_test(test_clock_set_back_history_keeps_append_order_with_the_clocks_times),
 		cmocka_unit_test(test_clock_jumps_commands_expire_forward_never_replay_back),
 	};
 

@@ -152,6 +152,8 @@ install: all
 	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
 	# lifelined's short-lived jobs (network, crypto, state store)
 	install -m 0755 $(O)/agent/lifelined-worker $(DESTDIR)$(LIBEXECDIR)/
+	# run by the initramfs hooks at build time: which watchdog drivers
+	install -m 0755 initramfs-hook/watchdog-drivers $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0755 $(O)/agent/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
 		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf

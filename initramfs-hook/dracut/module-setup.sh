@@ -47,10 +47,26 @@ installkernel() {
     # panic's log: always wanted, even in hostonly mode (a hostonly build
     # keeps only modules the build host has loaded or has devices for).
     hostonly='' instmods -s efivarfs efi_pstore
-    # Hardware watchdogs that lifeline-early arms so a hang in the initrd is
-    # reset. In hostonly mode dracut keeps only the ones matching this
-    # machine's devices; absent drivers are skipped quietly.
-    instmods -s i6300esb iTCO_wdt sp5100_tco
+    # Hardware watchdog drivers that lifeline-early arms so a hang in the
+    # initrd is reset: [boot] initramfs_watchdog (this machine's by default,
+    # which watchdog-drivers finds itself, so hostonly filtering is off).
+    # The init unit / hook loads the ones watchdog-drivers.list names.
+    local _wd _wds="i6300esb iTCO_wdt sp5100_tco"
+    if [[ -x "$dracutsysrootdir/usr/lib/lifeline/watchdog-drivers" ]]; then
+        _wds=$(LIFELINE_MODULES_DIR="${srcmods:-/lib/modules/$kernel}" \
+            LIFELINE_CONFIG_ROOT="${dracutsysrootdir:-/}" \
+            LIFELINE_EARLY="$dracutsysrootdir/usr/lib/lifeline/lifeline-early" \
+            "$dracutsysrootdir/usr/lib/lifeline/watchdog-drivers" "$kernel") || _wds=""
+    fi
+    mkdir -p "$initdir/usr/lib/lifeline"
+    : > "$initdir/usr/lib/lifeline/watchdog-drivers.list"
+    for _wd in $_wds; do
+        if hostonly='' instmods -c -s "$_wd"; then
+            echo "$_wd" >> "$initdir/usr/lib/lifeline/watchdog-drivers.list"
+        else
+            dwarn "lifeline: watchdog driver $_wd: no such module in kernel $kernel; left out"
+        fi
+    done
     return 0
 }
 

@@ -218,8 +218,8 @@ else
 	fail "initramfs-tools: mkinitramfs with lifeline"
 	show_log "$logs/mkinitramfs.log"
 fi
-if grep -q '^lifeline:' "$logs/mkinitramfs.log"; then
-	fail "initramfs-tools: the lifeline hook complained: $(grep '^lifeline:' "$logs/mkinitramfs.log" | head -3)"
+if grep -Eq '^(W: |E: )?lifeline:' "$logs/mkinitramfs.log"; then
+	fail "initramfs-tools: the lifeline hook complained: $(grep -E '^(W: |E: )?lifeline:' "$logs/mkinitramfs.log" | head -3)"
 fi
 
 if [ -s "$root$t/lifeline.img" ]; then
@@ -283,7 +283,8 @@ if [ -s "$root$t/lifeline.img" ]; then
 	rm -f "$tree/tmp/early-calls"
 	# A stub modprobe first in PATH: on a host that runs the image's kernel
 	# the real one would load modules into the host. (/sys, /proc: empty.)
-	printf '#!/bin/sh\nexit 0\n' > "$tree/tmp/stub/modprobe"
+	printf '#!/bin/sh\necho "$*" >> /tmp/modprobe-calls\nexit 0\n' > "$tree/tmp/stub/modprobe"
+	rm -f "$tree/tmp/modprobe-calls"
 	chmod 0755 "$tree/tmp/stub/modprobe"
 	env -i PATH=/tmp/stub:/usr/sbin:/usr/bin:/sbin:/bin rootmnt=/root \
 		chroot "$tree" /bin/sh -c '/scripts/init-top/lifeline; echo "top=$?"; /scripts/init-bottom/lifeline; echo "bottom=$?"' \
@@ -295,8 +296,19 @@ if [ -s "$root$t/lifeline.img" ]; then
 	else
 		fail "$name: the boot scripts with a failing lifeline-early: $(tr '\n' '|' < "$logs/it-scripts.log"), calls '$calls'"
 	fi
+	# No /sys/firmware/efi in the chroot: the only modprobe calls are the
+	# watchdog drivers, those of the image's list.
+	mcalls=$(tr '\n' '|' < "$tree/tmp/modprobe-calls" 2>/dev/null)
+	wlist=$(tr '\n' ' ' < "$tree/usr/lib/lifeline/watchdog-drivers.list" 2>/dev/null)
+	check "$name: auto without a watchdog on the build machine (empty /sys): the generic list i6300esb iTCO_wdt sp5100_tco in usr/lib/lifeline/watchdog-drivers.list (got '$wlist'), said on the build's output" \
+		eval '[ "$wlist" = "i6300esb iTCO_wdt sp5100_tco " ] &&
+			grep -q "^I: lifeline: watchdog drivers: no watchdog driver found for this machine: the generic list" "$logs/mkinitramfs.log"'
+	check "$name: init-top loads the listed watchdog drivers (modprobe calls: $mcalls)" \
+		[ "$mcalls" = "-q i6300esb|-q iTCO_wdt|-q sp5100_tco|" ]
+	check "$name: /bin/false is busybox's applet, not a copy of coreutils' false" \
+		chroot "$tree" /bin/sh -c '[ /bin/false -ef /bin/busybox ] && ! /bin/false'
 	cp "$work/early.real" "$tree/usr/lib/lifeline/lifeline-early"
-	rm -rf "$tree/tmp/early-calls" "$tree/tmp/stub"
+	rm -rf "$tree/tmp/early-calls" "$tree/tmp/stub" "$tree/tmp/modprobe-calls"
 
 	run_early "$tree" "$name"
 
@@ -322,6 +334,116 @@ if [ -s "$root$t/lifeline.img" ]; then
 	else
 		info "$name: no image without lifeline to compare with; bytes added not measured"
 	fi
+fi
+
+# ------------------------------------------- watchdog driver selection
+
+# [boot] initramfs_watchdog, as initramfs-hook/watchdog-drivers (run by both
+# hooks) resolves it against the root's kernel, with a fake sysfs.
+step "watchdog driver selection ([boot] initramfs_watchdog)"
+conf=$root/etc/lifeline/lifeline.conf
+cp "$conf" "$work/lifeline.conf.orig"
+# wd_conf VALUE: the root's lifeline.conf with initramfs_watchdog = VALUE
+wd_conf() {
+	cp "$work/lifeline.conf.orig" "$conf"
+	printf '\n[boot]\ninitramfs_watchdog = %s\n' "$1" >> "$conf"
+}
+# wd_run SYSFS: watchdog-drivers' answer (one line, space-separated), in
+# the root, for the root's kernel; stderr in $logs/wd.log
+wd_run() {
+	chroot "$root" env LIFELINE_SYSFS="$1" /usr/lib/lifeline/watchdog-drivers "$kver" \
+		2> "$logs/wd.log" | tr '\n' ' ' | sed 's/ $//'
+}
+# fake_sysfs DIR: q35-like: lpc_ich at 00:1f.0 with the iTCO_wdt platform
+# device it creates, bound and registered as watchdog0; an i6300esb PCI
+# device at 00:03.0 that no driver is bound to (its module not loaded).
+fake_sysfs() {
+	local f=$1 d
+	d=$f/devices/pci0000:00
+	mkdir -p "$d/0000:00:1f.0/iTCO_wdt/watchdog/watchdog0" "$d/0000:00:03.0" \
+		"$f/module/lpc_ich" "$f/module/iTCO_wdt" "$f/bus/pci/drivers/lpc_ich" \
+		"$f/bus/platform/drivers/iTCO_wdt" "$f/class/watchdog" "$f/bus/pci/devices" \
+		"$f/bus/platform/devices"
+	ln -s ../../../../module/lpc_ich "$f/bus/pci/drivers/lpc_ich/module"
+	ln -s ../../../../module/iTCO_wdt "$f/bus/platform/drivers/iTCO_wdt/module"
+	ln -s ../../../bus/pci/drivers/lpc_ich "$d/0000:00:1f.0/driver"
+	ln -s ../../../../bus/platform/drivers/iTCO_wdt "$d/0000:00:1f.0/iTCO_wdt/driver"
+	ln -s ../.. "$d/0000:00:1f.0/iTCO_wdt/watchdog/watchdog0/device"
+	ln -s ../../devices/pci0000:00/0000:00:1f.0/iTCO_wdt/watchdog/watchdog0 "$f/class/watchdog/watchdog0"
+	echo pci:v00008086d00002918sv00001AF4sd00001100bc06sc01i00 > "$d/0000:00:1f.0/modalias"
+	echo platform:iTCO_wdt > "$d/0000:00:1f.0/iTCO_wdt/modalias"
+	echo pci:v00008086d000025ABsv00001AF4sd00001100bc08sc80i00 > "$d/0000:00:03.0/modalias"
+	ln -s ../../../devices/pci0000:00/0000:00:1f.0 "$f/bus/pci/devices/0000:00:1f.0"
+	ln -s ../../../devices/pci0000:00/0000:00:03.0 "$f/bus/pci/devices/0000:00:03.0"
+	ln -s ../../../devices/pci0000:00/0000:00:1f.0/iTCO_wdt "$f/bus/platform/devices/iTCO_wdt"
+}
+rm -rf "$root$t/fsys" "$root$t/nosys" "$root$t/oddsys"
+fake_sysfs "$root$t/fsys"
+mkdir -p "$root$t/nosys"
+# a registered watchdog whose driver the root's kernel does not have
+mkdir -p "$root$t/oddsys/devices/platform/oddwdt/watchdog/watchdog0" "$root$t/oddsys/module/no_such_wdt" \
+	"$root$t/oddsys/bus/platform/drivers/no_such_wdt" "$root$t/oddsys/class/watchdog"
+ln -s ../../../../module/no_such_wdt "$root$t/oddsys/bus/platform/drivers/no_such_wdt/module"
+ln -s ../../../bus/platform/drivers/no_such_wdt "$root$t/oddsys/devices/platform/oddwdt/driver"
+ln -s ../.. "$root$t/oddsys/devices/platform/oddwdt/watchdog/watchdog0/device"
+ln -s ../../devices/platform/oddwdt/watchdog/watchdog0 "$root$t/oddsys/class/watchdog/watchdog0"
+
+if [ -x "$root/usr/lib/lifeline/watchdog-drivers" ]; then
+	wd_conf auto
+	got=$(wd_run "$t/fsys")
+	check "watchdog: auto with devices: the bound watchdog's driver after its parent's (lpc_ich creates iTCO_wdt's device), then the unbound i6300esb matched by modalias (got '$got')" \
+		[ "$got" = "lpc_ich iTCO_wdt i6300esb" ]
+	got=$(wd_run "$t/nosys")
+	check "watchdog: auto without any device: the generic list (got '$got')" \
+		[ "$got" = "i6300esb iTCO_wdt sp5100_tco" ]
+	got=$(wd_run "$t/oddsys")
+	check "watchdog: auto finding only a driver the image's kernel lacks: warned, then the generic list (got '$got')" \
+		eval '[ "$got" = "i6300esb iTCO_wdt sp5100_tco" ] && grep -q "^W: lifeline: watchdog drivers: no_such_wdt" "$logs/wd.log"'
+	wd_conf "i6300esb"
+	got=$(wd_run "$t/fsys")
+	check "watchdog: an explicit list is taken as it is, whatever the machine has (got '$got')" \
+		[ "$got" = "i6300esb" ]
+	wd_conf "none"
+	got=$(wd_run "$t/fsys")
+	check "watchdog: none selects nothing, and says a hang before the root is up is not reset (got '$got')" \
+		eval '[ -z "$got" ] && grep -q "is not reset" "$logs/wd.log"'
+	wd_conf "auto i6300esb"
+	got=$(wd_run "$t/nosys")
+	check "watchdog: a bad value is logged and means auto (got '$got')" \
+		eval '[ "$got" = "i6300esb iTCO_wdt sp5100_tco" ] && grep -q "expected auto, none or module names" "$logs/wd.log"'
+
+	# The VM rig's setting in a real image: only i6300esb (and the
+	# watchdog core it needs), and init-top loads just that.
+	wd_conf "i6300esb"
+	if chroot "$root" mkinitramfs -o "$t/wd.img" "$kver" > "$logs/mkinitramfs-wd.log" 2>&1 &&
+		chroot "$root" unmkinitramfs "$t/wd.img" "$t/wd" > "$logs/unmkinitramfs-wd.log" 2>&1; then
+		wtree=$root$t/wd
+		[ -d "$wtree/main" ] && wtree=$wtree/main
+		dep=$wtree/usr/lib/modules/$kver/modules.dep
+		check "watchdog: image with initramfs_watchdog = i6300esb: i6300esb and watchdog in, iTCO_wdt and sp5100_tco out, list 'i6300esb'" \
+			eval 'grep -Eq "/i6300esb\.ko(\.[a-z]+)?:" "$dep" && grep -Eq "/watchdog\.ko(\.[a-z]+)?:" "$dep" &&
+				! grep -Eq "/(iTCO_wdt|sp5100_tco)\.ko" "$dep" &&
+				[ "$(cat "$wtree/usr/lib/lifeline/watchdog-drivers.list")" = i6300esb ]'
+		if [ -n "${ptree:-}" ] && [ -d "$ptree" ]; then
+			info "watchdog: initramfs_watchdog = i6300esb adds $(($(file_bytes "$wtree" tmp) - $(file_bytes "$ptree"))) bytes uncompressed, $(($(stat -c %s "$root$t/wd.img") - $(stat -c %s "$root$t/plain.img"))) in the zstd image"
+		fi
+		printf '#!/bin/sh\nexit 0\n' > "$wtree/usr/lib/lifeline/lifeline-early"
+		mkdir -p "$wtree/tmp/stub"
+		printf '#!/bin/sh\necho "$*" >> /tmp/modprobe-calls\nexit 0\n' > "$wtree/tmp/stub/modprobe"
+		chmod 0755 "$wtree/tmp/stub/modprobe"
+		rm -f "$wtree/dev/"* 2>/dev/null
+		env -i PATH=/tmp/stub:/usr/sbin:/usr/bin:/sbin:/bin chroot "$wtree" /scripts/init-top/lifeline \
+			> "$logs/wd-init-top.log" 2>&1
+		mcalls=$(tr '\n' '|' < "$wtree/tmp/modprobe-calls" 2>/dev/null)
+		check "watchdog: that image's init-top loads only i6300esb (modprobe calls: $mcalls)" \
+			[ "$mcalls" = "-q i6300esb|" ]
+	else
+		fail "watchdog: mkinitramfs with initramfs_watchdog = i6300esb"
+		show_log "$logs/mkinitramfs-wd.log"
+	fi
+	cp "$work/lifeline.conf.orig" "$conf"
+else
+	fail "watchdog: make install put no /usr/lib/lifeline/watchdog-drivers in the root"
 fi
 
 # ----------------------------------------------------------------- dracut

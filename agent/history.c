@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +15,6 @@
 #include "common/strv.h"
 #include "efi/state-record.h"
 #include "history.h"
-
-/* A file larger than this is read from its last HISTORY_READ_MAX bytes
- * (only a hand-made or hostile file is ever that large). */
-#define HISTORY_READ_MAX (HISTORY_FILE_MAX + HISTORY_ENTRY_MAX)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 void history_entry_done(struct history_entry *e)
 {
@@ -45,46 +39,77 @@ void history_done(struct history *h)
 
 /* -- writing --------------------------------------------------------------- */
 
-static json_object *str_or_null(const char *s)
+/* The encoder is written out by hand, not with json-c: lifeline-early
+ * appends in the initramfs and stays free of the JSON library (start-up
+ * time, initramfs size); history-read.c parses with json-c. Strings are
+ * cut at HISTORY_STRING_MAX bytes; '"', '\\' and control characters are
+ * escaped (RFC 8259, section 7). */
+static void put_string(FILE *f, const char *s)
 {
-	return s ? json_object_new_string_len(s, (int)strnlen(s, HISTORY_STRING_MAX)) : NULL;
-}
-
-static json_object *list_json(char **l, size_t max)
-{
-	json_object *a = json_object_new_array();
 	size_t n = 0;
 
-	STRV_FOREACH(s, l) {
-		if (n++ >= max)
-			break;
-		json_object_array_add(a, str_or_null(*s));
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p && n < HISTORY_STRING_MAX; p++, n++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
 	}
-	return a;
+	fputc('"', f);
 }
 
-static json_object *entry_json(const struct history_entry *e, size_t max_evidence)
+static void put_list(FILE *f, const char *key, char **l, size_t max)
 {
-	json_object *o = json_object_new_object();
-	size_t n_ev = strv_length(e->evidence);
+	size_t n = 0;
 
-	json_object_object_add(o, "time", json_object_new_int64((int64_t)(e->time ? e->time
-										: (uint64_t)time(NULL))));
-	json_object_object_add(o, "boot", json_object_new_int64(e->boot_seq));
-	json_object_object_add(o, "who", str_or_null(e->who ? e->who : "unknown"));
-	json_object_object_add(o, "action", str_or_null(e->action ? e->action : "unknown"));
-	json_object_object_add(o, "level", json_object_new_int64(e->level));
-	if (e->mode)
-		json_object_object_add(o, "mode", str_or_null(e->mode));
-	if (e->reason)
-		json_object_object_add(o, "reason", str_or_null(e->reason));
-	json_object_object_add(o, "evidence", list_json(e->evidence, max_evidence));
+	fprintf(f, ",\"%s\":[", key);
+	STRV_FOREACH(s, l) {
+		if (n >= max)
+			break;
+		if (n++ > 0)
+			fputc(',', f);
+		put_string(f, *s);
+	}
+	fputc(']', f);
+}
+
+static char *entry_json(const struct history_entry *e, size_t max_evidence, size_t *ret_len)
+{
+	size_t n_ev = strv_length(e->evidence), len = 0;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "{\"time\":%" PRIu64 ",\"boot\":%u,\"who\":",
+		e->time ? e->time : (uint64_t)time(NULL), e->boot_seq);
+	put_string(f, e->who ? e->who : "unknown");
+	fputs(",\"action\":", f);
+	put_string(f, e->action ? e->action : "unknown");
+	fprintf(f, ",\"level\":%u", e->level);
+	if (e->mode) {
+		fputs(",\"mode\":", f);
+		put_string(f, e->mode);
+	}
+	if (e->reason) {
+		fputs(",\"reason\":", f);
+		put_string(f, e->reason);
+	}
+	put_list(f, "evidence", e->evidence, max_evidence);
 	if (n_ev > max_evidence)
-		json_object_object_add(o, "evidence_cut", json_object_new_int64((int64_t)(n_ev - max_evidence)));
-	json_object_object_add(o, "components", list_json(e->components, HISTORY_LIST_MAX));
-	json_object_object_add(o, "modules", list_json(e->modules, HISTORY_LIST_MAX));
-	json_object_object_add(o, "files", list_json(e->files, HISTORY_LIST_MAX));
-	return o;
+		fprintf(f, ",\"evidence_cut\":%zu", n_ev - max_evidence);
+	put_list(f, "components", e->components, HISTORY_LIST_MAX);
+	put_list(f, "modules", e->modules, HISTORY_LIST_MAX);
+	put_list(f, "files", e->files, HISTORY_LIST_MAX);
+	fputc('}', f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*ret_len = len;
+	return buf;
 }
 
 int history_format_line(const struct history_entry *e, char **ret_line, size_t *ret_len)
@@ -92,17 +117,13 @@ int history_format_line(const struct history_entry *e, char **ret_line, size_t *
 	/* Evidence is the only part that can be long: drop its tail until
 	 * the line fits (the other lists are short by nature and capped). */
 	for (size_t max_ev = HISTORY_LIST_MAX;; max_ev = max_ev > 8 ? max_ev / 2 : max_ev - 1) {
-		_cleanup_(json_object_putp) json_object *o = entry_json(e, max_ev);
-		const char *js;
+		_cleanup_free_ char *js = NULL;
 		size_t len;
 		char *line;
 
-		if (!o)
-			return -ENOMEM;
-		js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		js = entry_json(e, max_ev, &len);
 		if (!js)
 			return -ENOMEM;
-		len = strlen(js);
 		if (len + 10 > HISTORY_ENTRY_MAX && max_ev > 0)
 			continue;
 		if (len + 10 > HISTORY_ENTRY_MAX)
@@ -217,235 +238,3 @@ int history_append(const char *root, const struct history_entry *e)
 	return 0;
 }
 
-/* -- reading --------------------------------------------------------------- */
-
-/* Bounded copy with control characters replaced: the text reaches
- * terminals and reports. */
-static char *clean_string(const char *s, size_t len)
-{
-	char *c;
-
-	if (len > HISTORY_STRING_MAX)
-		len = HISTORY_STRING_MAX;
-	c = strndup(s, len);
-	if (!c)
-		return NULL;
-	for (char *p = c; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return c;
-}
-
-/* 0 ok (absent is ok: *ret stays NULL), -EINVAL wrong type, -ENOMEM */
-static int get_string(json_object *o, const char *key, char **ret)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -EINVAL;
-	*ret = clean_string(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int get_uint(json_object *o, const char *key, uint64_t max, uint64_t *ret)
-{
-	json_object *v;
-	int64_t n;
-
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	n = json_object_get_int64(v);
-	if (n < 0 || (uint64_t)n > max)
-		return -EINVAL;
-	*ret = (uint64_t)n;
-	return 0;
-}
-
-static int get_list(json_object *o, const char *key, char ***ret)
-{
-	json_object *v;
-	size_t n;
-
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_array))
-		return -EINVAL;
-	n = json_object_array_length(v);
-	for (size_t i = 0; i < n && i < HISTORY_LIST_MAX; i++) {
-		json_object *item = json_object_array_get_idx(v, i);
-		char *s;
-
-		if (!json_object_is_type(item, json_type_string))
-			return -EINVAL;
-		s = clean_string(json_object_get_string(item), (size_t)json_object_get_string_len(item));
-		if (!s || strv_consume(ret, s) < 0)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-/* One line without its newline: 1 entry, 0 damaged, -ENOMEM. */
-static int parse_line(const char *line, size_t len, struct history_entry *ret)
-{
-	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_(history_entry_done) struct history_entry e = { 0 };
-	json_tokener *tok;
-	uint64_t v;
-	unsigned crc = 0;
-	int r;
-
-	if (len < 11 || line[8] != ' ' || line[9] != '{')
-		return 0;
-	for (int i = 0; i < 8; i++) {
-		char c = line[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-		if (d > 15)
-			return 0;
-		crc = crc << 4 | d;
-	}
-	if (state_crc32(line + 9, len - 9) != crc)
-		return 0;
-
-	tok = json_tokener_new_ex(16);
-	if (!tok)
-		return -ENOMEM;
-	o = json_tokener_parse_ex(tok, line + 9, (int)(len - 9));
-	r = json_tokener_get_error(tok) == json_tokener_success &&
-	    json_tokener_get_parse_end(tok) == len - 9;
-	json_tokener_free(tok);
-	if (!r || !json_object_is_type(o, json_type_object))
-		return 0;
-
-	v = 0;
-	if (get_uint(o, "time", INT64_MAX, &v) < 0)
-		return 0;
-	e.time = v;
-	v = 0;
-	if (get_uint(o, "boot", UINT32_MAX, &v) < 0)
-		return 0;
-	e.boot_seq = (unsigned)v;
-	v = 0;
-	if (get_uint(o, "level", 3, &v) < 0)
-		return 0;
-	e.level = (unsigned)v;
-	if ((r = get_string(o, "who", &e.who)) < 0 || (r = get_string(o, "action", &e.action)) < 0 ||
-	    (r = get_string(o, "mode", &e.mode)) < 0 || (r = get_string(o, "reason", &e.reason)) < 0 ||
-	    (r = get_list(o, "evidence", &e.evidence)) < 0 ||
-	    (r = get_list(o, "components", &e.components)) < 0 ||
-	    (r = get_list(o, "modules", &e.modules)) < 0 || (r = get_list(o, "files", &e.files)) < 0)
-		return r == -ENOMEM ? r : 0;
-	if (!e.action || !e.who || !*e.action)
-		return 0;
-	*ret = e;
-	memset(&e, 0, sizeof(e));
-	return 1;
-}
-
-int history_parse(const char *data, size_t size, struct history *h)
-{
-	const char *p = data, *end = data + size;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		struct history_entry e;
-		int r;
-
-		if (!nl) {
-			/* a torn last line: the append that wrote it never
-			 * finished (its fsync did not return) */
-			h->n_damaged++;
-			break;
-		}
-		if (nl == p) {
-			p++;
-			continue;
-		}
-		r = (size_t)(nl - p) <= HISTORY_ENTRY_MAX ? parse_line(p, (size_t)(nl - p), &e) : 0;
-		if (r < 0)
-			return r;
-		if (r == 0)
-			h->n_damaged++;
-		else {
-			struct history_entry *n = reallocarray(h->entries, h->n + 1, sizeof(*n));
-
-			if (!n) {
-				history_entry_done(&e);
-				return -ENOMEM;
-			}
-			h->entries = n;
-			h->entries[h->n++] = e;
-		}
-		p = nl + 1;
-	}
-	return 0;
-}
-
-static int read_one(const char *path, struct history *h)
-{
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	const char *start;
-	struct stat st;
-	off_t off = 0;
-	size_t want, got = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EBADF;
-	want = (size_t)st.st_size;
-	if (want > HISTORY_READ_MAX) {
-		off = st.st_size - (off_t)HISTORY_READ_MAX;
-		want = HISTORY_READ_MAX;
-	}
-	buf = malloc(want + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (got < want) {
-		ssize_t k = pread(fd, buf + got, want - got, off + (off_t)got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	start = buf;
-	if (off > 0) {
-		/* started mid-line: skip to the first whole one */
-		const char *nl = memchr(buf, '\n', got);
-
-		start = nl ? nl + 1 : buf + got;
-	}
-	return history_parse(start, got - (size_t)(start - buf), h);
-}
-
-int history_read(const char *root, struct history *ret)
-{
-	_cleanup_free_ char *path = path_under_root(root, HISTORY_FILE),
-			    *old = path_under_root(root, HISTORY_FILE_OLD);
-	struct history h = { 0 };
-	int r;
-
-	if (!path || !old)
-		return -ENOMEM;
-	r = read_one(old, &h);
-	if (r >= 0)
-		r = read_one(path, &h);
-	if (r < 0) {
-		history_done(&h);
-		return r;
-	}
-	*ret = h;
-	return 0;
-}

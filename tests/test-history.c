@@ -280,6 +280,25 @@ static void test_huge_entry_is_cut_and_strings_are_cleaned(void **state)
 	history_done(&h);
 }
 
+/* The hand-written encoder escapes what JSON needs: quotes, backslashes
+ * and UTF-8 come back as written. */
+static void test_quotes_backslashes_and_utf8_round_trip(void **state)
+{
+	char *files[] = { "C:\\path \"quoted\"", "caf\xc3\xa9 \xe2\x80\xa6", NULL };
+	struct history_entry e = { .boot_seq = 3, .who = "boot", .action = "escalate",
+				   .reason = "a \"reason\" with \\ and /", .files = files };
+	struct history h;
+
+	(void)state;
+	assert_int_equal(history_append(root, &e), 0);
+	assert_int_equal(history_read(root, &h), 0);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].reason, e.reason);
+	assert_string_equal(h.entries[0].files[0], files[0]);
+	assert_string_equal(h.entries[0].files[1], files[1]);
+	history_done(&h);
+}
+
 /* A symlink where the history should be is not followed. */
 static void test_symlinked_history_is_refused(void **state)
 {
@@ -307,6 +326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_middle_entries_are_skipped, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_size_is_bounded_by_rotation, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_huge_entry_is_cut_and_strings_are_cleaned, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_symlinked_history_is_refused, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +231,131 @@ static void test_status_survives_a_last_good_time_past_year_2_31(void **state)
 	free(out);
 }
 
+static void put_under_root(const char *rel, const char *text)
+{
+	char p[8192];
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	*strrchr(p, '/') = 0;
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+static json_object *history_json(const char *args, int want_exit)
+{
+	char cmd[256], *out;
+	json_object *j;
+
+	snprintf(cmd, sizeof(cmd), "history --json %s", args);
+	assert_int_equal(run(cmd, &out), want_exit);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_is_type(j, json_type_array));
+	return j;
+}
+
+static const char *entry_str(json_object *arr, size_t i, const char *key)
+{
+	json_object *v;
+
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, i), key, &v));
+	return json_object_get_string(v);
+}
+
+/* lifelinectl history on what the boot phases and lifelinectl itself
+ * recorded: text and JSON, --boot, --limit, usage errors, a damaged
+ * entry skipped, an unreadable history. */
+static void test_history_shows_every_decision(void **state)
+{
+	char run_dir[4200], p[8192], *out;
+	json_object *j;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+		       "[badsec]\nmodules = badsec\nfiles = /opt/badsec/bin/*\n");
+	put_under_root("/etc/lifeline/components.d/othersec.conf", "[othersec]\nmodules = othersec\n");
+	put_under_root("/opt/badsec/bin/badsecd", "x\n");
+	snprintf(run_dir, sizeof(run_dir), "%s/run/lifeline", root);
+	assert_int_equal(run("history", &out), 0);
+	assert_non_null(strstr(out, "No decision recorded."));
+	free(out);
+	for (int boot = 1; boot <= 7; boot++) {
+		struct boot_opts o = { .root = root };
+
+		put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
+			       "Oops#1 Part1\n"
+			       "<1>[ 9.1] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+			       "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+			       "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+		assert_int_equal(boot_phase_init(&o), 0);
+		o.run_dir = run_dir;
+		assert_int_equal(boot_phase_rootfs(&o), 0);
+	}
+	assert_int_equal(run("quarantine othersec", &out), 0);
+	free(out);
+
+	assert_int_equal(run("history", &out), 0);
+	assert_non_null(strstr(out, "boot #6  escalate by boot: level 1, mode safe\n"));
+	assert_non_null(strstr(out, "    reason:     panic log: the crash's RIP is in module badsec"));
+	assert_non_null(strstr(out, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	assert_non_null(strstr(out, "boot #7  quarantine by lifelinectl: level 1, mode safe\n"));
+	free(out);
+
+	j = history_json("", 0);
+	assert_int_equal(json_object_array_length(j), 2);
+	assert_string_equal(entry_str(j, 0, "action"), "escalate");
+	assert_string_equal(entry_str(j, 0, "who"), "boot");
+	assert_string_equal(entry_str(j, 1, "action"), "quarantine");
+	assert_string_equal(entry_str(j, 1, "who"), "lifelinectl");
+	assert_string_equal(entry_str(j, 1, "boot_seq"), "7");
+	json_object_put(j);
+	j = history_json("--boot 6", 0);
+	assert_int_equal(json_object_array_length(j), 1);
+	assert_string_equal(entry_str(j, 0, "action"), "escalate");
+	json_object_put(j);
+	j = history_json("--limit=1", 0);
+	assert_int_equal(json_object_array_length(j), 1);
+	assert_string_equal(entry_str(j, 0, "action"), "quarantine");
+	json_object_put(j);
+	j = history_json("--boot=5", 0);
+	assert_int_equal(json_object_array_length(j), 0);
+	json_object_put(j);
+
+	assert_int_equal(run("history --limit 0", &out), 2);
+	free(out);
+	assert_int_equal(run("history --boot", &out), 2);
+	free(out);
+	assert_int_equal(run("history --boot -1", &out), 2);
+	free(out);
+	assert_int_equal(run("history extra", &out), 2);
+	free(out);
+	assert_int_equal(run("history --help", &out), 0);
+	assert_non_null(strstr(out, "SYNOPSIS"));
+	assert_non_null(strstr(out, "EXIT STATUS"));
+	free(out);
+
+	/* a damaged line (power cut, an edit) is skipped, the rest shown */
+	snprintf(p, sizeof(p), "%s/var/lib/lifeline/history", root);
+	{
+		int fd = open(p, O_WRONLY | O_APPEND);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "0badc0de {\"torn", 15), 15);
+		close(fd);
+	}
+	j = history_json("", 0);
+	assert_int_equal(json_object_array_length(j), 2);
+	json_object_put(j);
+
+	/* a history that cannot be read: exit 1 */
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(run("history", &out), 1);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +364,7 @@ int main(void)
 		cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
 		cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 		cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
+		cmocka_unit_test_setup(test_history_shows_every_decision, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,7 +188,8 @@ void remove_stale_temp_files(const char *path)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, base, len) != 0 || strncmp(de->d_name + len, ".tmp-", 5) != 0)
+		if (strncmp(de->d_name, base, len) != 0 ||
+		    strncmp(de->d_name + len, ".tmp-", 5) != 0)
 			continue;
 		if (temp_file_is_stale(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) >= 0)
 			removed = true;

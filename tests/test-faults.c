@@ -90,9 +90,9 @@ static char base[1024], root[1200], var_path[4096];
 static unsigned root_seq;
 static bool have_ns;
 
-#define OOPS                                                                                       \
-	"Oops#1 Part1\n"                                                                           \
-	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"                             \
+#define OOPS                                                           \
+	"Oops#1 Part1\n"                                               \
+	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n" \
 	"<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n"
 
 static void put(const char *rel, const char *text)
@@ -205,7 +205,8 @@ static int junk_one(const char *p, const struct stat *st, int type, struct FTW *
 {
 	const char *name = p + ftw->base;
 
-	if (type == FTW_F && (strstr(name, ".tmp-") || (st->st_size == 0 && !streq(name, "filler")))) {
+	if (type == FTW_F &&
+	    (strstr(name, ".tmp-") || (st->st_size == 0 && !streq(name, "filler")))) {
 		if (n_junk++ == 0)
 			snprintf(junk_first, sizeof(junk_first), "%s", p);
 	}
@@ -239,7 +240,7 @@ static void config(const char *store_lines)
 
 static int boot_init_rc(void)
 {
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 
 	return boot_phase_init(&o);
 }
@@ -247,7 +248,7 @@ static int boot_init_rc(void)
 static int boot_rootfs_rc(void)
 {
 	char run[4200];
-	struct boot_opts o = { .root = root, .run_dir = run };
+	struct boot_opts o = {.root = root, .run_dir = run};
 
 	snprintf(run, sizeof(run), "%s/run/lifeline", root);
 	return boot_phase_rootfs(&o);
@@ -282,12 +283,12 @@ static void runstate_get(struct runstate *rs)
 	assert_int_equal(runstate_read(p, rs), 0);
 }
 
-#define NEED_NS()                                                                                  \
-	do {                                                                                       \
-		if (!have_ns) {                                                                    \
-			printf("# not root or no mount namespace: skipped\n");                     \
-			skip();                                                                    \
-		}                                                                                  \
+#define NEED_NS()                                                              \
+	do {                                                                   \
+		if (!have_ns) {                                                \
+			printf("# not root or no mount namespace: skipped\n"); \
+			skip();                                                \
+		}                                                              \
 	} while (0)
 
 /* ---------------------------------------------------------------------- */
@@ -483,8 +484,8 @@ static void test_disk_full_spool_refuses_the_report_and_keeps_the_others_whole(v
 
 static void test_disk_full_quarantine_moves_nothing_and_completes_later(void **state)
 {
-	struct component_set set = { 0 };
-	struct quarantine_result res = { 0 };
+	struct component_set set = {0};
+	struct quarantine_result res = {0};
 	const struct component *c;
 	char *text;
 	int r;
@@ -639,8 +640,9 @@ static void collector_start(const char *extra)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		snprintf(cmd, sizeof(cmd), "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 60 %s",
-			 dir, extra);
+		snprintf(cmd, sizeof(cmd),
+		         "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 60 %s", dir,
+		         extra);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -681,7 +683,7 @@ static void count_keepalive(void *userdata)
 static void test_hanging_collector_times_out_keeps_the_spool_and_backs_off(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	char url[128], *ids;
 	unsigned sent = 9;
 	double t0, took;
@@ -719,7 +721,7 @@ static void test_hanging_collector_times_out_keeps_the_spool_and_backs_off(void 
 static void test_slow_collector_within_the_timeout_gets_the_report(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	char url[128], *ids;
 	unsigned sent = 0;
 
@@ -765,7 +767,7 @@ static void test_clock_set_back_keeps_the_spool_in_report_order(void **state)
 
 static void test_backoff_runs_on_the_callers_clock_not_realtime(void **state)
 {
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	uint64_t due;
 
 	(void)state;
@@ -784,8 +786,8 @@ static void test_backoff_runs_on_the_callers_clock_not_realtime(void **state)
 
 static void test_clock_set_back_history_keeps_append_order_with_the_clocks_times(void **state)
 {
-	struct history_entry e = { .boot_seq = 4, .level = 1, .who = (char *)HISTORY_WHO_BOOT };
-	struct history h = { 0 };
+	struct history_entry e = {.boot_seq = 4, .level = 1, .who = (char *)HISTORY_WHO_BOOT};
+	struct history h = {0};
 	uint64_t t1;
 
 	(void)state;
@@ -825,13 +827,13 @@ static int noop_apply(const char *r, const struct command *c, void *userdata)
 
 static void test_clock_jumps_commands_expire_forward_never_replay_back(void **state)
 {
-	struct command c = { .seq = 9, .action = COMMAND_ACTION_CLEAR };
+	struct command c = {.seq = 9, .action = COMMAND_ACTION_CLEAR};
 	struct command_check chk;
 	struct lifeline_config cfg;
 	EVP_PKEY *key = NULL;
 	char keyp[1300], pubp[1300], *body = NULL, *doc = NULL, *pub = NULL;
 	int applied = 0, code;
-	struct command_applier a = { .apply = noop_apply, .userdata = &applied };
+	struct command_applier a = {.apply = noop_apply, .userdata = &applied};
 	uint64_t seq;
 	int64_t now = (int64_t)time(NULL);
 
@@ -857,20 +859,24 @@ static void test_clock_jumps_commands_expire_forward_never_replay_back(void **st
 
 	/* the clock jumped two days forward: the command has expired and is
 	 * not applied (and not used up: the seq stays) */
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &a, now + 2 * 86400, &chk, &code), 0);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &a, now + 2 * 86400, &chk, &code),
+	    0);
 	assert_int_not_equal(chk.verdict, COMMAND_ACCEPTED);
 	command_check_done(&chk);
 	assert_int_equal(applied, 0);
 	assert_int_equal(command_seq_read(root, &seq, NULL), 0);
 	assert_int_equal(seq, 0);
 	/* clock right again: applied once */
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &a, now, &chk, &code), 0);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &a, now, &chk, &code),
+	                 0);
 	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
 	command_check_done(&chk);
 	assert_int_equal(applied, 1);
 	/* then set back a day: the same document is a replay, never applied
 	 * again */
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &a, now - 86400, &chk, &code), 0);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &a, now - 86400, &chk, &code), 0);
 	assert_int_not_equal(chk.verdict, COMMAND_ACCEPTED);
 	command_check_done(&chk);
 	assert_int_equal(applied, 1);
@@ -901,7 +907,7 @@ static int setup_base(void **state)
 	snprintf(var_path, sizeof(var_path), "%s%s-%s", ev, LIFELINE_VAR_NAME, LIFELINE_GUID_STR);
 	/* mounts stay in this process's own namespace */
 	have_ns = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-		  mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+	          mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
 	return 0;
 }
 
@@ -920,18 +926,19 @@ static int teardown_base(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_is_room),
-		cmocka_unit_test(test_read_only_root_quarantine_waits_modules_stay_blocked),
-		cmocka_unit_test(test_disk_full_spool_refuses_the_report_and_keeps_the_others_whole),
-		cmocka_unit_test(test_disk_full_quarantine_moves_nothing_and_completes_later),
-		cmocka_unit_test(test_missing_efivarfs_boot_goes_on_uncounted_or_on_the_file_store),
-		cmocka_unit_test(test_missing_run_boot_is_counted_and_goes_on),
-		cmocka_unit_test(test_hanging_collector_times_out_keeps_the_spool_and_backs_off),
-		cmocka_unit_test(test_slow_collector_within_the_timeout_gets_the_report),
-		cmocka_unit_test(test_clock_set_back_keeps_the_spool_in_report_order),
-		cmocka_unit_test(test_backoff_runs_on_the_callers_clock_not_realtime),
-		cmocka_unit_test(test_clock_set_back_history_keeps_append_order_with_the_clocks_times),
-		cmocka_unit_test(test_clock_jumps_commands_expire_forward_never_replay_back),
+	    cmocka_unit_test(
+	        test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_is_room),
+	    cmocka_unit_test(test_read_only_root_quarantine_waits_modules_stay_blocked),
+	    cmocka_unit_test(test_disk_full_spool_refuses_the_report_and_keeps_the_others_whole),
+	    cmocka_unit_test(test_disk_full_quarantine_moves_nothing_and_completes_later),
+	    cmocka_unit_test(test_missing_efivarfs_boot_goes_on_uncounted_or_on_the_file_store),
+	    cmocka_unit_test(test_missing_run_boot_is_counted_and_goes_on),
+	    cmocka_unit_test(test_hanging_collector_times_out_keeps_the_spool_and_backs_off),
+	    cmocka_unit_test(test_slow_collector_within_the_timeout_gets_the_report),
+	    cmocka_unit_test(test_clock_set_back_keeps_the_spool_in_report_order),
+	    cmocka_unit_test(test_backoff_runs_on_the_callers_clock_not_realtime),
+	    cmocka_unit_test(test_clock_set_back_history_keeps_append_order_with_the_clocks_times),
+	    cmocka_unit_test(test_clock_jumps_commands_expire_forward_never_replay_back),
 	};
 
 	return cmocka_run_group_tests(tests, setup_base, teardown_base);

@@ -83,9 +83,10 @@ static void cut_here(const char *call, const char *what)
 	if (cut_trace) {
 		char buf[600];
 		int n = snprintf(buf, sizeof(buf), "  cut point %ld: %s %s\n", cut_seen, call,
-				 what ? what : "");
+		                 what ? what : "");
 		if (n > 0)
-			(void)syscall(SYS_write, 2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+			(void)syscall(SYS_write, 2, buf,
+			              (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	}
 	if (cut_seen >= cut_at)
 		_exit(99);
@@ -97,16 +98,17 @@ static void cut_fd(const char *call, int fd)
 	struct stat st;
 	char what[32];
 
-	if (cut_at <= 0 || fd <= 2 || fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+	if (cut_at <= 0 || fd <= 2 || fstat(fd, &st) < 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 		return;
 	snprintf(what, sizeof(what), "fd %d", fd);
 	cut_here(call, what);
 }
 
-#define REAL(name)                                                                                 \
-	static __typeof__(name) *real_##name;                                                      \
-	if (!real_##name)                                                                          \
-		real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+#define REAL(name)                            \
+	static __typeof__(name) *real_##name; \
+	if (!real_##name)                     \
+	real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
 
 /* Creating a file or truncating a non-empty one changes the disk; an open
  * of an existing file with O_CREAT does not. */
@@ -389,11 +391,12 @@ static unsigned root_seq;
 static unsigned total_points;
 static unsigned gap_points; /* cut points that end in a known, documented gap */
 
-#define OOPS                                                                                       \
-	"Oops#1 Part1\n"                                                                           \
-	"<4>[    9.120100] Modules linked in: badsec(OE+) efi_pstore i6300esb\n"                  \
-	"<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      6.1.0-27-amd64 #1\n" \
-	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"                             \
+#define OOPS                                                                             \
+	"Oops#1 Part1\n"                                                                 \
+	"<4>[    9.120100] Modules linked in: badsec(OE+) efi_pstore i6300esb\n"         \
+	"<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      " \
+	"6.1.0-27-amd64 #1\n"                                                            \
+	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"                   \
 	"<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n"
 
 static char *at(const char *rel)
@@ -522,8 +525,8 @@ static void assert_no_stray(const char *what, const char *dir_rel)
 	if (access(d, F_OK) == 0)
 		assert_int_equal(nftw(d, stray_one, 16, FTW_PHYS), 0);
 	if (n_stray)
-		fail_msg("%s: %u stray temp file(s) left after the recovery, e.g. %s", what, n_stray,
-			 stray_first);
+		fail_msg("%s: %u stray temp file(s) left after the recovery, e.g. %s", what,
+		         n_stray, stray_first);
 }
 
 /* Runs op in a child armed to die before its n-th mutating call: 99 cut
@@ -555,11 +558,11 @@ static int run_cut(int (*op)(void), long n)
 
 struct change {
 	const char *name;
-	void (*setup)(void);		/* a fresh root with the state before the change */
-	int (*op)(void);		/* the change (in the child) */
-	void (*after_cut)(long n);	/* what must hold right after the cut */
-	void (*recover)(long n);	/* the next run / boot, then the end state */
-	void (*complete)(void);		/* the end state of an uncut run */
+	void (*setup)(void);       /* a fresh root with the state before the change */
+	int (*op)(void);           /* the change (in the child) */
+	void (*after_cut)(long n); /* what must hold right after the cut */
+	void (*recover)(long n);   /* the next run / boot, then the end state */
+	void (*complete)(void);    /* the end state of an uncut run */
 };
 
 /* Cut at every mutating call in turn; returns the number of cut points. */
@@ -634,7 +637,8 @@ static struct store *open_store(void)
 {
 	struct store *s = NULL;
 
-	assert_int_equal(store_open(store_pref, store_pref == STORE_PREF_FILE ? state_file : NULL, &s, NULL), 0);
+	assert_int_equal(
+	    store_open(store_pref, store_pref == STORE_PREF_FILE ? state_file : NULL, &s, NULL), 0);
 	return s;
 }
 
@@ -682,7 +686,8 @@ static void record_after_cut(long n)
 	int ret = load(&r);
 
 	if (ret < 0)
-		fail_msg("cut at call %ld: the record does not load: %s", n, state_record_strerror(ret));
+		fail_msg("cut at call %ld: the record does not load: %s", n,
+		         state_record_strerror(ret));
 	if (!same_record(&r, &rec_old) && !same_record(&r, &rec_new))
 		fail_msg("cut at call %ld: the record is neither the old nor the new one", n);
 }
@@ -709,7 +714,8 @@ static void record_recover(long n)
 		assert_non_null(d);
 		while ((de = readdir(d)))
 			if (de->d_name[0] != '.' && !strstr(var_path, de->d_name))
-				fail_msg("cut at call %ld: stray %s in the variable directory", n, de->d_name);
+				fail_msg("cut at call %ld: stray %s in the variable directory", n,
+				         de->d_name);
 		closedir(d);
 	}
 }
@@ -723,7 +729,7 @@ static void record_complete(void)
 }
 
 static const struct change record_change = {
-	"state record", record_setup, record_op, record_after_cut, record_recover, record_complete,
+    "state record", record_setup, record_op, record_after_cut, record_recover, record_complete,
 };
 
 static void test_state_record_efi_variable_survives_a_cut_at_every_call(void **state)
@@ -773,7 +779,7 @@ static void decision_done(struct decision *d)
 
 static void boot_init(void)
 {
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 
 	assert_int_equal(boot_phase_init(&o), 0);
 }
@@ -781,7 +787,7 @@ static void boot_init(void)
 static int boot_rootfs_rc(void)
 {
 	_cleanup_free_ char *run = at("/run/lifeline");
-	struct boot_opts o = { .root = root, .run_dir = run };
+	struct boot_opts o = {.root = root, .run_dir = run};
 
 	return boot_phase_rootfs(&o);
 }
@@ -793,7 +799,7 @@ static void boot_rootfs(void)
 
 static int init_op(void)
 {
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 
 	return boot_phase_init(&o);
 }
@@ -819,30 +825,35 @@ static void decision_take(struct decision *d)
 
 /* Right after the init phase the active list is still the one before the
  * rootfs phase: compare it only after that phase (with_active). */
-static void assert_same_decision_as(const char *what, const struct decision *got, const struct decision *want,
-				    bool with_active);
+static void assert_same_decision_as(const char *what, const struct decision *got,
+                                    const struct decision *want, bool with_active);
 
-static void assert_same_decision(const char *what, const struct decision *got, const struct decision *want)
+static void assert_same_decision(const char *what, const struct decision *got,
+                                 const struct decision *want)
 {
 	assert_same_decision_as(what, got, want, true);
 }
 
-static void assert_same_decision_as(const char *what, const struct decision *got, const struct decision *want,
-				    bool with_active)
+static void assert_same_decision_as(const char *what, const struct decision *got,
+                                    const struct decision *want, bool with_active)
 {
 	if (!same_record(&got->rec, &want->rec))
-		fail_msg("%s: record boot %u failures %u level %u mode %u generation %u flags %#x modules %u (%s), "
-			 "want boot %u failures %u level %u mode %u generation %u flags %#x modules %u (%s)",
-			 what, got->rec.boot_seq, got->rec.failures, got->rec.level, got->rec.mode,
-			 got->rec.generation, got->rec.flags, got->rec.n_modules,
-			 got->rec.n_modules ? got->rec.modules[0] : "", want->rec.boot_seq, want->rec.failures,
-			 want->rec.level, want->rec.mode, want->rec.generation, want->rec.flags,
-			 want->rec.n_modules, want->rec.n_modules ? want->rec.modules[0] : "");
+		fail_msg("%s: record boot %u failures %u level %u mode %u generation %u flags %#x "
+		         "modules %u (%s), "
+		         "want boot %u failures %u level %u mode %u generation %u flags %#x "
+		         "modules %u (%s)",
+		         what, got->rec.boot_seq, got->rec.failures, got->rec.level, got->rec.mode,
+		         got->rec.generation, got->rec.flags, got->rec.n_modules,
+		         got->rec.n_modules ? got->rec.modules[0] : "", want->rec.boot_seq,
+		         want->rec.failures, want->rec.level, want->rec.mode, want->rec.generation,
+		         want->rec.flags, want->rec.n_modules,
+		         want->rec.n_modules ? want->rec.modules[0] : "");
 	if (!streq(got->mode, want->mode) || !streq(got->quarantine, want->quarantine))
 		fail_msg("%s: decided mode %s quarantine '%s', want mode %s quarantine '%s'", what,
-			 got->mode, got->quarantine, want->mode, want->quarantine);
+		         got->mode, got->quarantine, want->mode, want->quarantine);
 	if (with_active && !streq_ptr(got->active, want->active))
-		fail_msg("%s: active list '%s', want '%s'", what, strnull(got->active), strnull(want->active));
+		fail_msg("%s: active list '%s', want '%s'", what, strnull(got->active),
+		         strnull(want->active));
 	if (!streq_ptr(got->modprobe, want->modprobe))
 		fail_msg("%s: modprobe configuration differs", what);
 }
@@ -852,7 +863,8 @@ static void assert_same_decision_as(const char *what, const struct decision *got
 static void crashed_three_times(void)
 {
 	new_root();
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
 	    "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
@@ -864,6 +876,8 @@ static void crashed_three_times(void)
 	for (unsigned boot = 1; boot <= 3; boot++) {
 		power_off();
 		boot_init();
+		if (boot == 1)
+			make_immutable(var_path); /* as efivarfs makes it */
 		boot_rootfs();
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
 	}
@@ -891,8 +905,8 @@ static int named_one(const char *p, const struct stat *st, int type, struct FTW 
 	return 0;
 }
 
-static void assert_once(const char *what, const char *name, const char *content, const char *in_place,
-			int in_quarantine)
+static void assert_once(const char *what, const char *name, const char *content,
+                        const char *in_place, int in_quarantine)
 {
 	_cleanup_free_ char *opt = at("/opt"), *q = at(QUARANTINE_DIR);
 
@@ -905,7 +919,8 @@ static void assert_once(const char *what, const char *name, const char *content,
 	if (access(q, F_OK) == 0)
 		assert_int_equal(nftw(q, named_one, 16, FTW_PHYS), 0);
 	if (n_named != 1 || named_bad)
-		fail_msg("%s: %s found %u times%s", what, name, n_named, named_bad ? ", content changed" : "");
+		fail_msg("%s: %s found %u times%s", what, name, n_named,
+		         named_bad ? ", content changed" : "");
 	if (in_quarantine == 1 && exists(in_place))
 		fail_msg("%s: %s still in place", what, in_place);
 	if (in_quarantine == 0 && !exists(in_place))
@@ -914,7 +929,8 @@ static void assert_once(const char *what, const char *name, const char *content,
 
 static void assert_badsec_files(const char *what, int in_quarantine)
 {
-	assert_once(what, "badsecd", "#!/bin/sh\necho badsec\n", "/opt/badsec/bin/badsecd", in_quarantine);
+	assert_once(what, "badsecd", "#!/bin/sh\necho badsec\n", "/opt/badsec/bin/badsecd",
+	            in_quarantine);
 	assert_once(what, "c-1.bin", "channel 1", "/opt/badsec/content/c-1.bin", in_quarantine);
 	assert_once(what, "od", "other daemon", "/opt/othersec/bin/od", 0);
 }
@@ -955,8 +971,10 @@ static bool unrecorded_quarantine(const char *what, const struct decision *d)
 	if (d->active)
 		return false;
 	if (!d->modprobe || !strstr(d->modprobe, "install badsec /bin/false"))
-		fail_msg("%s: quarantine lost and badsec not blocked either (record: %u modules, level %u; "
-			 "modprobe.d: %s)", what, d->rec.n_modules, d->rec.level, strnull(d->modprobe));
+		fail_msg("%s: quarantine lost and badsec not blocked either (record: %u modules, "
+		         "level %u; "
+		         "modprobe.d: %s)",
+		         what, d->rec.n_modules, d->rec.level, strnull(d->modprobe));
 	assert_badsec_files(what, 0);
 	gap_points++;
 	return true;
@@ -979,9 +997,11 @@ static void init_after_cut(long n)
 	store_pref = STORE_PREF_EFI;
 	ret = load(&r);
 	if (ret < 0)
-		fail_msg("init phase cut at call %ld: the record does not load: %s", n, state_record_strerror(ret));
+		fail_msg("init phase cut at call %ld: the record does not load: %s", n,
+		         state_record_strerror(ret));
 	if (!same_record(&r, &before_cut) && !same_record(&r, &ref_esc.rec))
-		fail_msg("init phase cut at call %ld: the record is neither the old nor the new one", n);
+		fail_msg(
+		    "init phase cut at call %ld: the record is neither the old nor the new one", n);
 	assert_badsec_files("init phase cut", 0);
 }
 
@@ -1001,7 +1021,7 @@ static void init_recover(long n)
 	/* The cut boot counted itself or it did not: the next boot decides
 	 * as the boot after the escalating one, or as the escalating one. */
 	snprintf(what, sizeof(what), "init phase cut at call %ld (%s), the next boot", n,
-		 counted ? "counted" : "not counted");
+	         counted ? "counted" : "not counted");
 	if (!counted && !exists("/sys/fs/pstore/dmesg-efi-173237123410001") &&
 	    !streq(d.quarantine, ref_esc.quarantine)) {
 		/* KNOWN GAP (agent/boot.c, boot_phase_init): the panic log
@@ -1044,9 +1064,9 @@ static void test_escalating_boot_survives_a_cut_at_every_call(void **state)
 {
 	(void)state;
 	make_boot_references();
-	assert_true(sweep(&(struct change){ "boot init phase (record, /run state, modprobe.d, pstore)",
-					    init_setup, init_op, init_after_cut, init_recover,
-					    init_complete }) >= 5);
+	assert_true(sweep(&(struct change){
+	                "boot init phase (record, /run state, modprobe.d, pstore)", init_setup,
+	                init_op, init_after_cut, init_recover, init_complete}) >= 5);
 }
 
 static void rootfs_setup(void)
@@ -1112,8 +1132,157 @@ static void test_quarantining_boot_survives_a_cut_at_every_call(void **state)
 {
 	(void)state;
 	make_boot_references();
-	assert_true(sweep(&(struct change){ "boot rootfs phase (quarantine, active list)", rootfs_setup,
-					    rootfs_op, rootfs_after_cut, rootfs_recover, rootfs_complete }) >= 5);
+	assert_true(sweep(&(struct change){"boot rootfs phase (quarantine, active list)",
+	                                   rootfs_setup, rootfs_op, rootfs_after_cut,
+	                                   rootfs_recover, rootfs_complete}) >= 5);
+}
+
+/* lifelinectl clear after the quarantine (files back, active list, record,
+ * history); its recovery is the documented one: clear again (idempotent),
+ * then the next boot must be a normal one with every file in place. */
+static struct decision ref_cleared;
+
+static void clear_setup(void)
+{
+	crashed_three_times();
+	boot_init();
+	boot_rootfs();
+}
+
+static int clear_op(void)
+{
+	struct ctl_ctx ctx = {.root = root, .all = true};
+
+	return ctl_clear(&ctx) == CTL_EXIT_OK ? 0 : -EIO;
+}
+
+static void clear_after_cut(long n)
+{
+	struct state_record r;
+	char what[64];
+	int ret;
+
+	snprintf(what, sizeof(what), "clear cut at call %ld", n);
+	store_pref = STORE_PREF_EFI;
+	ret = load(&r);
+	if (ret < 0)
+		fail_msg("%s: the record does not load: %s", what, state_record_strerror(ret));
+	assert_badsec_files(what, -1);
+}
+
+static void clear_recover(long n)
+{
+	struct decision d;
+	char what[64];
+
+	snprintf(what, sizeof(what), "clear cut at call %ld, cleared again", n);
+	assert_int_equal(clear_op(), 0);
+	assert_badsec_files(what, 0);
+	power_off();
+	boot_init();
+	boot_rootfs();
+	decision_take(&d);
+	assert_int_equal(d.rec.level, 0);
+	assert_string_equal(d.mode, ref_cleared.mode);
+	assert_string_equal(d.quarantine, "");
+	if (!streq_ptr(d.active, ref_cleared.active))
+		fail_msg("%s: active list '%s', want '%s'", what, strnull(d.active),
+		         strnull(ref_cleared.active));
+	if (d.modprobe && strstr(d.modprobe, "badsec"))
+		fail_msg("%s: badsec still blocked after the clear", what);
+	decision_done(&d);
+	assert_badsec_files(what, 0);
+	assert_no_stray(what, "/");
+}
+
+static void clear_complete(void)
+{
+	assert_badsec_files("clear uncut", 0);
+}
+
+static void test_clear_survives_a_cut_at_every_call(void **state)
+{
+	(void)state;
+	make_boot_references();
+	/* the reference: clear, then the next boot */
+	clear_setup();
+	assert_int_equal(clear_op(), 0);
+	power_off();
+	boot_init();
+	boot_rootfs();
+	decision_take(&ref_cleared);
+	drop_root();
+	assert_string_equal(ref_cleared.mode, "normal");
+	assert_true(
+	    sweep(&(struct change){"lifelinectl clear (restore, active list, record)", clear_setup,
+	                           clear_op, clear_after_cut, clear_recover, clear_complete}) >= 5);
+}
+
+/* Blessing: the record's second write of a good boot. */
+static struct state_record bless_before;
+
+static void bless_setup(void)
+{
+	crashed_three_times();
+	boot_init();
+	boot_rootfs();
+	store_pref = STORE_PREF_EFI;
+	assert_int_equal(load(&bless_before), 0);
+}
+
+static int bless_op(void)
+{
+	struct ctl_ctx ctx = {.root = root};
+
+	return ctl_bless(&ctx) == CTL_EXIT_OK ? 0 : -EIO;
+}
+
+static void bless_after_cut(long n)
+{
+	struct state_record r;
+	int ret;
+
+	store_pref = STORE_PREF_EFI;
+	ret = load(&r);
+	if (ret < 0)
+		fail_msg("bless cut at call %ld: the record does not load: %s", n,
+		         state_record_strerror(ret));
+	if (!same_record(&r, &bless_before) && r.failures != 0)
+		fail_msg(
+		    "bless cut at call %ld: the record is neither the old one nor a blessed one",
+		    n);
+}
+
+static void bless_recover(long n)
+{
+	struct state_record r;
+
+	/* a boot not blessed is simply blessed later (lifelined retries), or
+	 * counted as failed at the next boot: either way the record is sound */
+	assert_int_equal(bless_op(), 0);
+	assert_int_equal(load(&r), 0);
+	assert_int_equal(r.failures, 0);
+	power_off();
+	boot_init();
+	assert_int_equal(load(&r), 0);
+	assert_int_equal(r.failures, 1);
+	assert_no_stray("bless", "/");
+	(void)n;
+}
+
+static void bless_complete(void)
+{
+	struct state_record r;
+
+	assert_int_equal(load(&r), 0);
+	assert_int_equal(r.failures, 0);
+}
+
+static void test_bless_survives_a_cut_at_every_call(void **state)
+{
+	(void)state;
+	assert_true(sweep(&(struct change){"lifelinectl bless (record)", bless_setup, bless_op,
+	                                   bless_after_cut, bless_recover, bless_complete}) >= 1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1166,10 +1335,13 @@ static void assert_inventory_is(long n, const char *a, const char *b)
 	int r = inventory_load(root, &back);
 
 	if (r < 0)
-		fail_msg("inventory cut at call %ld: the last-good inventory does not load: %s", n, strerror(-r));
+		fail_msg("inventory cut at call %ld: the last-good inventory does not load: %s", n,
+		         strerror(-r));
 	t = inv_text(back);
 	if (!streq(t, a) && !(b && streq(t, b)))
-		fail_msg("inventory cut at call %ld: the inventory is neither the old nor the new one", n);
+		fail_msg(
+		    "inventory cut at call %ld: the inventory is neither the old nor the new one",
+		    n);
 }
 
 static void inventory_after_cut(long n)
@@ -1193,8 +1365,9 @@ static void inventory_complete(void)
 static void test_last_good_inventory_survives_a_cut_at_every_call(void **state)
 {
 	(void)state;
-	assert_true(sweep(&(struct change){ "inventory (last-good save)", inventory_setup, inventory_op,
-					    inventory_after_cut, inventory_recover, inventory_complete }) >= 4);
+	assert_true(sweep(&(struct change){"inventory (last-good save)", inventory_setup,
+	                                   inventory_op, inventory_after_cut, inventory_recover,
+	                                   inventory_complete}) >= 4);
 	components_done(&inv_set);
 	inv_old = inventory_free(inv_old);
 	inv_new = inventory_free(inv_new);
@@ -1284,7 +1457,8 @@ static void spool_add_recover(long n)
 	spool("heartbeat", RID(4));
 	ids = spooled_ids(n);
 	if (!streq(ids, "1 2 4") && !streq(ids, "1 2 3 4"))
-		fail_msg("spool add cut at call %ld, then another report: spool holds '%s'", n, ids);
+		fail_msg("spool add cut at call %ld, then another report: spool holds '%s'", n,
+		         ids);
 	assert_no_stray("spool", "/");
 }
 
@@ -1298,8 +1472,9 @@ static void spool_add_complete(void)
 static void test_spool_add_survives_a_cut_at_every_call(void **state)
 {
 	(void)state;
-	assert_true(sweep(&(struct change){ "spool (add a report)", spool_add_setup, spool_add_op,
-					    spool_add_after_cut, spool_add_recover, spool_add_complete }) >= 4);
+	assert_true(sweep(&(struct change){"spool (add a report)", spool_add_setup, spool_add_op,
+	                                   spool_add_after_cut, spool_add_recover,
+	                                   spool_add_complete}) >= 4);
 }
 
 /* Sending: a collector on loopback counts what it got. */
@@ -1323,8 +1498,9 @@ static void collector_start(void)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		snprintf(cmd, sizeof(cmd), "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 300",
-			 recv_dir);
+		snprintf(cmd, sizeof(cmd),
+		         "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 300",
+		         recv_dir);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -1386,7 +1562,7 @@ static void spool_send_setup(void)
 
 static int spool_send_op(void)
 {
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	unsigned sent = 0;
 
 	return spool_flush(root, &spool_cfg, &b, 0, true, NULL, NULL, &sent);
@@ -1403,13 +1579,15 @@ static void spool_send_after_cut(long n)
 		snprintf(id, sizeof(id), "%u", i);
 		got[i] += received(i);
 		if (!got[i] && !strstr(ids, id))
-			fail_msg("spool send cut at call %ld: report %u neither delivered nor spooled", n, i);
+			fail_msg(
+			    "spool send cut at call %ld: report %u neither delivered nor spooled",
+			    n, i);
 	}
 }
 
 static void spool_send_recover(long n)
 {
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	unsigned sent = 0;
 	_cleanup_free_ char *ids = NULL;
 
@@ -1421,7 +1599,8 @@ static void spool_send_recover(long n)
 		/* at least once; the one cut between its answer and its
 		 * unlink is sent again (the collector dedups by id) */
 		if (got[i] < 1 || got[i] > 2)
-			fail_msg("spool send cut at call %ld: report %u delivered %u times", n, i, got[i]);
+			fail_msg("spool send cut at call %ld: report %u delivered %u times", n, i,
+			         got[i]);
 	}
 	assert_no_stray("spool send", "/");
 }
@@ -1444,9 +1623,9 @@ static void test_spool_send_survives_a_cut_at_every_call(void **state)
 	config_init_defaults(&spool_cfg);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/report", collector_port);
 	spool_cfg.report_url = strdup(url);
-	assert_true(sweep(&(struct change){ "spool (send and delete)", spool_send_setup, spool_send_op,
-					    spool_send_after_cut, spool_send_recover,
-					    spool_send_complete }) >= 3);
+	assert_true(sweep(&(struct change){"spool (send and delete)", spool_send_setup,
+	                                   spool_send_op, spool_send_after_cut, spool_send_recover,
+	                                   spool_send_complete}) >= 3);
 	config_done(&spool_cfg);
 	collector_stop();
 }
@@ -1475,7 +1654,7 @@ static int marker_apply(const char *r, const struct command *c, void *userdata)
 	return write_file_atomic(p, line, (size_t)n, 0644) < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
-static const struct command_applier marker = { .apply = marker_apply };
+static const struct command_applier marker = {.apply = marker_apply};
 
 static void command_setup(void)
 {
@@ -1483,10 +1662,14 @@ static void command_setup(void)
 
 	new_root();
 	put("/etc/machine-id", MACHINE_ID "\n");
-	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = efi\n[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
 	assert_int_equal(read_full_file(fleet_pub, 4096, &pub, NULL), 0);
 	put("/etc/lifeline/fleet.pub", pub);
-	assert_int_equal(command_seq_write(root, 6, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), 0);
+	assert_int_equal(
+	    command_seq_write(root, 6,
+	                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+	    0);
 	config_done(&cmd_cfg);
 	config_init_defaults(&cmd_cfg);
 	assert_int_equal(config_load(root, &cmd_cfg), 0);
@@ -1497,8 +1680,8 @@ static int command_process_doc(void)
 	struct command_check chk;
 	int code = -1, r;
 
-	r = command_process(root, &cmd_cfg, cmd_doc, strlen(cmd_doc), "test", &marker, (int64_t)time(NULL),
-			    &chk, &code);
+	r = command_process(root, &cmd_cfg, cmd_doc, strlen(cmd_doc), "test", &marker,
+	                    (int64_t)time(NULL), &chk, &code);
 	if (r < 0)
 		return r;
 	r = chk.verdict == COMMAND_ACCEPTED ? 1 : 0;
@@ -1519,7 +1702,8 @@ static void command_after_cut(long n)
 	int r = command_seq_read(root, &seq, NULL);
 
 	if (r < 0)
-		fail_msg("command cut at call %ld: the seq file does not read: %s", n, strerror(-r));
+		fail_msg("command cut at call %ld: the seq file does not read: %s", n,
+		         strerror(-r));
 	if (seq != 6 && seq != 7)
 		fail_msg("command cut at call %ld: seq %" PRIu64, n, seq);
 	/* applied only after the seq is durable */
@@ -1537,9 +1721,13 @@ static void command_recover(long n)
 	r = command_process_doc();
 	assert_true(r >= 0);
 	if (seq == 7 && r != 0)
-		fail_msg("command cut at call %ld after the seq was recorded: the document was applied again", n);
+		fail_msg("command cut at call %ld after the seq was recorded: the document was "
+		         "applied again",
+		         n);
 	if (seq == 6 && r != 1)
-		fail_msg("command cut at call %ld before the seq was recorded: not applied the second time", n);
+		fail_msg("command cut at call %ld before the seq was recorded: not applied the "
+		         "second time",
+		         n);
 	if (exists("/applied-7-again"))
 		fail_msg("command cut at call %ld: applied twice", n);
 	assert_int_equal(command_seq_read(root, &seq, NULL), 0);
@@ -1559,7 +1747,7 @@ static void command_complete(void)
 
 static void test_applied_command_sequence_survives_a_cut_at_every_call(void **state)
 {
-	struct command c = { .seq = 7, .action = COMMAND_ACTION_CLEAR };
+	struct command c = {.seq = 7, .action = COMMAND_ACTION_CLEAR};
 	char keyp[1300], *body = NULL;
 
 	(void)state;
@@ -1576,8 +1764,9 @@ static void test_applied_command_sequence_survives_a_cut_at_every_call(void **st
 	free(body);
 	command_done(&c);
 	config_init_defaults(&cmd_cfg);
-	assert_true(sweep(&(struct change){ "applied-command sequence", command_setup, command_op,
-					    command_after_cut, command_recover, command_complete }) >= 3);
+	assert_true(sweep(&(struct change){"applied-command sequence", command_setup, command_op,
+	                                   command_after_cut, command_recover, command_complete}) >=
+	            3);
 	config_done(&cmd_cfg);
 	cmd_doc = mfree(cmd_doc);
 	EVP_PKEY_free(fleet);
@@ -1616,6 +1805,7 @@ static int teardown_base(void **state)
 	decision_done(&ref_esc_next);
 	decision_done(&ref_q);
 	decision_done(&ref_q_next);
+	decision_done(&ref_cleared);
 	reset_var();
 	return nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -1623,15 +1813,17 @@ static int teardown_base(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_record_efi_variable_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_state_record_file_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_escalating_boot_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_quarantining_boot_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_last_good_inventory_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_spool_add_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_spool_send_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_applied_command_sequence_survives_a_cut_at_every_call),
-		cmocka_unit_test(test_report_coverage),
+	    cmocka_unit_test(test_state_record_efi_variable_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_state_record_file_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_escalating_boot_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_quarantining_boot_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_clear_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_bless_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_last_good_inventory_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_spool_add_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_spool_send_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_applied_command_sequence_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_report_coverage),
 	};
 
 	unsetenv("LIFELINE_FAULT");

@@ -26,6 +26,7 @@
 #include "components.h"
 #include "config.h"
 #include "runstate.h"
+#include "unit-sandbox.h"
 
 static const char *root = "/";
 
@@ -109,6 +110,12 @@ int main(int argc, char **argv)
 	STRV_FOREACH(id, rs.quarantine)
 		if (!strv_contains(quarantined, *id))
 			(void)strv_extend(&quarantined, *id);
+
+	/* Every boot: the directories lifelined (ProtectSystem=strict) may
+	 * write, from the configured components (unit-sandbox.h). */
+	r = unit_sandbox_write(root, argv[1]);
+	if (r < 0)
+		log_warning_errno(r, "Failed to write lifelined's %s: %m", UNIT_SANDBOX_DROPIN);
 
 	safe = streq_ptr(rs.mode, "safe") || streq_ptr(rs.mode, "given-up");
 	if (!safe && strv_length(quarantined) == 0)

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "agent/daemon-state.h"
+#include "agent/unit-sandbox.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "efi/store.h"
@@ -422,6 +423,50 @@ static void test_daemon_state_round_trip(void **state)
 	assert_false(b.blessed);
 }
 
+/* ProtectSystem=strict: the generator opens exactly the directories of
+ * the configured components' globs (and the file store's), nested ones
+ * folded into their parent, quoted for systemd. */
+static void test_generator_opens_component_directories_to_lifelined(void **state)
+{
+	char cmd[4096], p[4096], *text = NULL;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = file\nstate_file = /boot/efi/lifeline/state\n", 0644);
+	put("/etc/lifeline/components.d/badsec.conf",
+	    "[badsec]\nfiles = /opt/badsec/bin/agent /opt/badsec/lib/*.so "
+	    "/usr/lib/modules/*/extra/badsec.ko\n"
+	    "content = /var/opt/badsec/channel/*\n",
+	    0644);
+	put("/etc/lifeline/components.d/other.conf", "[other]\nfiles = /opt/badsec/*\n", 0644);
+	snprintf(cmd, sizeof(cmd),
+	         "LIFELINE_ROOT='%s' '%s/agent/lifeline-generator' '%s/gen' 2>/dev/null", root,
+	         build, root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(p, sizeof(p), "%s/gen/%s", root, UNIT_SANDBOX_DROPIN);
+	assert_int_equal(read_full_file(p, 1 << 16, &text, NULL), 0);
+	assert_non_null(strstr(text, "\n[Service]\n"));
+	assert_non_null(strstr(text, "\nReadWritePaths=-\"/opt/badsec\"\n"));
+	assert_null(strstr(text, "/opt/badsec/bin")); /* inside /opt/badsec */
+	assert_null(strstr(text, "/opt/badsec/lib"));
+	assert_non_null(strstr(text, "\nReadWritePaths=-\"/usr/lib/modules\"\n"));
+	assert_non_null(strstr(text, "\nReadWritePaths=-\"/var/opt/badsec/channel\"\n"));
+	assert_non_null(strstr(text, "\nReadWritePaths=-\"/boot/efi/lifeline\"\n"));
+	assert_null(strstr(text, "ReadWritePaths=-\"/\"\n")); /* never the whole root */
+	free(text);
+
+	/* unit-level: specifiers doubled, quotes refused, nothing is "/" */
+	{
+		char *l[] = {"/opt/100%", "/opt/a\"b", "/srv/My Agent", NULL};
+
+		assert_int_equal(unit_sandbox_format(l, &text), 0);
+		assert_non_null(strstr(text, "ReadWritePaths=-\"/opt/100%%\"\n"));
+		assert_non_null(strstr(text, "ReadWritePaths=-\"/srv/My Agent\"\n"));
+		assert_null(strstr(text, "a\"b"));
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +478,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_records_a_clean_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_state_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_generator_opens_component_directories_to_lifelined,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

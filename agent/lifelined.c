@@ -91,6 +91,7 @@ struct daemon {
 	unsigned pending;     /* what is due once it is done */
 	bool blessed;
 	unsigned bless_retries;
+	unsigned net_retries; /* quick retries left after the network came up */
 	char *last_why;
 };
 
@@ -285,6 +286,13 @@ static void on_worker_done(struct daemon *d, int status)
 			set_status_why(d, *ds.why ? ds.why : "the bless job failed");
 			arm(d->bless_retry_timer, now_usec() + delay * USEC_PER_SEC);
 		}
+	}
+	/* The network just came up but the flush failed (DNS or the route
+	 * not quite there yet): try again in 2 s, a few times, before the
+	 * back-off takes over. */
+	if ((jobs & JOB_FORCE) && ds.spooled > 0 && d->net_retries > 0) {
+		d->net_retries--;
+		arm(d->net_timer, now_usec() + 2 * USEC_PER_SEC);
 	}
 	/* Reports left in the spool: try again when the back-off says. */
 	if (d->cfg.report_url && *d->cfg.report_url && ds.spooled > 0) {
@@ -529,8 +537,10 @@ static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userda
 		     h = NLMSG_NEXT(h, n))
 			if (h->nlmsg_type == RTM_NEWROUTE || h->nlmsg_type == RTM_NEWADDR)
 				up = true;
-	if (up)
+	if (up) {
+		d->net_retries = 3;
 		arm(d->net_timer, now_usec() + SETTLE_USEC);
+	}
 	return 0;
 }
 
@@ -540,6 +550,7 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 	(void)s;
 	(void)si;
+	d->net_retries = 3;
 	arm(d->net_timer, now_usec());
 	return 0;
 }

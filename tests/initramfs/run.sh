@@ -285,6 +285,9 @@ if [ -s "$root$t/lifeline.img" ]; then
 	# the real one would load modules into the host. (/sys, /proc: empty.)
 	printf '#!/bin/sh\necho "$*" >> /tmp/modprobe-calls\nexit 0\n' > "$tree/tmp/stub/modprobe"
 	rm -f "$tree/tmp/modprobe-calls"
+	# /dev is devtmpfs at boot; here a plain file takes the scripts' 2>/dev/null
+	mkdir -p "$tree/dev"
+	[ -e "$tree/dev/null" ] || : > "$tree/dev/null"
 	chmod 0755 "$tree/tmp/stub/modprobe"
 	env -i PATH=/tmp/stub:/usr/sbin:/usr/bin:/sbin:/bin rootmnt=/root \
 		chroot "$tree" /bin/sh -c '/scripts/init-top/lifeline; echo "top=$?"; /scripts/init-bottom/lifeline; echo "bottom=$?"' \
@@ -322,9 +325,10 @@ if [ -s "$root$t/lifeline.img" ]; then
 		without=$(file_bytes "$ptree")
 		added=$((with - without))
 		zadded=$(($(stat -c %s "$root$t/lifeline.img") - $(stat -c %s "$root$t/plain.img")))
-		info "$name: lifeline adds $added bytes ($((added / 1024)) KiB) uncompressed" \
-			"($without -> $with), $zadded bytes compressed (zstd); goal <= 300 KiB" \
-			"$([ "$added" -le $((300 * 1024)) ] && echo '(met)' || echo '(NOT met)')"
+		# The goal is read on the image file (tests/bench/README.md).
+		info "$name: lifeline adds $zadded bytes to the zstd image file (goal <= 300 KiB:" \
+			"$([ "$zadded" -le $((300 * 1024)) ] && echo 'met)' || echo 'NOT met)')," \
+			"$added bytes ($((added / 1024)) KiB) unpacked ($without -> $with)"
 		info "$name: the largest files lifeline adds (bytes):"
 		(cd "$tree" && find . -path ./run -prune -o -path ./tmp -prune -o -type f -printf '%s %P\n') |
 			sort -k2 > "$work/with.sizes"
@@ -432,6 +436,8 @@ if [ -x "$root/usr/lib/lifeline/watchdog-drivers" ]; then
 		printf '#!/bin/sh\necho "$*" >> /tmp/modprobe-calls\nexit 0\n' > "$wtree/tmp/stub/modprobe"
 		chmod 0755 "$wtree/tmp/stub/modprobe"
 		rm -f "$wtree/dev/"* 2>/dev/null
+		mkdir -p "$wtree/dev"
+		: > "$wtree/dev/null"
 		env -i PATH=/tmp/stub:/usr/sbin:/usr/bin:/sbin:/bin chroot "$wtree" /scripts/init-top/lifeline \
 			> "$logs/wd-init-top.log" 2>&1
 		mcalls=$(tr '\n' '|' < "$wtree/tmp/modprobe-calls" 2>/dev/null)

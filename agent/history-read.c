@@ -86,7 +86,8 @@ static int get_list(json_object *o, const char *key, char ***ret)
 
 		if (!json_object_is_type(item, json_type_string))
 			return -EINVAL;
-		s = clean_string(json_object_get_string(item), (size_t)json_object_get_string_len(item));
+		s = clean_string(json_object_get_string(item),
+		                 (size_t)json_object_get_string_len(item));
 		if (!s || strv_consume(ret, s) < 0)
 			return -ENOMEM;
 	}
@@ -97,7 +98,7 @@ static int get_list(json_object *o, const char *key, char ***ret)
 static int parse_line(const char *line, size_t len, struct history_entry *ret)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_(history_entry_done) struct history_entry e = { 0 };
+	_cleanup_(history_entry_done) struct history_entry e = {0};
 	json_tokener *tok;
 	uint64_t v;
 	unsigned crc = 0;
@@ -107,8 +108,9 @@ static int parse_line(const char *line, size_t len, struct history_entry *ret)
 		return 0;
 	for (int i = 0; i < 8; i++) {
 		char c = line[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+		             : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+		                                    : 16;
 		if (d > 15)
 			return 0;
 		crc = crc << 4 | d;
@@ -138,11 +140,14 @@ static int parse_line(const char *line, size_t len, struct history_entry *ret)
 	if (get_uint(o, "level", 3, &v) < 0)
 		return 0;
 	e.level = (unsigned)v;
-	if ((r = get_string(o, "who", &e.who)) < 0 || (r = get_string(o, "action", &e.action)) < 0 ||
-	    (r = get_string(o, "mode", &e.mode)) < 0 || (r = get_string(o, "reason", &e.reason)) < 0 ||
+	if ((r = get_string(o, "who", &e.who)) < 0 ||
+	    (r = get_string(o, "action", &e.action)) < 0 ||
+	    (r = get_string(o, "mode", &e.mode)) < 0 ||
+	    (r = get_string(o, "reason", &e.reason)) < 0 ||
 	    (r = get_list(o, "evidence", &e.evidence)) < 0 ||
 	    (r = get_list(o, "components", &e.components)) < 0 ||
-	    (r = get_list(o, "modules", &e.modules)) < 0 || (r = get_list(o, "files", &e.files)) < 0)
+	    (r = get_list(o, "modules", &e.modules)) < 0 ||
+	    (r = get_list(o, "files", &e.files)) < 0)
 		return r == -ENOMEM ? r : 0;
 	if (!e.action || !e.who || !*e.action)
 		return 0;
@@ -238,8 +243,8 @@ static int read_one(const char *path, struct history *h)
 int history_read(const char *root, struct history *ret)
 {
 	_cleanup_free_ char *path = path_under_root(root, HISTORY_FILE),
-			    *old = path_under_root(root, HISTORY_FILE_OLD);
-	struct history h = { 0 };
+	                    *old = path_under_root(root, HISTORY_FILE_OLD);
+	struct history h = {0};
 	int r;
 
 	if (!path || !old)

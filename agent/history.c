@@ -49,7 +49,8 @@ static void put_string(FILE *f, const char *s)
 	size_t n = 0;
 
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p && n < HISTORY_STRING_MAX; p++, n++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p && n < HISTORY_STRING_MAX;
+	     p++, n++) {
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
@@ -65,7 +66,7 @@ static void put_list(FILE *f, const char *key, char **l, size_t max)
 	size_t n = 0;
 
 	fprintf(f, ",\"%s\":[", key);
-	STRV_FOREACH(s, l) {
+	STRV_FOREACH (s, l) {
 		if (n >= max)
 			break;
 		if (n++ > 0)
@@ -84,7 +85,7 @@ static char *entry_json(const struct history_entry *e, size_t max_evidence, size
 	if (!f)
 		return NULL;
 	fprintf(f, "{\"time\":%" PRIu64 ",\"boot\":%u,\"who\":",
-		e->time ? e->time : (uint64_t)time(NULL), e->boot_seq);
+	        e->time ? e->time : (uint64_t)time(NULL), e->boot_seq);
 	put_string(f, e->who ? e->who : "unknown");
 	fputs(",\"action\":", f);
 	put_string(f, e->action ? e->action : "unknown");
@@ -158,7 +159,8 @@ static int open_append(const char *path, bool *ret_created)
 
 	*ret_created = false;
 	if (fd < 0 && errno == ENOENT) {
-		fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd =
+		    open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		*ret_created = fd >= 0;
 		if (fd < 0 && errno == EEXIST)
 			fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -169,7 +171,8 @@ static int open_append(const char *path, bool *ret_created)
 int history_append(const char *root, const struct history_entry *e)
 {
 	_cleanup_free_ char *path = path_under_root(root, HISTORY_FILE),
-			    *old = path_under_root(root, HISTORY_FILE_OLD), *dir = NULL, *line = NULL;
+	                    *old = path_under_root(root, HISTORY_FILE_OLD), *dir = NULL,
+	                    *line = NULL;
 	_cleanup_close_ int dfd = -1, fd = -1;
 	struct stat st;
 	bool created;
@@ -237,4 +240,3 @@ int history_append(const char *root, const struct history_entry *e)
 		return -errno;
 	return 0;
 }
-

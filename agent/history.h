@@ -34,31 +34,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HISTORY_FILE "/var/lib/lifeline/history"
-#define HISTORY_FILE_OLD "/var/lib/lifeline/history.1"
-#define HISTORY_FILE_MAX (256u * 1024u)
-#define HISTORY_ENTRY_MAX (16u * 1024u)
+#define HISTORY_FILE       "/var/lib/lifeline/history"
+#define HISTORY_FILE_OLD   "/var/lib/lifeline/history.1"
+#define HISTORY_FILE_MAX   (256u * 1024u)
+#define HISTORY_ENTRY_MAX  (16u * 1024u)
 #define HISTORY_STRING_MAX 1024u /* longer strings are cut */
-#define HISTORY_LIST_MAX 64u	 /* items kept per list */
+#define HISTORY_LIST_MAX   64u   /* items kept per list */
 
 /* who made a decision */
-#define HISTORY_WHO_BOOT "boot"			  /* lifeline-early, rootfs phase */
-#define HISTORY_WHO_CTL "lifelinectl"		  /* an administrator, by hand */
-#define HISTORY_WHO_COMMAND "signed-command"	  /* a signed fleet command */
-#define HISTORY_WHO_DAEMON "lifelined"		  /* the daemon (blessing) */
+#define HISTORY_WHO_BOOT    "boot"           /* lifeline-early, rootfs phase */
+#define HISTORY_WHO_CTL     "lifelinectl"    /* an administrator, by hand */
+#define HISTORY_WHO_COMMAND "signed-command" /* a signed fleet command */
+#define HISTORY_WHO_DAEMON  "lifelined"      /* the daemon (blessing) */
 
 struct history_entry {
-	uint64_t time;	   /* unix seconds; 0 on append: now */
+	uint64_t time;     /* unix seconds; 0 on append: now */
 	unsigned boot_seq; /* boot attempt the decision belongs to */
-	unsigned level;	   /* escalation level after the decision */
-	char *who;	   /* HISTORY_WHO_* */
-	char *action;	   /* escalate | give-up | recover | quarantine | clear | restore | bless | reset */
-	char *mode;	   /* normal | safe | given-up, after the decision */
-	char *reason;	   /* one sentence */
+	unsigned level;    /* escalation level after the decision */
+	char *who;         /* HISTORY_WHO_* */
+	char *action; /* escalate | give-up | recover | quarantine | clear | restore | bless | reset
+	               */
+	char *mode;   /* normal | safe | given-up, after the decision */
+	char *reason; /* one sentence */
 	char **evidence;   /* pstore lines, inventory diff lines */
 	char **components; /* components quarantined / restored by this decision */
-	char **modules;	   /* modules blocked by it */
-	char **files;	   /* what happened to files: quarantine / restore summary lines */
+	char **modules;    /* modules blocked by it */
+	char **files;      /* what happened to files: quarantine / restore summary lines */
 };
 
 struct history {

@@ -48,22 +48,22 @@ static int teardown_root(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static char *ev[] = { "RIP: 0010:badsec_crash+0x5/0x10 [badsec]", "Kernel panic - not syncing: Fatal exception",
-		      NULL };
-static char *comps[] = { "badsec", NULL };
+static char *ev[] = {"RIP: 0010:badsec_crash+0x5/0x10 [badsec]",
+                     "Kernel panic - not syncing: Fatal exception", NULL};
+static char *comps[] = {"badsec", NULL};
 
 static void append(unsigned boot, char *action)
 {
 	struct history_entry e = {
-		.time = 1700000000 + boot,
-		.boot_seq = boot,
-		.level = 1,
-		.who = HISTORY_WHO_BOOT,
-		.action = action,
-		.mode = "safe",
-		.reason = "panic log: the crash's RIP is in module badsec",
-		.evidence = ev,
-		.components = comps,
+	    .time = 1700000000 + boot,
+	    .boot_seq = boot,
+	    .level = 1,
+	    .who = HISTORY_WHO_BOOT,
+	    .action = action,
+	    .mode = "safe",
+	    .reason = "panic log: the crash's RIP is in module badsec",
+	    .evidence = ev,
+	    .components = comps,
 	};
 
 	assert_int_equal(history_append(root, &e), 0);
@@ -122,7 +122,7 @@ static void test_missing_history_is_empty(void **state)
 static void test_torn_tail_is_skipped_and_not_glued_to_next_entry(void **state)
 {
 	_cleanup_free_ char *line = NULL;
-	struct history_entry e = { .boot_seq = 9, .who = "boot", .action = "escalate" };
+	struct history_entry e = {.boot_seq = 9, .who = "boot", .action = "escalate"};
 	struct history h;
 	size_t len;
 
@@ -178,7 +178,7 @@ static void test_power_cut_before_write_loses_only_that_entry(void **state)
 static void test_corrupt_middle_entries_are_skipped(void **state)
 {
 	_cleanup_free_ char *text = NULL, *line = NULL;
-	struct history_entry e = { .boot_seq = 7, .who = "boot", .action = "escalate" };
+	struct history_entry e = {.boot_seq = 7, .who = "boot", .action = "escalate"};
 	struct history h;
 	size_t size, len;
 	char *p;
@@ -256,8 +256,10 @@ static void test_huge_entry_is_cut_and_strings_are_cleaned(void **state)
 {
 	_cleanup_strv_free_ char **many = NULL;
 	char big[3000];
-	struct history_entry e = { .boot_seq = 1, .who = "boot", .action = "escalate",
-				   .reason = "line one\nline two\x1b[31m" };
+	struct history_entry e = {.boot_seq = 1,
+	                          .who = "boot",
+	                          .action = "escalate",
+	                          .reason = "line one\nline two\x1b[31m"};
 	struct history h;
 	struct stat st;
 
@@ -284,9 +286,12 @@ static void test_huge_entry_is_cut_and_strings_are_cleaned(void **state)
  * and UTF-8 come back as written. */
 static void test_quotes_backslashes_and_utf8_round_trip(void **state)
 {
-	char *files[] = { "C:\\path \"quoted\"", "caf\xc3\xa9 \xe2\x80\xa6", NULL };
-	struct history_entry e = { .boot_seq = 3, .who = "boot", .action = "escalate",
-				   .reason = "a \"reason\" with \\ and /", .files = files };
+	char *files[] = {"C:\\path \"quoted\"", "caf\xc3\xa9 \xe2\x80\xa6", NULL};
+	struct history_entry e = {.boot_seq = 3,
+	                          .who = "boot",
+	                          .action = "escalate",
+	                          .reason = "a \"reason\" with \\ and /",
+	                          .files = files};
 	struct history h;
 
 	(void)state;
@@ -310,7 +315,7 @@ static void test_symlinked_history_is_refused(void **state)
 	assert_int_equal(mkdir_p(dir, 0755), 0);
 	snprintf(target, sizeof(target), "%s/elsewhere", root);
 	assert_int_equal(symlink(target, hist), 0);
-	struct history_entry e = { .boot_seq = 1, .who = "boot", .action = "escalate" };
+	struct history_entry e = {.boot_seq = 1, .who = "boot", .action = "escalate"};
 	assert_int_equal(history_append(root, &e), -ELOOP);
 	assert_int_equal(access(target, F_OK), -1);
 	assert_int_equal(history_read(root, &h), -ELOOP);
@@ -319,15 +324,24 @@ static void test_symlinked_history_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_append_then_read_gives_every_field_back, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_missing_history_is_empty, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_torn_tail_is_skipped_and_not_glued_to_next_entry, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_power_cut_before_write_loses_only_that_entry, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_corrupt_middle_entries_are_skipped, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_size_is_bounded_by_rotation, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_huge_entry_is_cut_and_strings_are_cleaned, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_symlinked_history_is_refused, setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_append_then_read_gives_every_field_back,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_missing_history_is_empty, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_torn_tail_is_skipped_and_not_glued_to_next_entry,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_power_cut_before_write_loses_only_that_entry,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_corrupt_middle_entries_are_skipped, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_size_is_bounded_by_rotation, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_huge_entry_is_cut_and_strings_are_cleaned,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_symlinked_history_is_refused, setup_root,
+	                                    teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,13 +25,13 @@ static void check_string(const char *s)
 static void check_list(char **l)
 {
 	fuzz_assert(strv_length(l) <= HISTORY_LIST_MAX);
-	STRV_FOREACH(s, l)
+	STRV_FOREACH (s, l)
 		check_string(*s);
 }
 
 static void check_entry(const struct history_entry *e)
 {
-	struct history again = { 0 };
+	struct history again = {0};
 	char *line = NULL;
 	size_t len;
 
@@ -85,7 +85,7 @@ static char *fix_checksums(const uint8_t *data, size_t size)
 
 static void parse_and_check(const char *text, size_t size)
 {
-	struct history h = { 0 };
+	struct history h = {0};
 
 	fuzz_assert(history_parse(text, size, &h) == 0);
 	for (size_t i = 0; i < h.n; i++)
@@ -96,7 +96,7 @@ static void parse_and_check(const char *text, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char *root, *file;
-	struct history h = { 0 };
+	struct history h = {0};
 
 	fuzz_setup();
 	if (!root) {

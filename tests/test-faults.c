@@ -577,6 +577,42 @@ static int run_early(const char *efivarfs)
 	return WEXITSTATUS(st);
 }
 
+/* lifelinectl status in a child, its exit code and its stderr's first line. */
+static int run_ctl_status(const char *efivarfs, char *err, size_t n)
+{
+	const char *build = getenv("LIFELINE_BUILD");
+	char prog[1024], rootarg[1300];
+	int fds[2], st;
+	ssize_t k;
+	pid_t pid;
+
+	snprintf(prog, sizeof(prog), "%s/agent/lifelinectl", build ? build : "build");
+	snprintf(rootarg, sizeof(rootarg), "--root=%s", root);
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (devnull >= 0)
+			dup2(devnull, 1);
+		setenv("EFIVARFS_PATH", efivarfs, 1);
+		execl(prog, prog, rootarg, "status", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	k = read(fds[0], err, n - 1);
+	err[k > 0 ? k : 0] = 0;
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
 static void test_missing_efivarfs_boot_goes_on_uncounted_or_on_the_file_store(void **state)
 {
 	struct runstate rs;
@@ -591,6 +627,13 @@ static void test_missing_efivarfs_boot_goes_on_uncounted_or_on_the_file_store(vo
 	assert_string_equal(rs.mode, "uncounted");
 	assert_non_null(rs.error);
 	runstate_done(&rs);
+	/* the admin tool says so and exits 1 (operational error) */
+	{
+		char err[512];
+
+		assert_int_equal(run_ctl_status("/nonexistent-efivars/", err, sizeof(err)), 1);
+		assert_non_null(strstr(err, "No state store"));
+	}
 	text = get("/run/modprobe.d/lifeline.conf");
 	free(text); /* may or may not be written; nothing to block */
 

@@ -18,7 +18,7 @@
 
 /* Taint bits (Documentation/admin-guide/tainted-kernels.rst): D = 7 (the
  * kernel died: an oops), L = 14 (soft lockup). */
-#define TAINT_DIE (1ul << 7)
+#define TAINT_DIE        (1ul << 7)
 #define TAINT_SOFTLOCKUP (1ul << 14)
 
 void bless_verdict_done(struct bless_verdict *v)
@@ -28,9 +28,9 @@ void bless_verdict_done(struct bless_verdict *v)
 }
 
 int bless_judge(const struct lifeline_config *cfg, const char *system_state, char **failed_units,
-		double uptime, unsigned long taint, struct bless_verdict *ret)
+                double uptime, unsigned long taint, struct bless_verdict *ret)
 {
-	struct bless_verdict v = { .ok = false };
+	struct bless_verdict v = {.ok = false};
 	int r = 0;
 
 	if (taint & TAINT_DIE)
@@ -40,7 +40,7 @@ int bless_judge(const struct lifeline_config *cfg, const char *system_state, cha
 	else if (!system_state)
 		r = asprintf(&v.why, "system state unknown");
 	else if (streq(system_state, "degraded")) {
-		STRV_FOREACH(u, failed_units)
+		STRV_FOREACH (u, failed_units)
 			if (!strv_contains(cfg->allowed_failed_units, *u)) {
 				r = asprintf(&v.why, "unit %s failed", *u);
 				break;
@@ -51,7 +51,8 @@ int bless_judge(const struct lifeline_config *cfg, const char *system_state, cha
 	if (r < 0)
 		return -ENOMEM;
 	if (!v.why && uptime < cfg->stable_after)
-		r = asprintf(&v.why, "up %.0f s of the %u s a boot must stay up", uptime, cfg->stable_after);
+		r = asprintf(&v.why, "up %.0f s of the %u s a boot must stay up", uptime,
+		             cfg->stable_after);
 	if (r < 0)
 		return -ENOMEM;
 	v.ok = !v.why;
@@ -135,15 +136,18 @@ int bless_run_checks(const char *root, unsigned timeout, char **ret_why)
 		struct stat st;
 		int status = 0;
 
-		if (result == 1 && p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) &&
-		    run_one(p, timeout, &status, out, sizeof(out)) >= 0 && status != 0) {
+		if (result == 1 && p && stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 0111) && run_one(p, timeout, &status, out, sizeof(out)) >= 0 &&
+		    status != 0) {
 			char *nl = strchr(out, '\n');
 			if (nl)
 				*nl = 0;
 			if (status == -ETIMEDOUT) {
-				if (asprintf(ret_why, "check %s timed out after %u s", list[i]->d_name, timeout) < 0)
+				if (asprintf(ret_why, "check %s timed out after %u s",
+				             list[i]->d_name, timeout) < 0)
 					*ret_why = NULL;
-			} else if (asprintf(ret_why, "check %s exited %d: %s", list[i]->d_name, status, out) < 0)
+			} else if (asprintf(ret_why, "check %s exited %d: %s", list[i]->d_name,
+			                    status, out) < 0)
 				*ret_why = NULL;
 			result = 0;
 		}

@@ -21,7 +21,7 @@ struct bless_verdict {
  * failed_units: the failed units when degraded; uptime in seconds;
  * taint: /proc/sys/kernel/tainted. Pure decision, tested directly. */
 int bless_judge(const struct lifeline_config *cfg, const char *system_state, char **failed_units,
-		double uptime, unsigned long taint, struct bless_verdict *ret);
+                double uptime, unsigned long taint, struct bless_verdict *ret);
 
 /* Run every executable in <root>/etc/lifeline/check.d in lexical order,
  * each with timeout seconds; the first one failing fills *ret_why with its

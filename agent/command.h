@@ -49,13 +49,13 @@ struct lifeline_config;
 struct ctl_ctx;
 typedef struct evp_pkey_st EVP_PKEY;
 
-#define COMMAND_SEQ_FILE "/var/lib/lifeline/command-seq"
-#define COMMAND_DOC_MAX 16384   /* whole document, bytes */
-#define COMMAND_BODY_MAX 12288  /* line 1, bytes */
-#define COMMAND_TARGETS_MAX 256
-#define COMMAND_COMPONENTS_MAX 64
-#define COMMAND_SEQ_MAX 9007199254740991ULL /* 2^53 - 1 */
-#define COMMAND_KEY_ID_LEN 16
+#define COMMAND_SEQ_FILE         "/var/lib/lifeline/command-seq"
+#define COMMAND_DOC_MAX          16384 /* whole document, bytes */
+#define COMMAND_BODY_MAX         12288 /* line 1, bytes */
+#define COMMAND_TARGETS_MAX      256
+#define COMMAND_COMPONENTS_MAX   64
+#define COMMAND_SEQ_MAX          9007199254740991ULL /* 2^53 - 1 */
+#define COMMAND_KEY_ID_LEN       16
 #define COMMAND_SIGNATURE_PREFIX "signature: ed25519 "
 
 enum command_action {
@@ -93,10 +93,10 @@ struct command {
 
 struct command_check {
 	enum command_verdict verdict;
-	char detail[256];      /* human words for the verdict */
-	bool have_cmd;         /* cmd is filled (the body parsed) */
+	char detail[256]; /* human words for the verdict */
+	bool have_cmd;    /* cmd is filled (the body parsed) */
 	struct command cmd;
-	char sha256[65];       /* of the whole document, hex */
+	char sha256[65]; /* of the whole document, hex */
 };
 
 const char *command_action_to_string(enum command_action a);
@@ -124,7 +124,7 @@ int command_sign(EVP_PKEY *private_key, const char *body, size_t size, char **re
  * matches). Returns 0 with the verdict in *ret (accepted or not), or a
  * negative errno when the check itself failed (ENOMEM). */
 int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const char *machine_id,
-		   uint64_t last_seq, int64_t now, struct command_check *ret);
+                   uint64_t last_seq, int64_t now, struct command_check *ret);
 
 /* The durable replay guard. Absent file: seq 0, empty hash. -EUCLEAN when
  * the file is damaged. ret_sha may be NULL. */
@@ -151,9 +151,9 @@ struct command_applier {
  * CTL_EXIT_* code (CTL_EXIT_FAILURE when rejected).
  * Returns 0 when the document was judged (accepted or not), or a negative
  * errno when it could not be (no public key, seq file unreadable...). */
-int command_process(const char *root, const struct lifeline_config *cfg, const char *doc, size_t size,
-		    const char *source, const struct command_applier *applier, int64_t now,
-		    struct command_check *ret_check, int *ret_exit);
+int command_process(const char *root, const struct lifeline_config *cfg, const char *doc,
+                    size_t size, const char *source, const struct command_applier *applier,
+                    int64_t now, struct command_check *ret_check, int *ret_exit);
 
 /* The daemon's poller: GET <commands_url>/<machine-id>.cmd and /all.cmd
  * (404: nothing), lowest seq first. A document already applied (same
@@ -165,7 +165,8 @@ struct command_poller {
 };
 
 int command_poll(struct command_poller *p, const char *root, const struct lifeline_config *cfg,
-		 void (*keepalive)(void *userdata), void *userdata, int64_t now, unsigned *ret_judged);
+                 void (*keepalive)(void *userdata), void *userdata, int64_t now,
+                 unsigned *ret_judged);
 
 /* lifelinectl verbs (exit codes as ctl.h). */
 int command_verb_keygen(const struct ctl_ctx *ctx);

@@ -10,9 +10,9 @@
 
 int config_open_store(const struct lifeline_config *c, struct store **ret, char **ret_reason)
 {
-	enum store_pref p = c->store == CONFIG_STORE_EFI	? STORE_PREF_EFI
-			    : c->store == CONFIG_STORE_FILE ? STORE_PREF_FILE
-							    : STORE_PREF_AUTO;
+	enum store_pref p = c->store == CONFIG_STORE_EFI    ? STORE_PREF_EFI
+	                    : c->store == CONFIG_STORE_FILE ? STORE_PREF_FILE
+	                                                    : STORE_PREF_AUTO;
 
 	return store_open(p, c->state_file, ret, ret_reason);
 }

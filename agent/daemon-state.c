@@ -18,7 +18,7 @@ static void copy_hash(char dst[65], const char *v)
 int daemon_state_read(const char *root, struct daemon_state *ret)
 {
 	_cleanup_free_ char *p = path_under_root(root, DAEMON_STATE_FILE), *text = NULL;
-	struct daemon_state s = { 0 };
+	struct daemon_state s = {0};
 	char *save = NULL;
 	int r;
 
@@ -76,10 +76,11 @@ int daemon_state_write(const char *root, const struct daemon_state *s)
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
 	if (asprintf(&buf,
-		     "failures=%u\nnext_attempt=%" PRIu64 "\ndelay=%" PRIu64 "\nlast_status=%ld\nspooled=%u\n"
-		     "seen0=%s\nseen1=%s\npoll_error=%d\nblessed=%d\nwhy=%s\n",
-		     s->failures, s->next_attempt, s->delay, s->last_status, s->spooled, s->seen[0], s->seen[1],
-		     s->poll_error, s->blessed ? 1 : 0, why) < 0)
+	             "failures=%u\nnext_attempt=%" PRIu64 "\ndelay=%" PRIu64
+	             "\nlast_status=%ld\nspooled=%u\n"
+	             "seen0=%s\nseen1=%s\npoll_error=%d\nblessed=%d\nwhy=%s\n",
+	             s->failures, s->next_attempt, s->delay, s->last_status, s->spooled, s->seen[0],
+	             s->seen[1], s->poll_error, s->blessed ? 1 : 0, why) < 0)
 		return -ENOMEM;
 	slash = strrchr(p, '/');
 	*slash = 0;

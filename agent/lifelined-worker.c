@@ -67,8 +67,8 @@ static void take_last_good_inventory(const struct lifeline_config *cfg, int mode
 {
 	_cleanup_inventory_free_ struct inventory *prev = NULL, *inv = NULL;
 	_cleanup_free_ struct quarantine_entry *active = NULL;
-	struct content_cache_result cr = { 0 };
-	struct component_set set = { 0 };
+	struct content_cache_result cr = {0};
+	struct component_set set = {0};
 	unsigned n_active = 0;
 	int r;
 
@@ -86,7 +86,7 @@ static void take_last_good_inventory(const struct lifeline_config *cfg, int mode
 		log_warning_errno(r, "Failed to take the last-good inventory: %m");
 	else
 		log_info("last-good inventory taken");
-	STRV_FOREACH(l, cr.lines)
+	STRV_FOREACH (l, cr.lines)
 		log_notice("%s", *l);
 	content_cache_result_done(&cr);
 	components_done(&set);
@@ -128,8 +128,8 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 		snprintf(ds->why, sizeof(ds->why), "state record not written: %s", strerror(-r));
 		return log_error_errno(r, "Failed to write the state record: %m");
 	}
-	log_info("boot #%u blessed (mode %s, level %u)", rec.boot_seq, state_mode_to_string(rec.mode),
-		 rec.level);
+	log_info("boot #%u blessed (mode %s, level %u)", rec.boot_seq,
+	         state_mode_to_string(rec.mode), rec.level);
 	ds->blessed = true;
 	ds->why[0] = 0;
 	take_last_good_inventory(cfg, rec.mode);
@@ -162,8 +162,8 @@ static int mark_clean_shutdown(const struct lifeline_config *cfg)
 	return 0;
 }
 
-static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, bool start, bool heartbeat,
-		   bool poll, bool force)
+static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, bool start,
+                   bool heartbeat, bool poll, bool force)
 {
 	struct report_sched s;
 	uint64_t now = uptime_seconds();
@@ -188,12 +188,13 @@ static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, b
 	r = report_sched_tick(&s, arg_root, cfg, now);
 	if (r < 0 && r != -EAGAIN && r != -EBUSY) {
 		log_warning("reports not delivered to %s: %s; next try in %llu s", cfg->report_url,
-			    s.backoff.last_error[0] ? s.backoff.last_error : strerror(-r),
-			    (unsigned long long)s.backoff.delay);
+		            s.backoff.last_error[0] ? s.backoff.last_error : strerror(-r),
+		            (unsigned long long)s.backoff.delay);
 		ret = r;
 	}
 	if (poll && s.poll_error < 0 && s.poll_error != ds->poll_error)
-		log_warning_errno(s.poll_error, "Fleet commands from %s not checked: %m", cfg->commands_url);
+		log_warning_errno(s.poll_error, "Fleet commands from %s not checked: %m",
+		                  cfg->commands_url);
 	if (poll)
 		ds->poll_error = s.poll_error;
 	ds->failures = s.backoff.failures;
@@ -218,12 +219,12 @@ static void help(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"root", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
-	bool bless = false, start = false, heartbeat = false, poll = false, flush = false, force = false,
-	     shutdown = false;
+	bool bless = false, start = false, heartbeat = false, poll = false, flush = false,
+	     force = false, shutdown = false;
 	struct lifeline_config cfg;
 	struct daemon_state ds;
 	int c, r, ret = 0;
@@ -274,7 +275,8 @@ int main(int argc, char **argv)
 	}
 	if (bless && bless_now(&cfg, &ds) < 0)
 		ret = 1;
-	if ((start || heartbeat || poll || flush) && reports(&cfg, &ds, start, heartbeat, poll, force) < 0)
+	if ((start || heartbeat || poll || flush) &&
+	    reports(&cfg, &ds, start, heartbeat, poll, force) < 0)
 		ret = 1;
 	if (shutdown && mark_clean_shutdown(&cfg) < 0)
 		ret = 1;

@@ -32,11 +32,9 @@ static void config_donep(struct lifeline_config *c)
 }
 
 static const char *const event_names[_REPORT_EVENT_MAX] = {
-	[REPORT_EVENT_HEARTBEAT] = "heartbeat",
-	[REPORT_EVENT_START] = "start",
-	[REPORT_EVENT_MODE_CHANGE] = "mode-change",
-	[REPORT_EVENT_COMMAND] = "command",
-	[REPORT_EVENT_MANUAL] = "manual",
+    [REPORT_EVENT_HEARTBEAT] = "heartbeat",     [REPORT_EVENT_START] = "start",
+    [REPORT_EVENT_MODE_CHANGE] = "mode-change", [REPORT_EVENT_COMMAND] = "command",
+    [REPORT_EVENT_MANUAL] = "manual",
 };
 
 const char *report_event_to_string(enum report_event e)
@@ -66,11 +64,14 @@ static json_object *machine_object(const char *root)
 
 	if (!o)
 		return NULL;
-	json_object_object_add(o, "machine_id", command_machine_id(root, mid) >= 0 ? json_object_new_string(mid) : NULL);
+	json_object_object_add(o, "machine_id",
+	                       command_machine_id(root, mid) >= 0 ? json_object_new_string(mid)
+	                                                          : NULL);
 	if (gethostname(host, sizeof(host) - 1) < 0)
 		host[0] = 0;
 	json_object_object_add(o, "hostname", string_or_null(*host ? host : NULL));
-	json_object_object_add(o, "kernel", uname(&u) >= 0 ? json_object_new_string(u.release) : NULL);
+	json_object_object_add(o, "kernel",
+	                       uname(&u) >= 0 ? json_object_new_string(u.release) : NULL);
 	json_object_object_add(o, "agent_version", json_object_new_string(LIFELINE_VERSION));
 	return o;
 }
@@ -93,10 +94,12 @@ static json_object *state_object(const struct lifeline_config *cfg)
 		json_object_object_add(o, "error", json_object_new_string(buf));
 		return o;
 	}
-	json_object_object_add(o, "store", json_object_new_string(store_kind_to_string(store->kind)));
+	json_object_object_add(o, "store",
+	                       json_object_new_string(store_kind_to_string(store->kind)));
 	r = store_load(store, &rec);
 	if (r < 0 && r != -ENOENT) {
-		json_object_object_add(o, "error", json_object_new_string(state_record_strerror(r)));
+		json_object_object_add(o, "error",
+		                       json_object_new_string(state_record_strerror(r)));
 		return o;
 	}
 	if (r == -ENOENT)
@@ -105,7 +108,8 @@ static json_object *state_object(const struct lifeline_config *cfg)
 	json_object_object_add(o, "boot_seq", json_object_new_int64(rec.boot_seq));
 	json_object_object_add(o, "failures", json_object_new_int64(rec.failures));
 	json_object_object_add(o, "threshold", json_object_new_int64(cfg->threshold));
-	json_object_object_add(o, "mode", json_object_new_string(strempty(state_mode_to_string(rec.mode))));
+	json_object_object_add(o, "mode",
+	                       json_object_new_string(strempty(state_mode_to_string(rec.mode))));
 	json_object_object_add(o, "level", json_object_new_int64(rec.level));
 	json_object_object_add(o, "generation", json_object_new_int64(rec.generation));
 	m = json_object_new_array();
@@ -116,7 +120,8 @@ static json_object *state_object(const struct lifeline_config *cfg)
 		json_object *lg = json_object_new_object();
 
 		json_object_object_add(lg, "boot_seq", json_object_new_int64(rec.last_blessed_seq));
-		json_object_object_add(lg, "time", json_object_new_int64((int64_t)rec.last_blessed_time));
+		json_object_object_add(lg, "time",
+		                       json_object_new_int64((int64_t)rec.last_blessed_time));
 		json_object_object_add(o, "last_good", lg);
 	} else
 		json_object_object_add(o, "last_good", NULL);
@@ -152,14 +157,15 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 		json_object *e = json_object_new_object();
 
 		json_object_object_add(e, "component", json_object_new_string(active[i].id));
-		json_object_object_add(e, "generation", json_object_new_int64(active[i].generation));
+		json_object_object_add(e, "generation",
+		                       json_object_new_int64(active[i].generation));
 		json_object_object_add(e, "level", json_object_new_int64(active[i].level));
 		json_object_array_add(a, e);
 	}
 	/* Decided in this boot but not (yet) in the durable list: the rootfs
 	 * phase may not have written it. */
 	if (rs)
-		STRV_FOREACH(id, rs->quarantine) {
+		STRV_FOREACH (id, rs->quarantine) {
 			bool found = false;
 			json_object *e;
 
@@ -169,14 +175,16 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 				continue;
 			e = json_object_new_object();
 			json_object_object_add(e, "component", json_object_new_string(*id));
-			json_object_object_add(e, "generation", json_object_new_int64(rs->generation));
+			json_object_object_add(e, "generation",
+			                       json_object_new_int64(rs->generation));
 			json_object_object_add(e, "level", json_object_new_int64(rs->level));
 			json_object_array_add(a, e);
 		}
 	return a;
 }
 
-static int report_build_cfg(const char *root, const struct lifeline_config *cfg, struct json_object **ret)
+static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
+                            struct json_object **ret)
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ char *rs_path = path_under_root(root, RUNSTATE_FILE);
@@ -227,8 +235,8 @@ static void set_event(json_object *o, enum report_event event)
 	json_object_object_add(o, "event", json_object_new_string(report_event_to_string(event)));
 }
 
-int report_build_config(const char *root, const struct lifeline_config *cfg, enum report_event event,
-			struct json_object **ret)
+int report_build_config(const char *root, const struct lifeline_config *cfg,
+                        enum report_event event, struct json_object **ret)
 {
 	json_object *o;
 	int r;
@@ -306,8 +314,8 @@ int report_journal_fields(struct json_object *report, char ***ret)
 {
 	_cleanup_strv_free_ char **l = NULL, **ids = NULL;
 	_cleanup_free_ char *msg = NULL, *q = NULL;
-	json_object *state = get(report, "state"), *boot = get(report, "this_boot"), *cmd = get(report, "command"),
-		    *qa = get(report, "quarantined");
+	json_object *state = get(report, "state"), *boot = get(report, "this_boot"),
+	            *cmd = get(report, "command"), *qa = get(report, "quarantined");
 	const char *event = get_str(report, "event"), *mode = report_mode(report);
 	bool loud;
 	int r = 0;
@@ -323,21 +331,23 @@ int report_journal_fields(struct json_object *report, char ***ret)
 		return -ENOMEM;
 	if (cmd)
 		r = asprintf(&msg, "lifeline: command %s: %s%s%s", strempty(get_str(cmd, "result")),
-			     strempty(get_str(cmd, "reason")), get_str(cmd, "detail") ? ": " : "",
-			     strempty(get_str(cmd, "detail")));
+		             strempty(get_str(cmd, "reason")), get_str(cmd, "detail") ? ": " : "",
+		             strempty(get_str(cmd, "detail")));
 	else if (streq(mode, "unreadable"))
-		r = asprintf(&msg, "lifeline %s report: state record unreadable: %s", strempty(event),
-			     strempty(get_str(state, "error")));
+		r = asprintf(&msg, "lifeline %s report: state record unreadable: %s",
+		             strempty(event), strempty(get_str(state, "error")));
 	else
-		r = asprintf(&msg, "lifeline %s report: mode %s, level %" PRId64 ", %" PRId64
-				   " consecutive failed boot(s), quarantined: %s",
-			     strempty(event), mode, json_object_get_int64(get(state, "level")),
-			     json_object_get_int64(get(state, "failures")), *q ? q : "nothing");
+		r = asprintf(&msg,
+		             "lifeline %s report: mode %s, level %" PRId64 ", %" PRId64
+		             " consecutive failed boot(s), quarantined: %s",
+		             strempty(event), mode, json_object_get_int64(get(state, "level")),
+		             json_object_get_int64(get(state, "failures")), *q ? q : "nothing");
 	if (r < 0)
 		return -ENOMEM;
 	loud = !streq(mode, "normal") || streq_ptr(get_str(cmd, "result"), "rejected");
 
-	if ((r = add_field(&l, "MESSAGE", msg)) < 0 || (r = add_field(&l, "MESSAGE_ID", REPORT_MESSAGE_ID)) < 0 ||
+	if ((r = add_field(&l, "MESSAGE", msg)) < 0 ||
+	    (r = add_field(&l, "MESSAGE_ID", REPORT_MESSAGE_ID)) < 0 ||
 	    (r = add_field(&l, "PRIORITY", loud ? "4" : "6")) < 0 ||
 	    (r = add_field(&l, "SYSLOG_IDENTIFIER", "lifeline")) < 0 ||
 	    (r = add_field(&l, "LIFELINE_EVENT", event)) < 0 ||
@@ -442,8 +452,8 @@ static int mode_file_write(const char *root, const char *mode)
  * of that event. The mode file is written after the
  * report is spooled: a crash in between reports the change twice, never
  * not at all. */
-static int report_mode_or(const char *root, const struct lifeline_config *cfg, enum report_event fallback,
-			  bool only_outside_normal)
+static int report_mode_or(const char *root, const struct lifeline_config *cfg,
+                          enum report_event fallback, bool only_outside_normal)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	_cleanup_free_ char *last = NULL;
@@ -484,7 +494,7 @@ out:
 }
 
 int report_sched_start(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-		       uint64_t now)
+                       uint64_t now)
 {
 	s->next_heartbeat = now + cfg->report_heartbeat;
 	s->next_poll = now;
@@ -494,9 +504,9 @@ int report_sched_start(struct report_sched *s, const char *root, const struct li
 }
 
 /* spool_flush(), then the metrics file's spool count follows. */
-static int flush_and_count(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
-			   uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
-			   unsigned *ret_sent)
+static int flush_and_count(const char *root, const struct lifeline_config *cfg,
+                           struct spool_backoff *b, uint64_t now, bool force,
+                           void (*keepalive)(void *userdata), void *userdata, unsigned *ret_sent)
 {
 	unsigned sent = 0, left = 0;
 	int r;
@@ -509,7 +519,8 @@ static int flush_and_count(const char *root, const struct lifeline_config *cfg, 
 	return r;
 }
 
-int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg, uint64_t now)
+int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
+                      uint64_t now)
 {
 	int r;
 
@@ -517,7 +528,8 @@ int report_sched_tick(struct report_sched *s, const char *root, const struct lif
 		unsigned judged = 0;
 
 		s->next_poll = now + cfg->commands_poll_interval;
-		r = command_poll(&s->poller, root, cfg, s->keepalive, s->userdata, (int64_t)time(NULL), &judged);
+		r = command_poll(&s->poller, root, cfg, s->keepalive, s->userdata,
+		                 (int64_t)time(NULL), &judged);
 		if (r < 0)
 			log_debug_errno(r, "Command poll failed: %m");
 		s->poll_error = r < 0 ? r : 0;
@@ -540,7 +552,7 @@ int report_verb(const struct ctl_ctx *ctx)
 {
 	_cleanup_(config_donep) struct lifeline_config cfg;
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	bool dry_run = false;
 	unsigned sent = 0, left = 0;
 	int r;
@@ -550,7 +562,8 @@ int report_verb(const struct ctl_ctx *ctx)
 		if (streq(ctx->args[i], "--dry-run") || streq(ctx->args[i], "-n"))
 			dry_run = true;
 		else if (!streq(ctx->args[i], "--")) {
-			log_error("report: unknown argument '%s' (report [--dry-run])", ctx->args[i]);
+			log_error("report: unknown argument '%s' (report [--dry-run])",
+			          ctx->args[i]);
 			return CTL_EXIT_USAGE;
 		}
 	}
@@ -561,7 +574,8 @@ int report_verb(const struct ctl_ctx *ctx)
 	}
 	set_event(o, REPORT_EVENT_MANUAL);
 	if (dry_run) {
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+		                                           JSON_C_TO_STRING_NOSLASHESCAPE));
 		return CTL_EXIT_OK;
 	}
 	r = report_emit(ctx->root, &cfg, o);
@@ -570,19 +584,21 @@ int report_verb(const struct ctl_ctx *ctx)
 		return CTL_EXIT_FAILURE;
 	}
 	if (!cfg.report_url || !*cfg.report_url) {
-		log_info("report %s written to the journal and %s ([report] url is not set)", get_str(o, "id"),
-			 METRICS_FILE);
+		log_info("report %s written to the journal and %s ([report] url is not set)",
+		         get_str(o, "id"), METRICS_FILE);
 		return CTL_EXIT_OK;
 	}
 	r = flush_and_count(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);
 	(void)spool_count(ctx->root, &left, NULL);
 	if (r == -EBUSY) {
-		log_info("report %s spooled; lifelined is sending the spool right now", get_str(o, "id"));
+		log_info("report %s spooled; lifelined is sending the spool right now",
+		         get_str(o, "id"));
 		return CTL_EXIT_OK;
 	}
 	if (r < 0) {
-		log_error("report %s spooled but not sent: %s (%u report(s) wait in %s)", get_str(o, "id"),
-			  *b.last_error ? b.last_error : strerror(-r), left, SPOOL_DIR);
+		log_error("report %s spooled but not sent: %s (%u report(s) wait in %s)",
+		          get_str(o, "id"), *b.last_error ? b.last_error : strerror(-r), left,
+		          SPOOL_DIR);
 		return CTL_EXIT_FAILURE;
 	}
 	log_info("report %s sent (%u delivered)", get_str(o, "id"), sent);

@@ -66,8 +66,8 @@ int report_build(const char *root, struct json_object **ret);
 /* The same with "event" set. */
 int report_build_event(const char *root, enum report_event event, struct json_object **ret);
 /* The same with a configuration already loaded (no second config_load()). */
-int report_build_config(const char *root, const struct lifeline_config *cfg, enum report_event event,
-			struct json_object **ret);
+int report_build_config(const char *root, const struct lifeline_config *cfg,
+                        enum report_event event, struct json_object **ret);
 
 /* The mode the report shows: "normal", "safe", "given-up" or "unreadable". */
 const char *report_mode(struct json_object *report);
@@ -101,11 +101,11 @@ void report_sched_init(struct report_sched *s);
  * last one reported (REPORT_MODE_FILE), else a "start" report when not in
  * normal mode. Schedules the first heartbeat and poll. */
 int report_sched_start(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-		       uint64_t now);
+                       uint64_t now);
 /* Does what is due. Returns the flush's result (0, -EAGAIN when backing
  * off, or why the collector was not reached: s->backoff says more). */
 int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-		      uint64_t now);
+                      uint64_t now);
 
 struct runstate;
 
@@ -123,11 +123,11 @@ struct runstate;
  * Returns 1 written (*ret_path, may be NULL), 0 no [report] url configured
  * (nothing to send it to), -ENOSPC the spool holds only more important
  * reports, -EFBIG, -ENOMEM, or the write's -errno. */
-int report_spool_decision(const char *root, const struct lifeline_config *cfg, const struct runstate *rs,
-			  char **ret_path);
+int report_spool_decision(const char *root, const struct lifeline_config *cfg,
+                          const struct runstate *rs, char **ret_path);
 /* Its text, for tests: one JSON object and a newline. */
 int report_decision_format(const char *root, const struct runstate *rs, const char *id, int64_t now,
-			   char **ret, size_t *ret_size);
+                           char **ret, size_t *ret_size);
 
 /* lifelinectl report [--dry-run]: print the report (--dry-run), or emit it
  * and send the spool now. Exit codes as ctl.h. */

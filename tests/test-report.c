@@ -107,19 +107,20 @@ static void write_runstate(void)
 static int setup(void **state)
 {
 	const char *tmp = getenv("LIFELINE_TEST_TMP");
-	struct quarantine_entry q = { .id = "badsec", .generation = 2, .level = 1 };
+	struct quarantine_entry q = {.id = "badsec", .generation = 2, .level = 1};
 
 	(void)state;
 	snprintf(root, sizeof(root), "%s/report-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(root))
 		return -1;
 	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
-		 LIFELINE_GUID_STR);
+	         LIFELINE_GUID_STR);
 	reset_var();
 	put("/etc/machine-id", MACHINE_ID "\n");
 	/* a closed loopback port: reports spool, nothing is sent */
-	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nthreshold = 4\n"
-					   "[report]\nurl = http://127.0.0.1:9/r\nheartbeat = 60\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = efi\nthreshold = 4\n"
+	    "[report]\nurl = http://127.0.0.1:9/r\nheartbeat = 60\n");
 	save_record(STATE_MODE_SAFE, 1, 5);
 	write_runstate();
 	assert_int_equal(quarantine_active_write(root, &q, 1), 0);
@@ -204,7 +205,8 @@ static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
 	assert_non_null(strstr(get_s(o, "this_boot.reason"), "badsec"));
 	a = get(o, "this_boot.evidence");
 	assert_int_equal(json_object_array_length(a), 2);
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "RIP: badsec_mod+0x42");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)),
+	                    "RIP: badsec_mod+0x42");
 
 	/* the durable list, plus what this boot decided but did not record yet */
 	a = get(o, "quarantined");
@@ -295,7 +297,8 @@ static void test_journal_fields_carry_the_fixed_message_id(void **state)
 	assert_true(has(f, "LIFELINE_BOOT_SEQ=17"));
 	assert_true(has(f, "LIFELINE_QUARANTINED=badsec newsec"));
 	assert_true(has(f, "PRIORITY=4"));
-	assert_true(strncmp(f[0], "MESSAGE=lifeline mode-change report: mode safe, level 1", 55) == 0);
+	assert_true(strncmp(f[0], "MESSAGE=lifeline mode-change report: mode safe, level 1", 55) ==
+	            0);
 	strv_free(f);
 	json_object_put(o);
 }
@@ -334,7 +337,7 @@ static void test_metrics_file_has_the_counters(void **state)
 
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
-			       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
+	                       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
 	assert_int_equal(metrics_format(o, 0, &t), 0);
 	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
 	free(t);
@@ -346,7 +349,7 @@ static char **spooled_events(void)
 	char **names = NULL, **events = NULL, p[4096], *t;
 
 	assert_int_equal(spool_list(root, &names), 0);
-	STRV_FOREACH(n, names) {
+	STRV_FOREACH (n, names) {
 		json_object *o;
 
 		snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, *n);
@@ -507,8 +510,9 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(q, 0)), "badsec");
 	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
 	assert_string_equal(get_s(o, "this_boot.reason"), "4 consecutive \"failed\" boots");
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(get(o, "this_boot.evidence"), 0)),
-			    "RIP: badsec_mod+0x42 \xef\xbf\xbd\xef\xbf\xbd\tend");
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(get(o, "this_boot.evidence"), 0)),
+	    "RIP: badsec_mod+0x42 \xef\xbf\xbd\xef\xbf\xbd\tend");
 	assert_int_equal(get_i(o, "state.level"), 1);
 	assert_int_equal(strlen(get_s(o, "id")), 32);
 	assert_string_equal(report_mode(o), "safe");
@@ -563,15 +567,22 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_report_has_machine_state_this_boot_and_quarantine, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_ids_are_unique, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unreadable_record_is_reported_not_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fresh_machine_reports_a_new_record, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_fields_carry_the_fixed_message_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_file_has_the_counters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_daemon_reports_mode_changes_and_safe_mode_starts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_has_machine_state_this_boot_and_quarantine,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_ids_are_unique, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unreadable_record_is_reported_not_an_error, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_fresh_machine_reports_a_new_record, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_journal_fields_carry_the_fixed_message_id, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_file_has_the_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_reports_mode_changes_and_safe_mode_starts,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

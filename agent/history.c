@@ -240,3 +240,23 @@ int history_append(const char *root, const struct history_entry *e)
 		return -errno;
 	return 0;
 }
+
+int history_record(const char *root, const char *who, const char *action,
+                   const struct state_record *rec, const char *reason)
+{
+	_cleanup_free_ char *w = strdup(who), *a = strdup(action),
+	                    *m = strdup(state_mode_to_string(rec->mode)),
+	                    *why = reason ? strdup(reason) : NULL;
+	struct history_entry e = {
+		.boot_seq = rec->boot_seq,
+		.level = rec->level,
+		.who = w,
+		.action = a,
+		.mode = m,
+		.reason = why,
+	};
+
+	if (!w || !a || !m || (reason && !why))
+		return -ENOMEM;
+	return history_append(root, &e);
+}

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "efi/state-record.h"
+
 #define HISTORY_FILE       "/var/lib/lifeline/history"
 #define HISTORY_FILE_OLD   "/var/lib/lifeline/history.1"
 #define HISTORY_FILE_MAX   (256u * 1024u)
@@ -78,6 +80,14 @@ void history_done(struct history *h);
  * Durable when it returns 0. Concurrent appenders are serialised with
  * flock() on the directory. */
 int history_append(const char *root, const struct history_entry *e);
+
+/* The short form for a decision with no lists (a blessing, a reset):
+ * boot number, level and mode from the state record after the decision.
+ * lifelined records a blessing with
+ *   (void)history_record(root, HISTORY_WHO_DAEMON, "bless", &rec, "...");
+ * Returns as history_append(). */
+int history_record(const char *root, const char *who, const char *action,
+                   const struct state_record *rec, const char *reason);
 
 /* Parse history text (one file's content, or any part of it) and append
  * its good entries to *h; damaged lines are counted in h->n_damaged. Only

@@ -304,6 +304,30 @@ static void test_quotes_backslashes_and_utf8_round_trip(void **state)
 	history_done(&h);
 }
 
+/* The short form lifelined uses for a blessing. */
+static void test_record_takes_boot_level_and_mode_from_the_state_record(void **state)
+{
+	struct state_record rec;
+	struct history h;
+
+	(void)state;
+	state_record_init(&rec);
+	rec.boot_seq = 12;
+	rec.level = 2;
+	rec.mode = STATE_MODE_SAFE;
+	assert_int_equal(history_record(root, HISTORY_WHO_DAEMON, "bless", &rec, "healthy for 120 s"), 0);
+	assert_int_equal(history_read(root, &h), 0);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.entries[0].boot_seq, 12);
+	assert_int_equal(h.entries[0].level, 2);
+	assert_string_equal(h.entries[0].mode, "safe");
+	assert_string_equal(h.entries[0].who, "lifelined");
+	assert_string_equal(h.entries[0].action, "bless");
+	assert_string_equal(h.entries[0].reason, "healthy for 120 s");
+	assert_true(h.entries[0].time > 1700000000);
+	history_done(&h);
+}
+
 /* A symlink where the history should be is not followed. */
 static void test_symlinked_history_is_refused(void **state)
 {
@@ -340,6 +364,8 @@ int main(void)
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root,
 	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_record_takes_boot_level_and_mode_from_the_state_record,
+	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_symlinked_history_is_refused, setup_root,
 	                                    teardown_root),
 	};

@@ -77,6 +77,8 @@ static int run_one(const char *path, unsigned timeout, int *ret_status, char *ou
 		return -errno;
 	}
 	if (pid == 0) {
+		/* its own process group: a timeout kills what it started too */
+		(void)setpgid(0, 0);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
 		execl(path, path, (char *)NULL);
@@ -94,6 +96,7 @@ static int run_one(const char *path, unsigned timeout, int *ret_status, char *ou
 		if (w == pid)
 			break;
 		if (time(NULL) >= deadline) {
+			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			close(pipefd[0]);

@@ -100,6 +100,7 @@ static int state_open(const struct ctl_ctx *ctx, struct ctl_state *st)
 	if (r < 0) {
 		log_error_errno(r, "No state store available%s%s (file store: %m)", why ? ": " : "",
 				strempty(why));
+		config_done(&st->cfg); /* callers free nothing when this fails */
 		return CTL_EXIT_FAILURE;
 	}
 	st->load_error = store_load(st->store, &st->rec);

@@ -562,6 +562,45 @@ static void test_undurable_decision_keeps_the_record_blocks(void **state)
 	free(text);
 }
 
+/* A quarantine decided by hand moves the files at the next boot's rootfs
+ * phase: both decisions are in the history, with who made them. */
+static void test_quarantine_by_hand_is_applied_and_recorded(void **state)
+{
+	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
+	char *args[] = { "badsec", NULL };
+	struct history h;
+	int watch;
+
+	(void)state;
+	boot_init();
+	boot_rootfs();
+	ctx.args = args;
+	ctx.n_args = 1;
+	assert_int_equal(ctl_quarantine(&ctx), CTL_EXIT_OK);
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	watch = var_watch();
+	boot_both_phases_one_write(watch);
+	close(watch);
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.entries[0].action, "quarantine");
+	assert_string_equal(h.entries[0].who, "lifelinectl");
+	assert_true(strv_contains(h.entries[0].components, "badsec"));
+	assert_true(strv_contains(h.entries[0].modules, "badsec"));
+	assert_string_equal(h.entries[1].action, "apply");
+	assert_string_equal(h.entries[1].who, "boot");
+	assert_int_equal(h.entries[1].boot_seq, 2);
+	assert_true(strv_has_substring(h.entries[1].files, "badsec: 1 file(s) in quarantine"));
+	history_done(&h);
+	/* applied once: the next boot records nothing more */
+	boot_init();
+	boot_rootfs();
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	history_done(&h);
+}
+
 static const char OOPS_OOT[] =
 	"Oops#1 Part1\n"
 	"<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
@@ -727,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_undurable_decision_keeps_the_record_blocks, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

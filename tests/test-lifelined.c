@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "agent/daemon-state.h"
 #include "agent/unit-sandbox.h"
@@ -37,6 +39,8 @@
 static char root[1024], var_path[4096], recv_dir[2048], build[512];
 static pid_t collector_pid = -1, daemon_pid = -1;
 static int collector_port;
+
+static void fake_bus_stop(void);
 
 static void put(const char *rel, const char *text, mode_t mode)
 {
@@ -240,6 +244,7 @@ static int teardown(void **state)
 	(void)state;
 	stop(&daemon_pid);
 	stop(&collector_pid);
+	fake_bus_stop();
 	reset_var();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	return system(cmd) == 0 ? 0 : -1;
@@ -468,6 +473,253 @@ static void test_generator_opens_component_directories_to_lifelined(void **state
 	}
 }
 
+/* ---- a fake systemd on a private bus: org.freedesktop.systemd1's
+ * SystemState, ListUnitsFiltered, Subscribe/Unsubscribe and the
+ * StartupFinished signal, driven by lines on a pipe ("running",
+ * "degraded UNIT") ---- */
+
+static char fake_state[32] = "starting", fake_failed[128] = "";
+static int fake_subscribed;
+static pid_t dbus_pid = -1, fake_pid = -1;
+static int fake_ctl = -1;
+static char bus_address[1200];
+
+static void fake_write_subscribed(void)
+{
+	char p[2048], t[16];
+
+	snprintf(p, sizeof(p), "%s/fake-subscribed", root);
+	snprintf(t, sizeof(t), "%d\n", fake_subscribed);
+	(void)write_file_atomic(p, t, strlen(t), 0644);
+}
+
+static int fake_get_state(sd_bus *bus, const char *path, const char *interface,
+                          const char *property, sd_bus_message *reply, void *userdata,
+                          sd_bus_error *ret_error)
+{
+	(void)bus, (void)path, (void)interface, (void)property, (void)userdata, (void)ret_error;
+	return sd_bus_message_append(reply, "s", fake_state);
+}
+
+static int fake_list(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	sd_bus_message *reply = NULL;
+	int r;
+
+	(void)userdata, (void)ret_error;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssssouso)");
+	if (r >= 0 && *fake_failed)
+		r = sd_bus_message_append(reply, "(ssssssouso)", fake_failed, "", "loaded",
+		                          "failed", "failed", "", "/", 0u, "", "/");
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int fake_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	(void)userdata, (void)ret_error;
+	fake_subscribed++;
+	fake_write_subscribed();
+	return sd_bus_reply_method_return(m, "");
+}
+
+static int fake_unsubscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	(void)userdata, (void)ret_error;
+	fake_subscribed--;
+	fake_write_subscribed();
+	return sd_bus_reply_method_return(m, "");
+}
+
+static const sd_bus_vtable fake_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("SystemState", "s", fake_get_state, 0, 0),
+    SD_BUS_METHOD("ListUnitsFiltered", "as", "a(ssssssouso)", fake_list, 0),
+    SD_BUS_METHOD("Subscribe", "", "", fake_subscribe, 0),
+    SD_BUS_METHOD("Unsubscribe", "", "", fake_unsubscribe, 0),
+    SD_BUS_SIGNAL("StartupFinished", "tttttt", 0),
+    SD_BUS_VTABLE_END,
+};
+
+static int fake_on_ctl(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	sd_bus *bus = userdata;
+	char line[256];
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+
+	(void)es, (void)revents;
+	if (n <= 0)
+		_exit(0);
+	line[n] = 0;
+	line[strcspn(line, "\n")] = 0;
+	if (strncmp(line, "degraded ", 9) == 0) {
+		snprintf(fake_state, sizeof(fake_state), "degraded");
+		snprintf(fake_failed, sizeof(fake_failed), "%.127s", line + 9);
+	} else {
+		snprintf(fake_state, sizeof(fake_state), "%.31s", line);
+		fake_failed[0] = 0;
+	}
+	(void)sd_bus_emit_signal(
+	    bus, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "StartupFinished",
+	    "tttttt", (uint64_t)0, (uint64_t)0, (uint64_t)0, (uint64_t)0, (uint64_t)0, (uint64_t)0);
+	return 0;
+}
+
+static _noreturn_ void fake_systemd(int ctl, int ready)
+{
+	sd_event *e = NULL;
+	sd_bus *bus = NULL;
+
+	if (sd_event_new(&e) < 0 || sd_bus_new(&bus) < 0 ||
+	    sd_bus_set_address(bus, bus_address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
+	    sd_bus_start(bus) < 0 ||
+	    sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1",
+	                             "org.freedesktop.systemd1.Manager", fake_vtable, NULL) < 0 ||
+	    sd_bus_request_name(bus, "org.freedesktop.systemd1", 0) < 0 ||
+	    sd_bus_attach_event(bus, e, 0) < 0 ||
+	    sd_event_add_io(e, NULL, ctl, EPOLLIN, fake_on_ctl, bus) < 0)
+		_exit(1);
+	fake_write_subscribed();
+	(void)!write(ready, "ok\n", 3);
+	close(ready);
+	(void)sd_event_loop(e);
+	_exit(0);
+}
+
+/* Returns false (the test is skipped) without dbus-daemon. */
+static bool fake_bus_start(void)
+{
+	char conf[2048], cfg_path[2048], line[1200];
+	int out[2], ctl[2], ready[2];
+	FILE *f;
+
+	if (access("/usr/bin/dbus-daemon", X_OK) < 0)
+		return false;
+	snprintf(
+	    conf, sizeof(conf),
+	    "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
+	    "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	    "<busconfig><type>session</type><listen>unix:path=%s/bus</listen><auth>EXTERNAL</auth>"
+	    "<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
+	    "<allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n",
+	    root);
+	put("/bus.conf", conf, 0644);
+	snprintf(cfg_path, sizeof(cfg_path), "--config-file=%s/bus.conf", root);
+	assert_int_equal(pipe(out), 0);
+	dbus_pid = fork();
+	assert_true(dbus_pid >= 0);
+	if (dbus_pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execl("/usr/bin/dbus-daemon", "dbus-daemon", cfg_path, "--nofork",
+		      "--print-address=1", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+	snprintf(bus_address, sizeof(bus_address), "%s", line);
+
+	assert_int_equal(pipe(ctl), 0);
+	assert_int_equal(pipe(ready), 0);
+	fake_pid = fork();
+	assert_true(fake_pid >= 0);
+	if (fake_pid == 0) {
+		close(ctl[1]);
+		close(ready[0]);
+		fake_systemd(ctl[0], ready[1]);
+	}
+	close(ctl[0]);
+	close(ready[1]);
+	fake_ctl = ctl[1];
+	assert_int_equal(read(ready[0], line, 3), 3);
+	close(ready[0]);
+	return true;
+}
+
+static void fake_bus_stop(void)
+{
+	if (fake_ctl >= 0)
+		close(fake_ctl);
+	fake_ctl = -1;
+	stop(&fake_pid);
+	stop(&dbus_pid);
+}
+
+static void fake_say(const char *line)
+{
+	assert_int_equal(write(fake_ctl, line, strlen(line)), (ssize_t)strlen(line));
+}
+
+static int fake_subscribers(void)
+{
+	char p[2048], *t = NULL;
+	int n;
+
+	snprintf(p, sizeof(p), "%s/fake-subscribed", root);
+	assert_int_equal(read_full_file(p, 64, &t, NULL), 0);
+	n = atoi(t);
+	free(t);
+	return n;
+}
+
+/* Issue 5: blessing waits for systemd's signals, not on a clock. Starting:
+ * not blessed, and the daemon sleeps; degraded in a unit not allowed: not
+ * blessed; running: blessed within a second or two of the signal, and the
+ * daemon unsubscribes (only the watchdog and the heartbeat from then on). */
+static void test_blessing_follows_systemd_signals(void **state)
+{
+	long before, after;
+	double t0;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nstable_after = 0\n", 0644);
+	save_record(3);
+	if (!fake_bus_start())
+		skip();
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	wait_state_file();
+	t0 = now_s();
+	while (fake_subscribers() != 1 && now_s() - t0 < 5)
+		usleep(50000);
+	assert_int_equal(fake_subscribers(), 1);
+	assert_int_equal(load_record().failures, 3); /* "starting" */
+
+	before = status_field(daemon_pid, "\nvoluntary_ctxt_switches:");
+	sleep(2);
+	after = status_field(daemon_pid, "\nvoluntary_ctxt_switches:");
+	assert_int_equal(after - before, 0);
+
+	fake_say("degraded bad.service\n");
+	sleep(2);
+	assert_int_equal(load_record().failures, 3);
+
+	fake_say("running\n");
+	t0 = now_s();
+	while (load_record().failures != 0 && now_s() - t0 < 10)
+		usleep(100000);
+	assert_int_equal(load_record().failures, 0);
+	assert_true(now_s() - t0 < 5);
+	t0 = now_s();
+	while (fake_subscribers() != 0 && now_s() - t0 < 5)
+		usleep(50000);
+	assert_int_equal(fake_subscribers(), 0);
+	stop(&daemon_pid);
+	fake_bus_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +731,7 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_records_a_clean_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_state_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blessing_follows_systemd_signals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_generator_opens_component_directories_to_lifelined,
 	                                    setup, teardown),
 	};

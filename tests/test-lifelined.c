@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -720,6 +723,58 @@ static void test_blessing_follows_systemd_signals(void **state)
 	fake_bus_stop();
 }
 
+/* Under systemd: READY=1, then WATCHDOG=1 from the event loop at half of
+ * WatchdogSec= (here WATCHDOG_USEC = 1 s: every ~0.5 s) and nothing else
+ * wakes it. */
+static void test_watchdog_is_fed_from_the_loop(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char prog[1024], root_arg[1100], usec[32], buf[512];
+	int fd, ready = 0, pings = 0;
+	double t0;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nstable_after = 86400\n", 0644);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/lifelined-notify-%d", (int)getpid());
+	(void)unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(prog, sizeof(prog), "%s/agent/lifelined", build);
+	snprintf(root_arg, sizeof(root_arg), "--root=%s", root);
+	daemon_pid = fork();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		snprintf(usec, sizeof(usec), "%d", 1000000);
+		setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+		setenv("WATCHDOG_USEC", usec, 1);
+		unsetenv("WATCHDOG_PID");
+		execl(prog, prog, root_arg, (char *)NULL);
+		_exit(127);
+	}
+	t0 = now_s();
+	while (now_s() - t0 < 3.0) {
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+		ssize_t n;
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if (strstr(buf, "READY=1"))
+			ready++;
+		if (strstr(buf, "WATCHDOG=1"))
+			pings++;
+	}
+	close(fd);
+	(void)unlink(sa.sun_path);
+	assert_int_equal(ready, 1);
+	/* 3 s at one ping per 0.5-0.75 s */
+	assert_true(pings >= 3);
+	assert_true(pings <= 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +787,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_worker_records_a_clean_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_state_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blessing_follows_systemd_signals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watchdog_is_fed_from_the_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_generator_opens_component_directories_to_lifelined,
 	                                    setup, teardown),
 	};

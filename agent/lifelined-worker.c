@@ -102,8 +102,15 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 	ds->blessed = false;
 	r = bless_run_checks(arg_root, CHECK_TIMEOUT, &why);
 	if (r == 0) {
+		bool again = streq(ds->why, why ? why : "a check failed");
+
 		snprintf(ds->why, sizeof(ds->why), "%s", why ? why : "a check failed");
-		log_warning("boot not blessed: %s", ds->why);
+		/* reported once per reason, not at every retry */
+		if (!again) {
+			r = report_unblessed(arg_root, cfg, ds->why);
+			if (r < 0)
+				log_debug_errno(r, "Failed to spool the unblessed report: %m");
+		}
 		return -EBADMSG;
 	}
 	if (r < 0)

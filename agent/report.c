@@ -34,7 +34,7 @@ static void config_donep(struct lifeline_config *c)
 static const char *const event_names[_REPORT_EVENT_MAX] = {
     [REPORT_EVENT_HEARTBEAT] = "heartbeat",     [REPORT_EVENT_START] = "start",
     [REPORT_EVENT_MODE_CHANGE] = "mode-change", [REPORT_EVENT_COMMAND] = "command",
-    [REPORT_EVENT_MANUAL] = "manual",
+    [REPORT_EVENT_MANUAL] = "manual",           [REPORT_EVENT_UNBLESSED] = "unblessed",
 };
 
 const char *report_event_to_string(enum report_event e)
@@ -333,6 +333,9 @@ int report_journal_fields(struct json_object *report, char ***ret)
 		r = asprintf(&msg, "lifeline: command %s: %s%s%s", strempty(get_str(cmd, "result")),
 		             strempty(get_str(cmd, "reason")), get_str(cmd, "detail") ? ": " : "",
 		             strempty(get_str(cmd, "detail")));
+	else if (get(report, "unblessed"))
+		r = asprintf(&msg, "lifeline: boot not blessed: %s",
+		             strempty(get_str(get(report, "unblessed"), "reason")));
 	else if (streq(mode, "unreadable"))
 		r = asprintf(&msg, "lifeline %s report: state record unreadable: %s",
 		             strempty(event), strempty(get_str(state, "error")));
@@ -344,7 +347,8 @@ int report_journal_fields(struct json_object *report, char ***ret)
 		             json_object_get_int64(get(state, "failures")), *q ? q : "nothing");
 	if (r < 0)
 		return -ENOMEM;
-	loud = !streq(mode, "normal") || streq_ptr(get_str(cmd, "result"), "rejected");
+	loud = !streq(mode, "normal") || streq_ptr(get_str(cmd, "result"), "rejected") ||
+	       get(report, "unblessed");
 
 	if ((r = add_field(&l, "MESSAGE", msg)) < 0 ||
 	    (r = add_field(&l, "MESSAGE_ID", REPORT_MESSAGE_ID)) < 0 ||
@@ -359,6 +363,8 @@ int report_journal_fields(struct json_object *report, char ***ret)
 	    (r = add_field(&l, "LIFELINE_STATE_ERROR", get_str(state, "error"))) < 0 ||
 	    (r = add_field(&l, "LIFELINE_QUARANTINED", q)) < 0 ||
 	    (r = add_field(&l, "LIFELINE_REASON", get_str(boot, "reason"))) < 0 ||
+	    (r = add_field(&l, "LIFELINE_UNBLESSED", get_str(get(report, "unblessed"), "reason"))) <
+	        0 ||
 	    (r = add_field(&l, "LIFELINE_COMMAND_RESULT", get_str(cmd, "result"))) < 0 ||
 	    (r = add_field(&l, "LIFELINE_COMMAND_REASON", get_str(cmd, "reason"))) < 0 ||
 	    (r = add_field_int(&l, "LIFELINE_COMMAND_SEQ", get(cmd, "seq"))) < 0)
@@ -406,6 +412,23 @@ int report_emit(const char *root, const struct lifeline_config *cfg, struct json
 	if (k < 0)
 		log_debug_errno(k, "Failed to write %s: %m", METRICS_FILE);
 	return r;
+}
+
+int report_unblessed(const char *root, const struct lifeline_config *cfg, const char *why)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	json_object *u;
+	int r;
+
+	r = report_build_config(root, cfg, REPORT_EVENT_UNBLESSED, &o);
+	if (r < 0)
+		return r;
+	u = json_object_new_object();
+	if (!u)
+		return -ENOMEM;
+	json_object_object_add(u, "reason", json_object_new_string(why ? why : "a check failed"));
+	json_object_object_add(o, "unblessed", u);
+	return report_emit(root, cfg, o);
 }
 
 /* ---- the daemon's schedule ---- */

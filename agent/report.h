@@ -9,7 +9,8 @@
  *     "version": 1,
  *     "id": "<32 hex>",            unique per report (the collector dedups on it)
  *     "time": <unix seconds>,
- *     "event": "heartbeat" | "start" | "mode-change" | "command" | "manual",
+ *     "event": "heartbeat" | "start" | "mode-change" | "command" | "manual"
+ *              | "unblessed",
  *     "machine": { "machine_id": "<32 hex>" | null, "hostname": "...",
  *                  "kernel": "<uname -r>", "agent_version": "0.1.0" },
  *     "state": { "store": "efi" | "file" | null, "record": true|false,
@@ -22,7 +23,13 @@
  *     "quarantined": [ { "component", "generation", "level" }, ... ],
  *     "command": { "result": "accepted"|"rejected", "reason", "detail",
  *                  "source", "action", "seq", "applied" }   (event "command" only)
+ *     "unblessed": { "reason": "check 10-net exited 3: <its first line>" }
+ *                                                   (event "unblessed" only)
  *   }
+ *
+ * Decision reports spooled before a quarantine (report_spool_decision())
+ * are "mode-change" reports with "decision": { "phase": "before-quarantine",
+ * "quarantine": [...], "level", "generation" }.
  *
  * "record": false means there is no state record yet (a fresh machine): the
  * numbers are those of a new record.
@@ -53,6 +60,7 @@ enum report_event {
 	REPORT_EVENT_MODE_CHANGE,
 	REPORT_EVENT_COMMAND,
 	REPORT_EVENT_MANUAL,
+	REPORT_EVENT_UNBLESSED,
 	_REPORT_EVENT_MAX,
 };
 
@@ -106,6 +114,11 @@ int report_sched_start(struct report_sched *s, const char *root, const struct li
  * off, or why the collector was not reached: s->backoff says more). */
 int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
                       uint64_t now);
+
+/* A boot that is healthy by systemd's word and stable but fails a check.d
+ * script stays unblessed and is reported (event "unblessed") with the
+ * check's words (bless_run_checks()'s why). Returns report_emit()'s result. */
+int report_unblessed(const char *root, const struct lifeline_config *cfg, const char *why);
 
 struct runstate;
 

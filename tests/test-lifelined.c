@@ -34,6 +34,8 @@
 #include <systemd/sd-event.h>
 
 #include "agent/daemon-state.h"
+#include "agent/spool.h"
+#include "common/strv.h"
 #include "agent/unit-sandbox.h"
 #include "common/fileio.h"
 #include "common/macro.h"
@@ -366,7 +368,8 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 	struct daemon_state ds;
 
 	(void)state;
-	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n", 0644);
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = efi\n[report]\nurl = http://127.0.0.1:9/r\n", 0644);
 	save_record(2);
 	put("/etc/lifeline/check.d/10-net", "#!/bin/sh\necho gateway unreachable\nexit 3\n", 0755);
 	assert_int_equal(worker("bless"), 1);
@@ -375,6 +378,21 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 	assert_non_null(strstr(ds.why, "10-net"));
 	assert_non_null(strstr(ds.why, "gateway unreachable"));
 	assert_int_equal(load_record().failures, 2);
+	/* reported with the check's words, once per reason (not per retry) */
+	{
+		char dir[4096], **names = NULL, *t = NULL;
+
+		assert_int_equal(worker("bless"), 1);
+		snprintf(dir, sizeof(dir), "%s/var/lib/lifeline/spool", root);
+		assert_int_equal(count_files(dir, ".json"), 1);
+		assert_int_equal(spool_list(root, &names), 0);
+		snprintf(dir, sizeof(dir), "%s/var/lib/lifeline/spool/%s", root, names[0]);
+		assert_int_equal(read_full_file(dir, 1 << 20, &t, NULL), 0);
+		assert_non_null(strstr(t, "\"event\":\"unblessed\""));
+		assert_non_null(strstr(t, "gateway unreachable"));
+		free(t);
+		strv_free(names);
+	}
 
 	put("/etc/lifeline/check.d/10-net", "#!/bin/sh\nexit 0\n", 0755);
 	assert_int_equal(worker("bless"), 0);

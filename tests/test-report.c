@@ -303,6 +303,39 @@ static void test_journal_fields_carry_the_fixed_message_id(void **state)
 	json_object_put(o);
 }
 
+/* A boot a check.d script holds back is reported with the check's words,
+ * loudly, even in normal mode. */
+static void test_unblessed_boot_is_reported_with_the_checks_output(void **state)
+{
+	struct lifeline_config cfg;
+	char **names = NULL, p[4096], *t = NULL, **f = NULL;
+	json_object *o;
+
+	(void)state;
+	save_record(STATE_MODE_NORMAL, 0, 1);
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	assert_int_equal(report_unblessed(root, &cfg, "check 10-net exited 3: no route"), 0);
+	assert_int_equal(spool_list(root, &names), 0);
+	assert_int_equal(strv_length(names), 1);
+	snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, names[0]);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	o = json_tokener_parse(t);
+	assert_non_null(o);
+	assert_string_equal(get_s(o, "event"), "unblessed");
+	assert_string_equal(get_s(o, "unblessed.reason"), "check 10-net exited 3: no route");
+	assert_int_equal(report_journal_fields(o, &f), 0);
+	assert_true(has(f, "MESSAGE=lifeline: boot not blessed: check 10-net exited 3: no route"));
+	assert_true(has(f, "LIFELINE_UNBLESSED=check 10-net exited 3: no route"));
+	assert_true(has(f, "LIFELINE_EVENT=unblessed"));
+	assert_true(has(f, "PRIORITY=4"));
+	strv_free(f);
+	json_object_put(o);
+	free(t);
+	strv_free(names);
+	config_done(&cfg);
+}
+
 static void test_metrics_file_has_the_counters(void **state)
 {
 	json_object *o;
@@ -583,6 +616,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_unblessed_boot_is_reported_with_the_checks_output,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

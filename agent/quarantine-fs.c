@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +23,11 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/sha256.h"
 
 #define COPY_CHUNK (256 * 1024)
 #define TMP_PREFIX ".lifeline-tmp-"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
 
 bool qpath_is_valid(const char *path)
 {
@@ -196,15 +195,13 @@ static int open_regular(int dir_fd, const char *name, struct stat *ret_st)
 static int hash_stream(int fd, int out_fd, const char *fault, uint8_t sha[SHA256_SIZE],
                        uint64_t *ret_size)
 {
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	_cleanup_free_ char *buf = malloc(COPY_CHUNK);
-	unsigned int len = 0;
+	struct sha256_ctx ctx;
 	uint64_t total = 0;
 
-	if (!ctx || !buf)
+	if (!buf)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		return -EIO;
+	sha256_init(&ctx);
 	for (;;) {
 		ssize_t n = read(fd, buf, COPY_CHUNK);
 
@@ -214,8 +211,7 @@ static int hash_stream(int fd, int out_fd, const char *fault, uint8_t sha[SHA256
 			return negative_errno();
 		if (n == 0)
 			break;
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			return -EIO;
+		sha256_update(&ctx, buf, (size_t)n);
 		total += (uint64_t)n;
 		for (ssize_t done = 0; out_fd >= 0 && done < n;) {
 			ssize_t w = write(out_fd, buf + done, (size_t)(n - done));
@@ -229,8 +225,7 @@ static int hash_stream(int fd, int out_fd, const char *fault, uint8_t sha[SHA256
 		if (fault)
 			fault_point(fault);
 	}
-	if (EVP_DigestFinal_ex(ctx, sha, &len) != 1 || len != SHA256_SIZE)
-		return -EIO;
+	sha256_final(&ctx, sha);
 	if (ret_size)
 		*ret_size = total;
 	return 0;
@@ -379,13 +374,11 @@ int qmeta_apply_at(int dir_fd, const char *name, const struct qentry *e)
 void qtmp_name(const char *path, char name[64])
 {
 	uint8_t sha[SHA256_SIZE];
-	unsigned int n = 0;
 	char hex[2 * SHA256_SIZE + 1];
 
 	/* Derived from the path, so a re-run after a cut finds (and
 	 * replaces) its own leftover temp file. */
-	if (EVP_Digest(path, strlen(path), sha, &n, EVP_sha256(), NULL) != 1)
-		memset(sha, 0, sizeof(sha));
+	sha256_buffer(path, strlen(path), sha);
 	sha256_to_hex(sha, hex);
 	snprintf(name, 64, TMP_PREFIX "%.16s", hex);
 }

@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/sha256.h"
 
 static const char *const qm_state_names[_QM_STATE_MAX] = {
     [QM_APPLYING] = "applying",
@@ -233,10 +233,7 @@ static void put_entry(FILE *f, const struct qentry *e)
 
 static int sha256_buf(const void *data, size_t size, uint8_t out[SHA256_SIZE])
 {
-	unsigned int n = 0;
-
-	if (EVP_Digest(data, size, out, &n, EVP_sha256(), NULL) != 1 || n != SHA256_SIZE)
-		return -EIO;
+	sha256_buffer(data, size, out);
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "inventory.h"
 #include "pstore.h"
 #include "quarantine.h"
+#include "report.h"
 #include "runstate.h"
 #include "suspects.h"
 
@@ -607,6 +608,27 @@ static void record_history(const struct boot_opts *o, const struct runstate *rs,
 		log_error_errno(r, "Failed to record the decision in %s: %m", HISTORY_FILE);
 }
 
+/* The crash-loop guard (README): the decision goes into the report spool
+ * on the root before any file moves, so the fleet hears of a quarantine
+ * first thing once the network is up, even if what it quarantines was
+ * what reported. Best effort: a report that cannot be spooled never stops
+ * the quarantine (the boot loop would go on). */
+static void spool_decision_report(const struct boot_opts *o, const struct runstate *rs)
+{
+	struct lifeline_config cfg;
+	int r;
+
+	config_init_defaults(&cfg);
+	r = config_load(o->config_root ? o->config_root : o->root, &cfg);
+	if (r < 0)
+		log_warning("configuration has errors; using defaults for the bad keys");
+	r = report_spool_decision(o->root, &cfg, rs, NULL);
+	if (r < 0)
+		log_error_errno(r, "Failed to spool the report of this decision: %m; "
+			       "it is reported once the agent runs");
+	config_done(&cfg);
+}
+
 int boot_phase_rootfs(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = run_path(o, "state"),
@@ -733,6 +755,8 @@ int boot_phase_rootfs(const struct boot_opts *o)
 				mark_decided = true;
 	if (mark_decided && (r = quarantine_decided_write(o->root, rs.generation)) < 0)
 		log_error_errno(r, "Failed to write %s: %m", QUARANTINE_DECIDED_FILE);
+	if (escalate)
+		spool_decision_report(o, &rs);
 	/* after the active list is durable: a cut before the files move
 	 * leaves them for the next boot (quarantine_unapplied()) */
 	quarantine_apply_active(o, &set, active, n_active, &files);

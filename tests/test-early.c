@@ -5,6 +5,7 @@
  * attribution, module quarantine in both modprobe configs, the rootfs
  * phase recording the quarantine, lifelinectl bless/clear, bad records.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -626,6 +628,64 @@ static const char OOPS_OOT[] =
  * the out-of-tree module directories), give-up at 10; then clear. At
  * every boot: counters, decision, module blocks in the record and in
  * /run/modprobe.d, the quarantine tree, mode, the history, one write. */
+/* The crash-loop guard: the decision is in the report spool on the root
+ * before the first quarantine step touches a file (cut there: the report
+ * is on disk, the file still in place). */
+static void test_decision_spooled_before_files_move(void **state)
+{
+	char spool[4200];
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+	unsigned reports = 0;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "[report]\nurl = https://collector.invalid/lifeline\n");
+	for (unsigned boot = 1; boot <= 3; boot++) {
+		boot_init();
+		boot_rootfs();
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+	}
+	boot_init(); /* boot 4: level 1, badsec */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("LIFELINE_FAULT", "quarantine-mkdir", 1);
+		boot_rootfs();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 99); /* cut inside the quarantine */
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+
+	snprintf(spool, sizeof(spool), "%s/var/lib/lifeline/spool", root);
+	d = opendir(spool);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char rel[600];
+		char *text;
+
+		if (!strstr(de->d_name, ".json"))
+			continue;
+		snprintf(rel, sizeof(rel), "/var/lib/lifeline/spool/%s", de->d_name);
+		text = get(rel);
+		assert_non_null(text);
+		assert_non_null(strstr(text, "before-quarantine"));
+		assert_non_null(strstr(text, "badsec"));
+		free(text);
+		reports++;
+	}
+	assert_int_equal(reports, 1);
+
+	/* the next boot finishes the quarantine */
+	boot_init();
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+}
+
 static void test_every_level_end_to_end(void **state)
 {
 	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
@@ -765,6 +825,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_decision_spooled_before_files_move, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_undurable_decision_keeps_the_record_blocks, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
 	};

@@ -116,6 +116,9 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 
 	if (asprintf(&tmp, "%s.tmp-%d", path, (int)getpid()) < 0)
 		return -ENOMEM;
+	/* first: a cut anywhere below leaves at most this write's own temp,
+	 * which the next write of path removes in turn */
+	remove_stale_temp_files(path);
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
@@ -136,10 +139,7 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 		unlink(tmp);
 		return r;
 	}
-	r = fsync_parent(path);
-	if (r >= 0)
-		remove_stale_temp_files(path);
-	return r;
+	return fsync_parent(path);
 }
 
 bool temp_file_is_stale(const char *name)

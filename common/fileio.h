@@ -12,9 +12,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* Write path crash-safely: temp file in the same directory (PATH.tmp-PID),
  * fsync, rename, fsync of the directory. After power loss the file holds
- * the old or the new content, never a mix. A success also removes the
- * temp files of earlier writes of path that a power cut or a killed
- * writer left behind (remove_stale_temp_files()). */
+ * the old or the new content, never a mix. It first removes the temp
+ * files of earlier writes of path that a power cut or a killed writer
+ * left behind (remove_stale_temp_files()). */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
 /* True for a write_file_atomic() temp name (ANY.tmp-PID) whose writer no

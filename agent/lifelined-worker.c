@@ -36,6 +36,7 @@
 #include "agent/config.h"
 #include "agent/daemon-state.h"
 #include "agent/decide.h"
+#include "agent/history.h"
 #include "agent/inventory.h"
 #include "agent/report.h"
 #include "agent/runstate.h"
@@ -139,6 +140,10 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 	         state_mode_to_string(rec.mode), rec.level);
 	ds->blessed = true;
 	ds->why[0] = 0;
+	r = history_record(arg_root, HISTORY_WHO_DAEMON, "bless", &rec,
+	                   "healthy and up stable_after seconds; every check.d script passed");
+	if (r < 0)
+		log_warning_errno(r, "Failed to record the blessing in %s: %m", HISTORY_FILE);
 	take_last_good_inventory(cfg, rec.mode);
 	return 0;
 }

@@ -34,6 +34,7 @@
 #include <systemd/sd-event.h>
 
 #include "agent/daemon-state.h"
+#include "agent/history.h"
 #include "agent/spool.h"
 #include "common/strv.h"
 #include "agent/unit-sandbox.h"
@@ -400,6 +401,17 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 	assert_true(ds.blessed);
 	assert_string_equal(ds.why, "");
 	assert_int_equal(load_record().failures, 0);
+	/* the blessing is in the decision history, by the daemon */
+	{
+		struct history h = {0};
+
+		assert_int_equal(history_read(root, &h), 0);
+		assert_int_equal(h.n, 1);
+		assert_string_equal(h.entries[0].action, "bless");
+		assert_string_equal(h.entries[0].who, HISTORY_WHO_DAEMON);
+		assert_int_equal(h.entries[0].boot_seq, 9);
+		history_done(&h);
+	}
 	assert_int_equal(worker("no-such-job"), 2);
 }
 

@@ -91,6 +91,7 @@ struct daemon {
 	unsigned pending;     /* what is due once it is done */
 	bool blessed;
 	unsigned bless_retries;
+	uint64_t bless_not_before; /* after a failed bless job: not before this (usec) */
 	unsigned net_retries; /* quick retries left after the network came up */
 	char *last_why;
 };
@@ -284,7 +285,8 @@ static void on_worker_done(struct daemon *d, int status)
 			delay = MIN(delay, BLESS_RETRY_MAX);
 			d->bless_retries++;
 			set_status_why(d, *ds.why ? ds.why : "the bless job failed");
-			arm(d->bless_retry_timer, now_usec() + delay * USEC_PER_SEC);
+			d->bless_not_before = now_usec() + delay * USEC_PER_SEC;
+			arm(d->bless_retry_timer, d->bless_not_before);
 		}
 	}
 	/* The network just came up but the flush failed (DNS or the route
@@ -422,7 +424,8 @@ static void judge(struct daemon *d)
 	failed = d->bus && streq_ptr(st, "degraded") ? failed_units(d->bus) : NULL;
 	if (bless_judge(&d->cfg, st, failed, up, kernel_taint(), &v) < 0)
 		return;
-	if (v.ok)
+	/* A failed check is retried on its timer, not at every unit change. */
+	if (v.ok && now_usec() >= d->bless_not_before)
 		want(d, JOB_BLESS);
 	else
 		set_status_why(d, v.why);

@@ -851,6 +851,42 @@ static void test_rtnetlink_event_sends_the_spool(void **state)
 	assert_true(t1 - t0 < 5.0); /* issue 5: <= 5 s after the network is up */
 }
 
+/* A failing check.d script is reported and retried on its back-off timer
+ * (60 s first), not at every unit change systemd signals. */
+static void test_failed_check_is_not_rerun_per_signal(void **state)
+{
+	char p[4096], *t = NULL;
+	double t0;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nstable_after = 0\n", 0644);
+	snprintf(p, sizeof(p), "#!/bin/sh\necho run >> '%s/check-runs'\necho disk full\nexit 1\n",
+	         root);
+	put("/etc/lifeline/check.d/50-disk", p, 0755);
+	save_record(3);
+	if (!fake_bus_start())
+		skip();
+	fake_say("running\n");
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	snprintf(p, sizeof(p), "%s/check-runs", root);
+	t0 = now_s();
+	while (access(p, F_OK) < 0 && now_s() - t0 < 10)
+		usleep(50000);
+	usleep(500000);
+	for (int i = 0; i < 3; i++) {
+		fake_say("running\n");
+		usleep(1500000);
+	}
+	assert_int_equal(read_full_file(p, 4096, &t, NULL), 0);
+	assert_string_equal(t, "run\n");
+	free(t);
+	assert_int_equal(load_record().failures, 3);
+	stop(&daemon_pid);
+	fake_bus_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +899,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_worker_records_a_clean_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_state_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blessing_follows_systemd_signals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_check_is_not_rerun_per_signal, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_watchdog_is_fed_from_the_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rtnetlink_event_sends_the_spool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_generator_opens_component_directories_to_lifelined,

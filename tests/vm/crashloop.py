@@ -105,8 +105,19 @@ def run_scenario(work, demo, fleet):
         check(st["mode"] == "safe", "safe-mode boot blessed, still safe",
               "mode=%s failures=%s" % (st["mode"], st["failures"]), vm, 5)
 
-        rep = fleet.wait_report(lambda r: r.get("state", {}).get("mode") == "safe",
+        # The crash-loop guard: the early rootfs phase spooled the decision
+        # before any file moved; the agent sends it first.
+        dec = fleet.wait_report(lambda r: (r.get("decision") or {}).get("phase") == "before-quarantine",
+                                "of the decision before the quarantine", 180, vm, 5)
+        dq = (dec.get("decision") or {}).get("quarantine") or []
+        check("badsec" in dq and "RIP" in ((dec.get("this_boot") or {}).get("reason") or ""),
+              "the fleet got the decision before the quarantine took effect (crash-loop guard)",
+              "decision=%s" % json.dumps(dec.get("decision")), vm, 5)
+        rep = fleet.wait_report(lambda r: r.get("state", {}).get("mode") == "safe" and "decision" not in r,
                                 "saying safe mode", 180, vm, 5)
+        order = fleet.reports()
+        check(order.index(dec) < order.index(rep), "the decision report arrived before the agent's safe-mode report",
+              "positions %d, %d of %d" % (order.index(dec), order.index(rep), len(order)), vm, 5)
         tb = rep.get("this_boot") or {}
         check("badsec" in json.dumps(rep.get("quarantined")) and "RIP" in (tb.get("reason") or ""),
               "the fleet collector got the safe-mode report with its reason",

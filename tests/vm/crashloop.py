@@ -126,6 +126,10 @@ def run_scenario(work, demo, fleet):
             say("the report the fleet received:")
             print(json.dumps(rep, indent=2))
 
+        hist = vm.ssh("lifelinectl history --boot 5").stdout
+        check("escalate by boot: level 1, mode safe" in hist and "badsec" in hist,
+              "lifelinectl history shows boot 5's decision with its reason",
+              hist.strip().splitlines()[0] if hist.strip() else "(empty)", vm, 5)
         files = vm.ssh("ls /opt/badsec/bin /opt/badsec/content 2>&1 || true").stdout.split()
         check("badsecd" not in files and "channel-291.bin" not in files,
               "the product's binaries and content are moved into quarantine", files, vm, 5)

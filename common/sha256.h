@@ -21,10 +21,10 @@
 #define SHA256_BLOCK_SIZE  64
 
 struct sha256_ctx {
-	uint32_t h[8];                  /* H(i), the intermediate hash value */
-	uint64_t length;                /* message bytes so far */
+	uint32_t h[8];                    /* H(i), the intermediate hash value */
+	uint64_t length;                  /* message bytes so far */
 	uint8_t block[SHA256_BLOCK_SIZE]; /* the partial block not yet compressed */
-	size_t fill;                    /* bytes in block */
+	size_t fill;                      /* bytes in block */
 };
 
 void sha256_init(struct sha256_ctx *ctx);

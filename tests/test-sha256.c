@@ -111,15 +111,16 @@ static void test_random_inputs_match_openssl(void **state)
 	for (unsigned round = 0; round < 400; round++) {
 		size_t size = round <= 300 ? round : (size_t)random() % max;
 		const uint8_t *p = buf + (size_t)random() % (max - size + 1);
-		uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE], whole[SHA256_DIGEST_SIZE];
+		uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE],
+		    whole[SHA256_DIGEST_SIZE];
 		struct sha256_ctx ctx;
 		size_t off = 0;
 
 		openssl_sha256(p, size, want);
 		sha256_buffer(p, size, whole);
 		if (memcmp(want, whole, sizeof(want)) != 0)
-			fail_msg("one-shot digest of %zu bytes differs from OpenSSL (seed %u)", size,
-			         seed);
+			fail_msg("one-shot digest of %zu bytes differs from OpenSSL (seed %u)",
+			         size, seed);
 
 		sha256_init(&ctx);
 		while (off < size) {
@@ -132,8 +133,8 @@ static void test_random_inputs_match_openssl(void **state)
 		}
 		sha256_final(&ctx, got);
 		if (memcmp(want, got, sizeof(want)) != 0)
-			fail_msg("piecewise digest of %zu bytes differs from OpenSSL (seed %u)", size,
-			         seed);
+			fail_msg("piecewise digest of %zu bytes differs from OpenSSL (seed %u)",
+			         size, seed);
 	}
 	free(buf);
 }

@@ -170,6 +170,7 @@ int boot_phase_init(const struct boot_opts *o)
 	struct runstate rs;
 	struct decision d = { 0 };
 	struct store *store = NULL;
+	struct pstore_log *plog = NULL;
 	char **modules = NULL;
 	int r;
 
@@ -195,19 +196,14 @@ int boot_phase_init(const struct boot_opts *o)
 		mount_pstore();
 	}
 
-	/* Take the previous crash's records out of NVRAM before our own write:
-	 * efi-pstore fills NVRAM in about ten crashes otherwise, and then our
-	 * variable write fails with ENOSPC (PLATFORM-NOTES.md). */
-	{
-		struct pstore_log *plog = NULL;
-
-		r = pstore_collect(pstore_src, pstore_dst, true, &plog);
-		if (r < 0 && r != -ENOENT)
-			log_warning_errno(r, "Failed to collect crash records from %s: %m", pstore_src);
-		else if (plog && plog->n_records > 0)
-			log_info("kept %zu crash record(s) from pstore in %s", plog->n_records, pstore_dst);
-		pstore_log_free(plog);
-	}
+	/* The previous crash's records, copied to /run. They leave NVRAM only
+	 * after the record write below: a power cut in between must not lose
+	 * the panic log the next boot's suspects come from. */
+	r = pstore_collect(pstore_src, pstore_dst, false, &plog);
+	if (r < 0 && r != -ENOENT)
+		log_warning_errno(r, "Failed to collect crash records from %s: %m", pstore_src);
+	else if (plog && plog->n_records > 0)
+		log_info("kept %zu crash record(s) from pstore in %s", plog->n_records, pstore_dst);
 
 	r = config_open_store(&cfg, &store, &why);
 	if (r < 0) {
@@ -293,13 +289,27 @@ int boot_phase_init(const struct boot_opts *o)
 			  d.failures);
 	}
 
-	/* The one variable write of this boot attempt. */
+	/* The one variable write of this boot attempt. efi-pstore fills NVRAM
+	 * in about ten crashes (PLATFORM-NOTES.md): when it is full, the
+	 * crash records (saved in /run above) make room, and the write is
+	 * tried once more. */
 	r = store_save(store, &rec);
+	if (r == -ENOSPC && plog && pstore_erase(plog) > 0) {
+		log_notice("NVRAM full: erased the crash records kept in %s, writing the state record again",
+			   pstore_dst);
+		r = store_save(store, &rec);
+	}
 	if (r < 0) {
 		log_error_errno(r, "Failed to write the state record%s: %m; this boot is not counted",
 				r == -ENOSPC ? " (NVRAM full)" : "");
 		rs.error = strdup("state record write failed");
 	}
+
+	/* The record holds this boot now: the crash records in NVRAM may go
+	 * (kept in /run, then on the root). After a failed write they stay,
+	 * so the next boot still has them. */
+	if (r >= 0 && plog)
+		(void)pstore_erase(plog);
 
 	rs.boot_seq = rec.boot_seq;
 	rs.failures = rec.failures;
@@ -342,6 +352,7 @@ write_state:
 		 strempty(rs.mode), rs.level);
 	r = 0;
 out:
+	pstore_log_free(plog);
 	strv_free(modules);
 	store_free(store);
 	components_done(&set);

@@ -1183,11 +1183,27 @@ static int make_record(struct part *parts, size_t from, size_t to, struct pstore
 	};
 	if (!rec->reason)
 		return -ENOMEM;
+	rec->sources = calloc(to - from, sizeof(*rec->sources));
+	if (!rec->sources)
+		return -ENOMEM;
+	for (size_t i = from; i < to; i++) {
+		struct pstore_source *src = &rec->sources[rec->n_sources];
+
+		src->path = strdup(parts[i].c->path);
+		if (!src->path)
+			return -ENOMEM;
+		src->dev = parts[i].c->dev;
+		src->ino = parts[i].c->ino;
+		rec->n_sources++;
+	}
 	return 0;
 }
 
 static void record_done(struct pstore_record *r)
 {
+	for (unsigned i = 0; i < r->n_sources; i++)
+		free(r->sources[i].path);
+	free(r->sources);
 	free(r->name);
 	free(r->reason);
 	free(r->text);
@@ -1291,7 +1307,7 @@ static void save_record(struct pstore_record *rec, const char *save_dir)
 
 /* Unlink a source only while it is the file that was read: a saved record
  * read back from save_dir has just been replaced by its new copy. */
-static void erase_part(struct pstore_record *rec, const struct candidate *c)
+static void erase_part(struct pstore_record *rec, const struct pstore_source *c)
 {
 	struct stat st;
 
@@ -1307,6 +1323,25 @@ static void erase_part(struct pstore_record *rec, const struct candidate *c)
 		return;
 	}
 	rec->n_erased++;
+}
+
+unsigned pstore_erase(struct pstore_log *log)
+{
+	unsigned n = 0;
+
+	if (!log)
+		return 0;
+	for (size_t i = 0; i < log->n_records; i++) {
+		struct pstore_record *rec = &log->records[i];
+		unsigned before = rec->n_erased;
+
+		if (rec->save_error != 0)
+			continue;
+		for (unsigned k = 0; k < rec->n_sources; k++)
+			erase_part(rec, &rec->sources[k]);
+		n += rec->n_erased - before;
+	}
+	return n;
 }
 
 int pstore_collect(const char *pstore_dir, const char *save_dir, bool erase, struct pstore_log **ret)
@@ -1392,10 +1427,7 @@ int pstore_collect(const char *pstore_dir, const char *save_dir, bool erase, str
 		}
 	}
 	if (erase)
-		for (size_t g = 0; g < n_groups; g++)
-			for (size_t k = groups[g].from; k < groups[g].to; k++)
-				if (log->records[g].save_error == 0)
-					erase_part(&log->records[g], parts[k].c);
+		(void)pstore_erase(log);
 
 	r = (int)log->n_records;
 	*ret = TAKE_PTR(log);

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/macro.h"
 
@@ -39,6 +40,14 @@
 
 /* The kernel keeps task names in TASK_COMM_LEN (16) bytes with the NUL. */
 #define PSTORE_COMM_MAX 15
+
+/* A file a record was read from: unlinked by pstore_erase() only while it
+ * is still that file (same device and inode). */
+struct pstore_source {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
 
 /* One crash dump, reassembled. */
 struct pstore_record {
@@ -57,6 +66,8 @@ struct pstore_record {
 	int save_error;     /* < 0: saving failed, and this record's sources were kept */
 	unsigned n_erased;  /* source files unlinked */
 	int erase_error;    /* < 0: first failure to unlink one of the sources */
+	struct pstore_source *sources; /* the n_sources files it was read from */
+	unsigned n_sources;
 };
 
 struct pstore_log {
@@ -92,6 +103,18 @@ struct pstore_log {
  * cannot be opened, -ENOMEM.
  */
 int pstore_collect(const char *pstore_dir, const char *save_dir, bool erase, struct pstore_log **ret);
+
+/*
+ * Unlink the source files of every record of log that was not refused by
+ * its save (save_error == 0), each only while it is still the file that
+ * was read: what pstore_collect(..., erase = true, ...) does at its end,
+ * for a caller that must first make something else durable (the init
+ * phase writes the state record before it frees NVRAM: a power cut in
+ * between must not lose the panic log). Calling it again unlinks nothing
+ * more. Returns the number of files unlinked; failures are in each
+ * record's erase_error.
+ */
+unsigned pstore_erase(struct pstore_log *log);
 
 struct pstore_log *pstore_log_free(struct pstore_log *log);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pstore_log *, pstore_log_free)

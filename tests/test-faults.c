@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <linux/fs.h>
@@ -339,6 +340,80 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 	assert_int_equal(r.failures, 1);
 	reset_var();
 	assert_int_equal(umount2(dir, MNT_DETACH), 0);
+	drop_root();
+}
+
+/* NVRAM full of crash records: efi-pstore fills NVRAM in about ten
+ * crashes (PLATFORM-NOTES.md). The init phase keeps the records in /run,
+ * erases them from NVRAM and writes the state record once more. Modelled
+ * by one small tmpfs holding both the variable directory and the pstore
+ * directory (bind mounts of two of its directories), full. */
+static void test_nvram_full_of_crash_records_erases_them_and_writes_the_record_again(void **state)
+{
+	const char *dir = getenv("EFIVARFS_PATH");
+	char nv[1100], p[4096], fill[4200];
+	struct runstate rs;
+	struct state_record r;
+	char *text;
+	int fd, ret;
+
+	(void)state;
+	NEED_NS();
+	new_root();
+	config("store = efi\n");
+	snprintf(nv, sizeof(nv), "%s/nvram-%u", base, root_seq);
+	assert_int_equal(mkdir_p(nv, 0755), 0);
+	assert_int_equal(mount("tmpfs", nv, "tmpfs", 0, "size=16k"), 0);
+	snprintf(p, sizeof(p), "%s/vars", nv);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	assert_int_equal(mount(p, dir, NULL, MS_BIND, NULL), 0);
+	snprintf(p, sizeof(p), "%s/pstore", nv);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	at(fill, sizeof(fill), "/sys/fs/pstore");
+	assert_int_equal(mkdir_p(fill, 0755), 0);
+	assert_int_equal(mount(p, fill, NULL, MS_BIND, NULL), 0);
+	put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+	/* the rest of NVRAM is full */
+	snprintf(fill, sizeof(fill), "%s/filler", nv);
+	fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	memset(p, 'x', 4096);
+	while (write(fd, p, 4096) > 0)
+		;
+	close(fd);
+
+	assert_int_equal(boot_init_rc(), 0);
+	/* counted: the second write found room */
+	runstate_get(&rs);
+	assert_null(rs.error);
+	assert_string_equal(rs.mode, "normal");
+	assert_int_equal(rs.boot_seq, 1);
+	runstate_done(&rs);
+	r = load_record(&ret);
+	assert_int_equal(ret, 0);
+	assert_int_equal(r.boot_seq, 1);
+	assert_int_equal(r.failures, 1);
+	/* the crash record left NVRAM and is kept in /run for the suspects */
+	assert_false(exists("/sys/fs/pstore/dmesg-efi-173237123410001"));
+	assert_true(access(fill, F_OK) == 0);
+	at(p, sizeof(p), "/run/lifeline/pstore/*.txt");
+	{
+		glob_t g;
+
+		if (glob(p, 0, NULL, &g) != 0 || g.gl_pathc != 1)
+			fail_msg("not one crash record kept as %s", p);
+		text = NULL;
+		assert_int_equal(read_full_file(g.gl_pathv[0], 1 << 20, &text, NULL), 0);
+		globfree(&g);
+	}
+	assert_non_null(strstr(text, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	free(text);
+
+	reset_var();
+	at(p, sizeof(p), "/sys/fs/pstore");
+	assert_int_equal(umount2(p, MNT_DETACH), 0);
+	assert_int_equal(umount2(dir, MNT_DETACH), 0);
+	assert_int_equal(umount2(nv, MNT_DETACH), 0);
 	drop_root();
 }
 
@@ -986,6 +1061,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(
 	        test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_is_room),
+	    cmocka_unit_test(
+	        test_nvram_full_of_crash_records_erases_them_and_writes_the_record_again),
 	    cmocka_unit_test(test_read_only_root_quarantine_waits_modules_stay_blocked),
 	    cmocka_unit_test(test_disk_full_spool_refuses_the_report_and_keeps_the_others_whole),
 	    cmocka_unit_test(test_disk_full_quarantine_moves_nothing_and_completes_later),

@@ -596,6 +596,80 @@ static char **blocked_modules(const struct component_set *set, const struct quar
 	return l;
 }
 
+/* Whether this boot must finish the decision of an earlier escalating
+ * boot whose rootfs phase never made it durable: a power cut after the
+ * init phase wrote the state record, a read-only root, a crash in
+ * between. The decision travels to the rootfs phase only through /run;
+ * what survives is the record (level, generation, the modules it blocks)
+ * and the root's "decided" generation below the record's, with no active
+ * entry of that generation (which would mean the lists are written and
+ * only "decided" is missing). Safe mode only: after give-up nothing more
+ * is changed, and a cleared record is at level 0. */
+static bool decision_lost(const struct runstate *rs, const struct quarantine_entry *active,
+			  unsigned n_active, bool lists_ok, const char *root)
+{
+	unsigned decided = 0;
+
+	if (!lists_ok || rs->level < 1 || rs->generation == 0 || !streq_ptr(rs->mode, "safe") ||
+	    streq_ptr(rs->action, "escalate") || streq_ptr(rs->action, "give-up"))
+		return false;
+	if (quarantine_decided_read(root, &decided) < 0 || decided >= rs->generation)
+		return false;
+	for (unsigned i = 0; i < n_active; i++)
+		if (active[i].generation == rs->generation)
+			return false;
+	return true;
+}
+
+/* The lost decision again, from what the record kept: the components
+ * whose modules it blocks (level 1 with a panic-log suspect), every
+ * component (level 2 and up), and at level 3 the out-of-tree pseudo
+ * component and the modules no component owns. Level 1 whose record
+ * blocks every component's modules (more than one component) or none
+ * was the inventory pick (boot_phase_init()): it is made again here, as
+ * the escalating boot would have. */
+static void rebuild_decision(const struct boot_opts *o, const struct component_set *set,
+			     struct runstate *rs, char ***files)
+{
+	_cleanup_strv_free_ char **ids = NULL;
+	_cleanup_free_ char *why = NULL;
+	unsigned with_modules = 0;
+
+	strv_free(rs->quarantine);
+	rs->quarantine = NULL;
+	STRV_FOREACH(m, rs->blocked) {
+		const struct component *c = components_find_module(set, *m);
+
+		if (c && !strv_contains(ids, c->id))
+			(void)strv_extend(&ids, c->id);
+		else if (!c && rs->level >= 3 && !strv_contains(rs->extra_modules, *m))
+			(void)strv_extend(&rs->extra_modules, *m);
+	}
+	for (size_t i = 0; i < set->n; i++)
+		STRV_FOREACH(m, set->items[i].modules)
+			if (!strpbrk(*m, "*?[")) {
+				with_modules++;
+				break;
+			}
+
+	if (rs->level >= 2)
+		all_component_ids(set, &rs->quarantine);
+	else if (strv_length(ids) == 0 || (with_modules > 1 && strv_length(ids) == with_modules))
+		pick_by_inventory(o, set, rs, files);
+	else
+		rs->quarantine = TAKE_PTR(ids);
+	if (rs->level >= 3)
+		pick_out_of_tree(o, rs);
+
+	if (asprintf(&why,
+		     "the level-%u decision of an earlier boot (generation %u) never reached the root "
+		     "(power cut, read-only root or crash before its rootfs phase): finished now%s%s",
+		     rs->level, rs->generation, rs->reason ? "; " : "", strempty(rs->reason)) >= 0) {
+		free(rs->reason);
+		rs->reason = TAKE_PTR(why);
+	}
+}
+
 static void record_history(const struct boot_opts *o, const struct runstate *rs, const char *action,
 			   const char *reason, char **modules, char **files)
 {
@@ -609,7 +683,9 @@ static void record_history(const struct boot_opts *o, const struct runstate *rs,
 		.mode = rs->mode,
 		.reason = why,
 		.evidence = rs->evidence,
-		.components = streq(action, "escalate") ? rs->quarantine : NULL,
+		.components = streq(action, "escalate") || streq(action, "recover-decision")
+				      ? rs->quarantine
+				      : NULL,
 		.modules = modules,
 		.files = files,
 	};
@@ -650,6 +726,7 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	struct runstate rs;
 	unsigned n_active = 0, n_new = 0;
 	bool remounted = false, escalate, give_up, lists_ok = true, durable_ok = true, mark_decided;
+	bool lost, decide; /* an earlier boot's decision to finish; a decision to make durable */
 	unsigned decided = 0;
 	int r, pending, recovered = 0;
 
@@ -684,7 +761,9 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	}
 	/* A quarantine a power cut interrupted is finished at any boot. */
 	pending = quarantine_needs_recovery(o->root);
-	if (!escalate && !give_up && pending <= 0 && n_active == 0 && !extra &&
+	lost = decision_lost(&rs, active, n_active, lists_ok, o->root);
+	decide = escalate || lost;
+	if (!decide && !give_up && pending <= 0 && n_active == 0 && !extra &&
 	    access(modprobe, F_OK) < 0) {
 		runstate_done(&rs); /* a normal boot: nothing to do */
 		return 0;
@@ -694,8 +773,10 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		log_error_errno(r, "Failed to load components: %m");
 		lists_ok = false;
 	}
-	if (!escalate && !give_up && pending <= 0 && !quarantine_unapplied(o->root, active, n_active))
+	if (!decide && !give_up && pending <= 0 && !quarantine_unapplied(o->root, active, n_active))
 		goto modprobe; /* nothing to change on the root */
+	if (lost && !lists_ok)
+		lost = decide = false; /* components.d unreadable: wait for a boot that reads it */
 
 	if (o->remount && root_is_read_only(o->root)) {
 		/* initramfs-tools mounts the root read-only; the changes are
@@ -716,6 +797,12 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			log_notice("finished %d quarantine job(s) a power cut interrupted", recovered);
 	}
 
+	if (lost) {
+		log_warning("safe mode level %u: the quarantine of generation %u was decided at an earlier "
+			    "boot and never recorded on the root; finishing it now",
+			    rs.level, rs.generation);
+		rebuild_decision(o, &set, &rs, &files);
+	}
 	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0)
 		pick_by_inventory(o, &set, &rs, &files);
 	if (escalate && rs.level >= 3)
@@ -730,7 +817,7 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	 * cut leaves a prefix of these, and the next boot can tell which
 	 * (an active entry of this generation means the module list is
 	 * written too). */
-	if (escalate && rs.extra_modules) {
+	if (decide && rs.extra_modules) {
 		size_t before = strv_length(extra);
 
 		STRV_FOREACH(m, rs.extra_modules)
@@ -742,7 +829,7 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			durable_ok = false;
 		}
 	}
-	STRV_FOREACH(id, escalate && durable_ok ? rs.quarantine : NULL) {
+	STRV_FOREACH(id, decide && durable_ok ? rs.quarantine : NULL) {
 		r = quarantine_active_add(&active, &n_active, *id, rs.generation, rs.level);
 		if (r == -ENOMEM)
 			break;
@@ -758,25 +845,27 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	}
 	/* last: from now on the lists above are this decision's whole truth;
 	 * a later boot finishes what a cut here left undone */
-	mark_decided = escalate && durable_ok;
-	if (!escalate && lists_ok && quarantine_decided_read(o->root, &decided) >= 0 &&
+	mark_decided = decide && durable_ok;
+	if (!decide && lists_ok && quarantine_decided_read(o->root, &decided) >= 0 &&
 	    decided < rs.generation)
 		for (unsigned i = 0; i < n_active; i++)
 			if (active[i].generation == rs.generation)
 				mark_decided = true;
 	if (mark_decided && (r = quarantine_decided_write(o->root, rs.generation)) < 0)
 		log_error_errno(r, "Failed to write %s: %m", QUARANTINE_DECIDED_FILE);
-	if (escalate)
+	if (decide)
 		spool_decision_report(o, &rs);
 	/* after the active list is durable: a cut before the files move
 	 * leaves them for the next boot (quarantine_unapplied()) */
 	quarantine_apply_active(o, &set, active, n_active, &files);
-	if (escalate || give_up)
+	if (decide || give_up)
 		save_crashes(o, rs.boot_seq);
 
 	blocked = blocked_modules(&set, active, n_active, extra);
 	if (escalate)
 		record_history(o, &rs, "escalate", rs.reason, blocked, files);
+	else if (lost)
+		record_history(o, &rs, "recover-decision", rs.reason, blocked, files);
 	else if (give_up)
 		record_history(o, &rs, "give-up",
 			       "still failing after every recovery level: nothing more is changed", NULL, NULL);

@@ -119,6 +119,15 @@ static int teardown_root(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A power cut wipes /run (a tmpfs). */
+static void wipe_run(void)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/run'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void boot_init(void)
 {
 	struct boot_opts o = { .root = root };
@@ -540,28 +549,122 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 }
 
 /* The decision boot died before its rootfs phase made the quarantine
- * durable on the root (power cut): the record still holds the blocks, and
- * a later rootfs phase, which narrows /run/modprobe.d to the durable
- * lists, must not lift them. */
-static void test_undurable_decision_keeps_the_record_blocks(void **state)
+ * durable on the root (power cut; /run is gone): the record still holds
+ * the blocks, and the next boot, a plain count, finishes the decision
+ * from the record: active list, files moved, "decided", the history. */
+static void test_undurable_decision_is_finished_by_the_next_boot(void **state)
 {
+	struct history h;
 	char *text;
+	int watch;
 
 	(void)state;
+	/* level 2 only at the 9th failure: boot 6 below is a plain count */
+	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	put("/opt/othersec/bin/otherd", "other\n");
 	for (int i = 0; i < 3; i++) {
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
 		boot_init();
 		boot_rootfs();
 	}
 	put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
-	boot_init(); /* decision boot 4, cut before its rootfs phase */
-	boot_init();
-	boot_rootfs();
+	boot_init(); /* decision boot 4 (level 1, badsec), cut before its rootfs phase */
+	wipe_run();
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+
+	/* boot 5: counted (no escalation), still one variable write */
+	watch = var_watch();
+	boot_both_phases_one_write(watch);
+	close(watch);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "badsec 1 1\n");
+	free(text);
+	text = get(QUARANTINE_DECIDED_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "1\n");
+	free(text);
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	assert_true(exists("/opt/othersec/bin/otherd"));
 	text = get("/run/modprobe.d/lifeline.conf");
 	assert_non_null(text);
 	assert_non_null(strstr(text, "install badsec /bin/false\n"));
+	assert_null(strstr(text, "othersec"));
 	free(text);
+	/* this boot's own action stays a count */
+	text = get("/run/lifeline/state");
+	assert_non_null(strstr(text, "action=none\n"));
+	free(text);
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "recover-decision");
+	assert_string_equal(h.entries[0].who, "boot");
+	assert_int_equal(h.entries[0].boot_seq, 5);
+	assert_int_equal(h.entries[0].level, 1);
+	assert_string_equal(h.entries[0].mode, "safe");
+	assert_non_null(strstr(h.entries[0].reason, "never reached the root"));
+	assert_true(strv_contains(h.entries[0].components, "badsec"));
+	assert_false(strv_contains(h.entries[0].components, "othersec"));
+	assert_true(strv_contains(h.entries[0].modules, "badsec"));
+	assert_true(strv_has_substring(h.entries[0].files, "badsec: 1 file(s) in quarantine"));
+	history_done(&h);
+
+	/* finished once: the next boot records nothing more */
+	wipe_run();
+	boot_init();
+	boot_rootfs();
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	history_done(&h);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "badsec 1 1\n");
+	free(text);
+}
+
+/* Level 2 lost the same way: every component is quarantined by the next
+ * boot; the level-1 decision before it stays as it was. */
+static void test_undurable_level2_decision_quarantines_every_component(void **state)
+{
+	struct history h;
+	char *text;
+
+	(void)state;
+	put("/opt/othersec/bin/otherd", "other\n");
+	for (int i = 0; i < 4; i++) {
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+		boot_init();
+		boot_rootfs();
+		wipe_run();
+	}
+	/* boot 4 made level 1 (badsec) durable; boot 5 counts, boot 6 makes
+	 * level 2 and is cut before its rootfs phase */
+	boot_init();
+	boot_rootfs();
+	wipe_run();
+	boot_init();
+	text = get("/run/lifeline/state");
+	assert_non_null(strstr(text, "action=escalate\n"));
+	assert_non_null(strstr(text, "level=2\n"));
+	free(text);
+	wipe_run();
+	assert_true(exists("/opt/othersec/bin/otherd"));
+
+	boot_init();
+	boot_rootfs();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "badsec 1 1\nothersec 2 2\n");
+	free(text);
+	assert_false(exists("/opt/othersec/bin/otherd"));
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.entries[0].action, "escalate");
+	assert_string_equal(h.entries[1].action, "recover-decision");
+	assert_int_equal(h.entries[1].level, 2);
+	assert_true(strv_contains(h.entries[1].components, "othersec"));
+	assert_true(strv_contains(h.entries[1].components, "badsec"));
+	history_done(&h);
 }
 
 /* A quarantine decided by hand moves the files at the next boot's rootfs
@@ -826,7 +929,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_decision_spooled_before_files_move, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_undurable_decision_keeps_the_record_blocks, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_undurable_decision_is_finished_by_the_next_boot, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_undurable_level2_decision_quarantines_every_component, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

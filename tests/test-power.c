@@ -464,7 +464,6 @@ static char base[1024], root[1200], var_path[4096];
 static bool base_mounted;
 static unsigned root_seq;
 static unsigned total_points;
-static unsigned gap_points; /* cut points that end in a known, documented gap */
 
 #define OOPS                                                                             \
 	"Oops#1 Part1\n"                                                                 \
@@ -661,7 +660,7 @@ static unsigned cuts_before_recovery; /* 1, or 2 when the rerun was cut too */
 /* Cut at every mutating call in turn; returns the number of cut points. */
 static unsigned sweep(const struct change *c)
 {
-	unsigned points = 0, gaps = gap_points, in_recovery = 0;
+	unsigned points = 0, in_recovery = 0;
 
 	cut_trace = getenv("LIFELINE_POWER_TRACE") != NULL;
 	for (long n = 1;; n++) {
@@ -708,8 +707,6 @@ static unsigned sweep(const struct change *c)
 	printf("# power-cut %s: %u cut points", c->name, points);
 	if (in_recovery)
 		printf(" + %u in the rerun after each", in_recovery);
-	if (gap_points > gaps)
-		printf(", %u of them end in a known gap (see the test)", gap_points - gaps);
 	printf("\n");
 	total_points += points;
 	total_in_recovery += in_recovery;
@@ -1076,27 +1073,6 @@ static void make_boot_references(void)
 	done = true;
 }
 
-/* KNOWN GAP (agent/boot.c, boot_phase_rootfs): the escalating boot's
- * decision reaches the rootfs phase only through /run/lifeline/state; a
- * cut after the record write and before the active list is durable
- * loses it, and the next boot (not an escalating one) never records the
- * quarantine. What still holds, and is checked: the record is valid and
- * keeps the module blocked, the files are all in place, nothing is lost.
- * Not: the units are not masked and the files not moved aside. */
-static bool unrecorded_quarantine(const char *what, const struct decision *d)
-{
-	if (d->active)
-		return false;
-	if (!d->modprobe || !strstr(d->modprobe, "install badsec /bin/false"))
-		fail_msg("%s: quarantine lost and badsec not blocked either (record: %u modules, "
-		         "level %u; "
-		         "modprobe.d: %s)",
-		         what, d->rec.n_modules, d->rec.level, strnull(d->modprobe));
-	assert_badsec_files(what, 0);
-	gap_points++;
-	return true;
-}
-
 static struct state_record before_cut;
 
 static void init_setup(void)
@@ -1149,10 +1125,6 @@ static void init_recover(long n)
 	decision_done(&d);
 	boot_rootfs();
 	decision_take(&d);
-	if (counted && unrecorded_quarantine(what, &d)) {
-		decision_done(&d);
-		return;
-	}
 	assert_same_decision(what, &d, counted ? &ref_q_next : &ref_q);
 	decision_done(&d);
 	assert_badsec_files(what, 1);
@@ -1211,8 +1183,6 @@ static void rootfs_recover(long n)
 	struct decision d;
 	char what[64];
 
-	bool listed = exists(QUARANTINE_ACTIVE_FILE);
-
 	snprintf(what, sizeof(what), "rootfs phase cut at call %ld, the next boot", n);
 	power_off();
 	boot_init();
@@ -1221,10 +1191,6 @@ static void rootfs_recover(long n)
 	decision_done(&d);
 	boot_rootfs();
 	decision_take(&d);
-	if (!listed && unrecorded_quarantine(what, &d)) {
-		decision_done(&d);
-		return;
-	}
 	assert_same_decision(what, &d, &ref_q_next);
 	decision_done(&d);
 	assert_badsec_files(what, 1);

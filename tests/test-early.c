@@ -622,6 +622,56 @@ static void test_undurable_decision_is_finished_by_the_next_boot(void **state)
 	free(text);
 }
 
+/* Level 1 without a panic log lost the same way: the record blocks every
+ * component's modules (the initramfs cannot see the inventory), so the
+ * next boot makes the inventory pick the escalating boot would have made,
+ * not a quarantine of every component. */
+static void test_undurable_inventory_decision_is_picked_by_the_next_boot(void **state)
+{
+	struct state_record r;
+	struct history h;
+	char *text;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	put("/opt/badsec/content/channel-291.bin", "GOOD\n");
+	put("/opt/othersec/bin/otherd", "v1\n");
+	take_last_good();
+	put("/opt/othersec/bin/otherd", "v2\n");
+	for (int i = 0; i < 3; i++) {
+		boot_init();
+		boot_rootfs();
+		wipe_run();
+	}
+	boot_init(); /* decision boot 4, cut before its rootfs phase */
+	wipe_run();
+	r = load_record();
+	assert_true(state_record_has_module(&r, "badsec"));
+	assert_true(state_record_has_module(&r, "othersec"));
+
+	boot_init();
+	boot_rootfs();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "othersec 1 1\n");
+	free(text);
+	assert_false(exists("/opt/othersec/bin/otherd"));
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "install othersec_net /bin/false"));
+	assert_null(strstr(text, "badsec"));
+	free(text);
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "recover-decision");
+	assert_non_null(strstr(h.entries[0].reason, "changed since the last good boot"));
+	assert_true(strv_has_substring(h.entries[0].evidence, "othersec: /opt/othersec/bin/otherd changed"));
+	assert_true(strv_contains(h.entries[0].components, "othersec"));
+	assert_false(strv_contains(h.entries[0].components, "badsec"));
+	history_done(&h);
+}
+
 /* Level 2 lost the same way: every component is quarantined by the next
  * boot; the level-1 decision before it stays as it was. */
 static void test_undurable_level2_decision_quarantines_every_component(void **state)
@@ -931,6 +981,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decision_spooled_before_files_move, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_undurable_decision_is_finished_by_the_next_boot, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_undurable_level2_decision_quarantines_every_component, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_undurable_inventory_decision_is_picked_by_the_next_boot, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -420,7 +420,7 @@ static void test_nvram_full_of_crash_records_erases_them_and_writes_the_record_a
 /* ---------------------------------------------------------------------- */
 /* A read-only root */
 
-static void test_read_only_root_quarantine_waits_for_the_next_boot_modules_stay_blocked(void **state)
+static void test_read_only_root_modules_stay_blocked_next_boot_quarantines(void **state)
 {
 	char p[4096];
 	char *text;
@@ -1067,7 +1067,7 @@ int main(void)
 	        test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_is_room),
 	    cmocka_unit_test(
 	        test_nvram_full_of_crash_records_erases_them_and_writes_the_record_again),
-	    cmocka_unit_test(test_read_only_root_quarantine_waits_for_the_next_boot_modules_stay_blocked),
+	    cmocka_unit_test(test_read_only_root_modules_stay_blocked_next_boot_quarantines),
 	    cmocka_unit_test(test_disk_full_spool_refuses_the_report_and_keeps_the_others_whole),
 	    cmocka_unit_test(test_disk_full_quarantine_moves_nothing_and_completes_later),
 	    cmocka_unit_test(test_missing_efivarfs_boot_goes_on_uncounted_or_on_the_file_store),

@@ -532,6 +532,12 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 	if (ret == CTL_EXIT_OK) {
 		_cleanup_strv_free_ char **mods = record_modules(&st.rec);
 
+		/* This generation's lists are complete (the active list above):
+		 * a later clear of the component must not look like a decision
+		 * a power cut kept off the root (boot.c, decision_lost()). */
+		r = quarantine_decided_write(ctx->root, st.rec.generation);
+		if (r < 0)
+			log_warning_errno(r, "Failed to write %s: %m", QUARANTINE_DECIDED_FILE);
 		log_info("quarantined; takes effect at the next boot");
 		ctl_record(ctx, &st.rec, "quarantine",
 			   "quarantined on request; files move at the next boot, safe mode is not entered",

@@ -719,6 +719,39 @@ static void test_undurable_level2_decision_quarantines_every_component(void **st
 
 /* A quarantine decided by hand moves the files at the next boot's rootfs
  * phase: both decisions are in the history, with who made them. */
+/* In safe mode an admin quarantines a second component by hand and clears
+ * it again before any reboot: the next boot must not take the raised
+ * generation for a decision a power cut lost (no "recover-decision", the
+ * cleared component's files stay). */
+static void test_quarantine_then_clear_by_hand_is_not_a_lost_decision(void **state)
+{
+	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
+	char *args[] = { "othersec", NULL };
+	struct history h;
+
+	(void)state;
+	put("/opt/othersec/bin/othersecd", "#!/bin/sh\n");
+	for (unsigned boot = 1; boot <= 3; boot++) {
+		boot_init();
+		boot_rootfs();
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
+	}
+	boot_init(); /* boot 4: safe mode, level 1, badsec */
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	ctx.args = args;
+	ctx.n_args = 1;
+	assert_int_equal(ctl_quarantine(&ctx), CTL_EXIT_OK);
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	boot_init();
+	boot_rootfs();
+	assert_true(exists("/opt/othersec/bin/othersecd"));
+	h = read_history();
+	for (size_t i = 0; i < h.n; i++)
+		assert_string_not_equal(h.entries[i].action, "recover-decision");
+	history_done(&h);
+}
+
 static void test_quarantine_by_hand_is_applied_and_recorded(void **state)
 {
 	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
@@ -983,6 +1016,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_undurable_level2_decision_quarantines_every_component, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_undurable_inventory_decision_is_picked_by_the_next_boot, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_quarantine_then_clear_by_hand_is_not_a_lost_decision, setup_root, teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

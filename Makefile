@@ -60,11 +60,14 @@ COMMON_SRC = $(wildcard common/*.c)
 EFI_SRC = $(wildcard efi/*.c)
 AGENT_SRC = $(filter-out $(addprefix agent/,$(addsuffix .c,$(AGENT_PROGS))),$(wildcard agent/*.c))
 TEST_SRC = $(wildcard tests/test-*.c)
+TESTUTIL_SRC = $(wildcard tests/util/*.c)
 
 LIBCOMMON = $(O)/common/libcommon.a
 LIBEFI = $(O)/efi/libefi.a
 LIBAGENT = $(O)/agent/libagent.a
 LIBS = $(LIBAGENT) $(LIBEFI) $(LIBCOMMON)
+# The helpers the unit tests share (tests/util/): linked into every test.
+LIBTESTUTIL = $(O)/tests/libtestutil.a
 
 PROGRAMS = $(addprefix $(O)/agent/,$(AGENT_PROGS)) $(O)/initramfs-hook/lifeline-early
 TESTS = $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRC))
@@ -78,7 +81,8 @@ $(O)/%.o: %.c
 $(LIBCOMMON): $(patsubst %.c,$(O)/%.o,$(COMMON_SRC))
 $(LIBEFI): $(patsubst %.c,$(O)/%.o,$(EFI_SRC))
 $(LIBAGENT): $(patsubst %.c,$(O)/%.o,$(AGENT_SRC))
-$(LIBS):
+$(LIBTESTUTIL): $(patsubst %.c,$(O)/%.o,$(TESTUTIL_SRC))
+$(LIBS) $(LIBTESTUTIL):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
@@ -89,7 +93,7 @@ $(O)/agent/%: $(O)/agent/%.o $(LIBS)
 $(O)/initramfs-hook/lifeline-early: $(O)/initramfs-hook/lifeline-early.o $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(O)/tests/%: $(O)/tests/%.o $(LIBS)
+$(O)/tests/%: $(O)/tests/%.o $(LIBTESTUTIL) $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 tests: $(TESTS) $(PROGRAMS)

@@ -37,6 +37,7 @@
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 #define MACHINE_ID "4f1c2a9be0d34c7a8f0e6b5d3c2a1f09"
 #define OTHER_ID "0123456789abcdef0123456789abcdef"
@@ -58,15 +59,6 @@ static void put(const char *rel, const char *text)
 	assert_int_equal(mkdir_p(p, 0755), 0);
 	*slash = '/';
 	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
-}
-
-static char *slurp(const char *path)
-{
-	char *t = NULL;
-
-	if (read_full_file(path, 1 << 20, &t, NULL) < 0)
-		return NULL;
-	return t;
 }
 
 static void reset_var(void)
@@ -129,7 +121,7 @@ static int setup(void **state)
 					   "[report]\nurl = http://127.0.0.1:9/r\n"
 					   "[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
 	snprintf(p, sizeof(p), "%s/fleet.pub", keys);
-	pub = slurp(p);
+	pub = tu_slurp(p);
 	assert_non_null(pub);
 	put("/etc/lifeline/fleet.pub", pub);
 	free(pub);
@@ -235,7 +227,7 @@ static json_object *spooled_commands(void)
 		json_object *o, *c, *ev;
 
 		snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, *n);
-		t = slurp(p);
+		t = tu_slurp(p);
 		assert_non_null(t);
 		o = json_tokener_parse(t);
 		free(t);
@@ -275,7 +267,7 @@ static void test_valid_command_applied_exactly_once(void **state)
 	assert_int_equal(command_seq_read(root, &seq, sha), 0);
 	assert_int_equal(seq, 5);
 	snprintf(p, sizeof(p), "%s%s", root, COMMAND_SEQ_FILE);
-	t = slurp(p);
+	t = tu_slurp(p);
 	assert_non_null(t);
 	assert_int_equal(strlen(t), 2 + 64 + 1);
 	assert_true(strncmp(t, "5 ", 2) == 0);
@@ -643,39 +635,18 @@ static pid_t server_pid = -1;
 
 static int start_server(const char *serve_dir)
 {
-	char cmd[8192], line[64];
-	int fds[2], port;
-	FILE *f;
+	char log_dir[2048], extra[2100];
+	int port;
 
-	assert_int_equal(pipe(fds), 0);
-	server_pid = fork();
-	assert_true(server_pid >= 0);
-	if (server_pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		snprintf(cmd, sizeof(cmd),
-			 "exec python3 tests/collector.py --port 0 --dir '%s/srv-log' --serve '%s' --timeout 60", root,
-			 serve_dir);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	port = atoi(line);
-	assert_true(port > 0);
+	snprintf(log_dir, sizeof(log_dir), "%s/srv-log", root);
+	snprintf(extra, sizeof(extra), "--serve '%s'", serve_dir);
+	tu_collector_start(&server_pid, &port, log_dir, 60, extra);
 	return port;
 }
 
 static void stop_server(void)
 {
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, NULL, 0);
-	}
-	server_pid = -1;
+	tu_stop(&server_pid);
 }
 
 static void test_poll_fetches_machine_and_all_documents_lowest_seq_first(void **state)
@@ -805,7 +776,7 @@ static void test_lifelinectl_keygen_sign_apply_report(void **state)
 	assert_int_equal(run_ctl(args, &out), 0);
 	free(out);
 	snprintf(p, sizeof(p), "%s/q.cmd", root);
-	out = slurp(p);
+	out = tu_slurp(p);
 	assert_non_null(out);
 	assert_true(strncmp(out, "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"a\",\"b\",\"c\"],"
 				 "\"targets\":[\"" MACHINE_ID "\",\"" OTHER_ID "\"],\"seq\":4,\"expires\":",

@@ -53,6 +53,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 /* ---------------------------------------------------------------------- */
 /* The realtime clock, shifted by clock_shift seconds */
@@ -765,40 +766,15 @@ static int collector_port;
 
 static void collector_start(const char *extra)
 {
-	char cmd[4096], line[64], dir[1300];
-	int fds[2];
-	FILE *f;
+	char dir[1300];
 
 	snprintf(dir, sizeof(dir), "%s/received", root);
-	assert_int_equal(pipe(fds), 0);
-	collector_pid = fork();
-	assert_true(collector_pid >= 0);
-	if (collector_pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		snprintf(cmd, sizeof(cmd),
-		         "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 60 %s", dir,
-		         extra);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	assert_non_null(f);
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	collector_port = atoi(line);
-	assert_true(collector_port > 0);
+	tu_collector_start(&collector_pid, &collector_port, dir, 60, extra);
 }
 
 static void collector_stop(void)
 {
-	if (collector_pid > 0) {
-		kill(collector_pid, SIGTERM);
-		waitpid(collector_pid, NULL, 0);
-	}
-	collector_pid = -1;
+	tu_stop(&collector_pid);
 }
 
 static double now_mono(void)

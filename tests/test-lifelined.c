@@ -41,6 +41,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 static char root[1024], var_path[4096], recv_dir[2048], build[512];
 static pid_t collector_pid = -1, daemon_pid = -1;
@@ -98,56 +99,8 @@ static struct state_record load_record(void)
 
 static void collector_start(const char *extra)
 {
-	char cmd[8192], line[64];
-	int fds[2];
-	FILE *f;
-
 	snprintf(recv_dir, sizeof(recv_dir), "%s/received", root);
-	assert_int_equal(pipe(fds), 0);
-	collector_pid = fork();
-	assert_true(collector_pid >= 0);
-	if (collector_pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		snprintf(cmd, sizeof(cmd),
-		         "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 60 %s",
-		         recv_dir, extra ? extra : "");
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	assert_non_null(f);
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	collector_port = atoi(line);
-	assert_true(collector_port > 0);
-}
-
-static void stop(pid_t *pid)
-{
-	if (*pid > 0) {
-		kill(*pid, SIGTERM);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = -1;
-}
-
-static int count_files(const char *dir, const char *suffix)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) > strlen(suffix) &&
-		    streq(de->d_name + strlen(de->d_name) - strlen(suffix), suffix))
-			n++;
-	closedir(d);
-	return n;
+	tu_collector_start(&collector_pid, &collector_port, recv_dir, 60, extra);
 }
 
 static double now_s(void)
@@ -165,7 +118,7 @@ static double wait_received(int n, double timeout)
 	double t0 = now_s();
 
 	while (now_s() - t0 < timeout) {
-		if (count_files(recv_dir, ".json") >= n)
+		if (tu_count_files(recv_dir, ".json") >= n)
 			return now_s() - t0;
 		usleep(50000);
 	}
@@ -248,8 +201,8 @@ static int teardown(void **state)
 	char cmd[2048];
 
 	(void)state;
-	stop(&daemon_pid);
-	stop(&collector_pid);
+	tu_stop(&daemon_pid);
+	tu_stop(&collector_pid);
 	fake_bus_stop();
 	reset_var();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
@@ -310,7 +263,7 @@ static void spool_one(void)
 	         build, root);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 	snprintf(cmd, sizeof(cmd), "%s/var/lib/lifeline/spool", root);
-	assert_int_equal(count_files(cmd, ".json"), 1);
+	assert_int_equal(tu_count_files(cmd, ".json"), 1);
 }
 
 /* A report waiting in the spool goes out at start; one whose flush failed
@@ -333,10 +286,10 @@ static void test_spool_goes_out_at_start_and_when_the_network_comes_up(void **st
 	took = wait_received(1, 10);
 	assert_true(took >= 0);
 	usleep(500000);
-	assert_int_equal(count_files(recv_dir, ".json"),
+	assert_int_equal(tu_count_files(recv_dir, ".json"),
 	                 1); /* normal mode, no change: nothing more */
-	stop(&daemon_pid);
-	stop(&collector_pid);
+	tu_stop(&daemon_pid);
+	tu_stop(&collector_pid);
 
 	snprintf(p, sizeof(p), "rm -rf '%s' '%s%s'", recv_dir, root, DAEMON_STATE_FILE);
 	assert_int_equal(system(p), 0);
@@ -351,7 +304,7 @@ static void test_spool_goes_out_at_start_and_when_the_network_comes_up(void **st
 	assert_int_equal(ds.failures, 1);
 	assert_true(ds.spooled == 1);
 	usleep(500000);
-	assert_int_equal(count_files(recv_dir, ".json"), 0);
+	assert_int_equal(tu_count_files(recv_dir, ".json"), 0);
 
 	assert_int_equal(kill(daemon_pid, SIGUSR1), 0);
 	took = wait_received(1, 10);
@@ -385,7 +338,7 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 
 		assert_int_equal(worker("bless"), 1);
 		snprintf(dir, sizeof(dir), "%s/var/lib/lifeline/spool", root);
-		assert_int_equal(count_files(dir, ".json"), 1);
+		assert_int_equal(tu_count_files(dir, ".json"), 1);
 		assert_int_equal(spool_list(root, &names), 0);
 		snprintf(dir, sizeof(dir), "%s/var/lib/lifeline/spool/%s", root, names[0]);
 		assert_int_equal(read_full_file(dir, 1 << 20, &t, NULL), 0);
@@ -685,8 +638,8 @@ static void fake_bus_stop(void)
 	if (fake_ctl >= 0)
 		close(fake_ctl);
 	fake_ctl = -1;
-	stop(&fake_pid);
-	stop(&dbus_pid);
+	tu_stop(&fake_pid);
+	tu_stop(&dbus_pid);
 }
 
 static void fake_say(const char *line)
@@ -749,7 +702,7 @@ static void test_blessing_follows_systemd_signals(void **state)
 	while (fake_subscribers() != 0 && now_s() - t0 < 5)
 		usleep(50000);
 	assert_int_equal(fake_subscribers(), 0);
-	stop(&daemon_pid);
+	tu_stop(&daemon_pid);
 	fake_bus_stop();
 }
 
@@ -883,7 +836,7 @@ static void test_failed_check_is_not_rerun_per_signal(void **state)
 	assert_string_equal(t, "run\n");
 	free(t);
 	assert_int_equal(load_record().failures, 3);
-	stop(&daemon_pid);
+	tu_stop(&daemon_pid);
 	fake_bus_stop();
 }
 

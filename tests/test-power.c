@@ -69,6 +69,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 /* ---------------------------------------------------------------------- */
 /* The interposed calls */
@@ -1565,41 +1566,14 @@ static struct lifeline_config spool_cfg;
 
 static void collector_start(void)
 {
-	char cmd[4096], line[64];
-	int fds[2];
-	FILE *f;
-
 	snprintf(recv_dir, sizeof(recv_dir), "%s/received", base);
 	rm_rf(recv_dir);
-	assert_int_equal(pipe(fds), 0);
-	collector_pid = fork();
-	assert_true(collector_pid >= 0);
-	if (collector_pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		snprintf(cmd, sizeof(cmd),
-		         "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 300",
-		         recv_dir);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	assert_non_null(f);
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	collector_port = atoi(line);
-	assert_true(collector_port > 0);
+	tu_collector_start(&collector_pid, &collector_port, recv_dir, 300, NULL);
 }
 
 static void collector_stop(void)
 {
-	if (collector_pid > 0) {
-		kill(collector_pid, SIGTERM);
-		waitpid(collector_pid, NULL, 0);
-	}
-	collector_pid = -1;
+	tu_stop(&collector_pid);
 }
 
 /* How many times the collector got report id n since the last clear. */

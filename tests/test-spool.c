@@ -30,6 +30,7 @@
 #include "agent/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
+#include "tests/util/testutil.h"
 
 static char root[1024], recv_dir[2048];
 static pid_t collector_pid = -1;
@@ -39,64 +40,13 @@ static int collector_port;
 
 static void collector_start(const char *extra)
 {
-	char cmd[8192], line[64];
-	int fds[2];
-	FILE *f;
-
 	snprintf(recv_dir, sizeof(recv_dir), "%s/received", root);
-	assert_int_equal(pipe(fds), 0);
-	collector_pid = fork();
-	assert_true(collector_pid >= 0);
-	if (collector_pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		snprintf(cmd, sizeof(cmd), "exec python3 tests/collector.py --port 0 --dir '%s' --timeout 60 %s",
-			 recv_dir, extra ? extra : "");
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	f = fdopen(fds[0], "r");
-	assert_non_null(f);
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	collector_port = atoi(line);
-	assert_true(collector_port > 0);
+	tu_collector_start(&collector_pid, &collector_port, recv_dir, 60, extra);
 }
 
 static void collector_stop(void)
 {
-	if (collector_pid > 0) {
-		kill(collector_pid, SIGTERM);
-		waitpid(collector_pid, NULL, 0);
-	}
-	collector_pid = -1;
-}
-
-static int count_files(const char *dir, const char *suffix)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) > strlen(suffix) &&
-		    streq(de->d_name + strlen(de->d_name) - strlen(suffix), suffix))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static char *slurp(const char *path)
-{
-	char *t = NULL;
-
-	if (read_full_file(path, 1 << 20, &t, NULL) < 0)
-		return NULL;
-	return t;
+	tu_stop(&collector_pid);
 }
 
 /* The "id" of the n-th (1-based) report the collector stored. */
@@ -107,7 +57,7 @@ static char *received_id(int n)
 	json_object *o, *v;
 
 	snprintf(p, sizeof(p), "%s/%04d.json", recv_dir, n);
-	t = slurp(p);
+	t = tu_slurp(p);
 	if (!t)
 		return NULL;
 	o = json_tokener_parse(t);
@@ -225,7 +175,7 @@ static void test_add_writes_time_id_json_files_oldest_first(void **state)
 	assert_non_null(strstr(names[0], "-" ID(1) ".json"));
 	assert_non_null(strstr(names[1], "-" ID(2) ".json"));
 	snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, names[0]);
-	t = slurp(p);
+	t = tu_slurp(p);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "\"event\":\"heartbeat\""));
 	free(t);
@@ -373,7 +323,7 @@ static void test_reports_survive_killed_agent_and_next_flush_sends_them(void **s
 		strv_free(names);
 	}
 	/* oldest first: 1 (interrupted), then 1, 2, 3 */
-	assert_int_equal(count_files(recv_dir, ".json"), 4);
+	assert_int_equal(tu_count_files(recv_dir, ".json"), 4);
 	for (int i = 1; i <= 4; i++) {
 		static const char *const want[] = { ID(1), ID(1), ID(2), ID(3) };
 		char *id = received_id(i);
@@ -449,7 +399,7 @@ static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 	assert_int_equal(sent, 0);
 	assert_int_equal(b.last_status, 500);
 	assert_non_null(strstr(b.last_error, "500"));
-	assert_int_equal(count_files(recv_dir, ".json"), 0);
+	assert_int_equal(tu_count_files(recv_dir, ".json"), 0);
 	{
 		char **names = listing();
 		assert_int_equal(strv_length(names), 2);
@@ -465,7 +415,7 @@ static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 		strv_free(names);
 	}
 	/* each delivered exactly once, in order */
-	assert_int_equal(count_files(recv_dir, ".json"), 2);
+	assert_int_equal(tu_count_files(recv_dir, ".json"), 2);
 	{
 		char *id1 = received_id(1), *id2 = received_id(2);
 		assert_string_equal(id1, ID(1));
@@ -474,7 +424,7 @@ static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 		free(id2);
 	}
 	snprintf(p, sizeof(p), "%s/requests.log", recv_dir);
-	log = slurp(p);
+	log = tu_slurp(p);
 	assert_non_null(log);
 	assert_string_equal(log, "POST /report 500\nPOST /report 200\nPOST /report 200\n");
 	free(log);

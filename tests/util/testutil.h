@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Helpers the unit tests share (tests/test-*.c link $(O)/tests/libtestutil.a):
+ * files under a fake root, the state variable in the EFIVARFS_PATH
+ * directory, and tests/collector.py on loopback. They fail the running
+ * cmocka test on a setup error, so a broken fixture never passes quietly.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes root + rel atomically with mode; the parents are created. */
+void tu_put(const char *root, const char *rel, const char *text, mode_t mode);
+
+/* The text of root + rel (up to 1 MiB; free it); NULL when it cannot be read. */
+char *tu_get(const char *root, const char *rel);
+
+/* The text of path (up to 1 MiB; free it); NULL when it cannot be read. */
+char *tu_slurp(const char *path);
+
+/* Whether root + rel exists (a dangling link does not). */
+bool tu_exists(const char *root, const char *rel);
+
+/* The state variable's file in the EFIVARFS_PATH directory (run-unit.sh
+ * sets it, with its trailing '/'). */
+void tu_var_path(char *buf, size_t size);
+
+/* Removes the state variable at path: clears its immutable flag first
+ * (efivarfs sets it; a plain directory may not support it), then unlinks.
+ * Absent is fine. */
+void tu_var_reset(const char *path);
+
+/* rm -rf dir; 0 on success, -1 otherwise (a cmocka setup/teardown value). */
+int tu_rm_rf(const char *dir);
+
+/* How many entries of dir end in suffix (and are longer than it); 0 when
+ * dir cannot be opened. */
+int tu_count_files(const char *dir, const char *suffix);
+
+/* Starts tests/collector.py on a loopback port it picks itself, storing
+ * what it receives under dir and exiting after timeout seconds; extra
+ * (may be NULL) is added to its command line as shell words. *pid is set
+ * as soon as it runs (so a teardown can stop it), *port once it listens. */
+void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout,
+                        const char *extra);
+
+/* SIGTERM to *pid and waits for it, when *pid > 0; *pid becomes -1. */
+void tu_stop(pid_t *pid);

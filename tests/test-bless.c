@@ -23,19 +23,13 @@
 #include "agent/config.h"
 #include "common/fileio.h"
 #include "common/strv.h"
+#include "tests/util/testutil.h"
 
 static char root[1024];
 
 static void put(const char *rel, const char *text, mode_t mode)
 {
-	char p[4096], *slash;
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	slash = strrchr(p, '/');
-	*slash = 0;
-	assert_int_equal(mkdir_p(p, 0755), 0);
-	*slash = '/';
-	assert_int_equal(write_file_atomic(p, text, strlen(text), mode), 0);
+	tu_put(root, rel, text, mode);
 }
 
 static int setup(void **state)
@@ -49,11 +43,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[2048];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(root);
 }
 
 /* The verdict's words, or "ok". */

@@ -51,26 +51,12 @@ static int64_t now;
 
 static void put(const char *rel, const char *text)
 {
-	char p[4096], *slash;
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	slash = strrchr(p, '/');
-	*slash = 0;
-	assert_int_equal(mkdir_p(p, 0755), 0);
-	*slash = '/';
-	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+	tu_put(root, rel, text, 0644);
 }
 
 static void reset_var(void)
 {
-	int fd = open(var_path, O_RDONLY);
-
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	unlink(var_path);
+	tu_var_reset(var_path);
 }
 
 static int group_setup(void **state)
@@ -90,8 +76,7 @@ static int group_setup(void **state)
 	snprintf(b, sizeof(b), "%s/rogue.pub", keys);
 	if (command_keygen(a, b) < 0 || command_key_load_private(a, &rogue) < 0)
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
-		 LIFELINE_GUID_STR);
+	tu_var_path(var_path, sizeof(var_path));
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 #define KVER "6.1.0-lifeline-test"
 
@@ -41,32 +42,17 @@ static char root[4096], var_path[4096];
 
 static void put(const char *rel, const char *text)
 {
-	char p[8192];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	char *slash = strrchr(p, '/');
-	*slash = 0;
-	assert_int_equal(mkdir_p(p, 0755), 0);
-	*slash = '/';
-	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+	tu_put(root, rel, text, 0644);
 }
 
 static char *get(const char *rel)
 {
-	char p[8192], *text = NULL;
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	if (read_full_file(p, 1 << 20, &text, NULL) < 0)
-		return NULL;
-	return text;
+	return tu_get(root, rel);
 }
 
 static bool exists(const char *rel)
 {
-	char p[8192];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	return access(p, F_OK) == 0;
+	return tu_exists(root, rel);
 }
 
 static const char OOPS[] =
@@ -85,20 +71,13 @@ static const char OOPS[] =
 static int setup_root(void **state)
 {
 	const char *tmp = getenv("LIFELINE_TEST_TMP");
-	const char *ev = getenv("EFIVARFS_PATH");
 
 	(void)state;
 	snprintf(root, sizeof(root), "%s/root-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(root))
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", ev, LIFELINE_VAR_NAME, LIFELINE_GUID_STR);
-	int fd = open(var_path, O_RDONLY);
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	unlink(var_path);
+	tu_var_path(var_path, sizeof(var_path));
+	tu_var_reset(var_path);
 	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
@@ -112,11 +91,8 @@ static int setup_root(void **state)
 
 static int teardown_root(void **state)
 {
-	char cmd[4200];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(root);
 }
 
 /* A power cut wipes /run (a tmpfs). */

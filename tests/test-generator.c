@@ -19,19 +19,13 @@
 #include <cmocka.h>
 
 #include "common/fileio.h"
+#include "tests/util/testutil.h"
 
 static char root[1024], out[1100];
 
 static void put(const char *rel, const char *text)
 {
-	char p[8192];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	char *slash = strrchr(p, '/');
-	*slash = 0;
-	assert_int_equal(mkdir_p(p, 0755), 0);
-	*slash = '/';
-	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+	tu_put(root, rel, text, 0644);
 }
 
 static int run_generator(void)

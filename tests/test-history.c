@@ -23,6 +23,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
+#include "tests/util/testutil.h"
 
 static char root[4096], hist[4200], hist_old[4200];
 
@@ -41,11 +42,8 @@ static int setup_root(void **state)
 
 static int teardown_root(void **state)
 {
-	char cmd[4200];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rm_rf(root);
 }
 
 static char *ev[] = {"RIP: 0010:badsec_crash+0x5/0x10 [badsec]",

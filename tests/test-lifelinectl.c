@@ -24,6 +24,7 @@
 #include "common/fileio.h"
 #include "efi/state-record.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 static char root[4096], prog[4096], var_path[4096];
 
@@ -54,15 +55,8 @@ static int setup(void **state)
 	snprintf(root, sizeof(root), "%s/ctl-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(root))
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
-		 LIFELINE_GUID_STR);
-	int fd = open(var_path, O_RDONLY);
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	unlink(var_path);
+	tu_var_path(var_path, sizeof(var_path));
+	tu_var_reset(var_path);
 	snprintf(p, sizeof(p), "%s/etc/lifeline", root);
 	mkdir_p(p, 0755);
 	snprintf(p, sizeof(p), "%s/etc/lifeline/lifeline.conf", root);

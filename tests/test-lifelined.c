@@ -51,26 +51,12 @@ static void fake_bus_stop(void);
 
 static void put(const char *rel, const char *text, mode_t mode)
 {
-	char p[4096], *slash;
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	slash = strrchr(p, '/');
-	*slash = 0;
-	assert_int_equal(mkdir_p(p, 0755), 0);
-	*slash = '/';
-	assert_int_equal(write_file_atomic(p, text, strlen(text), mode), 0);
+	tu_put(root, rel, text, mode);
 }
 
 static void reset_var(void)
 {
-	int fd = open(var_path, O_RDONLY);
-
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	unlink(var_path);
+	tu_var_reset(var_path);
 }
 
 static void save_record(uint32_t failures)
@@ -189,8 +175,7 @@ static int setup(void **state)
 	snprintf(root, sizeof(root), "%s/lifelined-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(root))
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", getenv("EFIVARFS_PATH"), LIFELINE_VAR_NAME,
-	         LIFELINE_GUID_STR);
+	tu_var_path(var_path, sizeof(var_path));
 	reset_var();
 	put("/etc/machine-id", "4f1c2a9be0d34c7a8f0e6b5d3c2a1f09\n", 0644);
 	return 0;

@@ -24,6 +24,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "efi/store.h"
+#include "tests/util/testutil.h"
 
 static char var_path[4096];
 
@@ -44,15 +45,7 @@ static int reset_var(void **state)
 {
 	(void)state;
 	/* a plain directory does not truncate on set: start from nothing */
-	int fd = open(var_path, O_RDONLY);
-	if (fd >= 0) {
-		int flags = 0;
-		if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) {
-			/* not supported here: fine */
-		}
-		close(fd);
-	}
-	unlink(var_path);
+	tu_var_reset(var_path);
 	return 0;
 }
 

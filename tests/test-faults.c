@@ -99,31 +99,17 @@ static bool have_ns;
 
 static void put(const char *rel, const char *text)
 {
-	char p[4096], d[4096];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	snprintf(d, sizeof(d), "%s", p);
-	*strrchr(d, '/') = 0;
-	assert_int_equal(mkdir_p(d, 0755), 0);
-	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+	tu_put(root, rel, text, 0644);
 }
 
 static char *get(const char *rel)
 {
-	char p[4096], *text = NULL;
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	if (read_full_file(p, 1 << 20, &text, NULL) < 0)
-		return NULL;
-	return text;
+	return tu_get(root, rel);
 }
 
 static bool exists(const char *rel)
 {
-	char p[4096];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	return access(p, F_OK) == 0;
+	return tu_exists(root, rel);
 }
 
 static void at(char *buf, size_t n, const char *rel)
@@ -142,14 +128,7 @@ static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ft
 
 static void reset_var(void)
 {
-	int fd = open(var_path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	(void)unlink(var_path);
+	tu_var_reset(var_path);
 }
 
 static void new_root(void)
@@ -164,14 +143,13 @@ static void drop_root(void)
 	(void)nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
-/* A tmpfs of size bytes at root/rel, filled up to its last block. */
-static void full_tmpfs(const char *rel, const char *size)
+/* A tmpfs of size bytes mounted at the directory p, filled up to its last
+ * block (p/filler). */
+static void mount_full_tmpfs(const char *p, const char *size)
 {
-	char p[4096], fill[4200];
+	char fill[4200];
 	int fd;
 
-	at(p, sizeof(p), rel);
-	assert_int_equal(mkdir_p(p, 0755), 0);
 	assert_int_equal(mount("tmpfs", p, "tmpfs", 0, size), 0);
 	snprintf(fill, sizeof(fill), "%s/filler", p);
 	fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -180,6 +158,16 @@ static void full_tmpfs(const char *rel, const char *size)
 	while (write(fd, fill, 4096) > 0)
 		;
 	close(fd);
+}
+
+/* A full tmpfs of size bytes at root/rel (mount_full_tmpfs). */
+static void full_tmpfs(const char *rel, const char *size)
+{
+	char p[4096];
+
+	at(p, sizeof(p), rel);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	mount_full_tmpfs(p, size);
 }
 
 static void free_tmpfs(const char *rel)
@@ -302,7 +290,7 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 	char fill[4200];
 	struct runstate rs;
 	struct state_record r;
-	int fd, ret;
+	int ret;
 
 	(void)state;
 	NEED_NS();
@@ -310,14 +298,7 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 	config("store = efi\n");
 	/* efivarfs answers ENOSPC when NVRAM is full (PLATFORM-NOTES.md): a
 	 * full tmpfs over the variable directory, no record yet */
-	assert_int_equal(mount("tmpfs", dir, "tmpfs", 0, "size=8k"), 0);
-	snprintf(fill, sizeof(fill), "%s/filler", dir);
-	fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	memset(fill, 'x', 4096);
-	while (write(fd, fill, 4096) > 0)
-		;
-	close(fd);
+	mount_full_tmpfs(dir, "size=8k");
 	snprintf(fill, sizeof(fill), "%s/filler", dir);
 
 	assert_int_equal(boot_init_rc(), 0);
@@ -1017,7 +998,7 @@ static int setup_base(void **state)
 	snprintf(base, sizeof(base), "%s/faults-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(base))
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", ev, LIFELINE_VAR_NAME, LIFELINE_GUID_STR);
+	tu_var_path(var_path, sizeof(var_path));
 	/* mounts stay in this process's own namespace */
 	have_ns = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
 	          mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;

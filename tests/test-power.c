@@ -168,6 +168,21 @@ static void check_rename(int dfd, const char *from, const char *to)
 	}
 }
 
+/* A write-like call: a cut point, and its data unsynced until fsync(). */
+static void before_write(const char *call, int fd)
+{
+	cut_fd(call, fd);
+	note_written(fd);
+}
+
+/* A rename-like call: a cut point, and a check that it moves no unsynced
+ * data into place. */
+static void before_rename(const char *call, int dfd, const char *from, const char *to)
+{
+	cut_here(call, to);
+	check_rename(dfd, from, to);
+}
+
 #define REAL(name)                            \
 	static __typeof__(name) *real_##name; \
 	if (!real_##name)                     \
@@ -194,19 +209,31 @@ static bool absent(int dfd, const char *path)
 	return cut_at > 0 && fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0;
 }
 
+/* The mode argument of an open call, which has one only with O_CREAT or
+ * O_TMPFILE (a macro: va_start needs the caller's own argument list). */
+#define OPEN_MODE(flags, mode)                         \
+	do {                                           \
+		if ((flags) & (O_CREAT | O_TMPFILE)) { \
+			va_list ap_;                   \
+			va_start(ap_, flags);          \
+			(mode) = va_arg(ap_, mode_t);  \
+			va_end(ap_);                   \
+		}                                      \
+	} while (0)
+
+static void open_cut(const char *call, int dfd, const char *path, int flags)
+{
+	if (open_mutates(dfd, path, flags))
+		cut_here(call, path);
+}
+
 int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	REAL(open);
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	if (open_mutates(AT_FDCWD, path, flags))
-		cut_here("open", path);
+	OPEN_MODE(flags, mode);
+	open_cut("open", AT_FDCWD, path, flags);
 	return real_open(path, flags, mode);
 }
 
@@ -215,14 +242,8 @@ int open64(const char *path, int flags, ...)
 	mode_t mode = 0;
 	REAL(open64);
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	if (open_mutates(AT_FDCWD, path, flags))
-		cut_here("open", path);
+	OPEN_MODE(flags, mode);
+	open_cut("open", AT_FDCWD, path, flags);
 	return real_open64(path, flags, mode);
 }
 
@@ -231,14 +252,8 @@ int openat(int dfd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	REAL(openat);
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	if (open_mutates(dfd, path, flags))
-		cut_here("openat", path);
+	OPEN_MODE(flags, mode);
+	open_cut("openat", dfd, path, flags);
 	return real_openat(dfd, path, flags, mode);
 }
 
@@ -247,70 +262,57 @@ int openat64(int dfd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	REAL(openat64);
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	if (open_mutates(dfd, path, flags))
-		cut_here("openat", path);
+	OPEN_MODE(flags, mode);
+	open_cut("openat", dfd, path, flags);
 	return real_openat64(dfd, path, flags, mode);
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
 	REAL(write);
-	cut_fd("write", fd);
-	note_written(fd);
+	before_write("write", fd);
 	return real_write(fd, buf, n);
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	REAL(pwrite);
-	cut_fd("pwrite", fd);
-	note_written(fd);
+	before_write("pwrite", fd);
 	return real_pwrite(fd, buf, n, off);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
 	REAL(pwrite64);
-	cut_fd("pwrite", fd);
-	note_written(fd);
+	before_write("pwrite", fd);
 	return real_pwrite64(fd, buf, n, off);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	REAL(writev);
-	cut_fd("writev", fd);
-	note_written(fd);
+	before_write("writev", fd);
 	return real_writev(fd, iov, n);
 }
 
 ssize_t copy_file_range(int in, off64_t *inoff, int out, off64_t *outoff, size_t n, unsigned flags)
 {
 	REAL(copy_file_range);
-	cut_fd("copy_file_range", out);
-	note_written(out);
+	before_write("copy_file_range", out);
 	return real_copy_file_range(in, inoff, out, outoff, n, flags);
 }
 
 ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
 	REAL(sendfile);
-	cut_fd("sendfile", out);
-	note_written(out);
+	before_write("sendfile", out);
 	return real_sendfile(out, in, off, n);
 }
 
 int ftruncate(int fd, off_t len)
 {
 	REAL(ftruncate);
-	cut_fd("ftruncate", fd);
-	note_written(fd);
+	before_write("ftruncate", fd);
 	return real_ftruncate(fd, len);
 }
 
@@ -347,24 +349,21 @@ void sync(void)
 int rename(const char *a, const char *b)
 {
 	REAL(rename);
-	cut_here("rename", b);
-	check_rename(AT_FDCWD, a, b);
+	before_rename("rename", AT_FDCWD, a, b);
 	return real_rename(a, b);
 }
 
 int renameat(int da, const char *a, int db, const char *b)
 {
 	REAL(renameat);
-	cut_here("renameat", b);
-	check_rename(da, a, b);
+	before_rename("renameat", da, a, b);
 	return real_renameat(da, a, db, b);
 }
 
 int renameat2(int da, const char *a, int db, const char *b, unsigned flags)
 {
 	REAL(renameat2);
-	cut_here("renameat2", b);
-	check_rename(da, a, b);
+	before_rename("renameat2", da, a, b);
 	return real_renameat2(da, a, db, b, flags);
 }
 
@@ -484,30 +483,17 @@ static char *at(const char *rel)
 
 static void put(const char *rel, const char *text)
 {
-	char p[4096], d[4096];
-
-	snprintf(p, sizeof(p), "%s%s", root, rel);
-	snprintf(d, sizeof(d), "%s", p);
-	*strrchr(d, '/') = 0;
-	assert_int_equal(mkdir_p(d, 0755), 0);
-	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+	tu_put(root, rel, text, 0644);
 }
 
 static char *get(const char *rel)
 {
-	_cleanup_free_ char *p = at(rel);
-	char *text = NULL;
-
-	if (read_full_file(p, 1 << 20, &text, NULL) < 0)
-		return NULL;
-	return text;
+	return tu_get(root, rel);
 }
 
 static bool exists(const char *rel)
 {
-	_cleanup_free_ char *p = at(rel);
-
-	return access(p, F_OK) == 0;
+	return tu_exists(root, rel);
 }
 
 static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
@@ -527,14 +513,7 @@ static void rm_rf(const char *p)
 
 static void reset_var(void)
 {
-	int fd = open(var_path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		int flags = 0;
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
-		close(fd);
-	}
-	(void)unlink(var_path);
+	tu_var_reset(var_path);
 }
 
 /* efivarfs makes every variable not on the kernel's list immutable
@@ -1850,7 +1829,7 @@ static int setup_base(void **state)
 	snprintf(base, sizeof(base), "%s/power-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(base))
 		return -1;
-	snprintf(var_path, sizeof(var_path), "%s%s-%s", ev, LIFELINE_VAR_NAME, LIFELINE_GUID_STR);
+	tu_var_path(var_path, sizeof(var_path));
 	/* The fake roots on a tmpfs of their own (in a private mount
 	 * namespace, as root): a sweep makes thousands of fsync() calls,
 	 * which on a busy disk cost minutes and prove nothing more here. */

@@ -34,11 +34,9 @@ static void put(const char *rel, const char *text, mode_t mode)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/bless-XXXXXX", tmp ? tmp : "/tmp");
-	return mkdtemp(root) ? 0 : -1;
+	return tu_mkdtemp(root, sizeof(root), "bless-");
 }
 
 static int teardown(void **state)

@@ -61,12 +61,10 @@ static void reset_var(void)
 
 static int group_setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 	char a[2048], b[2048];
 
 	(void)state;
-	snprintf(keys, sizeof(keys), "%s/keys-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(keys))
+	if (tu_mkdtemp(keys, sizeof(keys), "keys-") < 0)
 		return -1;
 	snprintf(a, sizeof(a), "%s/fleet.key", keys);
 	snprintf(b, sizeof(b), "%s/fleet.pub", keys);
@@ -93,12 +91,10 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 	char p[2048], *pub;
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/cmd-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "cmd-") < 0)
 		return -1;
 	reset_var();
 	put("/etc/machine-id", MACHINE_ID "\n");

@@ -70,11 +70,9 @@ static const char OOPS[] =
 
 static int setup_root(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/root-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "root-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	tu_var_reset(var_path);

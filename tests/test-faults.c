@@ -987,7 +987,6 @@ static void test_clock_jumps_commands_expire_forward_never_replay_back(void **st
 
 static int setup_base(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 	const char *ev = getenv("EFIVARFS_PATH");
 
 	(void)state;
@@ -995,13 +994,11 @@ static int setup_base(void **state)
 		fprintf(stderr, "EFIVARFS_PATH is not set: run through tests/run-unit.sh\n");
 		return -1;
 	}
-	snprintf(base, sizeof(base), "%s/faults-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base))
+	if (tu_mkdtemp(base, sizeof(base), "faults-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	/* mounts stay in this process's own namespace */
-	have_ns = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-	          mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+	have_ns = tu_private_mounts();
 	return 0;
 }
 

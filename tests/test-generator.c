@@ -56,11 +56,9 @@ static char *link_of(const char *rel)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/gen-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "gen-") < 0)
 		return -1;
 	snprintf(out, sizeof(out), "%s/out", root);
 	mkdir(out, 0755);

@@ -29,11 +29,9 @@ static char root[4096], hist[4200], hist_old[4200];
 
 static int setup_root(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/hist-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "hist-") < 0)
 		return -1;
 	snprintf(hist, sizeof(hist), "%s%s", root, HISTORY_FILE);
 	snprintf(hist_old, sizeof(hist_old), "%s%s", root, HISTORY_FILE_OLD);

@@ -47,13 +47,12 @@ static int run(const char *args, char **out)
 
 static int setup(void **state)
 {
-	const char *b = getenv("LIFELINE_BUILD"), *tmp = getenv("LIFELINE_TEST_TMP");
+	const char *b = getenv("LIFELINE_BUILD");
 	char p[8192];
 
 	(void)state;
 	snprintf(prog, sizeof(prog), "%s/agent/lifelinectl", b ? b : "build");
-	snprintf(root, sizeof(root), "%s/ctl-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "ctl-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	tu_var_reset(var_path);

@@ -168,12 +168,11 @@ static int worker(const char *jobs)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP"), *b = getenv("LIFELINE_BUILD");
+	const char *b = getenv("LIFELINE_BUILD");
 
 	(void)state;
 	snprintf(build, sizeof(build), "%s", b ? b : "build");
-	snprintf(root, sizeof(root), "%s/lifelined-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "lifelined-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	reset_var();

@@ -1818,7 +1818,6 @@ static void test_report_coverage(void **state)
 
 static int setup_base(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 	const char *ev = getenv("EFIVARFS_PATH");
 
 	(void)state;
@@ -1826,15 +1825,13 @@ static int setup_base(void **state)
 		fprintf(stderr, "EFIVARFS_PATH is not set: run through tests/run-unit.sh\n");
 		return -1;
 	}
-	snprintf(base, sizeof(base), "%s/power-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base))
+	if (tu_mkdtemp(base, sizeof(base), "power-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	/* The fake roots on a tmpfs of their own (in a private mount
 	 * namespace, as root): a sweep makes thousands of fsync() calls,
 	 * which on a busy disk cost minutes and prove nothing more here. */
-	if (geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	if (tu_private_mounts() &&
 	    mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=0700") == 0)
 		base_mounted = true;
 	return 0;

@@ -45,6 +45,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
+#include "tests/util/testutil.h"
 
 #define GEN  7
 #define QDIR "/var/lib/lifeline/quarantine/7/pc"
@@ -149,18 +150,14 @@ static const char *const restore_cross_points[] = {
 
 static int setup_base(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(base, sizeof(base), "%s/test-quarantine-powercut.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(base))
+	if (tu_mkdtemp(base, sizeof(base), "test-quarantine-powercut.") < 0)
 		return -1;
 	/* As root: a private mount namespace, and the whole test on a tmpfs
 	 * (fsync is free there; a cut is the process dying, whatever the
 	 * filesystem). */
-	if (geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-	    mount("lifeline-pc", base, "tmpfs", 0, "mode=0755") == 0)
+	if (tu_private_mounts() && mount("lifeline-pc", base, "tmpfs", 0, "mode=0755") == 0)
 		have_ns = true;
 	else
 		printf("# no private mount namespace (not root?): same filesystem only, on %s\n",

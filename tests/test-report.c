@@ -93,12 +93,10 @@ static void write_runstate(void)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 	struct quarantine_entry q = {.id = "badsec", .generation = 2, .level = 1};
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/report-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "report-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	reset_var();

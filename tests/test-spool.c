@@ -123,11 +123,9 @@ static void config_for(struct lifeline_config *c, int port)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("LIFELINE_TEST_TMP");
 
 	(void)state;
-	snprintf(root, sizeof(root), "%s/spool-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(root))
+	if (tu_mkdtemp(root, sizeof(root), "spool-") < 0)
 		return -1;
 	return 0;
 }

@@ -50,6 +50,27 @@ def say(msg):
     print("[%6.1fs] %s" % (time.time() - T0, msg), flush=True)
 
 
+def report_delay_after_network(vm, fleet, report):
+    """Seconds from the guest's network-online.target to the collector
+    storing REPORT (guest clock mapped onto the host's through one ssh
+    round trip), or None when a timestamp is missing.  A measurement,
+    printed, never asserted (performance lives in make bench)."""
+    t0 = time.time()
+    g = vm.ssh("date +%s.%N", check=False).stdout.strip()
+    t1 = time.time()
+    line = vm.ssh("journalctl -b -o short-unix _PID=1 --grep 'Reached target network-online.target' "
+                  "| grep -v '^--' | head -1", check=False).stdout.strip()
+    got = fleet.received_at(report)
+    try:
+        offset = float(g) - (t0 + t1) / 2
+        online = float(line.split()[0])
+    except (ValueError, IndexError):
+        return None
+    if got is None:
+        return None
+    return got + offset - online, t1 - t0
+
+
 def check(cond, what, seen, vm=None, boot=None):
     """Print what was seen; on failure raise with the boot's serial tail."""
     if cond:
@@ -213,6 +234,17 @@ class Fleet:
                 except ValueError:
                     pass
         return out
+
+    def received_at(self, report):
+        """Host time (epoch s) the collector stored REPORT, or None."""
+        for p in sorted(glob.glob(os.path.join(self.got, "*.json"))):
+            try:
+                with open(p) as f:
+                    if json.load(f) == report:
+                        return os.stat(p).st_mtime
+            except (OSError, ValueError):
+                pass
+        return None
 
     def wait_report(self, pred, what, timeout, vm=None, boot=None):
         deadline = time.time() + timeout

@@ -178,12 +178,9 @@ static bool strv_has_substring(char **l, const char *needle)
 
 static struct state_record load_record(void)
 {
-	struct store *s = NULL;
 	struct state_record r;
 
-	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
-	assert_int_equal(store_load(s, &r), 0);
-	store_free(s);
+	assert_int_equal(tu_record_load(&r), 0);
 	return r;
 }
 

@@ -254,13 +254,9 @@ static void wipe_run(void)
 
 static struct state_record load_record(int *ret)
 {
-	struct store *s = NULL;
 	struct state_record r;
 
-	state_record_init(&r);
-	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
-	*ret = store_load(s, &r);
-	store_free(s);
+	*ret = tu_record_load(&r);
 	return r;
 }
 

@@ -61,26 +61,20 @@ static void reset_var(void)
 
 static void save_record(uint32_t failures)
 {
-	struct store *s = NULL;
 	struct state_record rec;
 
-	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
 	state_record_init(&rec);
 	rec.boot_seq = 9;
 	rec.failures = failures;
-	assert_true(store_save(s, &rec) >= 0);
-	store_free(s);
+	tu_record_save(&rec);
 }
 
 static struct state_record load_record(void)
 {
-	struct store *s = NULL;
-	struct state_record rec;
+	struct state_record r;
 
-	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
-	assert_int_equal(store_load(s, &rec), 0);
-	store_free(s);
-	return rec;
+	assert_int_equal(tu_record_load(&r), 0);
+	return r;
 }
 
 static void collector_start(const char *extra)

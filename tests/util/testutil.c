@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,21 @@
 #include "common/fileio.h"
 #include "efi/store.h"
 #include "tests/util/testutil.h"
+
+int tu_mkdtemp(char *buf, size_t size, const char *prefix)
+{
+	const char *tmp = getenv("LIFELINE_TEST_TMP");
+
+	if ((size_t)snprintf(buf, size, "%s/%sXXXXXX", tmp ? tmp : "/tmp", prefix) >= size)
+		return -1;
+	return mkdtemp(buf) ? 0 : -1;
+}
+
+bool tu_private_mounts(void)
+{
+	return geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
+	       mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+}
 
 void tu_put(const char *root, const char *rel, const char *text, mode_t mode)
 {
@@ -78,6 +95,27 @@ void tu_var_reset(const char *path)
 		close(fd);
 	}
 	(void)unlink(path);
+}
+
+int tu_record_load(struct state_record *rec)
+{
+	struct store *s = NULL;
+	int r;
+
+	state_record_init(rec);
+	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
+	r = store_load(s, rec);
+	store_free(s);
+	return r;
+}
+
+void tu_record_save(const struct state_record *rec)
+{
+	struct store *s = NULL;
+
+	assert_int_equal(store_open(STORE_PREF_EFI, NULL, &s, NULL), 0);
+	assert_true(store_save(s, rec) >= 0);
+	store_free(s);
 }
 
 int tu_rm_rf(const char *dir)

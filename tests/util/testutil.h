@@ -11,6 +11,18 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "efi/state-record.h"
+
+/* Makes a new directory $LIFELINE_TEST_TMP/<prefix>XXXXXX (/tmp without
+ * LIFELINE_TEST_TMP) and puts its path in buf; 0, or -1 when it cannot
+ * (a cmocka setup's value). */
+int tu_mkdtemp(char *buf, size_t size, const char *prefix);
+
+/* As root: this process in a mount namespace of its own whose mounts do
+ * not propagate, so test mounts stay here; false when that cannot be had
+ * (the tests that need it skip). */
+bool tu_private_mounts(void);
+
 /* Writes root + rel atomically with mode; the parents are created. */
 void tu_put(const char *root, const char *rel, const char *text, mode_t mode);
 
@@ -31,6 +43,13 @@ void tu_var_path(char *buf, size_t size);
  * (efivarfs sets it; a plain directory may not support it), then unlinks.
  * Absent is fine. */
 void tu_var_reset(const char *path);
+
+/* Reads the state record from the EFI store (the EFIVARFS_PATH directory)
+ * into *rec (initialised first); store_load()'s result. */
+int tu_record_load(struct state_record *rec);
+
+/* Writes rec to the EFI store; fails the test when it cannot. */
+void tu_record_save(const struct state_record *rec);
 
 /* rm -rf dir; 0 on success, -1 otherwise (a cmocka setup/teardown value). */
 int tu_rm_rf(const char *dir);

@@ -143,14 +143,12 @@ static void drop_root(void)
 	(void)nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
-/* A tmpfs of size bytes mounted at the directory p, filled up to its last
- * block (p/filler). */
-static void mount_full_tmpfs(const char *p, const char *size)
+/* Fills the filesystem of the directory p up to its last block (p/filler). */
+static void fill_up(const char *p)
 {
 	char fill[4200];
 	int fd;
 
-	assert_int_equal(mount("tmpfs", p, "tmpfs", 0, size), 0);
 	snprintf(fill, sizeof(fill), "%s/filler", p);
 	fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -158,6 +156,13 @@ static void mount_full_tmpfs(const char *p, const char *size)
 	while (write(fd, fill, 4096) > 0)
 		;
 	close(fd);
+}
+
+/* A tmpfs of size bytes mounted at the directory p, full (fill_up). */
+static void mount_full_tmpfs(const char *p, const char *size)
+{
+	assert_int_equal(mount("tmpfs", p, "tmpfs", 0, size), 0);
+	fill_up(p);
 }
 
 /* A full tmpfs of size bytes at root/rel (mount_full_tmpfs). */
@@ -333,7 +338,7 @@ static void test_nvram_full_of_crash_records_erases_them_and_writes_the_record_a
 	struct runstate rs;
 	struct state_record r;
 	char *text;
-	int fd, ret;
+	int ret;
 
 	(void)state;
 	NEED_NS();
@@ -352,13 +357,8 @@ static void test_nvram_full_of_crash_records_erases_them_and_writes_the_record_a
 	assert_int_equal(mount(p, fill, NULL, MS_BIND, NULL), 0);
 	put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
 	/* the rest of NVRAM is full */
+	fill_up(nv);
 	snprintf(fill, sizeof(fill), "%s/filler", nv);
-	fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	memset(p, 'x', 4096);
-	while (write(fd, p, 4096) > 0)
-		;
-	close(fd);
 
 	assert_int_equal(boot_init_rc(), 0);
 	/* counted: the second write found room */

@@ -744,6 +744,18 @@ static int load(struct state_record *ret)
 	return r;
 }
 
+/* The record after a cut (what: where it was cut, for the message);
+ * fails the test when it does not load. */
+static struct state_record load_after_cut(const char *what)
+{
+	struct state_record r;
+	int ret = load(&r);
+
+	if (ret < 0)
+		fail_msg("%s: the record does not load: %s", what, state_record_strerror(ret));
+	return r;
+}
+
 static void record_setup(void)
 {
 	struct store *s;
@@ -775,12 +787,11 @@ static int record_op(void)
 
 static void record_after_cut(long n)
 {
+	char what[64];
 	struct state_record r;
-	int ret = load(&r);
 
-	if (ret < 0)
-		fail_msg("cut at call %ld: the record does not load: %s", n,
-		         state_record_strerror(ret));
+	snprintf(what, sizeof(what), "cut at call %ld", n);
+	r = load_after_cut(what);
 	if (!same_record(&r, &rec_old) && !same_record(&r, &rec_new))
 		fail_msg("cut at call %ld: the record is neither the old nor the new one", n);
 }
@@ -1064,14 +1075,12 @@ static void init_setup(void)
 
 static void init_after_cut(long n)
 {
+	char what[64];
 	struct state_record r;
-	int ret;
 
+	snprintf(what, sizeof(what), "init phase cut at call %ld", n);
 	store_pref = STORE_PREF_EFI;
-	ret = load(&r);
-	if (ret < 0)
-		fail_msg("init phase cut at call %ld: the record does not load: %s", n,
-		         state_record_strerror(ret));
+	r = load_after_cut(what);
 	if (!same_record(&r, &before_cut) && !same_record(&r, &ref_esc.rec))
 		fail_msg(
 		    "init phase cut at call %ld: the record is neither the old nor the new one", n);
@@ -1217,15 +1226,11 @@ static int clear_op(void)
 
 static void clear_after_cut(long n)
 {
-	struct state_record r;
 	char what[64];
-	int ret;
 
 	snprintf(what, sizeof(what), "clear cut at call %ld", n);
 	store_pref = STORE_PREF_EFI;
-	ret = load(&r);
-	if (ret < 0)
-		fail_msg("%s: the record does not load: %s", what, state_record_strerror(ret));
+	(void)load_after_cut(what);
 	assert_badsec_files(what, -1);
 }
 
@@ -1298,14 +1303,12 @@ static int bless_op(void)
 
 static void bless_after_cut(long n)
 {
+	char what[64];
 	struct state_record r;
-	int ret;
 
+	snprintf(what, sizeof(what), "bless cut at call %ld", n);
 	store_pref = STORE_PREF_EFI;
-	ret = load(&r);
-	if (ret < 0)
-		fail_msg("bless cut at call %ld: the record does not load: %s", n,
-		         state_record_strerror(ret));
+	r = load_after_cut(what);
 	if (!same_record(&r, &bless_before) && r.failures != 0)
 		fail_msg(
 		    "bless cut at call %ld: the record is neither the old one nor a blessed one",

@@ -560,8 +560,8 @@ static _noreturn_ void fake_systemd(int ctl, int ready)
 static bool fake_bus_start(void)
 {
 	char conf[2048], cfg_path[2048], line[1200];
-	int out[2], ctl[2], ready[2];
-	FILE *f;
+	char *dbus_argv[] = {"dbus-daemon", cfg_path, "--nofork", "--print-address=1", NULL};
+	int ctl[2], ready[2];
 
 	if (access("/usr/bin/dbus-daemon", X_OK) < 0)
 		return false;
@@ -575,23 +575,7 @@ static bool fake_bus_start(void)
 	    root);
 	put("/bus.conf", conf, 0644);
 	snprintf(cfg_path, sizeof(cfg_path), "--config-file=%s/bus.conf", root);
-	assert_int_equal(pipe(out), 0);
-	dbus_pid = fork();
-	assert_true(dbus_pid >= 0);
-	if (dbus_pid == 0) {
-		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
-		execl("/usr/bin/dbus-daemon", "dbus-daemon", cfg_path, "--nofork",
-		      "--print-address=1", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	f = fdopen(out[0], "r");
-	assert_non_null(f);
-	assert_non_null(fgets(line, sizeof(line), f));
-	fclose(f);
-	line[strcspn(line, "\n")] = 0;
+	tu_spawn_line(&dbus_pid, line, sizeof(line), "/usr/bin/dbus-daemon", dbus_argv);
 	snprintf(bus_address, sizeof(bus_address), "%s", line);
 
 	assert_int_equal(pipe(ctl), 0);

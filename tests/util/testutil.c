@@ -146,16 +146,11 @@ int tu_count_files(const char *dir, const char *suffix)
 	return n;
 }
 
-void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout, const char *extra)
+void tu_spawn_line(pid_t *pid, char *line, size_t size, const char *path, char *const argv[])
 {
-	char cmd[8192], line[64];
 	int fds[2];
 	FILE *f;
 
-	assert_true((size_t)snprintf(cmd, sizeof(cmd),
-	                             "exec python3 tests/collector.py --port 0 --dir '%s' "
-	                             "--timeout %u %s",
-	                             dir, timeout, extra ? extra : "") < sizeof(cmd));
 	assert_int_equal(pipe(fds), 0);
 	*pid = fork();
 	assert_true(*pid >= 0);
@@ -163,15 +158,28 @@ void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execv(path, argv);
 		_exit(127);
 	}
 	close(fds[1]);
 	f = fdopen(fds[0], "r");
 	assert_non_null(f);
-	/* the collector prints its port once it listens */
-	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(fgets(line, (int)size, f));
 	fclose(f);
+	line[strcspn(line, "\n")] = 0;
+}
+
+void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout, const char *extra)
+{
+	char cmd[8192], line[64];
+	char *argv[] = {"sh", "-c", cmd, NULL};
+
+	assert_true((size_t)snprintf(cmd, sizeof(cmd),
+	                             "exec python3 tests/collector.py --port 0 --dir '%s' "
+	                             "--timeout %u %s",
+	                             dir, timeout, extra ? extra : "") < sizeof(cmd));
+	/* the collector prints its port once it listens */
+	tu_spawn_line(pid, line, sizeof(line), "/bin/sh", argv);
 	*port = atoi(line);
 	assert_true(*port > 0);
 }

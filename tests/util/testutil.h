@@ -58,6 +58,11 @@ int tu_rm_rf(const char *dir);
  * dir cannot be opened. */
 int tu_count_files(const char *dir, const char *suffix);
 
+/* Runs path with argv (argv[0] first, NULL last), its stdout a pipe, and
+ * reads the first line it prints into line (newline dropped): how a
+ * server says where it listens. *pid is set as soon as it runs. */
+void tu_spawn_line(pid_t *pid, char *line, size_t size, const char *path, char *const argv[]);
+
 /* Starts tests/collector.py on a loopback port it picks itself, storing
  * what it receives under dir and exiting after timeout seconds; extra
  * (may be NULL) is added to its command line as shell words. *pid is set

@@ -4,7 +4,7 @@
  *
  * lifelined (the real daemon, not --once) is started outside systemd with
  * --root on a fake root whose configuration says stable_after = 86400, so
- * it never blesses and stays in its waiting loop (a judgement every 5 s;
+ * it never blesses and waits on its event loop (a timer to stable_after;
  * without a system bus it logs that once and carries on), with
  * EFIVARFS_PATH on an empty directory so that it can never touch real
  * variables. After a settling time its /proc/PID/status is read (VmRSS,

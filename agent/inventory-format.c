@@ -454,30 +454,6 @@ int inventory_parse(const char *text, size_t size, struct inventory **ret)
 /* ---------------------------------------------------------------------- */
 /* Storage */
 
-/* write_file_atomic() names its temp file PATH.tmp-PID: one left by a
- * power cut (or a killed writer) is never read, only removed here, unless
- * its writer still runs. */
-static void remove_stale_temps(const char *dir)
-{
-	_cleanup_(closedirp) DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char *end = NULL;
-		long pid;
-
-		if (strncmp(de->d_name, "last-good.tmp-", 14) != 0)
-			continue;
-		pid = strtol(de->d_name + 14, &end, 10);
-		if (end && !*end && pid > 0 && pid <= INT32_MAX &&
-		    (pid == getpid() || kill((pid_t)pid, 0) == 0))
-			continue;
-		(void)unlinkat(dirfd(d), de->d_name, 0);
-	}
-}
-
 int inventory_save(const char *root, const struct inventory *inv)
 {
 	_cleanup_free_ char *dir = path_under_root(root, INVENTORY_DIR);
@@ -494,7 +470,7 @@ int inventory_save(const char *root, const struct inventory *inv)
 	r = mkdir_p(dir, 0700);
 	if (r < 0)
 		return log_debug_errno(r, "Failed to create %s: %m", dir);
-	remove_stale_temps(dir);
+	/* write_file_atomic() removes the temp files a cut left (common/fileio) */
 	fault_point("inventory-save");
 	r = write_file_atomic(path, text, size, 0600);
 	if (r < 0)

@@ -23,6 +23,7 @@
 #include "components.h"
 #include "config.h"
 #include "ctl.h"
+#include "machine-id.h"
 #include "report.h"
 #include "runstate.h"
 #include "spool.h"
@@ -111,11 +112,6 @@ static int sha256_hex(const void *data, size_t size, char ret[65])
 		return -EIO;
 	hex(md, sizeof(md), ret);
 	return 0;
-}
-
-static bool is_machine_id(const char *s)
-{
-	return strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
 }
 
 /* ---- keys ---- */
@@ -399,7 +395,7 @@ static int get_strings(json_object *o, const char *key, size_t max, bool (*valid
 
 static bool target_valid(const char *s)
 {
-	return streq(s, "all") || is_machine_id(s);
+	return streq(s, "all") || machine_id_is_valid(s);
 }
 
 /* The body's schema (command.h). Returns the verdict. */
@@ -629,23 +625,6 @@ int command_seq_write(const char *root, uint64_t seq, const char *sha)
 	return write_file_atomic(path, buf, strlen(buf), 0644);
 }
 
-int command_machine_id(const char *root, char ret[33])
-{
-	_cleanup_free_ char *path = path_under_root(root, "/etc/machine-id"), *text = NULL;
-	int r;
-
-	if (!path)
-		return -ENOMEM;
-	r = read_full_file(path, 64, &text, NULL);
-	if (r < 0)
-		return r;
-	text[strcspn(text, "\n")] = 0;
-	if (!is_machine_id(text))
-		return -EINVAL;
-	memcpy(ret, text, 33);
-	return 0;
-}
-
 /* ---- apply ---- */
 
 static bool root_is_real(const char *root)
@@ -769,7 +748,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 	r = command_key_load_public(key_path, &pub);
 	if (r < 0)
 		return r == -ENOENT ? -ENOKEY : r;
-	have_mid = command_machine_id(root, mid) >= 0;
+	have_mid = machine_id_read(root, mid) >= 0;
 	lock = lock_judging(root);
 	if (lock < 0)
 		return lock;
@@ -848,7 +827,7 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 		h.client_cert = cert = path_under_root(root, cfg->report_client_cert);
 	if (cfg->report_client_key && *cfg->report_client_key)
 		h.client_key = key = path_under_root(root, cfg->report_client_key);
-	if (command_machine_id(root, mid) >= 0 &&
+	if (machine_id_read(root, mid) >= 0 &&
 	    asprintf(&urls[0], "%.*s/%s.cmd", (int)base_len, cfg->commands_url, mid) < 0)
 		urls[0] = NULL;
 	if (asprintf(&urls[1], "%.*s/all.cmd", (int)base_len, cfg->commands_url) < 0)

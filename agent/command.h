@@ -131,8 +131,6 @@ int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const cha
 int command_seq_read(const char *root, uint64_t *ret_seq, char ret_sha[65]);
 int command_seq_write(const char *root, uint64_t seq, const char *sha);
 
-/* <root>/etc/machine-id, validated: 32 lowercase hex digits. */
-int command_machine_id(const char *root, char ret[33]);
 
 /* What applying a command runs. The default (NULL applier) calls the
  * lifelinectl functions ctl_clear(), ctl_quarantine(), ctl_bless(), and

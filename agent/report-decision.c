@@ -27,6 +27,7 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "config.h"
+#include "machine-id.h"
 #include "report.h"
 #include "runstate.h"
 #include "spool.h"
@@ -110,8 +111,9 @@ static char *etc_line(const char *root, const char *rel)
 int report_decision_format(const char *root, const struct runstate *rs, const char *id, int64_t now,
                            char **ret, size_t *ret_size)
 {
-	_cleanup_free_ char *mid = etc_line(root, "/etc/machine-id"),
-	                    *host = etc_line(root, "/etc/hostname");
+	_cleanup_free_ char *host = etc_line(root, "/etc/hostname");
+	char mid[33];
+	bool have_mid = machine_id_read(root, mid) >= 0;
 	char *buf = NULL;
 	size_t size = 0;
 	struct utsname u;
@@ -120,15 +122,11 @@ int report_decision_format(const char *root, const struct runstate *rs, const ch
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return -ENOMEM;
-	if (mid && (strlen(mid) != 32 || strspn(mid, "0123456789abcdef") != 32)) {
-		free(mid);
-		mid = NULL;
-	}
 	fprintf(f, "{\"version\":%d,\"id\":", REPORT_FORMAT_VERSION);
 	put_string(f, id);
 	fprintf(f, ",\"time\":%" PRId64 ",\"event\":\"mode-change\"", now);
 	fputs(",\"machine\":{\"machine_id\":", f);
-	put_string(f, mid);
+	put_string(f, have_mid ? mid : NULL);
 	put_key(f, "hostname");
 	put_string(f, host);
 	put_key(f, "kernel");

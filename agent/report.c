@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "efi/store.h"
+#include "machine-id.h"
 #include "metrics.h"
 #include "report.h"
 #include "runstate.h"
@@ -65,7 +66,7 @@ static json_object *machine_object(const char *root)
 	if (!o)
 		return NULL;
 	json_object_object_add(o, "machine_id",
-	                       command_machine_id(root, mid) >= 0 ? json_object_new_string(mid)
+	                       machine_id_read(root, mid) >= 0 ? json_object_new_string(mid)
 	                                                          : NULL);
 	if (gethostname(host, sizeof(host) - 1) < 0)
 		host[0] = 0;

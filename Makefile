@@ -55,21 +55,32 @@ ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $
 	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 
+# agent/ is one folder per subsystem (docs/ARCHITECTURE.md). The core
+# folders build libagent.a; the program folders (lifelined/, ctl/,
+# generator/) build libprograms.a from everything but their mains, so the
+# tests can call a program's verbs; each program is its main + the libs.
 AGENT_PROGS = lifelinectl lifelined lifelined-worker lifeline-generator
+PROG_DIRS = agent/lifelined agent/ctl agent/generator
+PROG_MAINS = agent/ctl/lifelinectl.c agent/lifelined/lifelined.c \
+	agent/lifelined/lifelined-worker.c agent/generator/lifeline-generator.c
 COMMON_SRC = $(wildcard common/*.c)
 EFI_SRC = $(wildcard efi/*.c)
-AGENT_SRC = $(filter-out $(addprefix agent/,$(addsuffix .c,$(AGENT_PROGS))),$(wildcard agent/*.c))
+AGENT_SRC = $(filter-out $(addsuffix /%,$(PROG_DIRS)),$(wildcard agent/*/*.c))
+PROGLIB_SRC = $(filter-out $(PROG_MAINS),$(wildcard $(addsuffix /*.c,$(PROG_DIRS))))
 TEST_SRC = $(wildcard tests/test-*.c)
 TESTUTIL_SRC = $(wildcard tests/util/*.c)
 
 LIBCOMMON = $(O)/common/libcommon.a
 LIBEFI = $(O)/efi/libefi.a
 LIBAGENT = $(O)/agent/libagent.a
+LIBPROGRAMS = $(O)/agent/libprograms.a
 LIBS = $(LIBAGENT) $(LIBEFI) $(LIBCOMMON)
 # The helpers the unit tests share (tests/util/): linked into every test.
 LIBTESTUTIL = $(O)/tests/libtestutil.a
 
-PROGRAMS = $(addprefix $(O)/agent/,$(AGENT_PROGS)) $(O)/initramfs-hook/lifeline-early
+# The programs are built into $(O)/bin/ (the object folders of
+# agent/lifelined/ and the program lifelined cannot share one name).
+PROGRAMS = $(addprefix $(O)/bin/,$(AGENT_PROGS)) $(O)/initramfs-hook/lifeline-early
 TESTS = $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRC))
 
 all: $(PROGRAMS)
@@ -81,20 +92,26 @@ $(O)/%.o: %.c
 $(LIBCOMMON): $(patsubst %.c,$(O)/%.o,$(COMMON_SRC))
 $(LIBEFI): $(patsubst %.c,$(O)/%.o,$(EFI_SRC))
 $(LIBAGENT): $(patsubst %.c,$(O)/%.o,$(AGENT_SRC))
+$(LIBPROGRAMS): $(patsubst %.c,$(O)/%.o,$(PROGLIB_SRC))
 $(LIBTESTUTIL): $(patsubst %.c,$(O)/%.o,$(TESTUTIL_SRC))
-$(LIBS) $(LIBTESTUTIL):
+$(LIBS) $(LIBPROGRAMS) $(LIBTESTUTIL):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-$(O)/agent/%: $(O)/agent/%.o $(LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(O)/bin/lifelinectl: $(O)/agent/ctl/lifelinectl.o $(LIBPROGRAMS) $(LIBS)
+$(O)/bin/lifelined: $(O)/agent/lifelined/lifelined.o $(LIBPROGRAMS) $(LIBS)
+$(O)/bin/lifelined-worker: $(O)/agent/lifelined/lifelined-worker.o $(LIBPROGRAMS) $(LIBS)
+$(O)/bin/lifeline-generator: $(O)/agent/generator/lifeline-generator.o $(LIBPROGRAMS) $(LIBS)
+$(addprefix $(O)/bin/,$(AGENT_PROGS)):
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS)
 
 $(O)/initramfs-hook/lifeline-early: $(O)/initramfs-hook/lifeline-early.o $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(O)/tests/%: $(O)/tests/%.o $(LIBTESTUTIL) $(LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+$(O)/tests/%: $(O)/tests/%.o $(LIBTESTUTIL) $(LIBPROGRAMS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS) -lcmocka
 
 tests: $(TESTS) $(PROGRAMS)
 
@@ -107,6 +124,7 @@ ensure-deps:
 
 check: ensure-deps
 	$(MAKE) check-layers
+	$(MAKE) format-check
 	$(MAKE) check-unit
 	$(MAKE) SANITIZE=1 check-unit
 	$(MAKE) check-fuzz
@@ -118,7 +136,26 @@ check-unit: tests
 	tests/run-unit.sh $(O)
 
 check-layers:
+	tests/check-layers.sh --self-test
 	tests/check-layers.sh
+
+# Every C file through the checked-in .clang-format (clang-format 14, as
+# Debian 12 ships it). format-check fails, naming the files, when one
+# would change.
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find common efi agent initramfs-hook tests -name '*.[ch]')
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@bad=$$(for f in $(FORMAT_SRC); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "not formatted (run 'make format'):"; echo "$$bad"; exit 1; fi; \
+	echo "format: ok"
+
+# For clangd and the analysers: one entry per C file, with the real flags.
+compile_commands.json: $(COMMON_SRC) $(EFI_SRC) $(wildcard agent/*/*.c) Makefile
+	python3 tests/compile-commands.py '$(CC) $(ALL_CFLAGS)' $(COMMON_SRC) $(EFI_SRC) \
+		$(wildcard agent/*/*.c) initramfs-hook/lifeline-early.c $(TEST_SRC) $(TESTUTIL_SRC) > $@.tmp
+	mv $@.tmp $@
 
 # Fuzzers (tests/fuzz/fuzz-*.c): check-fuzz replays the saved corpora and
 # runs each fuzzer briefly; fuzz runs each for FUZZ_SECONDS (libFuzzer).
@@ -151,14 +188,14 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d \
 		$(DESTDIR)$(SYSCONFDIR)/lifeline/check.d
-	install -m 0755 $(O)/agent/lifelined $(O)/agent/lifelinectl $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(O)/bin/lifelined $(O)/bin/lifelinectl $(DESTDIR)$(SBINDIR)/
 	# stripped: it is copied into every initramfs (issue 3 size goal)
 	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
 	# lifelined's short-lived jobs (network, crypto, state store)
-	install -m 0755 $(O)/agent/lifelined-worker $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(O)/bin/lifelined-worker $(DESTDIR)$(LIBEXECDIR)/
 	# run by the initramfs hooks at build time: which watchdog drivers
 	install -m 0755 initramfs-hook/watchdog-drivers $(DESTDIR)$(LIBEXECDIR)/
-	install -m 0755 $(O)/agent/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
+	install -m 0755 $(O)/bin/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
 		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf
 	for f in config/components.d/*.conf; do \
@@ -180,7 +217,7 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
+.PHONY: format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define _unused_ __attribute__((unused))
+#define ELEMENTSOF(x)  (sizeof(x) / sizeof((x)[0]))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_ __attribute__((noreturn))
-#define _pure_ __attribute__((pure))
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _noreturn_     __attribute__((noreturn))
+#define _pure_         __attribute__((pure))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -40,30 +40,30 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_free_   _cleanup_(freep)
+#define _cleanup_close_  _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Define func##p() that calls func(*p) when *p is non-NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)        \
-	static inline void func##p(type *p)            \
-	{                                              \
-		if (*p)                                \
-			func(*p);                      \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+	static inline void func##p(type *p)     \
+	{                                       \
+		if (*p)                         \
+			func(*p);               \
 	}
 
-#define TAKE_PTR(p)                              \
-	({                                       \
-		__typeof__(p) _tp_ = (p);        \
-		(p) = NULL;                      \
-		_tp_;                            \
+#define TAKE_PTR(p)                       \
+	({                                \
+		__typeof__(p) _tp_ = (p); \
+		(p) = NULL;               \
+		_tp_;                     \
 	})
 
-#define TAKE_FD(fd)                    \
-	({                             \
-		int _tf_ = (fd);       \
-		(fd) = -1;             \
-		_tf_;                  \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _tf_ = (fd); \
+		(fd) = -1;       \
+		_tf_;            \
 	})
 
 /* Convert a libc "-1 + errno" result into "-errno". */
@@ -72,10 +72,10 @@ static inline int negative_errno(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
-#define RET_NERRNO(expr)                                    \
-	({                                                  \
-		long _r_ = (long)(expr);                    \
-		_r_ < 0 ? negative_errno() : (int)_r_;      \
+#define RET_NERRNO(expr)                               \
+	({                                             \
+		long _r_ = (long)(expr);               \
+		_r_ < 0 ? negative_errno() : (int)_r_; \
 	})
 
 static inline const char *strempty(const char *s)

@@ -240,9 +240,9 @@ const char *state_record_strerror(int r)
 }
 
 static const char *const mode_names[_STATE_MODE_MAX] = {
-	[STATE_MODE_NORMAL] = "normal",
-	[STATE_MODE_SAFE] = "safe",
-	[STATE_MODE_GIVEN_UP] = "given-up",
+    [STATE_MODE_NORMAL] = "normal",
+    [STATE_MODE_SAFE] = "safe",
+    [STATE_MODE_GIVEN_UP] = "given-up",
 };
 
 const char *state_mode_to_string(int mode)

@@ -32,12 +32,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATE_RECORD_SIZE 256
-#define STATE_RECORD_VERSION 1
-#define STATE_RECORD_MAGIC "LFLS"
-#define STATE_MODULES_AREA 208
+#define STATE_RECORD_SIZE     256
+#define STATE_RECORD_VERSION  1
+#define STATE_RECORD_MAGIC    "LFLS"
+#define STATE_MODULES_AREA    208
 #define STATE_MODULE_NAME_MAX 55 /* kernel MODULE_NAME_LEN - 1 on 64-bit */
-#define STATE_MODULES_MAX 8
+#define STATE_MODULES_MAX     8
 
 enum state_mode {
 	STATE_MODE_NORMAL = 0,
@@ -57,11 +57,11 @@ enum {
 };
 
 /* Decode errors, each distinct (all negative errno values). */
-#define STATE_E_MAGIC (-EPROTO)		    /* not a lifeline record */
-#define STATE_E_VERSION (-EPROTONOSUPPORT) /* newer version: leave it alone */
-#define STATE_E_SIZE (-EMSGSIZE)	    /* truncated or wrong length */
-#define STATE_E_CHECKSUM (-EBADMSG)	    /* checksum mismatch */
-#define STATE_E_FIELD (-EUCLEAN)	    /* checksum ok, a field out of range */
+#define STATE_E_MAGIC    (-EPROTO)          /* not a lifeline record */
+#define STATE_E_VERSION  (-EPROTONOSUPPORT) /* newer version: leave it alone */
+#define STATE_E_SIZE     (-EMSGSIZE)        /* truncated or wrong length */
+#define STATE_E_CHECKSUM (-EBADMSG)         /* checksum mismatch */
+#define STATE_E_FIELD    (-EUCLEAN)         /* checksum ok, a field out of range */
 
 struct state_record {
 	uint32_t boot_seq;

@@ -34,7 +34,8 @@ bool store_efi_available(char **ret_reason)
 	 * a NULL ops pointer (PLATFORM-NOTES.md): never call it unless this
 	 * says yes. */
 	if (!efi_variables_supported())
-		why = "EFI variables are not available (no efivarfs mounted, or not booted with UEFI)";
+		why = "EFI variables are not available (no efivarfs mounted, or not booted with "
+		      "UEFI)";
 	else if (access(efivars_dir(), W_OK) < 0)
 		why = errno == EROFS ? "efivarfs is mounted read-only" : "efivarfs is not writable";
 	if (!why)
@@ -87,7 +88,7 @@ int store_efi_write(const uint8_t *data, size_t size)
 	/* libefivar writes attributes + data in one write() (efivarfs needs
 	 * that) and clears and restores FS_IMMUTABLE_FL around it. */
 	if (efi_set_variable(guid, LIFELINE_VAR_NAME, (uint8_t *)(uintptr_t)data, size,
-			     LIFELINE_VAR_ATTRS, 0600) < 0)
+	                     LIFELINE_VAR_ATTRS, 0600) < 0)
 		return negative_errno();
 	return 0;
 }

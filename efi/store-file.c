@@ -22,7 +22,7 @@
 #include "store.h"
 
 #define ESP_TYPE_GUID "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-#define STATE_MNT "/run/lifeline/state-mnt"
+#define STATE_MNT     "/run/lifeline/state-mnt"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(blkid_probe, blkid_free_probe)
 
@@ -129,8 +129,8 @@ int store_file_locate(char **ret_path, char **ret_mounted_dir)
 		r = mkdir_p(STATE_MNT, 0700);
 		if (r < 0)
 			return r;
-		if (mount(dev, STATE_MNT, fstype ? fstype : "vfat", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  NULL) < 0)
+		if (mount(dev, STATE_MNT, fstype ? fstype : "vfat",
+		          MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 			return negative_errno();
 		dir = strdup(STATE_MNT);
 		if (!dir)

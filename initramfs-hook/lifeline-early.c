@@ -18,8 +18,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "agent/boot.h"
-#include "agent/config.h"
+#include "agent/boot/boot.h"
+#include "agent/conf/config.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -87,8 +87,8 @@ static void ensure_efivarfs(char **argv)
 		return;
 	if (getenv("LIFELINE_EARLY_REEXEC"))
 		return;
-	if (mount("efivarfs", "/sys/firmware/efi/efivars", "efivarfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) < 0) {
+	if (mount("efivarfs", "/sys/firmware/efi/efivars", "efivarfs",
+	          MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		log_warning_errno(errno, "Failed to mount efivarfs: %m (modprobe efivarfs first)");
 		return;
 	}
@@ -100,17 +100,17 @@ static void ensure_efivarfs(char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "phase", required_argument, NULL, 'p' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "run-dir", required_argument, NULL, 'R' },
-		{ "config-root", required_argument, NULL, 'c' },
-		{ "test", no_argument, NULL, 't' },
-		{ "stderr", no_argument, NULL, 's' },
-		{ "initramfs-watchdog", no_argument, NULL, 'W' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"phase", required_argument, NULL, 'p'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"run-dir", required_argument, NULL, 'R'},
+	    {"config-root", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"stderr", no_argument, NULL, 's'},
+	    {"initramfs-watchdog", no_argument, NULL, 'W'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
-	struct boot_opts o = { .root = "/", .real_system = true, .remount = true };
+	struct boot_opts o = {.root = "/", .real_system = true, .remount = true};
 	const char *phase = NULL;
 	bool to_stderr = false, watchdog_query = false;
 	int c;

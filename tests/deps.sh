@@ -8,11 +8,15 @@ set -eu
 PKGS_BUILD="gcc make pkg-config libefivar-dev libsystemd-dev libblkid-dev
 libinih-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev"
 PKGS_TEST="python3 e2fsprogs kmod clang libclang-rt-14-dev valgrind cppcheck clang-tidy"
+# the package (make deb), man pages, alert rules, report schema, the poll
+# benchmark's web server
+PKGS_PKG="dpkg-dev debhelper lintian scdoc groff-base fakeroot prometheus
+python3-jsonschema nginx-light"
 PKGS_VM="qemu-system-x86 qemu-utils ovmf mmdebstrap systemd-boot-efi mtools
 dosfstools gdisk cpio zstd openssh-client"
 
 missing=""
-for p in $PKGS_BUILD $PKGS_TEST $PKGS_VM; do
+for p in $PKGS_BUILD $PKGS_TEST $PKGS_PKG $PKGS_VM; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
 		missing="$missing $p"
 	fi

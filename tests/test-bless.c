@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "agent/bless.h"
-#include "agent/config.h"
+#include "agent/boot/bless.h"
+#include "agent/conf/config.h"
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "tests/util/testutil.h"

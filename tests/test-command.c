@@ -29,18 +29,18 @@
 
 #include <cmocka.h>
 
-#include "agent/command.h"
-#include "agent/config.h"
-#include "agent/ctl.h"
-#include "agent/runstate.h"
-#include "agent/spool.h"
+#include "agent/command/command.h"
+#include "agent/conf/config.h"
+#include "agent/ctl/ctl.h"
+#include "agent/decision/runstate.h"
+#include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "efi/store.h"
 #include "tests/util/testutil.h"
 
 #define MACHINE_ID "4f1c2a9be0d34c7a8f0e6b5d3c2a1f09"
-#define OTHER_ID "0123456789abcdef0123456789abcdef"
+#define OTHER_ID   "0123456789abcdef0123456789abcdef"
 
 static char keys[1024], root[1024], var_path[4096];
 static EVP_PKEY *fleet, *rogue;
@@ -99,8 +99,8 @@ static int setup(void **state)
 	reset_var();
 	put("/etc/machine-id", MACHINE_ID "\n");
 	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n"
-					   "[report]\nurl = http://127.0.0.1:9/r\n"
-					   "[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
+	                                   "[report]\nurl = http://127.0.0.1:9/r\n"
+	                                   "[commands]\npublic_key = /etc/lifeline/fleet.pub\n");
 	snprintf(p, sizeof(p), "%s/fleet.pub", keys);
 	pub = tu_slurp(p);
 	assert_non_null(pub);
@@ -124,10 +124,10 @@ static int teardown(void **state)
 }
 
 /* A document for (action, components "a,b", targets "x,y", seq, expires). */
-static char *doc_with(EVP_PKEY *key, const char *action, const char *components, const char *targets,
-		      uint64_t seq, int64_t expires)
+static char *doc_with(EVP_PKEY *key, const char *action, const char *components,
+                      const char *targets, uint64_t seq, int64_t expires)
 {
-	struct command c = { .seq = seq, .expires = expires, .issued = now - 5 };
+	struct command c = {.seq = seq, .expires = expires, .issued = now - 5};
 	char *body = NULL, *doc = NULL;
 
 	assert_true(command_action_from_string(action) >= 0);
@@ -171,7 +171,7 @@ static int count_apply(const char *r, const struct command *c, void *userdata)
 }
 
 static struct counter counter;
-static const struct command_applier counting = { .apply = count_apply, .userdata = &counter };
+static const struct command_applier counting = {.apply = count_apply, .userdata = &counter};
 
 /* Judges doc; returns the verdict (asserts the judging itself worked). */
 static enum command_verdict judge(const char *doc)
@@ -190,11 +190,12 @@ static enum command_verdict judge(const char *doc)
 	return v;
 }
 
-#define assert_verdict(doc, v)                                                                           \
-	do {                                                                                             \
-		enum command_verdict _v = judge(doc);                                                    \
-		if (_v != (v))                                                                           \
-			fail_msg("verdict %s, want %s", command_verdict_to_string(_v), command_verdict_to_string(v)); \
+#define assert_verdict(doc, v)                                                         \
+	do {                                                                           \
+		enum command_verdict _v = judge(doc);                                  \
+		if (_v != (v))                                                         \
+			fail_msg("verdict %s, want %s", command_verdict_to_string(_v), \
+			         command_verdict_to_string(v));                        \
 	} while (0)
 
 /* The command objects of the spooled reports, oldest first. */
@@ -204,7 +205,7 @@ static json_object *spooled_commands(void)
 	char **names = NULL, p[4096], *t;
 
 	assert_int_equal(spool_list(root, &names), 0);
-	STRV_FOREACH(n, names) {
+	STRV_FOREACH (n, names) {
 		json_object *o, *c, *ev;
 
 		snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, *n);
@@ -300,7 +301,8 @@ static void test_power_cut_after_seq_write_loses_the_command_never_replays_it(vo
 	if (pid == 0) {
 		struct command_check chk;
 		setenv("LIFELINE_FAULT", "command-seq-written", 1);
-		(void)command_process(root, &cfg, doc, strlen(doc), "test", &counting, now, &chk, NULL);
+		(void)command_process(root, &cfg, doc, strlen(doc), "test", &counting, now, &chk,
+		                      NULL);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -415,61 +417,86 @@ static void test_malformed_bodies_are_rejected_each_with_its_reason(void **state
 		const char *body;
 		enum command_verdict v;
 	} cases[] = {
-		{ "not json", COMMAND_REJECT_MALFORMED },
-		{ "[1,2]", COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1} x",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":2,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1,\"x\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\",\"" MACHINE_ID "\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"ALL\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":0,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":\"5\",\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5.0,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":99999999999999999999,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":4102444801}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"../etc\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"a\",\"a\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"quarantine\",\"components\":[],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"reboot\",\"components\":[\"a\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{'version':1}", COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"a\\u0000b\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED },
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"seq\":50,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_DUPLICATE_KEY },
-		{ "{\"version\":1,\"action\":\"clear\",\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_DUPLICATE_KEY },
-		{ "{\"version\":1,\"action\":\"format-disk\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_UNKNOWN_ACTION },
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xc3\xa9\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_MALFORMED }, /* valid UTF-8, not a component id */
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xe9\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_NOT_UTF8 },
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"\xc0\xaf\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_NOT_UTF8 }, /* overlong '/' */
-		{ "{\"version\":1,\"action\":\"clear\",\"components\":[\"\xed\xa0\x80\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_REJECT_NOT_UTF8 }, /* a surrogate */
-		{ "{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
-		  COMMAND_ACCEPTED }, /* "components" may be left out */
+	    {"not json", COMMAND_REJECT_MALFORMED},
+	    {"[1,2]", COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1} x",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":2,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1,\"x\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[],\"seq\":5,\"expires\":4102444800,"
+	     "\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\",\"" MACHINE_ID
+	     "\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"ALL\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":0,\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":\"5\",\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5.0,\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":"
+	     "99999999999999999999,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":4102444801}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"../"
+	     "etc\"],\"targets\":[\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"a\",\"a\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"quarantine\",\"components\":[],\"targets\":[\"all\"],"
+	     "\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"reboot\",\"components\":[\"a\"],\"targets\":[\"all\"],"
+	     "\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{'version':1}", COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"a\\u0000b\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED},
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"seq\":50,"
+	     "\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_DUPLICATE_KEY},
+	    {"{\"version\":1,\"action\":\"clear\",\"action\":\"clear\",\"targets\":[\"all\"],"
+	     "\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_DUPLICATE_KEY},
+	    {"{\"version\":1,\"action\":\"format-disk\",\"targets\":[\"all\"],\"seq\":5,"
+	     "\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_UNKNOWN_ACTION},
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xc3\xa9\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_MALFORMED}, /* valid UTF-8, not a component id */
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"caf\xe9\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_NOT_UTF8},
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"\xc0\xaf\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_NOT_UTF8}, /* overlong '/' */
+	    {"{\"version\":1,\"action\":\"clear\",\"components\":[\"\xed\xa0\x80\"],\"targets\":["
+	     "\"all\"],\"seq\":5,\"expires\":4102444800,\"issued\":1}",
+	     COMMAND_REJECT_NOT_UTF8}, /* a surrogate */
+	    {"{\"version\":1,\"action\":\"clear\",\"targets\":[\"all\"],\"seq\":5,\"expires\":"
+	     "4102444800,\"issued\":1}",
+	     COMMAND_ACCEPTED}, /* "components" may be left out */
 	};
 
 	(void)state;
@@ -479,8 +506,9 @@ static void test_malformed_bodies_are_rejected_each_with_its_reason(void **state
 		enum command_verdict v = judge(doc);
 
 		if (v != cases[i].v)
-			fail_msg("case %zu (%s): verdict %s, want %s", i, cases[i].body, command_verdict_to_string(v),
-				 command_verdict_to_string(cases[i].v));
+			fail_msg("case %zu (%s): verdict %s, want %s", i, cases[i].body,
+			         command_verdict_to_string(v),
+			         command_verdict_to_string(cases[i].v));
 		free(doc);
 	}
 	assert_int_equal(counter.n, 1);
@@ -517,18 +545,26 @@ static void test_judging_needs_key_and_sound_seq_file(void **state)
 	/* a damaged seq file refuses everything (a lost seq must not re-open
 	 * replays) */
 	put(COMMAND_SEQ_FILE, "garbage\n");
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -EUCLEAN);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL),
+	    -EUCLEAN);
 	put(COMMAND_SEQ_FILE, "4 0123\n");
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -EUCLEAN);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL),
+	    -EUCLEAN);
 	snprintf(p, sizeof(p), "%s%s", root, COMMAND_SEQ_FILE);
 	unlink(p);
 	/* no public key */
 	snprintf(p, sizeof(p), "%s/etc/lifeline/fleet.pub", root);
 	unlink(p);
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), -ENOKEY);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL),
+	    -ENOKEY);
 	/* a public key that is not Ed25519 PEM */
-	put("/etc/lifeline/fleet.pub", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
-	assert_true(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL) < 0);
+	put("/etc/lifeline/fleet.pub",
+	    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+	assert_true(command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL) <
+	            0);
 	assert_int_equal(counter.n, 0);
 	free(doc);
 }
@@ -543,9 +579,11 @@ static void test_real_actions_through_lifelinectl_functions(void **state)
 
 	(void)state;
 	put("/etc/lifeline/components.d/examplesec.conf",
-	    "[examplesec]\nvendor = Example\nmodules = examplesec\nfiles = /opt/examplesec/bin/*\n");
+	    "[examplesec]\nvendor = Example\nmodules = examplesec\nfiles = "
+	    "/opt/examplesec/bin/*\n");
 	doc = doc_with(fleet, "quarantine", "examplesec", "all", 10, now + 600);
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code),
+	                 0);
 	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
 	assert_int_equal(code, CTL_EXIT_OK);
 	command_check_done(&chk);
@@ -558,14 +596,16 @@ static void test_real_actions_through_lifelinectl_functions(void **state)
 	/* an unknown component: accepted (signed, fresh) but applying fails,
 	 * and the report says so */
 	doc = doc_with(fleet, "quarantine", "nosuch", "all", 11, now + 600);
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code),
+	                 0);
 	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
 	assert_int_not_equal(code, CTL_EXIT_OK);
 	command_check_done(&chk);
 	free(doc);
 
 	doc = doc_with(fleet, "clear", NULL, MACHINE_ID, 12, now + 600);
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code),
+	                 0);
 	assert_int_equal(code, CTL_EXIT_OK);
 	command_check_done(&chk);
 	free(doc);
@@ -576,7 +616,8 @@ static void test_real_actions_through_lifelinectl_functions(void **state)
 
 	/* reboot under --root: accepted, nothing rebooted */
 	doc = doc_with(fleet, "reboot", NULL, "all", 13, now + 600);
-	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+	assert_int_equal(command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code),
+	                 0);
 	assert_int_equal(code, CTL_EXIT_OK);
 	command_check_done(&chk);
 	free(doc);
@@ -585,7 +626,8 @@ static void test_real_actions_through_lifelinectl_functions(void **state)
 		json_object *r = spooled_commands();
 		json_object *applied;
 		assert_int_equal(json_object_array_length(r), 4);
-		assert_true(json_object_object_get_ex(json_object_array_get_idx(r, 1), "applied", &applied));
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(r, 1), "applied",
+		                                      &applied));
 		assert_false(json_object_get_boolean(applied));
 		json_object_put(r);
 	}
@@ -632,7 +674,7 @@ static void stop_server(void)
 
 static void test_poll_fetches_machine_and_all_documents_lowest_seq_first(void **state)
 {
-	struct command_poller poller = { 0 };
+	struct command_poller poller = {0};
 	char dir[2048], p[4096], url[256], *doc;
 	unsigned judged = 99;
 	uint64_t seq = 0;
@@ -699,7 +741,9 @@ static void test_committed_document_still_verifies(void **state)
 
 	(void)state;
 	assert_int_equal(command_key_load_public("tests/data/command/fleet-test.pub", &pub), 0);
-	assert_int_equal(read_full_file("tests/data/command/clear-all-seq1.cmd", COMMAND_DOC_MAX, &doc, &size), 0);
+	assert_int_equal(
+	    read_full_file("tests/data/command/clear-all-seq1.cmd", COMMAND_DOC_MAX, &doc, &size),
+	    0);
 	assert_int_equal(command_verify(doc, size, pub, MACHINE_ID, 0, 1767225600, &chk), 0);
 	assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
 	assert_int_equal(chk.cmd.action, COMMAND_ACTION_CLEAR);
@@ -724,7 +768,8 @@ static int run_ctl(const char *args, char **out)
 	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s/agent/lifelinectl --root=%s %s 2>/dev/null", b ? b : "build", root, args);
+	snprintf(cmd, sizeof(cmd), "%s/bin/lifelinectl --root=%s %s 2>/dev/null", b ? b : "build",
+	         root, args);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	*out = calloc(1, cap);
@@ -750,39 +795,49 @@ static void test_lifelinectl_keygen_sign_apply_report(void **state)
 	free(out);
 
 	/* sign-command writes the document to stdout */
-	snprintf(args, sizeof(args),
-		 "sign-command -- --key %s/fleet.key --action quarantine --component a,b --component c "
-		 "--target " MACHINE_ID "," OTHER_ID " --seq 4 --expires +600 > %s/q.cmd",
-		 root, root);
+	snprintf(
+	    args, sizeof(args),
+	    "sign-command -- --key %s/fleet.key --action quarantine --component a,b --component c "
+	    "--target " MACHINE_ID "," OTHER_ID " --seq 4 --expires +600 > %s/q.cmd",
+	    root, root);
 	assert_int_equal(run_ctl(args, &out), 0);
 	free(out);
 	snprintf(p, sizeof(p), "%s/q.cmd", root);
 	out = tu_slurp(p);
 	assert_non_null(out);
-	assert_true(strncmp(out, "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"a\",\"b\",\"c\"],"
-				 "\"targets\":[\"" MACHINE_ID "\",\"" OTHER_ID "\"],\"seq\":4,\"expires\":",
-			     134) == 0);
+	assert_true(
+	    strncmp(out,
+	            "{\"version\":1,\"action\":\"quarantine\",\"components\":[\"a\",\"b\",\"c\"],"
+	            "\"targets\":[\"" MACHINE_ID "\",\"" OTHER_ID "\"],\"seq\":4,\"expires\":",
+	            134) == 0);
 	assert_non_null(strstr(out, "\nsignature: ed25519 "));
 	free(out);
 	/* usage errors: 2 */
-	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action frob --target all --seq 1 --expires +1",
-		 root);
+	snprintf(
+	    args, sizeof(args),
+	    "sign-command -- --key %s/fleet.key --action frob --target all --seq 1 --expires +1",
+	    root);
 	assert_int_equal(run_ctl(args, &out), 2);
 	free(out);
-	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action bless --target all --seq 0 --expires +1",
-		 root);
+	snprintf(
+	    args, sizeof(args),
+	    "sign-command -- --key %s/fleet.key --action bless --target all --seq 0 --expires +1",
+	    root);
 	assert_int_equal(run_ctl(args, &out), 2);
 	free(out);
-	snprintf(args, sizeof(args), "sign-command -- --key %s/fleet.key --action quarantine --target all --seq 1 --expires +1",
-		 root);
+	snprintf(args, sizeof(args),
+	         "sign-command -- --key %s/fleet.key --action quarantine --target all --seq 1 "
+	         "--expires +1",
+	         root);
 	assert_int_equal(run_ctl(args, &out), 2);
 	free(out);
 
 	/* apply-command: a valid clear is applied (0), the same file again is
 	 * a replay (1), no file is a usage error (2) */
 	snprintf(args, sizeof(args),
-		 "sign-command -- --key %s/fleet.key --action clear --target all --seq 5 --expires +600 > %s/c.cmd", root,
-		 root);
+	         "sign-command -- --key %s/fleet.key --action clear --target all --seq 5 --expires "
+	         "+600 > %s/c.cmd",
+	         root, root);
 	assert_int_equal(run_ctl(args, &out), 0);
 	free(out);
 	snprintf(args, sizeof(args), "apply-command %s/c.cmd", root);
@@ -816,21 +871,30 @@ static void test_lifelinectl_keygen_sign_apply_report(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_valid_command_applied_exactly_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_cut_after_seq_write_loses_the_command_never_replays_it, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_forged_and_unsigned_are_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_key_is_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expired_and_wrong_target_are_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_bodies_are_rejected_each_with_its_reason, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_long_is_rejected_before_anything_else, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_judging_needs_key_and_sound_seq_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_real_actions_through_lifelinectl_functions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keygen_writes_private_0600_and_never_overwrites, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lifelinectl_keygen_sign_apply_report, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_valid_command_applied_exactly_once, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_power_cut_after_seq_write_loses_the_command_never_replays_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forged_and_unsigned_are_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_key_is_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expired_and_wrong_target_are_rejected, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_bodies_are_rejected_each_with_its_reason,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_long_is_rejected_before_anything_else, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_judging_needs_key_and_sound_seq_file, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_real_actions_through_lifelinectl_functions, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_keygen_writes_private_0600_and_never_overwrites,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_lifelinectl_keygen_sign_apply_report, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

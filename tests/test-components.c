@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "agent/components.h"
+#include "agent/conf/components.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -146,7 +146,7 @@ static double now(void)
 
 static void test_missing_directory_is_an_empty_set(void **state)
 {
-	struct component_set s = { .n = 99 };
+	struct component_set s = {.n = 99};
 	unsigned problems = 99;
 
 	(void)state;
@@ -158,22 +158,22 @@ static void test_missing_directory_is_an_empty_set(void **state)
 
 static void test_every_key_is_parsed_and_modules_are_normalised(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	const struct component *c;
 	unsigned problems = 99;
 
 	(void)state;
 	put_dropin("examplesec.conf", "[examplesec]\n"
-				      "vendor = Example Security\n"
-				      "modules = examplesec examplesec-net  ; comment\n"
-				      "units = examplesec.service examplesec-update.timer\n"
-				      "files = /opt/examplesec/bin/*\n"
-				      "content = /opt/examplesec/content/*.bin\n"
-				      "   /var/lib/examplesec/channel-*\n"
-				      "rollback_content = no\n"
-				      "\n"
-				      "[minimal]\n"
-				      "units = minimal.service\n");
+	                              "vendor = Example Security\n"
+	                              "modules = examplesec examplesec-net  ; comment\n"
+	                              "units = examplesec.service examplesec-update.timer\n"
+	                              "files = /opt/examplesec/bin/*\n"
+	                              "content = /opt/examplesec/content/*.bin\n"
+	                              "   /var/lib/examplesec/channel-*\n"
+	                              "rollback_content = no\n"
+	                              "\n"
+	                              "[minimal]\n"
+	                              "units = minimal.service\n");
 	assert_int_equal(components_load(root, &s, &problems), 0);
 	assert_int_equal(problems, 0);
 	assert_int_equal(s.n, 2);
@@ -205,7 +205,7 @@ static void test_every_key_is_parsed_and_modules_are_normalised(void **state)
 
 static void test_broken_component_is_left_out_and_good_ones_in_both_files_are_kept(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	struct capture cap;
 	_cleanup_free_ char *log = NULL;
 	char fixture[PATH_MAX];
@@ -229,17 +229,19 @@ static void test_broken_component_is_left_out_and_good_ones_in_both_files_are_ke
 	assert_null(components_find(&s, "syntaxsec"));
 	assert_string_equal(s.items[0].id, "goodsec"); /* lexical file order */
 	assert_int_equal(problems, 2);
-	assert_non_null(strstr(log, "20-broken.conf:10: [badsec] modules: \"bad/sec\" is not a kernel module name"));
+	assert_non_null(strstr(
+	    log, "20-broken.conf:10: [badsec] modules: \"bad/sec\" is not a kernel module name"));
 	assert_non_null(strstr(log, "component left out"));
 	assert_non_null(strstr(log, "30-syntax.conf:4: expected"));
-	assert_non_null(strstr(log, "30-syntax.conf: syntax errors, no component of this file is loaded"));
+	assert_non_null(
+	    strstr(log, "30-syntax.conf: syntax errors, no component of this file is loaded"));
 	assert_null(strstr(log, "README"));
 	components_done(&s);
 }
 
 static void test_syntax_error_disables_the_whole_file_only(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	unsigned problems = 0;
 
 	(void)state;
@@ -255,14 +257,15 @@ static void test_syntax_error_disables_the_whole_file_only(void **state)
 
 static void test_duplicate_id_first_wins_and_the_error_names_both_files(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	struct capture cap;
 	_cleanup_free_ char *log = NULL;
 	unsigned problems = 0;
 
 	(void)state;
 	put_dropin("10-vendor.conf", "# vendor\n[dupsec]\nunits = first.service\n");
-	put_dropin("20-local.conf", "[dupsec]\nunits = second.service\n[other]\nunits = other.service\n");
+	put_dropin("20-local.conf",
+	           "[dupsec]\nunits = second.service\n[other]\nunits = other.service\n");
 	put_dropin("30-same-file.conf", "[twice]\nunits = a.service\n[twice]\nunits = b.service\n");
 	capture_start(&cap);
 	assert_int_equal(components_load(root, &s, &problems), 0);
@@ -284,28 +287,29 @@ static void test_bad_names_and_globs_are_rejected(void **state)
 		const char *text;
 		const char *message;
 	} cases[] = {
-		{ "[bad id]\nunits = a.service\n", "invalid component id" },
-		{ "[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\nunits = a.service\n",
-		  "invalid component id" },
-		{ "[..]\nunits = a.service\n", "invalid component id" },
-		{ "[m1]\nmodules = bad.module\n", "is not a kernel module name" },
-		{ "[m2]\nmodules = a_very_long_module_name_that_is_longer_than_the_kernel_allows_1\n",
-		  "is not a kernel module name" },
-		{ "[u1]\nunits = noext\n", "is not a unit name" },
-		{ "[u2]\nunits = ../evil.service\n", "is not a unit name" },
-		{ "[u3]\nunits = .service\n", "is not a unit name" },
-		{ "[g1]\nfiles = relative/*\n", "is not an absolute glob" },
-		{ "[g2]\nfiles = /opt/x/../../etc/*\n", "is not an absolute glob" },
-		{ "[g3]\ncontent = /*\n", "is not an absolute glob" },
-		{ "[g4]\ncontent = /*/bin/tool\n", "is not an absolute glob" },
-		{ "[g5]\nfiles = /opt/./x\n", "is not an absolute glob" },
-		{ "[b1]\nunits = a.service\nrollback_content = sometimes\n", "is not a boolean" },
-		{ "[v1]\nvendor = A\n  B\n", "continuation lines are only allowed for lists" },
+	    {"[bad id]\nunits = a.service\n", "invalid component id"},
+	    {"[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\nunits = "
+	     "a.service\n",
+	     "invalid component id"},
+	    {"[..]\nunits = a.service\n", "invalid component id"},
+	    {"[m1]\nmodules = bad.module\n", "is not a kernel module name"},
+	    {"[m2]\nmodules = a_very_long_module_name_that_is_longer_than_the_kernel_allows_1\n",
+	     "is not a kernel module name"},
+	    {"[u1]\nunits = noext\n", "is not a unit name"},
+	    {"[u2]\nunits = ../evil.service\n", "is not a unit name"},
+	    {"[u3]\nunits = .service\n", "is not a unit name"},
+	    {"[g1]\nfiles = relative/*\n", "is not an absolute glob"},
+	    {"[g2]\nfiles = /opt/x/../../etc/*\n", "is not an absolute glob"},
+	    {"[g3]\ncontent = /*\n", "is not an absolute glob"},
+	    {"[g4]\ncontent = /*/bin/tool\n", "is not an absolute glob"},
+	    {"[g5]\nfiles = /opt/./x\n", "is not an absolute glob"},
+	    {"[b1]\nunits = a.service\nrollback_content = sometimes\n", "is not a boolean"},
+	    {"[v1]\nvendor = A\n  B\n", "continuation lines are only allowed for lists"},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		struct component_set s = { 0 };
+		struct component_set s = {0};
 		struct capture cap;
 		_cleanup_free_ char *log = NULL;
 		unsigned problems = 0;
@@ -358,12 +362,12 @@ static void test_name_rules(void **state)
 
 static void test_find_module_treats_dash_and_underscore_alike_and_matches_patterns(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	const struct component *c;
 
 	(void)state;
 	put_dropin("f.conf", "[falcon]\nmodules = falcon_kal falcon-lsm-pinned-*\n"
-			     "[other]\nmodules = nvidia_drm\n");
+	                     "[other]\nmodules = nvidia_drm\n");
 	assert_int_equal(components_load(root, &s, NULL), 0);
 	c = components_find_module(&s, "falcon_kal");
 	assert_non_null(c);
@@ -382,11 +386,11 @@ static void test_find_module_treats_dash_and_underscore_alike_and_matches_patter
 
 static void test_find_unit_and_path(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 
 	(void)state;
 	put_dropin("u.conf", "[tpl]\nunits = agent@.service plain.service\n"
-			     "files = /opt/agent/bin/*\ncontent = /var/lib/agent/*.dat\n");
+	                     "files = /opt/agent/bin/*\ncontent = /var/lib/agent/*.dat\n");
 	assert_int_equal(components_load(root, &s, NULL), 0);
 	assert_non_null(components_find_unit(&s, "plain.service"));
 	assert_non_null(components_find_unit(&s, "agent@.service"));
@@ -403,7 +407,7 @@ static void test_find_unit_and_path(void **state)
 
 static void test_non_conf_and_non_regular_entries_are_skipped(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	struct capture cap;
 	_cleanup_free_ char *log = NULL;
 	unsigned problems = 99;
@@ -433,7 +437,7 @@ static void test_non_conf_and_non_regular_entries_are_skipped(void **state)
 
 static void test_overlapping_module_or_glob_warns_naming_both(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	struct capture cap;
 	_cleanup_free_ char *log = NULL;
 	unsigned problems = 99;
@@ -446,8 +450,10 @@ static void test_overlapping_module_or_glob_warns_naming_both(void **state)
 	log = capture_end(&cap);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(problems, 0); /* warnings, not errors */
-	assert_non_null(strstr(log, "b.conf:1: [two]: module shared_mod is also claimed by [one] ("));
-	assert_non_null(strstr(log, "b.conf:1: [two]: path /opt/shared/* is also claimed by [one] ("));
+	assert_non_null(
+	    strstr(log, "b.conf:1: [two]: module shared_mod is also claimed by [one] ("));
+	assert_non_null(
+	    strstr(log, "b.conf:1: [two]: path /opt/shared/* is also claimed by [one] ("));
 	assert_non_null(strstr(log, "a.conf:1)"));
 	components_done(&s);
 }
@@ -456,16 +462,18 @@ static void test_overlapping_module_or_glob_warns_naming_both(void **state)
  * into someone else's id. */
 static void test_long_ids_are_kept_whole(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	unsigned problems = 99;
 
 	(void)state;
-	put_dropin("long.conf", "[a-component-id-that-is-longer-than-forty-nine-bytes-x1]\nunits = a.service\n"
-				"[a-component-id-that-is-longer-than-forty-nine-bytes-x2]\nunits = b.service\n");
+	put_dropin("long.conf",
+	           "[a-component-id-that-is-longer-than-forty-nine-bytes-x1]\nunits = a.service\n"
+	           "[a-component-id-that-is-longer-than-forty-nine-bytes-x2]\nunits = b.service\n");
 	assert_int_equal(components_load(root, &s, &problems), 0);
 	assert_int_equal(problems, 0);
 	assert_int_equal(s.n, 2);
-	assert_non_null(components_find(&s, "a-component-id-that-is-longer-than-forty-nine-bytes-x2"));
+	assert_non_null(
+	    components_find(&s, "a-component-id-that-is-longer-than-forty-nine-bytes-x2"));
 	components_done(&s);
 }
 
@@ -487,7 +495,7 @@ static void make_many_files(const char *reldir, unsigned n)
 
 static void test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expand(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	const struct component *c;
 	_cleanup_strv_free_ char **paths = NULL;
 	char **none = (char **)1;
@@ -513,7 +521,7 @@ static void test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expa
 	assert_string_equal(paths[0], "/opt/big/content/chan-00000.bin"); /* sorted, no root */
 	assert_string_equal(paths[4999], "/opt/big/content/chan-04999.bin");
 	fprintf(stderr, "is_active %.1f us/call, expand of 5000 %.1f us\n", per_call_active * 1e6,
-		per_call_expand * 1e6);
+	        per_call_expand * 1e6);
 	/* Generous: one directory read vs 5000 lstat()s + strdup()s; the
 	 * ratio, not the machine's speed, is what is checked. */
 	assert_true(per_call_active * 4 < per_call_expand);
@@ -526,7 +534,7 @@ static void test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expa
 
 static void test_expand_does_not_follow_or_return_symlinks(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	const struct component *c;
 	_cleanup_strv_free_ char **paths = NULL, **content = NULL;
 
@@ -540,7 +548,7 @@ static void test_expand_does_not_follow_or_return_symlinks(void **state)
 	symlink_in_root("/usr/bin/system-tool", "/opt/sym/bin/abs-link");
 	symlink_in_root("../../../usr/lib/outside", "/opt/sym/content/linked-dir");
 	put_dropin("sym.conf", "[sym]\nfiles = /opt/sym/bin/*\ncontent = /opt/sym/content/*.dat\n"
-			       "  /opt/sym/content/*/*.dat\n");
+	                       "  /opt/sym/content/*/*.dat\n");
 	assert_int_equal(components_load(root, &s, NULL), 0);
 	c = components_find(&s, "sym");
 
@@ -557,14 +565,14 @@ static void test_expand_does_not_follow_or_return_symlinks(void **state)
 
 static void test_is_active_needs_an_existing_path_under_the_root(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 
 	(void)state;
 	put_dropin("act.conf", "[present]\nfiles = /opt/present/bin/*\n"
-			       "[absent]\nfiles = /opt/absent/bin/*\nmodules = absent_mod_xyz\n"
-			       "[dironly]\nfiles = /var/dironly\n"
-			       "[throughlink]\nfiles = /opt/linked/bin/tool\n"
-			       "[unitonly]\nunits = unitonly.service\n");
+	                       "[absent]\nfiles = /opt/absent/bin/*\nmodules = absent_mod_xyz\n"
+	                       "[dironly]\nfiles = /var/dironly\n"
+	                       "[throughlink]\nfiles = /opt/linked/bin/tool\n"
+	                       "[unitonly]\nunits = unitonly.service\n");
 	put("/opt/present/bin/agentd", "x");
 	mkdir_in_root("/var/dironly");
 	put("/real/bin/tool", "x");
@@ -582,17 +590,17 @@ static void test_is_active_needs_an_existing_path_under_the_root(void **state)
 
 static void test_loaded_modules_are_matched_by_normalised_name_and_pattern(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	static const char proc_modules[] =
-		"nf_tables 286720 0 - Live 0x0000000000000000\n"
-		"falcon_lsm_pinned_16206 98304 1 - Live 0x0000000000000000 (OE)\n"
-		"i6300esb 16384 0 - Live 0x0000000000000000\n";
+	    "nf_tables 286720 0 - Live 0x0000000000000000\n"
+	    "falcon_lsm_pinned_16206 98304 1 - Live 0x0000000000000000 (OE)\n"
+	    "i6300esb 16384 0 - Live 0x0000000000000000\n";
 
 	(void)state;
 	put_dropin("m.conf", "[falcon]\nmodules = falcon_kal falcon-lsm-pinned-*\n"
-			     "[esb]\nmodules = i6300esb\n"
-			     "[none]\nmodules = nf_table\n"
-			     "[nomods]\nunits = x.service\n");
+	                     "[esb]\nmodules = i6300esb\n"
+	                     "[none]\nmodules = nf_table\n"
+	                     "[nomods]\nunits = x.service\n");
 	assert_int_equal(components_load(root, &s, NULL), 0);
 	assert_true(component_has_loaded_module(components_find(&s, "falcon"), proc_modules));
 	assert_true(component_has_loaded_module(components_find(&s, "esb"), proc_modules));
@@ -604,12 +612,13 @@ static void test_loaded_modules_are_matched_by_normalised_name_and_pattern(void 
 
 static void test_loaded_module_makes_active_only_on_the_real_root(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	_cleanup_free_ char *mods = NULL;
 	char text[256], name[64] = "";
 
 	(void)state;
-	if (read_full_file("/proc/modules", 1 << 24, &mods, NULL) < 0 || sscanf(mods, "%63s", name) != 1) {
+	if (read_full_file("/proc/modules", 1 << 24, &mods, NULL) < 0 ||
+	    sscanf(mods, "%63s", name) != 1) {
 		fprintf(stderr, "no /proc/modules here, skipping\n");
 		skip();
 	}
@@ -625,7 +634,7 @@ static void test_loaded_module_makes_active_only_on_the_real_root(void **state)
 /* The drop-ins shipped in config/components.d load without a problem. */
 static void test_shipped_dropins_load_cleanly(void **state)
 {
-	struct component_set s = { 0 };
+	struct component_set s = {0};
 	struct capture cap;
 	_cleanup_free_ char *log = NULL;
 	const struct component *c;
@@ -661,27 +670,29 @@ static void test_shipped_dropins_load_cleanly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_missing_directory_is_an_empty_set, new_root),
-		cmocka_unit_test_setup(test_every_key_is_parsed_and_modules_are_normalised, new_root),
-		cmocka_unit_test_setup(test_broken_component_is_left_out_and_good_ones_in_both_files_are_kept,
-				       new_root),
-		cmocka_unit_test_setup(test_syntax_error_disables_the_whole_file_only, new_root),
-		cmocka_unit_test_setup(test_duplicate_id_first_wins_and_the_error_names_both_files, new_root),
-		cmocka_unit_test_setup(test_bad_names_and_globs_are_rejected, new_root),
-		cmocka_unit_test(test_name_rules),
-		cmocka_unit_test_setup(test_find_module_treats_dash_and_underscore_alike_and_matches_patterns,
-				       new_root),
-		cmocka_unit_test_setup(test_find_unit_and_path, new_root),
-		cmocka_unit_test_setup(test_non_conf_and_non_regular_entries_are_skipped, new_root),
-		cmocka_unit_test_setup(test_overlapping_module_or_glob_warns_naming_both, new_root),
-		cmocka_unit_test_setup(test_long_ids_are_kept_whole, new_root),
-		cmocka_unit_test_setup(test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expand,
-				       new_root),
-		cmocka_unit_test_setup(test_expand_does_not_follow_or_return_symlinks, new_root),
-		cmocka_unit_test_setup(test_is_active_needs_an_existing_path_under_the_root, new_root),
-		cmocka_unit_test_setup(test_loaded_modules_are_matched_by_normalised_name_and_pattern, new_root),
-		cmocka_unit_test_setup(test_loaded_module_makes_active_only_on_the_real_root, new_root),
-		cmocka_unit_test_setup(test_shipped_dropins_load_cleanly, new_root),
+	    cmocka_unit_test_setup(test_missing_directory_is_an_empty_set, new_root),
+	    cmocka_unit_test_setup(test_every_key_is_parsed_and_modules_are_normalised, new_root),
+	    cmocka_unit_test_setup(
+	        test_broken_component_is_left_out_and_good_ones_in_both_files_are_kept, new_root),
+	    cmocka_unit_test_setup(test_syntax_error_disables_the_whole_file_only, new_root),
+	    cmocka_unit_test_setup(test_duplicate_id_first_wins_and_the_error_names_both_files,
+	                           new_root),
+	    cmocka_unit_test_setup(test_bad_names_and_globs_are_rejected, new_root),
+	    cmocka_unit_test(test_name_rules),
+	    cmocka_unit_test_setup(
+	        test_find_module_treats_dash_and_underscore_alike_and_matches_patterns, new_root),
+	    cmocka_unit_test_setup(test_find_unit_and_path, new_root),
+	    cmocka_unit_test_setup(test_non_conf_and_non_regular_entries_are_skipped, new_root),
+	    cmocka_unit_test_setup(test_overlapping_module_or_glob_warns_naming_both, new_root),
+	    cmocka_unit_test_setup(test_long_ids_are_kept_whole, new_root),
+	    cmocka_unit_test_setup(
+	        test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expand, new_root),
+	    cmocka_unit_test_setup(test_expand_does_not_follow_or_return_symlinks, new_root),
+	    cmocka_unit_test_setup(test_is_active_needs_an_existing_path_under_the_root, new_root),
+	    cmocka_unit_test_setup(test_loaded_modules_are_matched_by_normalised_name_and_pattern,
+	                           new_root),
+	    cmocka_unit_test_setup(test_loaded_module_makes_active_only_on_the_real_root, new_root),
+	    cmocka_unit_test_setup(test_shipped_dropins_load_cleanly, new_root),
 	};
 
 	return cmocka_run_group_tests(tests, make_base, remove_base);

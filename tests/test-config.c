@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "agent/config.h"
+#include "agent/conf/config.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -201,14 +201,14 @@ static void test_bad_number_keeps_default_reports_file_line_key_and_loads_the_re
 
 	(void)state;
 	WRITE_CONF("[boot]\n"
-		   "escalate_after = 5\n"
-		   "threshold = abc\n"
-		   "stable_after = 99999999999999999999999\n"
-		   "boot_watchdog = -1\n"
-		   "panic_reboot = 0\n"
-		   "[report]\n"
-		   "spool_max = 2X\n"
-		   "heartbeat = 0\n");
+	           "escalate_after = 5\n"
+	           "threshold = abc\n"
+	           "stable_after = 99999999999999999999999\n"
+	           "boot_watchdog = -1\n"
+	           "panic_reboot = 0\n"
+	           "[report]\n"
+	           "spool_max = 2X\n"
+	           "heartbeat = 0\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -224,17 +224,20 @@ static void test_bad_number_keeps_default_reports_file_line_key_and_loads_the_re
 	assert_int_equal(c.report_spool_max, 1024 * 1024);
 	assert_int_equal(c.report_heartbeat, 3600);
 
-	snprintf(want, sizeof(want), "%s:3: [boot] threshold: \"abc\" is not a number (1..1000)\n", conf_path);
+	snprintf(want, sizeof(want), "%s:3: [boot] threshold: \"abc\" is not a number (1..1000)\n",
+	         conf_path);
 	assert_non_null(strstr(log, want));
 	snprintf(want, sizeof(want), "%s:4: [boot] stable_after: ", conf_path);
 	assert_non_null(strstr(log, want));
 	assert_non_null(strstr(log, "is out of range (0..86400)"));
-	snprintf(want, sizeof(want), "%s:5: [boot] boot_watchdog: \"-1\" is not a number", conf_path);
+	snprintf(want, sizeof(want), "%s:5: [boot] boot_watchdog: \"-1\" is not a number",
+	         conf_path);
 	assert_non_null(strstr(log, want));
 	snprintf(want, sizeof(want), "%s:8: [report] spool_max: \"2X\" is not a size", conf_path);
 	assert_non_null(strstr(log, want));
 	assert_non_null(strstr(log, "0..1G)"));
-	snprintf(want, sizeof(want), "%s:9: [report] heartbeat: \"0\" is out of range (1..604800)", conf_path);
+	snprintf(want, sizeof(want), "%s:9: [report] heartbeat: \"0\" is out of range (1..604800)",
+	         conf_path);
 	assert_non_null(strstr(log, want));
 	assert_int_equal(count_lines(log), 5); /* one line per problem */
 	config_done(&c);
@@ -248,17 +251,17 @@ static void test_bad_enum_bool_path_url_and_unit_keep_defaults(void **state)
 
 	(void)state;
 	WRITE_CONF("[boot]\n"
-		   "store = nvram\n"
-		   "count_clean_reboots = maybe\n"
-		   "state_file = relative/path\n"
-		   "[safe-mode]\n"
-		   "keep_units = sshd.service not/a.unit\n"
-		   "allowed_failed_units = foo\n"
-		   "[report]\n"
-		   "url = ftp://example.com/\n"
-		   "ca_file = /etc/../etc/ca.pem\n"
-		   "[commands]\n"
-		   "url = https://\n");
+	           "store = nvram\n"
+	           "count_clean_reboots = maybe\n"
+	           "state_file = relative/path\n"
+	           "[safe-mode]\n"
+	           "keep_units = sshd.service not/a.unit\n"
+	           "allowed_failed_units = foo\n"
+	           "[report]\n"
+	           "url = ftp://example.com/\n"
+	           "ca_file = /etc/../etc/ca.pem\n"
+	           "[commands]\n"
+	           "url = https://\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -266,9 +269,12 @@ static void test_bad_enum_bool_path_url_and_unit_keep_defaults(void **state)
 	assert_defaults(&c);
 	assert_non_null(strstr(log, ":2: [boot] store: \"nvram\" is not one of auto, efi, file"));
 	assert_non_null(strstr(log, ":3: [boot] count_clean_reboots: \"maybe\" is not a boolean"));
-	assert_non_null(strstr(log, ":4: [boot] state_file: \"relative/path\" is not an absolute path"));
-	assert_non_null(strstr(log, ":6: [safe-mode] keep_units: \"not/a.unit\" is not a unit name"));
-	assert_non_null(strstr(log, ":7: [safe-mode] allowed_failed_units: \"foo\" is not a unit name"));
+	assert_non_null(
+	    strstr(log, ":4: [boot] state_file: \"relative/path\" is not an absolute path"));
+	assert_non_null(
+	    strstr(log, ":6: [safe-mode] keep_units: \"not/a.unit\" is not a unit name"));
+	assert_non_null(
+	    strstr(log, ":7: [safe-mode] allowed_failed_units: \"foo\" is not a unit name"));
 	assert_non_null(strstr(log, ":9: [report] url: \"ftp://example.com/\" is not an https://"));
 	assert_non_null(strstr(log, ":10: [report] ca_file: "));
 	assert_non_null(strstr(log, ":12: [commands] url: \"https://\" is not"));
@@ -284,13 +290,13 @@ static void test_unknown_key_and_section_warn_but_load(void **state)
 
 	(void)state;
 	WRITE_CONF("[boot]\n"
-		   "threshhold = 9\n"
-		   "threshold = 7\n"
-		   "[future]\n"
-		   "anything = at all\n"
-		   "more = keys\n"
-		   "[report]\n"
-		   "heartbeat = 120\n");
+	           "threshhold = 9\n"
+	           "threshold = 7\n"
+	           "[future]\n"
+	           "anything = at all\n"
+	           "more = keys\n"
+	           "[report]\n"
+	           "heartbeat = 120\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), 0);
@@ -311,15 +317,15 @@ static void test_syntax_errors_are_reported_by_line_and_the_rest_loads(void **st
 
 	(void)state;
 	WRITE_CONF("[boot]\n"
-		   "threshold = 4\n"
-		   "this line is not a key\n"
-		   "[report\n"
-		   "heartbeat = 5\n"     /* under a broken header: skipped, */
-		   "    6\n"              /* with its continuation line */
-		   "[commands]\n"
-		   "poll_interval = 42\n"
-		   "bad key = 1\n"
-		   "[]\n");
+	           "threshold = 4\n"
+	           "this line is not a key\n"
+	           "[report\n"
+	           "heartbeat = 5\n" /* under a broken header: skipped, */
+	           "    6\n"         /* with its continuation line */
+	           "[commands]\n"
+	           "poll_interval = 42\n"
+	           "bad key = 1\n"
+	           "[]\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -400,14 +406,14 @@ static void test_non_utf8_line_is_reported_with_its_line(void **state)
 
 	(void)state;
 	WRITE_CONF("; commentaire accentu\xc3\xa9, valid UTF-8\n"
-		   "[boot]\n"
-		   "threshold = 4\xff\n"                   /* stray byte */
-		   "escalate_after = 3\n"
-		   "stable_after = \xc0\xaf\n"             /* overlong '/' */
-		   "panic_reboot = \xed\xa0\x80\n"         /* UTF-16 surrogate */
-		   "boot_watchdog = 60\n"
-		   "store = fi\0le\n"                      /* NUL byte */
-		   "count_clean_reboots = no\n");
+	           "[boot]\n"
+	           "threshold = 4\xff\n" /* stray byte */
+	           "escalate_after = 3\n"
+	           "stable_after = \xc0\xaf\n"     /* overlong '/' */
+	           "panic_reboot = \xed\xa0\x80\n" /* UTF-16 surrogate */
+	           "boot_watchdog = 60\n"
+	           "store = fi\0le\n" /* NUL byte */
+	           "count_clean_reboots = no\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -436,12 +442,12 @@ static void test_unreadable_continuation_line_keeps_the_whole_list_default(void 
 
 	(void)state;
 	WRITE_CONF("[safe-mode]\n"
-		   "keep_units = a.service\n"
-		   "   b\xff.service\n"
-		   "   c.service\n"
-		   "allowed_failed_units = d.service\n"
-		   "[boot]\n"
-		   "threshold = 9\n");
+	           "keep_units = a.service\n"
+	           "   b\xff.service\n"
+	           "   c.service\n"
+	           "allowed_failed_units = d.service\n"
+	           "[boot]\n"
+	           "threshold = 9\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -461,13 +467,13 @@ static void test_bom_crlf_and_comments_are_accepted(void **state)
 
 	(void)state;
 	WRITE_CONF("\xef\xbb\xbf[boot]\r\n"
-		   "; a comment\r\n"
-		   "# another\r\n"
-		   "   \r\n"
-		   "threshold=11 ; why\r\n"
-		   "  store   =   efi   # indented key line, not a continuation\r\n"
-		   "[report]\r\n"
-		   "url = https://h.example/p;x\r\n"); /* ';' inside a word is not a comment */
+	           "; a comment\r\n"
+	           "# another\r\n"
+	           "   \r\n"
+	           "threshold=11 ; why\r\n"
+	           "  store   =   efi   # indented key line, not a continuation\r\n"
+	           "[report]\r\n"
+	           "url = https://h.example/p;x\r\n"); /* ';' inside a word is not a comment */
 	config_init_defaults(&c);
 	assert_int_equal(config_load(tmp_root, &c), 0);
 	assert_int_equal(c.threshold, 11);
@@ -484,15 +490,15 @@ static void test_list_continuation_appends_and_a_bad_line_restores_the_default(v
 
 	(void)state;
 	WRITE_CONF("[safe-mode]\n"
-		   "allowed_failed_units = a.service\n"
-		   "    b.service a.service\n"
-		   "\tc.timer\n"
-		   "keep_units = x.service\n"
-		   "    bad/unit.service\n"
-		   "    y.service\n"
-		   "[boot]\n"
-		   "threshold = 4\n"
-		   "    5\n");
+	           "allowed_failed_units = a.service\n"
+	           "    b.service a.service\n"
+	           "\tc.timer\n"
+	           "keep_units = x.service\n"
+	           "    bad/unit.service\n"
+	           "    y.service\n"
+	           "[boot]\n"
+	           "threshold = 4\n"
+	           "    5\n");
 	config_init_defaults(&c);
 	capture_start(&cap);
 	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
@@ -505,8 +511,10 @@ static void test_list_continuation_appends_and_a_bad_line_restores_the_default(v
 	assert_int_equal(strv_length(c.keep_units), 1);
 	assert_string_equal(c.keep_units[0], "ssh.service");
 	assert_int_equal(c.threshold, 4);
-	assert_non_null(strstr(log, ":6: [safe-mode] keep_units: \"bad/unit.service\" is not a unit name"));
-	assert_non_null(strstr(log, ":10: [boot] threshold: continuation lines are only allowed for lists"));
+	assert_non_null(
+	    strstr(log, ":6: [safe-mode] keep_units: \"bad/unit.service\" is not a unit name"));
+	assert_non_null(
+	    strstr(log, ":10: [boot] threshold: continuation lines are only allowed for lists"));
 	assert_int_equal(count_lines(log), 2);
 	config_done(&c);
 }
@@ -569,7 +577,8 @@ static void test_booleans_and_store_names(void **state)
 	assert_int_equal(config_parse_boolean(""), -EINVAL);
 	assert_int_equal(config_parse_boolean("yess"), -EINVAL);
 	for (int s = 0; s < _CONFIG_STORE_MAX; s++)
-		assert_int_equal(config_store_from_string(config_store_to_string((enum config_store)s)), s);
+		assert_int_equal(
+		    config_store_from_string(config_store_to_string((enum config_store)s)), s);
 	assert_int_equal(config_store_from_string("EFI"), -EINVAL);
 }
 
@@ -648,25 +657,26 @@ static void test_strv_split_join_extend_and_free(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
-		cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
-		cmocka_unit_test(test_every_key_is_parsed),
-		cmocka_unit_test(test_bad_number_keeps_default_reports_file_line_key_and_loads_the_rest),
-		cmocka_unit_test(test_bad_enum_bool_path_url_and_unit_keep_defaults),
-		cmocka_unit_test(test_unknown_key_and_section_warn_but_load),
-		cmocka_unit_test(test_syntax_errors_are_reported_by_line_and_the_rest_loads),
-		cmocka_unit_test(test_300_byte_line_is_parsed_whole),
-		cmocka_unit_test(test_overlong_line_is_reported_not_misparsed),
-		cmocka_unit_test(test_non_utf8_line_is_reported_with_its_line),
-		cmocka_unit_test(test_unreadable_continuation_line_keeps_the_whole_list_default),
-		cmocka_unit_test(test_bom_crlf_and_comments_are_accepted),
-		cmocka_unit_test(test_list_continuation_appends_and_a_bad_line_restores_the_default),
-		cmocka_unit_test(test_empty_list_clears_the_default_and_empty_string_unsets),
-		cmocka_unit_test(test_sizes_take_k_m_g_suffixes),
-		cmocka_unit_test(test_booleans_and_store_names),
-		cmocka_unit_test(test_unreadable_file_is_an_error_other_than_einval_and_keeps_defaults),
-		cmocka_unit_test(test_second_load_replaces_values_without_leaking),
-		cmocka_unit_test(test_strv_split_join_extend_and_free),
+	    cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
+	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
+	    cmocka_unit_test(test_every_key_is_parsed),
+	    cmocka_unit_test(
+	        test_bad_number_keeps_default_reports_file_line_key_and_loads_the_rest),
+	    cmocka_unit_test(test_bad_enum_bool_path_url_and_unit_keep_defaults),
+	    cmocka_unit_test(test_unknown_key_and_section_warn_but_load),
+	    cmocka_unit_test(test_syntax_errors_are_reported_by_line_and_the_rest_loads),
+	    cmocka_unit_test(test_300_byte_line_is_parsed_whole),
+	    cmocka_unit_test(test_overlong_line_is_reported_not_misparsed),
+	    cmocka_unit_test(test_non_utf8_line_is_reported_with_its_line),
+	    cmocka_unit_test(test_unreadable_continuation_line_keeps_the_whole_list_default),
+	    cmocka_unit_test(test_bom_crlf_and_comments_are_accepted),
+	    cmocka_unit_test(test_list_continuation_appends_and_a_bad_line_restores_the_default),
+	    cmocka_unit_test(test_empty_list_clears_the_default_and_empty_string_unsets),
+	    cmocka_unit_test(test_sizes_take_k_m_g_suffixes),
+	    cmocka_unit_test(test_booleans_and_store_names),
+	    cmocka_unit_test(test_unreadable_file_is_an_error_other_than_einval_and_keeps_defaults),
+	    cmocka_unit_test(test_second_load_replaces_values_without_leaking),
+	    cmocka_unit_test(test_strv_split_join_extend_and_free),
 	};
 
 	return cmocka_run_group_tests(tests, make_root, remove_root);

@@ -7,9 +7,10 @@
 
 #include <cmocka.h>
 
-#include "agent/decide.h"
+#include "agent/decision/decide.h"
 
-static const struct decide_params P = { .threshold = 3, .escalate_after = 2, .count_clean_reboots = true };
+static const struct decide_params P = {
+    .threshold = 3, .escalate_after = 2, .count_clean_reboots = true};
 
 static void test_levels_follow_threshold_and_escalate_after(void **state)
 {
@@ -34,17 +35,17 @@ static void test_crash_loop_escalates_boot_by_boot(void **state)
 		unsigned level;
 		int mode;
 	} want[] = {
-		{ DECIDE_NONE, 0, STATE_MODE_NORMAL },	   /* 1 */
-		{ DECIDE_NONE, 0, STATE_MODE_NORMAL },	   /* 2 */
-		{ DECIDE_NONE, 0, STATE_MODE_NORMAL },	   /* 3 */
-		{ DECIDE_ESCALATE, 1, STATE_MODE_SAFE },   /* 4 */
-		{ DECIDE_NONE, 1, STATE_MODE_SAFE },	   /* 5 */
-		{ DECIDE_ESCALATE, 2, STATE_MODE_SAFE },   /* 6 */
-		{ DECIDE_NONE, 2, STATE_MODE_SAFE },	   /* 7 */
-		{ DECIDE_ESCALATE, 3, STATE_MODE_SAFE },   /* 8 */
-		{ DECIDE_NONE, 3, STATE_MODE_SAFE },	   /* 9 */
-		{ DECIDE_GIVE_UP, 3, STATE_MODE_GIVEN_UP }, /* 10 */
-		{ DECIDE_NONE, 3, STATE_MODE_GIVEN_UP },   /* 11 */
+	    {DECIDE_NONE, 0, STATE_MODE_NORMAL},      /* 1 */
+	    {DECIDE_NONE, 0, STATE_MODE_NORMAL},      /* 2 */
+	    {DECIDE_NONE, 0, STATE_MODE_NORMAL},      /* 3 */
+	    {DECIDE_ESCALATE, 1, STATE_MODE_SAFE},    /* 4 */
+	    {DECIDE_NONE, 1, STATE_MODE_SAFE},        /* 5 */
+	    {DECIDE_ESCALATE, 2, STATE_MODE_SAFE},    /* 6 */
+	    {DECIDE_NONE, 2, STATE_MODE_SAFE},        /* 7 */
+	    {DECIDE_ESCALATE, 3, STATE_MODE_SAFE},    /* 8 */
+	    {DECIDE_NONE, 3, STATE_MODE_SAFE},        /* 9 */
+	    {DECIDE_GIVE_UP, 3, STATE_MODE_GIVEN_UP}, /* 10 */
+	    {DECIDE_NONE, 3, STATE_MODE_GIVEN_UP},    /* 11 */
 	};
 
 	(void)state;
@@ -139,12 +140,12 @@ static void test_clean_reboots_count_by_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_levels_follow_threshold_and_escalate_after),
-		cmocka_unit_test(test_crash_loop_escalates_boot_by_boot),
-		cmocka_unit_test(test_bless_resets_failures_but_keeps_safe_mode),
-		cmocka_unit_test(test_clear_returns_to_normal),
-		cmocka_unit_test(test_clean_reboots_do_not_count_when_configured),
-		cmocka_unit_test(test_clean_reboots_count_by_default),
+	    cmocka_unit_test(test_levels_follow_threshold_and_escalate_after),
+	    cmocka_unit_test(test_crash_loop_escalates_boot_by_boot),
+	    cmocka_unit_test(test_bless_resets_failures_but_keeps_safe_mode),
+	    cmocka_unit_test(test_clear_returns_to_normal),
+	    cmocka_unit_test(test_clean_reboots_do_not_count_when_configured),
+	    cmocka_unit_test(test_clean_reboots_count_by_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,13 +23,13 @@
 
 #include <cmocka.h>
 
-#include "agent/boot.h"
-#include "agent/components.h"
-#include "agent/ctl.h"
-#include "agent/history.h"
-#include "agent/inventory.h"
-#include "agent/runstate.h"
-#include "agent/suspects.h"
+#include "agent/boot/boot.h"
+#include "agent/conf/components.h"
+#include "agent/ctl/ctl.h"
+#include "agent/decision/history.h"
+#include "agent/inventory/inventory.h"
+#include "agent/decision/runstate.h"
+#include "agent/crash/suspects.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -56,17 +56,18 @@ static bool exists(const char *rel)
 }
 
 static const char OOPS[] =
-	"Oops#1 Part1\n"
-	"<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-	"<4>[    9.120100] Modules linked in: badsec(OE+) efi_pstore i6300esb\n"
-	"<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      6.1.0-27-amd64 #1  Debian 6.1.115-1\n"
-	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
-	"<4>[    9.120400] Call Trace:\n"
-	"<4>[    9.120500]  <TASK>\n"
-	"<4>[    9.120600]  badsec_init+0x9d/0x1000 [badsec]\n"
-	"<4>[    9.120700]  do_one_initcall+0x56/0x220\n"
-	"<4>[    9.120800]  </TASK>\n"
-	"<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
+    "Oops#1 Part1\n"
+    "<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+    "<4>[    9.120100] Modules linked in: badsec(OE+) efi_pstore i6300esb\n"
+    "<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      6.1.0-27-amd64 "
+    "#1  Debian 6.1.115-1\n"
+    "<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+    "<4>[    9.120400] Call Trace:\n"
+    "<4>[    9.120500]  <TASK>\n"
+    "<4>[    9.120600]  badsec_init+0x9d/0x1000 [badsec]\n"
+    "<4>[    9.120700]  do_one_initcall+0x56/0x220\n"
+    "<4>[    9.120800]  </TASK>\n"
+    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
 
 static int setup_root(void **state)
 {
@@ -76,12 +77,14 @@ static int setup_root(void **state)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	tu_var_reset(var_path);
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
 	    "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
 	put("/etc/lifeline/components.d/other.conf",
-	    "[othersec]\nvendor = Other\nmodules = othersec othersec_net\nunits = othersec.service\n"
+	    "[othersec]\nvendor = Other\nmodules = othersec othersec_net\nunits = "
+	    "othersec.service\n"
 	    "files = /opt/othersec/bin/*\n");
 	put("/opt/badsec/bin/badsecd", "#!/bin/sh\n");
 	return 0;
@@ -104,7 +107,7 @@ static void wipe_run(void)
 
 static void boot_init(void)
 {
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 
 	assert_int_equal(boot_phase_init(&o), 0);
 }
@@ -112,7 +115,7 @@ static void boot_init(void)
 static void boot_rootfs(void)
 {
 	char run[4200];
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 
 	snprintf(run, sizeof(run), "%s/run/lifeline", root);
 	o.run_dir = run;
@@ -128,7 +131,8 @@ static int var_watch(void)
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
 	assert_true(fd >= 0);
-	assert_true(inotify_add_watch(fd, getenv("EFIVARFS_PATH"), IN_CLOSE_WRITE | IN_MOVED_TO) >= 0);
+	assert_true(inotify_add_watch(fd, getenv("EFIVARFS_PATH"), IN_CLOSE_WRITE | IN_MOVED_TO) >=
+	            0);
 	return fd;
 }
 
@@ -170,7 +174,7 @@ static struct history read_history(void)
 
 static bool strv_has_substring(char **l, const char *needle)
 {
-	STRV_FOREACH(s, l)
+	STRV_FOREACH (s, l)
 		if (strstr(*s, needle))
 			return true;
 	return false;
@@ -275,7 +279,7 @@ static void test_crash_loop_quarantines_module_named_by_pstore(void **state)
 
 static void test_bless_and_clear_return_to_normal(void **state)
 {
-	struct ctl_ctx ctx = { .root = root };
+	struct ctl_ctx ctx = {.root = root};
 	struct state_record r;
 	char *text;
 
@@ -346,7 +350,7 @@ static void test_corrupt_record_is_left_alone_and_boot_uncounted(void **state)
 	free(text);
 
 	/* lifelinectl says so with exit code 3 and refuses to bless */
-	struct ctl_ctx ctx = { .root = root };
+	struct ctl_ctx ctx = {.root = root};
 	assert_int_equal(ctl_status(&ctx), CTL_EXIT_STATE);
 	assert_int_equal(ctl_bless(&ctx), CTL_EXIT_STATE);
 	/* reset starts over */
@@ -364,7 +368,7 @@ static void test_pstore_without_known_component_still_enters_safe_mode(void **st
 
 	(void)state;
 	put("/etc/lifeline/components.d/badsec.conf", "[badsec]\nmodules = badsec_renamed\n"
-		"files = /opt/badsec/bin/*\n");
+	                                              "files = /opt/badsec/bin/*\n");
 	for (int i = 0; i < 4; i++) {
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
 		boot_init();
@@ -406,7 +410,7 @@ static void test_missing_config_uses_defaults(void **state)
 static void test_rootfs_phase_without_root_carries_on(void **state)
 {
 	char run[4200];
-	struct boot_opts o = { .root = "/nonexistent-lifeline-root" };
+	struct boot_opts o = {.root = "/nonexistent-lifeline-root"};
 
 	(void)state;
 	for (int i = 0; i < 4; i++) {
@@ -425,9 +429,9 @@ static void test_rootfs_phase_without_root_carries_on(void **state)
 
 static void take_last_good(void)
 {
-	struct component_set set = { 0 };
+	struct component_set set = {0};
 	struct inventory *inv = NULL;
-	struct content_cache_result cr = { 0 };
+	struct content_cache_result cr = {0};
 
 	assert_int_equal(components_load(root, &set, NULL), 0);
 	assert_int_equal(inventory_take(root, &set, NULL, &inv), 0);
@@ -494,12 +498,14 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 	assert_int_equal(h.entries[0].level, 1);
 	assert_string_equal(h.entries[0].mode, "safe");
 	assert_non_null(strstr(h.entries[0].reason, "changed since the last good boot"));
-	assert_true(strv_has_substring(h.entries[0].evidence, "othersec: /opt/othersec/bin/otherd changed"));
+	assert_true(strv_has_substring(h.entries[0].evidence,
+	                               "othersec: /opt/othersec/bin/otherd changed"));
 	assert_true(strv_has_substring(h.entries[0].evidence, "channel-291.bin"));
 	assert_true(strv_contains(h.entries[0].components, "othersec"));
 	assert_false(strv_contains(h.entries[0].components, "badsec"));
 	assert_true(strv_contains(h.entries[0].modules, "othersec_net"));
-	assert_true(strv_has_substring(h.entries[0].files, "badsec: 1 content file(s) rolled back"));
+	assert_true(
+	    strv_has_substring(h.entries[0].files, "badsec: 1 content file(s) rolled back"));
 	history_done(&h);
 
 	/* boot 5: the init phase blocks from the record again, the rootfs
@@ -512,7 +518,7 @@ static void test_level1_without_pstore_uses_inventory_diff(void **state)
 	close(watch);
 
 	/* clear puts the binary back */
-	struct ctl_ctx ctx = { .root = root };
+	struct ctl_ctx ctx = {.root = root};
 	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
 	text = get("/opt/othersec/bin/otherd");
 	assert_string_equal(text, "v2\n");
@@ -531,7 +537,8 @@ static void test_undurable_decision_is_finished_by_the_next_boot(void **state)
 
 	(void)state;
 	/* level 2 only at the 9th failure: boot 6 below is a plain count */
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
 	put("/opt/othersec/bin/otherd", "other\n");
 	for (int i = 0; i < 3; i++) {
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
@@ -604,7 +611,8 @@ static void test_undurable_inventory_decision_is_picked_by_the_next_boot(void **
 	char *text;
 
 	(void)state;
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
 	put("/opt/badsec/content/channel-291.bin", "GOOD\n");
 	put("/opt/othersec/bin/otherd", "v1\n");
 	take_last_good();
@@ -637,7 +645,8 @@ static void test_undurable_inventory_decision_is_picked_by_the_next_boot(void **
 	assert_int_equal(h.n, 1);
 	assert_string_equal(h.entries[0].action, "recover-decision");
 	assert_non_null(strstr(h.entries[0].reason, "changed since the last good boot"));
-	assert_true(strv_has_substring(h.entries[0].evidence, "othersec: /opt/othersec/bin/otherd changed"));
+	assert_true(strv_has_substring(h.entries[0].evidence,
+	                               "othersec: /opt/othersec/bin/otherd changed"));
 	assert_true(strv_contains(h.entries[0].components, "othersec"));
 	assert_false(strv_contains(h.entries[0].components, "badsec"));
 	history_done(&h);
@@ -696,8 +705,8 @@ static void test_undurable_level2_decision_quarantines_every_component(void **st
  * cleared component's files stay). */
 static void test_quarantine_then_clear_by_hand_is_not_a_lost_decision(void **state)
 {
-	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
-	char *args[] = { "othersec", NULL };
+	struct ctl_ctx ctx = {.root = root, .who = HISTORY_WHO_CTL};
+	char *args[] = {"othersec", NULL};
 	struct history h;
 
 	(void)state;
@@ -725,8 +734,8 @@ static void test_quarantine_then_clear_by_hand_is_not_a_lost_decision(void **sta
 
 static void test_quarantine_by_hand_is_applied_and_recorded(void **state)
 {
-	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
-	char *args[] = { "badsec", NULL };
+	struct ctl_ctx ctx = {.root = root, .who = HISTORY_WHO_CTL};
+	char *args[] = {"badsec", NULL};
 	struct history h;
 	int watch;
 
@@ -761,22 +770,24 @@ static void test_quarantine_by_hand_is_applied_and_recorded(void **state)
 }
 
 static const char OOPS_OOT[] =
-	"Oops#1 Part1\n"
-	"<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-	"<4>[    9.120100] Modules linked in: badsec(OE+) thirdmod(OE) vendorgpu(POE) overlay(T) efi_pstore ext4\n"
-	"<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: P           OE      6.1.0-27-amd64 #1\n"
-	"<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
-	"<4>[    9.120400] Call Trace:\n"
-	"<4>[    9.120500]  <TASK>\n"
-	"<4>[    9.120600]  badsec_init+0x9d/0x1000 [badsec]\n"
-	"<4>[    9.120650]  ext4_fill_super+0x9d/0x1000 [ext4]\n"
-	"<4>[    9.120800]  </TASK>\n"
-	"<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
+    "Oops#1 Part1\n"
+    "<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+    "<4>[    9.120100] Modules linked in: badsec(OE+) thirdmod(OE) vendorgpu(POE) overlay(T) "
+    "efi_pstore ext4\n"
+    "<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: P           OE      6.1.0-27-amd64 "
+    "#1\n"
+    "<4>[    9.120300] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+    "<4>[    9.120400] Call Trace:\n"
+    "<4>[    9.120500]  <TASK>\n"
+    "<4>[    9.120600]  badsec_init+0x9d/0x1000 [badsec]\n"
+    "<4>[    9.120650]  ext4_fill_super+0x9d/0x1000 [ext4]\n"
+    "<4>[    9.120800]  </TASK>\n"
+    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
 
-#define OOT_FILE "/lib/modules/" KVER "/updates/dkms/thirdmod.ko.xz"
-#define OOT_FILE2 "/usr/lib/modules/" KVER "/extra/vendor-drv.ko"
+#define OOT_FILE    "/lib/modules/" KVER "/updates/dkms/thirdmod.ko.xz"
+#define OOT_FILE2   "/usr/lib/modules/" KVER "/extra/vendor-drv.ko"
 #define INTREE_FILE "/lib/modules/" KVER "/kernel/fs/ext4/ext4.ko"
-#define QDIR "/var/lib/lifeline/quarantine/"
+#define QDIR        "/var/lib/lifeline/quarantine/"
 
 /* A crash loop that nothing ends, boot by boot through both phases, with
  * threshold 3 and escalate_after 2: level 1 at failure 4 (the component
@@ -798,7 +809,8 @@ static void test_decision_spooled_before_files_move(void **state)
 	pid_t pid;
 
 	(void)state;
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
 	    "[report]\nurl = https://collector.invalid/lifeline\n");
 	for (unsigned boot = 1; boot <= 3; boot++) {
 		boot_init();
@@ -845,7 +857,7 @@ static void test_decision_spooled_before_files_move(void **state)
 
 static void test_every_level_end_to_end(void **state)
 {
-	struct ctl_ctx ctx = { .root = root, .who = HISTORY_WHO_CTL };
+	struct ctl_ctx ctx = {.root = root, .who = HISTORY_WHO_CTL};
 	struct state_record r;
 	struct history h;
 	char *text;
@@ -859,8 +871,8 @@ static void test_every_level_end_to_end(void **state)
 	watch = var_watch();
 
 	for (unsigned boot = 1; boot <= 11; boot++) {
-		static const unsigned level[] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3 };
-		static const unsigned entries[] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4 };
+		static const unsigned level[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3};
+		static const unsigned entries[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4};
 
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS_OOT);
 		boot_both_phases_one_write(watch);
@@ -868,10 +880,13 @@ static void test_every_level_end_to_end(void **state)
 		assert_int_equal(r.boot_seq, boot);
 		assert_int_equal(r.failures, boot);
 		assert_int_equal(r.level, level[boot]);
-		assert_int_equal(r.mode, boot >= 10 ? STATE_MODE_GIVEN_UP
-					 : boot >= 4 ? STATE_MODE_SAFE : STATE_MODE_NORMAL);
+		assert_int_equal(r.mode, boot >= 10  ? STATE_MODE_GIVEN_UP
+		                         : boot >= 4 ? STATE_MODE_SAFE
+		                                     : STATE_MODE_NORMAL);
 		text = get("/run/lifeline/mode");
-		assert_string_equal(text, boot >= 10 ? "given-up\n" : boot >= 4 ? "safe\n" : "normal\n");
+		assert_string_equal(text, boot >= 10  ? "given-up\n"
+		                          : boot >= 4 ? "safe\n"
+		                                      : "normal\n");
 		free(text);
 		h = read_history();
 		assert_int_equal(h.n, entries[boot]);
@@ -885,9 +900,12 @@ static void test_every_level_end_to_end(void **state)
 			assert_null(strstr(text, "ext4"));
 			assert_null(strstr(text, "overlay"));
 			assert_true((strstr(text, "othersec_net") != NULL) == (boot >= 6));
-			assert_true((strstr(text, "install thirdmod /bin/false") != NULL) == (boot >= 8));
-			assert_true((strstr(text, "install vendorgpu /bin/false") != NULL) == (boot >= 8));
-			assert_true((strstr(text, "install vendor_drv /bin/false") != NULL) == (boot >= 8));
+			assert_true((strstr(text, "install thirdmod /bin/false") != NULL) ==
+			            (boot >= 8));
+			assert_true((strstr(text, "install vendorgpu /bin/false") != NULL) ==
+			            (boot >= 8));
+			assert_true((strstr(text, "install vendor_drv /bin/false") != NULL) ==
+			            (boot >= 8));
 		}
 		free(text);
 
@@ -920,7 +938,8 @@ static void test_every_level_end_to_end(void **state)
 			assert_true(state_record_has_module(&r, "vendorgpu"));
 			assert_false(state_record_has_module(&r, "ext4"));
 			text = get(QUARANTINE_ACTIVE_FILE);
-			assert_string_equal(text, "badsec 1 1\nothersec 2 2\n" SUSPECTS_OOT_ID " 3 3\n");
+			assert_string_equal(text,
+			                    "badsec 1 1\nothersec 2 2\n" SUSPECTS_OOT_ID " 3 3\n");
 			free(text);
 			text = get(QUARANTINE_MODULES_FILE);
 			assert_string_equal(text, "thirdmod\nvendorgpu\nvendor_drv\n");
@@ -931,14 +950,15 @@ static void test_every_level_end_to_end(void **state)
 
 	h = read_history();
 	assert_int_equal(h.n, 4);
-	static const char *const actions[] = { "escalate", "escalate", "escalate", "give-up" };
-	static const unsigned boots[] = { 4, 6, 8, 10 };
+	static const char *const actions[] = {"escalate", "escalate", "escalate", "give-up"};
+	static const unsigned boots[] = {4, 6, 8, 10};
 	for (unsigned i = 0; i < 4; i++) {
 		assert_string_equal(h.entries[i].action, actions[i]);
 		assert_string_equal(h.entries[i].who, "boot");
 		assert_int_equal(h.entries[i].boot_seq, boots[i]);
 		assert_int_equal(h.entries[i].level, i < 3 ? i + 1 : 3);
-		assert_true(strv_has_substring(h.entries[i].evidence, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+		assert_true(strv_has_substring(h.entries[i].evidence,
+		                               "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
 	}
 	assert_non_null(strstr(h.entries[0].reason, "RIP is in module badsec"));
 	assert_true(strv_contains(h.entries[0].components, "badsec"));
@@ -974,20 +994,37 @@ static void test_every_level_end_to_end(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_crash_loop_quarantines_module_named_by_pstore, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_bless_and_clear_return_to_normal, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_corrupt_record_is_left_alone_and_boot_uncounted, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_pstore_without_known_component_still_enters_safe_mode, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_missing_config_uses_defaults, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_decision_spooled_before_files_move, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_undurable_decision_is_finished_by_the_next_boot, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_undurable_level2_decision_quarantines_every_component, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_undurable_inventory_decision_is_picked_by_the_next_boot, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_quarantine_then_clear_by_hand_is_not_a_lost_decision, setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_crash_loop_quarantines_module_named_by_pstore,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_bless_and_clear_return_to_normal, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_corrupt_record_is_left_alone_and_boot_uncounted,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_pstore_without_known_component_still_enters_safe_mode, setup_root,
+	        teardown_root),
+	    cmocka_unit_test_setup_teardown(test_missing_config_uses_defaults, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_rootfs_phase_without_root_carries_on, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_level1_without_pstore_uses_inventory_diff,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_every_level_end_to_end, setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_decision_spooled_before_files_move, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_undurable_decision_is_finished_by_the_next_boot,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_undurable_level2_decision_quarantines_every_component, setup_root,
+	        teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_undurable_inventory_decision_is_picked_by_the_next_boot, setup_root,
+	        teardown_root),
+	    cmocka_unit_test_setup_teardown(test_quarantine_by_hand_is_applied_and_recorded,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_quarantine_then_clear_by_hand_is_not_a_lost_decision, setup_root,
+	        teardown_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

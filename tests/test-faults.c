@@ -40,15 +40,15 @@
 
 #include <cmocka.h>
 
-#include "agent/boot.h"
-#include "agent/command.h"
-#include "agent/components.h"
-#include "agent/config.h"
-#include "agent/history.h"
-#include "agent/ctl.h"
-#include "agent/quarantine.h"
-#include "agent/runstate.h"
-#include "agent/spool.h"
+#include "agent/boot/boot.h"
+#include "agent/command/command.h"
+#include "agent/conf/components.h"
+#include "agent/conf/config.h"
+#include "agent/decision/history.h"
+#include "agent/ctl/ctl.h"
+#include "agent/quarantine/quarantine.h"
+#include "agent/decision/runstate.h"
+#include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -643,7 +643,7 @@ static int run_ctl_status(const char *efivarfs, char *err, size_t n)
 	ssize_t k;
 	pid_t pid;
 
-	snprintf(prog, sizeof(prog), "%s/agent/lifelinectl", build ? build : "build");
+	snprintf(prog, sizeof(prog), "%s/bin/lifelinectl", build ? build : "build");
 	snprintf(rootarg, sizeof(rootarg), "--root=%s", root);
 	assert_int_equal(pipe(fds), 0);
 	fflush(NULL);

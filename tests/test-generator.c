@@ -34,8 +34,9 @@ static int run_generator(void)
 	char cmd[32768];
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "LIFELINE_ROOT=%s %s/agent/lifeline-generator %s/normal %s/early %s/late",
-		 root, b ? b : "build", out, out, out);
+	snprintf(cmd, sizeof(cmd),
+	         "LIFELINE_ROOT=%s %s/bin/lifeline-generator %s/normal %s/early %s/late", root,
+	         b ? b : "build", out, out, out);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -62,9 +63,11 @@ static int setup(void **state)
 		return -1;
 	snprintf(out, sizeof(out), "%s/out", root);
 	mkdir(out, 0755);
-	put("/etc/lifeline/lifeline.conf", "[safe-mode]\nkeep_units = ssh.service myagent.service\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[safe-mode]\nkeep_units = ssh.service myagent.service\n");
 	put("/etc/lifeline/components.d/badsec.conf",
-	    "[badsec]\nmodules = badsec\nunits = badsec.service badsecd.service\nfiles = /opt/badsec/bin/*\n");
+	    "[badsec]\nmodules = badsec\nunits = badsec.service badsecd.service\nfiles = "
+	    "/opt/badsec/bin/*\n");
 	put("/etc/lifeline/components.d/other.conf",
 	    "[other]\nmodules = other\nunits = other.service\nfiles = /opt/other/*\n");
 	return 0;
@@ -73,14 +76,16 @@ static int setup(void **state)
 static void test_safe_mode_masks_units_and_redirects_default_target(void **state)
 {
 	(void)state;
-	put("/run/lifeline/state", "boot_seq=5\nfailures=4\nlevel=1\ngeneration=1\nmode=safe\n"
-				   "action=escalate\nquarantine=badsec\nreason=panic log: RIP in badsec\n");
+	put("/run/lifeline/state",
+	    "boot_seq=5\nfailures=4\nlevel=1\ngeneration=1\nmode=safe\n"
+	    "action=escalate\nquarantine=badsec\nreason=panic log: RIP in badsec\n");
 	assert_int_equal(run_generator(), 0);
 	assert_non_null(link_of("badsec.service"));
 	assert_string_equal(link_of("badsec.service"), "/dev/null");
 	assert_string_equal(link_of("badsecd.service"), "/dev/null");
 	assert_null(link_of("other.service"));
-	assert_string_equal(link_of("default.target"), "/usr/lib/systemd/system/lifeline-safe.target");
+	assert_string_equal(link_of("default.target"),
+	                    "/usr/lib/systemd/system/lifeline-safe.target");
 	assert_non_null(link_of("lifeline-safe.target.wants/myagent.service"));
 	assert_non_null(link_of("lifeline-safe.target.wants/ssh.service"));
 
@@ -99,7 +104,8 @@ static void test_durable_quarantine_masks_even_after_blessing(void **state)
 {
 	(void)state;
 	/* a later boot: initramfs decided nothing new, the active list holds it */
-	put("/run/lifeline/state", "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	put("/run/lifeline/state",
+	    "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
 	put("/var/lib/lifeline/quarantine/active", "other 1 1\n");
 	assert_int_equal(run_generator(), 0);
 	assert_string_equal(link_of("other.service"), "/dev/null");
@@ -112,7 +118,8 @@ static void test_normal_boot_generates_nothing(void **state)
 	char p[8192];
 
 	(void)state;
-	put("/run/lifeline/state", "boot_seq=2\nfailures=1\nlevel=0\ngeneration=0\nmode=normal\naction=none\nquarantine=\n");
+	put("/run/lifeline/state", "boot_seq=2\nfailures=1\nlevel=0\ngeneration=0\nmode="
+	                           "normal\naction=none\nquarantine=\n");
 	assert_int_equal(run_generator(), 0);
 	assert_null(link_of("default.target"));
 	assert_null(link_of("badsec.service"));
@@ -128,7 +135,7 @@ static void test_no_state_and_bad_arguments_never_fail(void **state)
 	(void)state;
 	assert_int_equal(run_generator(), 0); /* no /run/lifeline/state at all */
 	assert_null(link_of("default.target"));
-	snprintf(cmd, sizeof(cmd), "%s/agent/lifeline-generator 2>/dev/null", b ? b : "build");
+	snprintf(cmd, sizeof(cmd), "%s/bin/lifeline-generator 2>/dev/null", b ? b : "build");
 	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
 	/* garbage state file */
 	put("/run/lifeline/state", "\x01\x02garbage\nmode\n=====\n");
@@ -139,10 +146,10 @@ static void test_no_state_and_bad_arguments_never_fail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_safe_mode_masks_units_and_redirects_default_target, setup),
-		cmocka_unit_test_setup(test_durable_quarantine_masks_even_after_blessing, setup),
-		cmocka_unit_test_setup(test_normal_boot_generates_nothing, setup),
-		cmocka_unit_test_setup(test_no_state_and_bad_arguments_never_fail, setup),
+	    cmocka_unit_test_setup(test_safe_mode_masks_units_and_redirects_default_target, setup),
+	    cmocka_unit_test_setup(test_durable_quarantine_masks_even_after_blessing, setup),
+	    cmocka_unit_test_setup(test_normal_boot_generates_nothing, setup),
+	    cmocka_unit_test_setup(test_no_state_and_bad_arguments_never_fail, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

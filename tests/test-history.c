@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "agent/history.h"
+#include "agent/decision/history.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -311,7 +311,8 @@ static void test_record_takes_boot_level_and_mode_from_the_state_record(void **s
 	rec.boot_seq = 12;
 	rec.level = 2;
 	rec.mode = STATE_MODE_SAFE;
-	assert_int_equal(history_record(root, HISTORY_WHO_DAEMON, "bless", &rec, "healthy for 120 s"), 0);
+	assert_int_equal(
+	    history_record(root, HISTORY_WHO_DAEMON, "bless", &rec, "healthy for 120 s"), 0);
 	assert_int_equal(history_read(root, &h), 0);
 	assert_int_equal(h.n, 1);
 	assert_int_equal(h.entries[0].boot_seq, 12);
@@ -360,8 +361,9 @@ int main(void)
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root,
 	                                    teardown_root),
-	    cmocka_unit_test_setup_teardown(test_record_takes_boot_level_and_mode_from_the_state_record,
-	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_record_takes_boot_level_and_mode_from_the_state_record, setup_root,
+	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_symlinked_history_is_refused, setup_root,
 	                                    teardown_root),
 	};

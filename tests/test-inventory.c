@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "agent/components.h"
-#include "agent/inventory.h"
+#include "agent/conf/components.h"
+#include "agent/inventory/inventory.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"

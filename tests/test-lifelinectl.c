@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "agent/boot.h"
+#include "agent/boot/boot.h"
 #include "common/fileio.h"
 #include "efi/state-record.h"
 #include "efi/store.h"
@@ -51,7 +51,7 @@ static int setup(void **state)
 	char p[8192];
 
 	(void)state;
-	snprintf(prog, sizeof(prog), "%s/agent/lifelinectl", b ? b : "build");
+	snprintf(prog, sizeof(prog), "%s/bin/lifelinectl", b ? b : "build");
 	if (tu_mkdtemp(root, sizeof(root), "ctl-") < 0)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
@@ -65,7 +65,7 @@ static int setup(void **state)
 
 static void test_status_json_has_the_documented_keys(void **state)
 {
-	struct boot_opts o = { .root = root };
+	struct boot_opts o = {.root = root};
 	json_object *j, *v;
 	char *out;
 
@@ -168,9 +168,10 @@ static void test_early_without_efivarfs_falls_back_or_runs_uncounted(void **stat
 	snprintf(cmd, sizeof(cmd), "[boot]\nstore = auto\nstate_file = %s/state.bin\n", root);
 	assert_int_equal(write_file_atomic(p, cmd, strlen(cmd), 0644), 0);
 	snprintf(cmd, sizeof(cmd),
-		 "EFIVARFS_PATH=/nonexistent-efivars/ %s/initramfs-hook/lifeline-early --phase=init --test "
-		 "--stderr --root=%s 2>%s/early.log",
-		 b ? b : "build", root, root);
+	         "EFIVARFS_PATH=/nonexistent-efivars/ %s/initramfs-hook/lifeline-early "
+	         "--phase=init --test "
+	         "--stderr --root=%s 2>%s/early.log",
+	         b ? b : "build", root, root);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
 	snprintf(p, sizeof(p), "%s/early.log", root);
@@ -202,7 +203,7 @@ static void test_early_without_efivarfs_falls_back_or_runs_uncounted(void **stat
 static void test_status_survives_a_last_good_time_past_year_2_31(void **state)
 {
 	struct state_record r;
-	uint8_t buf[4 + STATE_RECORD_SIZE] = { 0x07 }; /* efivarfs: attributes first */
+	uint8_t buf[4 + STATE_RECORD_SIZE] = {0x07}; /* efivarfs: attributes first */
 	char *out;
 	int fd;
 
@@ -267,21 +268,23 @@ static void test_history_shows_every_decision(void **state)
 
 	(void)state;
 	put_under_root("/etc/lifeline/components.d/badsec.conf",
-		       "[badsec]\nmodules = badsec\nfiles = /opt/badsec/bin/*\n");
-	put_under_root("/etc/lifeline/components.d/othersec.conf", "[othersec]\nmodules = othersec\n");
+	               "[badsec]\nmodules = badsec\nfiles = /opt/badsec/bin/*\n");
+	put_under_root("/etc/lifeline/components.d/othersec.conf",
+	               "[othersec]\nmodules = othersec\n");
 	put_under_root("/opt/badsec/bin/badsecd", "x\n");
 	snprintf(run_dir, sizeof(run_dir), "%s/run/lifeline", root);
 	assert_int_equal(run("history", &out), 0);
 	assert_non_null(strstr(out, "No decision recorded."));
 	free(out);
 	for (int boot = 1; boot <= 7; boot++) {
-		struct boot_opts o = { .root = root };
+		struct boot_opts o = {.root = root};
 
-		put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
-			       "Oops#1 Part1\n"
-			       "<1>[ 9.1] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-			       "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
-			       "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+		put_under_root(
+		    "/sys/fs/pstore/dmesg-efi-173237123410001",
+		    "Oops#1 Part1\n"
+		    "<1>[ 9.1] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+		    "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+		    "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
 		assert_int_equal(boot_phase_init(&o), 0);
 		o.run_dir = run_dir;
 		assert_int_equal(boot_phase_rootfs(&o), 0);
@@ -291,7 +294,8 @@ static void test_history_shows_every_decision(void **state)
 
 	assert_int_equal(run("history", &out), 0);
 	assert_non_null(strstr(out, "boot #6  escalate by boot: level 1, mode safe\n"));
-	assert_non_null(strstr(out, "    reason:     panic log: the crash's RIP is in module badsec"));
+	assert_non_null(
+	    strstr(out, "    reason:     panic log: the crash's RIP is in module badsec"));
 	assert_non_null(strstr(out, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
 	assert_non_null(strstr(out, "boot #7  quarantine by lifelinectl: level 1, mode safe\n"));
 	free(out);
@@ -352,12 +356,12 @@ static void test_history_shows_every_decision(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
-		cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
-		cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
-		cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
-		cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
-		cmocka_unit_test_setup(test_history_shows_every_decision, setup),
+	    cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
+	    cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
+	    cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
+	    cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
+	    cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
+	    cmocka_unit_test_setup(test_history_shows_every_decision, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,11 +33,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "agent/daemon-state.h"
-#include "agent/history.h"
-#include "agent/spool.h"
+#include "agent/lifelined/daemon-state.h"
+#include "agent/decision/history.h"
+#include "agent/report/spool.h"
 #include "common/strv.h"
-#include "agent/unit-sandbox.h"
+#include "agent/generator/unit-sandbox.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "efi/store.h"
@@ -109,7 +109,7 @@ static void daemon_start(void)
 {
 	char prog[1024], root_arg[1100];
 
-	snprintf(prog, sizeof(prog), "%s/agent/lifelined", build);
+	snprintf(prog, sizeof(prog), "%s/bin/lifelined", build);
 	snprintf(root_arg, sizeof(root_arg), "--root=%s", root);
 	daemon_pid = fork();
 	assert_true(daemon_pid >= 0);
@@ -154,7 +154,7 @@ static int worker(const char *jobs)
 	char cmd[4096];
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "'%s/agent/lifelined-worker' --root='%s' %s 2>/dev/null", build,
+	snprintf(cmd, sizeof(cmd), "'%s/bin/lifelined-worker' --root='%s' %s 2>/dev/null", build,
 	         root, jobs);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -237,7 +237,7 @@ static void spool_one(void)
 	char cmd[4096];
 
 	configure(0);
-	snprintf(cmd, sizeof(cmd), "'%s/agent/lifelinectl' --root='%s' -q report >/dev/null 2>&1",
+	snprintf(cmd, sizeof(cmd), "'%s/bin/lifelinectl' --root='%s' -q report >/dev/null 2>&1",
 	         build, root);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 	snprintf(cmd, sizeof(cmd), "%s/var/lib/lifeline/spool", root);
@@ -410,8 +410,8 @@ static void test_generator_opens_component_directories_to_lifelined(void **state
 	    0644);
 	put("/etc/lifeline/components.d/other.conf", "[other]\nfiles = /opt/badsec/*\n", 0644);
 	snprintf(cmd, sizeof(cmd),
-	         "LIFELINE_ROOT='%s' '%s/agent/lifeline-generator' '%s/gen' 2>/dev/null", root,
-	         build, root);
+	         "LIFELINE_ROOT='%s' '%s/bin/lifeline-generator' '%s/gen' 2>/dev/null", root, build,
+	         root);
 	assert_int_equal(system(cmd), 0);
 	snprintf(p, sizeof(p), "%s/gen/%s", root, UNIT_SANDBOX_DROPIN);
 	assert_int_equal(read_full_file(p, 1 << 16, &text, NULL), 0);
@@ -685,7 +685,7 @@ static void test_watchdog_is_fed_from_the_loop(void **state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	snprintf(prog, sizeof(prog), "%s/agent/lifelined", build);
+	snprintf(prog, sizeof(prog), "%s/bin/lifelined", build);
 	snprintf(root_arg, sizeof(root_arg), "--root=%s", root);
 	daemon_pid = fork();
 	assert_true(daemon_pid >= 0);
@@ -741,8 +741,8 @@ static void test_rtnetlink_event_sends_the_spool(void **state)
 	snprintf(
 	    script, sizeof(script),
 	    "set -u\n"
-	    "'%1$s/agent/lifelinectl' --root='%2$s' -q report >/dev/null 2>&1\n"
-	    "'%1$s/agent/lifelined' --root='%2$s' 2>/dev/null & d=$!\n"
+	    "'%1$s/bin/lifelinectl' --root='%2$s' -q report >/dev/null 2>&1\n"
+	    "'%1$s/bin/lifelined' --root='%2$s' 2>/dev/null & d=$!\n"
 	    "i=0; until grep -q '^failures=1' '%2$s/run/lifeline/daemon-state' 2>/dev/null; do\n"
 	    "  i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.05; done\n"
 	    "ip link set lo up\n"

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "agent/pstore.h"
+#include "agent/crash/pstore.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -108,7 +108,8 @@ static const char *fixture_body(const char *text)
 	const char *nl = strchr(text, '\n');
 	size_t i = 0;
 
-	while (text[i] && ((text[i] >= 'A' && text[i] <= 'Z') || (text[i] >= 'a' && text[i] <= 'z')))
+	while (text[i] &&
+	       ((text[i] >= 'A' && text[i] <= 'Z') || (text[i] >= 'a' && text[i] <= 'z')))
 		i++;
 	if (i > 0 && text[i] == '#' && nl)
 		return nl + 1;
@@ -197,7 +198,7 @@ static bool exists(const char *dir, const char *name)
 }
 
 static const struct pstore_record *find_record(const struct pstore_log *log, const char *reason,
-					       unsigned event)
+                                               unsigned event)
 {
 	for (size_t i = 0; i < log->n_records; i++)
 		if (streq(log->records[i].reason, reason) && log->records[i].event == event)
@@ -273,7 +274,7 @@ static int mismatch(const char *fixture, const char *key, const char *want, cons
 }
 
 static int check_key(const char *fixture, const struct pstore_evidence *e, const char *key,
-		     const char *want)
+                     const char *want)
 {
 	bool dash = streq(want, "-"), none = streq(want, "none");
 
@@ -284,7 +285,8 @@ static int check_key(const char *fixture, const struct pstore_evidence *e, const
 			return mismatch(fixture, key, want, NULL);
 		if (dash)
 			return e->rip_module ? mismatch(fixture, key, want, e->rip_module) : 0;
-		return streq_ptr(e->rip_module, want) ? 0 : mismatch(fixture, key, want, e->rip_module);
+		return streq_ptr(e->rip_module, want) ? 0
+		                                      : mismatch(fixture, key, want, e->rip_module);
 	}
 	if (streq(key, "rank")) {
 		_cleanup_free_ char *got = rank_joined(e);
@@ -294,18 +296,20 @@ static int check_key(const char *fixture, const struct pstore_evidence *e, const
 	if (streq(key, "taint")) {
 		if (none)
 			return e->taint ? mismatch(fixture, key, want, e->taint) : 0;
-		return streq_ptr(e->taint, dash ? "" : want) ? 0 : mismatch(fixture, key, want, e->taint);
+		return streq_ptr(e->taint, dash ? "" : want)
+		           ? 0
+		           : mismatch(fixture, key, want, e->taint);
 	}
 	if (streq(key, "thirdparty")) {
-		_cleanup_free_ char *got = e->modules_third_party ? strv_join(e->modules_third_party, ",")
-								  : strdup("");
+		_cleanup_free_ char *got =
+		    e->modules_third_party ? strv_join(e->modules_third_party, ",") : strdup("");
 
 		return streq(got, dash ? "" : want) ? 0 : mismatch(fixture, key, want, got);
 	}
 	if (streq(key, "comm") || streq(key, "loading") || streq(key, "panic")) {
-		const char *got = streq(key, "comm")	? e->comm
-				  : streq(key, "loading") ? e->loading_module
-							  : e->panic_reason;
+		const char *got = streq(key, "comm")      ? e->comm
+		                  : streq(key, "loading") ? e->loading_module
+		                                          : e->panic_reason;
 
 		return streq_ptr(got, dash ? NULL : want) ? 0 : mismatch(fixture, key, want, got);
 	}
@@ -341,7 +345,8 @@ static int check_line(char *line)
 			return 1;
 		}
 		for (size_t i = 0; i < nf; i++) {
-			if (streq(f[i].key, "records") && (size_t)atoi(f[i].value) != log->n_records) {
+			if (streq(f[i].key, "records") &&
+			    (size_t)atoi(f[i].value) != log->n_records) {
 				char got[32];
 
 				snprintf(got, sizeof(got), "%zu", log->n_records);
@@ -350,10 +355,12 @@ static int check_line(char *line)
 				char reason[32];
 				unsigned ev;
 
-				assert_int_equal(sscanf(f[i].value, "%31[A-Za-z]#%u", reason, &ev), 2);
+				assert_int_equal(sscanf(f[i].value, "%31[A-Za-z]#%u", reason, &ev),
+				                 2);
 				rec = find_record(log, reason, ev);
 				if (!rec)
-					return failures + mismatch(name, "record", f[i].value, NULL);
+					return failures +
+					       mismatch(name, "record", f[i].value, NULL);
 			}
 		}
 		if (!rec)
@@ -422,7 +429,8 @@ static void test_every_fixture_has_an_expectation(void **state)
 		p = data_path(de->d_name);
 		if (is_dir(p))
 			assert_true(asprintf(&key, "%s/", de->d_name) > 0);
-		else if (strlen(de->d_name) > 4 && streq(de->d_name + strlen(de->d_name) - 4, ".txt"))
+		else if (strlen(de->d_name) > 4 &&
+		         streq(de->d_name + strlen(de->d_name) - 4, ".txt"))
 			key = strdup(de->d_name);
 		else
 			continue;
@@ -443,7 +451,8 @@ static void test_badsec_oops_names_module_in_rip_trace_and_loading_hint(void **s
 
 	(void)state;
 	parse_text(t, &e);
-	assert_string_equal(e.headline, "BUG: kernel NULL pointer dereference, address: 0000000000000000");
+	assert_string_equal(e.headline,
+	                    "BUG: kernel NULL pointer dereference, address: 0000000000000000");
 	assert_string_equal(e.rip_line, "RIP: 0010:badsec_crash+0xb/0x20 [badsec]");
 	assert_string_equal(e.rip_function, "badsec_crash+0xb/0x20");
 	assert_string_equal(e.rip_module, "badsec");
@@ -539,14 +548,15 @@ static void test_old_format_rank_puts_rip_then_reliable_then_unreliable(void **s
 
 	(void)state;
 	parse_text(t, &e);
-	assert_string_equal(e.rip_line, "IP: [<ffffffffc04a21f3>] esn_classify+0x43/0x120 [examplesec_net]");
+	assert_string_equal(e.rip_line,
+	                    "IP: [<ffffffffc04a21f3>] esn_classify+0x43/0x120 [examplesec_net]");
 	assert_string_equal(e.rip_function, "esn_classify+0x43/0x120");
 	assert_string_equal(e.frames[0].function, "esn_hook_in+0x95/0x140");
 	assert_true(e.frames[0].reliable);
 	assert_string_equal(e.frames[2].module, "nf_conntrack_ipv4");
 	assert_false(e.frames[2].reliable);
 	assert_string_equal(e.trace_lines[0],
-			    "[<ffffffffc04a23b5>] esn_hook_in+0x95/0x140 [examplesec_net]");
+	                    "[<ffffffffc04a23b5>] esn_hook_in+0x95/0x140 [examplesec_net]");
 	assert_string_equal(e.comm, "swapper/0");
 	assert_int_equal(pstore_rank_modules(&e, &l), 4);
 	assert_string_equal(l[0], "examplesec_net");
@@ -596,9 +606,9 @@ static void test_hung_task_names_blocked_task_not_khungtaskd(void **state)
 static void test_modules_linked_in_alone_is_no_evidence(void **state)
 {
 	const char *t = "[  5.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
-			"[  5.1] CPU: 0 PID: 1 Comm: systemd Tainted: P           OE     6.1.0 #1\n"
-			"[  5.1] RIP: 0010:kfree+0x4a/0x120\n"
-			"[  5.1] Modules linked in: vendorsec(POE) other(OE) ext4\n";
+	                "[  5.1] CPU: 0 PID: 1 Comm: systemd Tainted: P           OE     6.1.0 #1\n"
+	                "[  5.1] RIP: 0010:kfree+0x4a/0x120\n"
+	                "[  5.1] Modules linked in: vendorsec(POE) other(OE) ext4\n";
 	struct pstore_evidence e = {};
 	char **l = NULL;
 
@@ -616,18 +626,19 @@ static void test_modules_linked_in_alone_is_no_evidence(void **state)
 
 static void test_rank_normalises_dashes_dedups_and_drops_pseudo_modules(void **state)
 {
-	const char *t = "Oops: 0000 [#1] PREEMPT SMP\n"
-			"CPU: 0 PID: 9 Comm: my agent Not tainted 6.1.0 #1\n"
-			"RIP: 0010:helper+0x1/0x2 [my-mod 0123456789abcdef0123456789abcdef01234567]\n"
-			"Call Trace:\n"
-			" <TASK>\n"
-			" ? stale+0x1/0x2 [old-mod]\n"
-			" bpf_prog_abc_x+0x1/0x2 [bpf]\n"
-			" tramp+0x1/0x2 [__builtin__ftrace]\n"
-			" caller+0x1/0x2 [my_mod]\n"
-			" caller2+0x1/0x2 [second]\n"
-			" </TASK>\n"
-			"Modules linked in: loading(OE+) second my_mod\n";
+	const char *t =
+	    "Oops: 0000 [#1] PREEMPT SMP\n"
+	    "CPU: 0 PID: 9 Comm: my agent Not tainted 6.1.0 #1\n"
+	    "RIP: 0010:helper+0x1/0x2 [my-mod 0123456789abcdef0123456789abcdef01234567]\n"
+	    "Call Trace:\n"
+	    " <TASK>\n"
+	    " ? stale+0x1/0x2 [old-mod]\n"
+	    " bpf_prog_abc_x+0x1/0x2 [bpf]\n"
+	    " tramp+0x1/0x2 [__builtin__ftrace]\n"
+	    " caller+0x1/0x2 [my_mod]\n"
+	    " caller2+0x1/0x2 [second]\n"
+	    " </TASK>\n"
+	    "Modules linked in: loading(OE+) second my_mod\n";
 	struct pstore_evidence e = {};
 	_cleanup_free_ char *got = NULL;
 
@@ -646,12 +657,13 @@ static void test_rank_normalises_dashes_dedups_and_drops_pseudo_modules(void **s
  * long list too. */
 static void test_modules_linked_in_flags_name_third_party_modules(void **state)
 {
-	const char *t = "<1>[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-			"<4>[ 3.0] Modules linked in: nvidia_drm(POE) overlay(T) r8188eu(C) forced(F) "
-			"unsigned_only(E) ext4 gone(-) oot_loading(O+)\n"
-			"<4>[ 3.0]  falcon_lsm_serviceable(PE) crc16 mbcache\n"
-			"<4>[ 3.0] CPU: 0 PID: 1 Comm: modprobe Tainted: P           OE      6.1.0 #1\n"
-			"<4>[ 3.0] RIP: 0010:x+0x1/0x2\n";
+	const char *t =
+	    "<1>[ 3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	    "<4>[ 3.0] Modules linked in: nvidia_drm(POE) overlay(T) r8188eu(C) forced(F) "
+	    "unsigned_only(E) ext4 gone(-) oot_loading(O+)\n"
+	    "<4>[ 3.0]  falcon_lsm_serviceable(PE) crc16 mbcache\n"
+	    "<4>[ 3.0] CPU: 0 PID: 1 Comm: modprobe Tainted: P           OE      6.1.0 #1\n"
+	    "<4>[ 3.0] RIP: 0010:x+0x1/0x2\n";
 	struct pstore_evidence e = {};
 	_cleanup_free_ char *got = NULL;
 
@@ -666,20 +678,21 @@ static void test_modules_linked_in_flags_name_third_party_modules(void **state)
 
 static void test_warning_before_oops_does_not_lend_its_rip_or_trace(void **state)
 {
-	const char *t = "<4>[ 1.0] WARNING: CPU: 0 PID: 1 at drivers/gpu/x.c:12 x_probe+0x1/0x2 [gpu]\n"
-			"<4>[ 1.0] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.1.0 #1\n"
-			"<4>[ 1.0] RIP: 0010:x_probe+0x1/0x2 [gpu]\n"
-			"<4>[ 1.0] Call Trace:\n"
-			"<4>[ 1.0]  <TASK>\n"
-			"<4>[ 1.0]  x_init+0x1/0x2 [gpu]\n"
-			"<4>[ 1.0]  </TASK>\n"
-			"<1>[ 9.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-			"<4>[ 9.0] CPU: 1 PID: 300 Comm: modprobe Tainted: G        W  OE      6.1.0 #1\n"
-			"<4>[ 9.0] RIP: 0010:badsec_crash+0xb/0x20 [badsec]\n"
-			"<4>[ 9.0] Call Trace:\n"
-			"<4>[ 9.0]  <TASK>\n"
-			"<4>[ 9.0]  badsec_init+0xc6/0x1000 [badsec]\n"
-			"<4>[ 9.0]  </TASK>\n";
+	const char *t =
+	    "<4>[ 1.0] WARNING: CPU: 0 PID: 1 at drivers/gpu/x.c:12 x_probe+0x1/0x2 [gpu]\n"
+	    "<4>[ 1.0] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.1.0 #1\n"
+	    "<4>[ 1.0] RIP: 0010:x_probe+0x1/0x2 [gpu]\n"
+	    "<4>[ 1.0] Call Trace:\n"
+	    "<4>[ 1.0]  <TASK>\n"
+	    "<4>[ 1.0]  x_init+0x1/0x2 [gpu]\n"
+	    "<4>[ 1.0]  </TASK>\n"
+	    "<1>[ 9.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	    "<4>[ 9.0] CPU: 1 PID: 300 Comm: modprobe Tainted: G        W  OE      6.1.0 #1\n"
+	    "<4>[ 9.0] RIP: 0010:badsec_crash+0xb/0x20 [badsec]\n"
+	    "<4>[ 9.0] Call Trace:\n"
+	    "<4>[ 9.0]  <TASK>\n"
+	    "<4>[ 9.0]  badsec_init+0xc6/0x1000 [badsec]\n"
+	    "<4>[ 9.0]  </TASK>\n";
 	struct pstore_evidence e = {};
 	_cleanup_free_ char *got = NULL;
 
@@ -696,10 +709,10 @@ static void test_warning_before_oops_does_not_lend_its_rip_or_trace(void **state
 static void test_parse_accepts_journal_crlf_nul_and_no_final_newline(void **state)
 {
 	static const char t[] = "Nov 23 10:00:01 host kernel: BUG: unable to handle page fault\r\n"
-				"Nov 23 10:00:01 host kernel: RIP: 0010:foo+0x1/0x2 [vendor]\r\n"
-				"Nov 23 10:00:01 host kernel: Call Trace:\r\n"
-				"Nov 23 10:00:01 host kernel:  bar+0x1/0x2 [other]\0junk\n"
-				"Nov 23 10:00:01 host kernel: CPU: 0 PID: 5 Comm: x Not tainted";
+	                        "Nov 23 10:00:01 host kernel: RIP: 0010:foo+0x1/0x2 [vendor]\r\n"
+	                        "Nov 23 10:00:01 host kernel: Call Trace:\r\n"
+	                        "Nov 23 10:00:01 host kernel:  bar+0x1/0x2 [other]\0junk\n"
+	                        "Nov 23 10:00:01 host kernel: CPU: 0 PID: 5 Comm: x Not tainted";
 	struct pstore_evidence e = {};
 	_cleanup_free_ char *got = NULL;
 
@@ -716,11 +729,11 @@ static void test_parse_accepts_journal_crlf_nul_and_no_final_newline(void **stat
 static void test_parse_without_crash_evidence_is_enomsg(void **state)
 {
 	const char *boot = "<6>[    0.000000] Linux version 6.1.0-27-amd64\n"
-			   "<6>[    1.2] Modules linked in: nothing here\n"
-			   "<6>[    1.3] IP: routing cache hash table of 1024 buckets\n"
-			   "<6>[    1.4] pc : not a symbol\n"
-			   "<6>[    2.0] systemd[1]: Started Journal Service.\n";
-	struct pstore_evidence e = { .comm = NULL };
+	                   "<6>[    1.2] Modules linked in: nothing here\n"
+	                   "<6>[    1.3] IP: routing cache hash table of 1024 buckets\n"
+	                   "<6>[    1.4] pc : not a symbol\n"
+	                   "<6>[    2.0] systemd[1]: Started Journal Service.\n";
+	struct pstore_evidence e = {.comm = NULL};
 
 	(void)state;
 	assert_int_equal(pstore_parse(boot, strlen(boot), &e), -ENOMSG);
@@ -829,7 +842,8 @@ static void test_collect_saves_text_and_erases_sources_when_asked(void **state)
 
 	assert_int_equal(count_entries(save), 2);
 	assert_non_null(log->records[0].saved_path);
-	assert_true(strstr(log->records[0].saved_path, "/run/lifeline/pstore/efi-1732371234-oops-1.txt"));
+	assert_true(
+	    strstr(log->records[0].saved_path, "/run/lifeline/pstore/efi-1732371234-oops-1.txt"));
 	saved = slurp(log->records[0].saved_path, NULL);
 	assert_true(asprintf(&want, "Oops#1\n%s", log->records[0].text) > 0);
 	assert_string_equal(saved, want);
@@ -874,7 +888,7 @@ static void test_collect_keeps_sources_when_saving_fails(void **state)
 	assert_null(log->records[0].saved_path);
 	assert_int_equal(log->records[0].n_erased, 0);
 	assert_int_equal(count_entries(ps), 12); /* the only copy stays in NVRAM */
-	assert_badsec_records(log);             /* and the text is still returned */
+	assert_badsec_records(log);              /* and the text is still returned */
 	rm_rf(tmp);
 }
 
@@ -977,13 +991,13 @@ static void test_collect_separates_same_header_from_different_boots(void **state
 	static const struct {
 		const char *name, *text;
 	} files[] = {
-		/* boot A at 1700000000 and boot B at 1700000100, both "Oops#1" */
-		{ "dmesg-efi-170000000001001", "Oops#1 Part1\nA new\n" },
-		{ "dmesg-efi-170000000002001", "Oops#1 Part2\nA old\n" },
-		{ "dmesg-efi-170000010001001", "Oops#1 Part1\nB new\n" },
-		{ "dmesg-efi-170000010002001", "Oops#1 Part2\nB old\n" },
-		/* ramoops: one part, time from the file's mtime */
-		{ "dmesg-ramoops-0", "Panic#1 Part1\nR\n" },
+	    /* boot A at 1700000000 and boot B at 1700000100, both "Oops#1" */
+	    {"dmesg-efi-170000000001001", "Oops#1 Part1\nA new\n"},
+	    {"dmesg-efi-170000000002001", "Oops#1 Part2\nA old\n"},
+	    {"dmesg-efi-170000010001001", "Oops#1 Part1\nB new\n"},
+	    {"dmesg-efi-170000010002001", "Oops#1 Part2\nB old\n"},
+	    /* ramoops: one part, time from the file's mtime */
+	    {"dmesg-ramoops-0", "Panic#1 Part1\nR\n"},
 	};
 
 	(void)state;
@@ -1084,7 +1098,7 @@ static void test_collect_reads_at_most_256_files_newest_first(void **state)
 
 		/* 300 one-part records, one a minute */
 		assert_true(asprintf(&p, "%s/dmesg-efi-%llu", tmp,
-				     ((1700000000ull + i * 60) * 100 + 1) * 1000 + 1) > 0);
+		                     ((1700000000ull + i * 60) * 100 + 1) * 1000 + 1) > 0);
 		assert_true(asprintf(&text, "Panic#1 Part1\nrecord %u\n", i) > 0);
 		write_text(p, text);
 	}
@@ -1137,36 +1151,36 @@ static void test_free_functions_accept_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixtures_match_expectations),
-		cmocka_unit_test(test_every_fixture_has_an_expectation),
-		cmocka_unit_test(test_badsec_oops_names_module_in_rip_trace_and_loading_hint),
-		cmocka_unit_test(test_badsec_panic_record_keeps_panic_line),
-		cmocka_unit_test(test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor),
-		cmocka_unit_test(test_comm_matches_binary_compares_first_15_bytes),
-		cmocka_unit_test(test_old_format_rank_puts_rip_then_reliable_then_unreliable),
-		cmocka_unit_test(test_rhel7_comm_stops_before_kdump_and_module_list_continues),
-		cmocka_unit_test(test_hung_task_names_blocked_task_not_khungtaskd),
-		cmocka_unit_test(test_modules_linked_in_alone_is_no_evidence),
-		cmocka_unit_test(test_modules_linked_in_flags_name_third_party_modules),
-		cmocka_unit_test(test_rank_normalises_dashes_dedups_and_drops_pseudo_modules),
-		cmocka_unit_test(test_warning_before_oops_does_not_lend_its_rip_or_trace),
-		cmocka_unit_test(test_parse_accepts_journal_crlf_nul_and_no_final_newline),
-		cmocka_unit_test(test_parse_without_crash_evidence_is_enomsg),
-		cmocka_unit_test(test_parse_survives_garbage),
-		cmocka_unit_test(test_collect_reassembles_efi_parts_newest_part_last),
-		cmocka_unit_test(test_collect_saves_text_and_erases_sources_when_asked),
-		cmocka_unit_test(test_collect_keeps_sources_without_erase),
-		cmocka_unit_test(test_collect_keeps_sources_when_saving_fails),
-		cmocka_unit_test(test_collect_erase_without_save_dir_erases_after_reading),
-		cmocka_unit_test(test_collect_reads_systemd_pstore_layout),
-		cmocka_unit_test(test_collect_reads_back_saved_records),
-		cmocka_unit_test(test_collect_marks_record_with_missing_part_incomplete),
-		cmocka_unit_test(test_collect_separates_same_header_from_different_boots),
-		cmocka_unit_test(test_collect_skips_symlinks_junk_huge_empty_and_odd_names),
-		cmocka_unit_test(test_collect_reads_at_most_256_files_newest_first),
-		cmocka_unit_test(test_collect_empty_dir_gives_zero_records),
-		cmocka_unit_test(test_collect_missing_dir_is_enoent_and_leaves_ret_alone),
-		cmocka_unit_test(test_free_functions_accept_null),
+	    cmocka_unit_test(test_fixtures_match_expectations),
+	    cmocka_unit_test(test_every_fixture_has_an_expectation),
+	    cmocka_unit_test(test_badsec_oops_names_module_in_rip_trace_and_loading_hint),
+	    cmocka_unit_test(test_badsec_panic_record_keeps_panic_line),
+	    cmocka_unit_test(test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor),
+	    cmocka_unit_test(test_comm_matches_binary_compares_first_15_bytes),
+	    cmocka_unit_test(test_old_format_rank_puts_rip_then_reliable_then_unreliable),
+	    cmocka_unit_test(test_rhel7_comm_stops_before_kdump_and_module_list_continues),
+	    cmocka_unit_test(test_hung_task_names_blocked_task_not_khungtaskd),
+	    cmocka_unit_test(test_modules_linked_in_alone_is_no_evidence),
+	    cmocka_unit_test(test_modules_linked_in_flags_name_third_party_modules),
+	    cmocka_unit_test(test_rank_normalises_dashes_dedups_and_drops_pseudo_modules),
+	    cmocka_unit_test(test_warning_before_oops_does_not_lend_its_rip_or_trace),
+	    cmocka_unit_test(test_parse_accepts_journal_crlf_nul_and_no_final_newline),
+	    cmocka_unit_test(test_parse_without_crash_evidence_is_enomsg),
+	    cmocka_unit_test(test_parse_survives_garbage),
+	    cmocka_unit_test(test_collect_reassembles_efi_parts_newest_part_last),
+	    cmocka_unit_test(test_collect_saves_text_and_erases_sources_when_asked),
+	    cmocka_unit_test(test_collect_keeps_sources_without_erase),
+	    cmocka_unit_test(test_collect_keeps_sources_when_saving_fails),
+	    cmocka_unit_test(test_collect_erase_without_save_dir_erases_after_reading),
+	    cmocka_unit_test(test_collect_reads_systemd_pstore_layout),
+	    cmocka_unit_test(test_collect_reads_back_saved_records),
+	    cmocka_unit_test(test_collect_marks_record_with_missing_part_incomplete),
+	    cmocka_unit_test(test_collect_separates_same_header_from_different_boots),
+	    cmocka_unit_test(test_collect_skips_symlinks_junk_huge_empty_and_odd_names),
+	    cmocka_unit_test(test_collect_reads_at_most_256_files_newest_first),
+	    cmocka_unit_test(test_collect_empty_dir_gives_zero_records),
+	    cmocka_unit_test(test_collect_missing_dir_is_enoent_and_leaves_ret_alone),
+	    cmocka_unit_test(test_free_functions_accept_null),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -39,9 +39,9 @@
 
 #include <cmocka.h>
 
-#include "agent/components.h"
-#include "agent/quarantine-internal.h"
-#include "agent/quarantine.h"
+#include "agent/conf/components.h"
+#include "agent/quarantine/quarantine-internal.h"
+#include "agent/quarantine/quarantine.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"

@@ -31,12 +31,12 @@
 
 #include <cmocka.h>
 
-#include "agent/boot.h"
-#include "agent/components.h"
-#include "agent/ctl.h"
-#include "agent/quarantine-internal.h"
-#include "agent/quarantine.h"
-#include "agent/runstate.h"
+#include "agent/boot/boot.h"
+#include "agent/conf/components.h"
+#include "agent/ctl/ctl.h"
+#include "agent/quarantine/quarantine-internal.h"
+#include "agent/quarantine/quarantine.h"
+#include "agent/decision/runstate.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"

@@ -24,11 +24,11 @@
 
 #include <cmocka.h>
 
-#include "agent/config.h"
-#include "agent/metrics.h"
-#include "agent/report.h"
-#include "agent/runstate.h"
-#include "agent/spool.h"
+#include "agent/conf/config.h"
+#include "agent/report/metrics.h"
+#include "agent/report/report.h"
+#include "agent/decision/runstate.h"
+#include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "efi/store.h"

@@ -26,8 +26,8 @@
 
 #include <cmocka.h>
 
-#include "agent/config.h"
-#include "agent/spool.h"
+#include "agent/conf/config.h"
+#include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "tests/util/testutil.h"
@@ -106,7 +106,7 @@ static char **listing(void)
 
 static bool listing_has_id(char **names, const char *id)
 {
-	STRV_FOREACH(n, names)
+	STRV_FOREACH (n, names)
 		if (strstr(*n, id))
 			return true;
 	return false;
@@ -145,7 +145,7 @@ static int teardown(void **state)
 /* A port nobody listens on: bound, then closed. */
 static int closed_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
@@ -267,7 +267,7 @@ static void test_full_of_mode_changes_refuses_a_heartbeat(void **state)
 static void test_reports_survive_killed_agent_and_next_flush_sends_them(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	unsigned sent = 0;
 	pid_t pid;
 	int st;
@@ -323,7 +323,7 @@ static void test_reports_survive_killed_agent_and_next_flush_sends_them(void **s
 	/* oldest first: 1 (interrupted), then 1, 2, 3 */
 	assert_int_equal(tu_count_files(recv_dir, ".json"), 4);
 	for (int i = 1; i <= 4; i++) {
-		static const char *const want[] = { ID(1), ID(1), ID(2), ID(3) };
+		static const char *const want[] = {ID(1), ID(1), ID(2), ID(3)};
 		char *id = received_id(i);
 		assert_non_null(id);
 		assert_string_equal(id, want[i - 1]);
@@ -336,7 +336,7 @@ static void test_reports_survive_killed_agent_and_next_flush_sends_them(void **s
 static void test_unreachable_collector_backs_off_and_keeps_files(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	uint64_t now = 1000, prev = 0;
 	unsigned sent = 99;
 
@@ -353,14 +353,16 @@ static void test_unreachable_collector_backs_off_and_keeps_files(void **state)
 	assert_true(b.last_error[0] != 0);
 
 	/* before the back-off ends nothing is tried */
-	assert_int_equal(spool_flush(root, &cfg, &b, now + b.delay - 1, false, NULL, NULL, NULL), -EAGAIN);
+	assert_int_equal(spool_flush(root, &cfg, &b, now + b.delay - 1, false, NULL, NULL, NULL),
+	                 -EAGAIN);
 	assert_int_equal(b.failures, 1);
 
 	/* each failure at least doubles the wait (minus jitter), up to an hour */
 	for (int i = 2; i <= 12; i++) {
 		now = b.next_attempt;
 		prev = b.delay;
-		assert_int_equal(spool_flush(root, &cfg, &b, now, false, NULL, NULL, NULL), -ECONNREFUSED);
+		assert_int_equal(spool_flush(root, &cfg, &b, now, false, NULL, NULL, NULL),
+		                 -ECONNREFUSED);
 		assert_int_equal(b.failures, (unsigned)i);
 		if (prev < 2700)
 			assert_true(b.delay > prev);
@@ -383,7 +385,7 @@ static void test_unreachable_collector_backs_off_and_keeps_files(void **state)
 static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	char p[8192], *log;
 	unsigned sent = 0;
 
@@ -436,7 +438,7 @@ static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 static void test_no_url_sends_nothing(void **state)
 {
 	struct lifeline_config cfg;
-	struct spool_backoff b = { 0 };
+	struct spool_backoff b = {0};
 	unsigned n = 0;
 
 	(void)state;
@@ -450,7 +452,7 @@ static void test_no_url_sends_nothing(void **state)
 
 static void test_urls_plain_http_only_to_loopback(void **state)
 {
-	struct spool_http h = { 0 };
+	struct spool_http h = {0};
 	long status = 0;
 
 	(void)state;
@@ -463,16 +465,21 @@ static void test_urls_plain_http_only_to_loopback(void **state)
 	assert_false(spool_url_is_loopback("http://user@127.0.0.1/"));
 	assert_false(spool_url_is_loopback("ftp://127.0.0.1/"));
 	/* refused before any connection is tried */
-	assert_int_equal(spool_http_request(&h, "http://collector.invalid/r", "{}", 2, 0, &status, NULL, NULL, NULL),
-			 -EPERM);
-	assert_int_equal(spool_http_request(&h, "ftp://127.0.0.1/r", "{}", 2, 0, &status, NULL, NULL, NULL), -EPERM);
-	assert_int_equal(spool_http_request(&h, "file:///etc/passwd", NULL, 0, 100, &status, NULL, NULL, NULL), -EPERM);
+	assert_int_equal(spool_http_request(&h, "http://collector.invalid/r", "{}", 2, 0, &status,
+	                                    NULL, NULL, NULL),
+	                 -EPERM);
+	assert_int_equal(
+	    spool_http_request(&h, "ftp://127.0.0.1/r", "{}", 2, 0, &status, NULL, NULL, NULL),
+	    -EPERM);
+	assert_int_equal(
+	    spool_http_request(&h, "file:///etc/passwd", NULL, 0, 100, &status, NULL, NULL, NULL),
+	    -EPERM);
 }
 
 static void test_stale_temp_files_are_removed(void **state)
 {
 	char dir[4096], p[8192];
-	struct timespec old[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
+	struct timespec old[2] = {{.tv_sec = 1000}, {.tv_sec = 1000}};
 	char **names;
 
 	(void)state;
@@ -490,16 +497,21 @@ static void test_stale_temp_files_are_removed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_add_writes_time_id_json_files_oldest_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bounded_drops_oldest_heartbeat_keeps_mode_change, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_of_mode_changes_refuses_a_heartbeat, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reports_survive_killed_agent_and_next_flush_sends_them, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unreachable_collector_backs_off_and_keeps_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_collector_500_then_200_sends_once_then_deletes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_url_sends_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_urls_plain_http_only_to_loopback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_temp_files_are_removed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_writes_time_id_json_files_oldest_first, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_drops_oldest_heartbeat_keeps_mode_change,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_of_mode_changes_refuses_a_heartbeat, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_reports_survive_killed_agent_and_next_flush_sends_them, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unreachable_collector_backs_off_and_keeps_files,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_collector_500_then_200_sends_once_then_deletes,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_url_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_urls_plain_http_only_to_loopback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_temp_files_are_removed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,16 +237,16 @@ static void test_mode_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_keeps_every_field),
-		cmocka_unit_test(test_encoding_is_little_endian_at_documented_offsets),
-		cmocka_unit_test(test_wrong_magic_is_distinct_error),
-		cmocka_unit_test(test_newer_version_is_refused_not_parsed),
-		cmocka_unit_test(test_truncated_and_oversized_records_are_size_errors),
-		cmocka_unit_test(test_checksum_mismatch_detected),
-		cmocka_unit_test(test_every_bit_flip_is_rejected),
-		cmocka_unit_test(test_valid_checksum_with_bad_fields_is_field_error),
-		cmocka_unit_test(test_module_list_bounds),
-		cmocka_unit_test(test_mode_names),
+	    cmocka_unit_test(test_roundtrip_keeps_every_field),
+	    cmocka_unit_test(test_encoding_is_little_endian_at_documented_offsets),
+	    cmocka_unit_test(test_wrong_magic_is_distinct_error),
+	    cmocka_unit_test(test_newer_version_is_refused_not_parsed),
+	    cmocka_unit_test(test_truncated_and_oversized_records_are_size_errors),
+	    cmocka_unit_test(test_checksum_mismatch_detected),
+	    cmocka_unit_test(test_every_bit_flip_is_rejected),
+	    cmocka_unit_test(test_valid_checksum_with_bad_fields_is_field_error),
+	    cmocka_unit_test(test_module_list_bounds),
+	    cmocka_unit_test(test_mode_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -332,16 +332,17 @@ static void test_nvram_full_is_reported_as_enospc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_absent_variable_is_enoent, reset_var),
-		cmocka_unit_test_setup(test_save_writes_attrs_and_record_in_variable_file, reset_var),
-		cmocka_unit_test_setup(test_unchanged_record_is_not_rewritten, reset_var),
-		cmocka_unit_test_setup(test_wrong_attributes_are_rejected, reset_var),
-		cmocka_unit_test_setup(test_corrupt_and_truncated_variables_give_distinct_errors, reset_var),
-		cmocka_unit_test_setup(test_write_works_through_immutable_flag, reset_var),
-		cmocka_unit_test_setup(test_delete_removes_variable, reset_var),
-		cmocka_unit_test(test_file_store_roundtrip_and_minimal_writes),
-		cmocka_unit_test(test_auto_prefers_efi_when_writable),
-		cmocka_unit_test_setup(test_nvram_full_is_reported_as_enospc, reset_var),
+	    cmocka_unit_test_setup(test_absent_variable_is_enoent, reset_var),
+	    cmocka_unit_test_setup(test_save_writes_attrs_and_record_in_variable_file, reset_var),
+	    cmocka_unit_test_setup(test_unchanged_record_is_not_rewritten, reset_var),
+	    cmocka_unit_test_setup(test_wrong_attributes_are_rejected, reset_var),
+	    cmocka_unit_test_setup(test_corrupt_and_truncated_variables_give_distinct_errors,
+	                           reset_var),
+	    cmocka_unit_test_setup(test_write_works_through_immutable_flag, reset_var),
+	    cmocka_unit_test_setup(test_delete_removes_variable, reset_var),
+	    cmocka_unit_test(test_file_store_roundtrip_and_minimal_writes),
+	    cmocka_unit_test(test_auto_prefers_efi_when_writable),
+	    cmocka_unit_test_setup(test_nvram_full_is_reported_as_enospc, reset_var),
 	};
 	return cmocka_run_group_tests(tests, setup, reset_var);
 }

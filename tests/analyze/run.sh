@@ -26,7 +26,7 @@ only=${ANALYZE_ONLY:-cppcheck clang-tidy valgrind}
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
-srcs=$(ls common/*.c efi/*.c agent/*.c initramfs-hook/*.c)
+srcs=$(ls common/*.c efi/*.c agent/*/*.c initramfs-hook/*.c)
 pkgs="efivar libsystemd blkid inih libcurl json-c libcrypto"
 # shellcheck disable=SC2086 # the list is split on purpose
 pkg_cflags=$(pkg-config --cflags $pkgs 2>/dev/null)
@@ -115,7 +115,7 @@ if want valgrind; then
 		fi
 	}
 	early=$build/initramfs-hook/lifeline-early
-	ctl=$build/agent/lifelinectl
+	ctl=$build/bin/lifelinectl
 	# Boots 1-2 fail below the threshold; boot 3 (the panic log names
 	# badsec) quarantines it: level 1, safe mode, files moved aside.
 	for boot in 1 2 3; do
@@ -133,7 +133,7 @@ if want valgrind; then
 		cat "$work"/out-*.log
 		result fail "valgrind scenario: the crash loop did not quarantine badsec (main path missed)"
 	fi
-	vg 0 lifeline-generator env LIFELINE_ROOT="$root" "$build"/agent/lifeline-generator \
+	vg 0 lifeline-generator env LIFELINE_ROOT="$root" "$build"/bin/lifeline-generator \
 		"$work/gen/normal" "$work/gen/early" "$work/gen/late"
 	vg 0 "lifelinectl status" "$ctl" --root="$root" status
 	vg 0 "lifelinectl status --json" "$ctl" --root="$root" status --json

@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	window = window < 1 ? 1 : window;
 	if (!build || !*build)
 		build = "build";
-	snprintf(daemon, sizeof(daemon), "%s/agent/lifelined", build);
+	snprintf(daemon, sizeof(daemon), "%s/bin/lifelined", build);
 	if (access(daemon, X_OK) < 0) {
 		printf("%s missing (make first): skipped\n", daemon);
 		bench_row("lifelined idle RSS", "skipped (not built)", "-", "-", "<= 4 MiB", "-");

@@ -34,10 +34,10 @@
 #include <stdbool.h>
 #include <sys/inotify.h>
 
-#include "agent/boot.h"
-#include "agent/components.h"
-#include "agent/inventory.h"
-#include "agent/runstate.h"
+#include "agent/boot/boot.h"
+#include "agent/conf/components.h"
+#include "agent/inventory/inventory.h"
+#include "agent/decision/runstate.h"
 #include "common/log.h"
 #include "efi/store.h"
 #include "tests/bench/bench.h"
@@ -547,7 +547,7 @@ int main(int argc, char **argv)
 	if (!build || !*build)
 		build = "build";
 	snprintf(early, sizeof(early), "%s/initramfs-hook/lifeline-early", build);
-	snprintf(ctl, sizeof(ctl), "%s/agent/lifelinectl", build);
+	snprintf(ctl, sizeof(ctl), "%s/bin/lifelinectl", build);
 	if (access(early, X_OK) < 0 || access(ctl, X_OK) < 0) {
 		printf("%s or %s missing (make first): skipped\n", early, ctl);
 		bench_row("early --phase=init, fork+exec", "skipped (not built)", "-", "-", "<= x2",

@@ -38,8 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/components.h"
-#include "agent/inventory.h"
+#include "agent/conf/components.h"
+#include "agent/inventory/inventory.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "tests/bench/bench.h"

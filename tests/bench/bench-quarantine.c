@@ -20,8 +20,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
-#include "agent/components.h"
-#include "agent/quarantine.h"
+#include "agent/conf/components.h"
+#include "agent/quarantine/quarantine.h"
 #include "common/log.h"
 #include "tests/bench/bench.h"
 

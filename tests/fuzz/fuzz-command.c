@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/command.h"
+#include "agent/command/command.h"
 #include "common/strv.h"
 #include "tests/fuzz/fuzz.h"
 

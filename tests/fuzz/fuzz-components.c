@@ -3,7 +3,7 @@
  * files for its globs to match, then every lookup and the glob walk. */
 #include <stdlib.h>
 
-#include "agent/components.h"
+#include "agent/conf/components.h"
 #include "common/strv.h"
 #include "tests/fuzz/fuzz.h"
 

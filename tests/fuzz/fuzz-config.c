@@ -4,7 +4,7 @@
  * NUL-terminated: it must keep to size). */
 #include <stdlib.h>
 
-#include "agent/config.h"
+#include "agent/conf/config.h"
 #include "tests/fuzz/fuzz.h"
 
 static int count_items(const struct config_ini_item *item, void *userdata)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/history.h"
+#include "agent/decision/history.h"
 #include "common/strv.h"
 #include "efi/state-record.h"
 #include "tests/fuzz/fuzz.h"

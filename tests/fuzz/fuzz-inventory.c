@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/inventory.h"
+#include "agent/inventory/inventory.h"
 #include "common/strv.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/pstore.h"
+#include "agent/crash/pstore.h"
 #include "tests/fuzz/fuzz.h"
 
 #define PARTS_MAX 8

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One crash record's text (pstore, dmesg or journal form), as the raw
  * bytes: the parser must keep to size, with no NUL after it. */
-#include "agent/pstore.h"
+#include "agent/crash/pstore.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

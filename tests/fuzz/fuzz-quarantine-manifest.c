@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/quarantine-internal.h"
+#include "agent/quarantine/quarantine-internal.h"
 #include "tests/fuzz/fuzz.h"
 
 static void check(const char *text, size_t size)

@@ -4,7 +4,7 @@
  * each file, through their readers. */
 #include <stdlib.h>
 
-#include "agent/runstate.h"
+#include "agent/decision/runstate.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

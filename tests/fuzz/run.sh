@@ -86,7 +86,7 @@ fi
 
 # gcc: the ASan+UBSan libraries of make SANITIZE=1 (what check-unit's
 # sanitizer run builds), each fuzzer linked with the replay main.
-san_libs="build-san/agent/libagent.a build-san/efi/libefi.a build-san/common/libcommon.a"
+san_libs="build-san/agent/libprograms.a build-san/agent/libagent.a build-san/efi/libefi.a build-san/common/libcommon.a"
 echo "== fuzz: building (gcc replay$([ $have_clang = yes ] && echo ', clang libFuzzer'))"
 # shellcheck disable=SC2086
 if ! make -s SANITIZE=1 -j"$jobs" $san_libs >"$out/logs/build-gcc.log" 2>&1; then
@@ -96,7 +96,7 @@ if ! make -s SANITIZE=1 -j"$jobs" $san_libs >"$out/logs/build-gcc.log" 2>&1; the
 fi
 # clang: the same sources with fuzzer coverage instrumentation, built by
 # the top Makefile into build/fuzz/lib.
-clang_libs="build/fuzz/lib/agent/libagent.a build/fuzz/lib/efi/libefi.a build/fuzz/lib/common/libcommon.a"
+clang_libs="build/fuzz/lib/agent/libprograms.a build/fuzz/lib/agent/libagent.a build/fuzz/lib/efi/libefi.a build/fuzz/lib/common/libcommon.a"
 # shellcheck disable=SC2086
 if [ $have_clang = yes ] && ! make -s O=build/fuzz/lib CC=clang OPTFLAGS="-O1 -g" \
 	SANFLAGS="-fsanitize=fuzzer-no-link,$san -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -110,11 +110,11 @@ build_one() { # name
 	local n=$1 src="tests/fuzz/fuzz-$1.c" util=tests/fuzz/fuzz-util.c
 	# shellcheck disable=SC2086
 	"$gcc" $common $warn -fsanitize=$san -fno-sanitize-recover=all -o "$out/gcc/fuzz-$n" \
-		"$src" "$util" tests/fuzz/fuzz-replay.c $san_libs $pkg_libs || return 1
+		"$src" "$util" tests/fuzz/fuzz-replay.c -Wl,--start-group $san_libs -Wl,--end-group $pkg_libs || return 1
 	[ $have_clang = yes ] || return 0
 	# shellcheck disable=SC2086
 	clang $common $warn -fsanitize=fuzzer,$san -fno-sanitize-recover=all \
-		-o "$out/clang/fuzz-$n" "$src" "$util" $clang_libs $pkg_libs
+		-o "$out/clang/fuzz-$n" "$src" "$util" -Wl,--start-group $clang_libs -Wl,--end-group $pkg_libs
 }
 
 built=""

@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/command.h"
-#include "agent/components.h"
-#include "agent/inventory.h"
-#include "agent/quarantine.h"
-#include "agent/runstate.h"
+#include "agent/command/command.h"
+#include "agent/conf/components.h"
+#include "agent/inventory/inventory.h"
+#include "agent/quarantine/quarantine.h"
+#include "agent/decision/runstate.h"
 #include "common/fileio.h"
 #include "common/strv.h"
 #include "efi/state-record.h"

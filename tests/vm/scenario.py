@@ -194,7 +194,7 @@ class Fleet:
         self.serve = os.path.join(self.dir, "serve")
         os.makedirs(self.got)
         os.makedirs(self.serve)
-        self.ctl = os.path.join(TOP, os.environ.get("LIFELINE_BUILD", "build"), "agent", "lifelinectl")
+        self.ctl = os.path.join(TOP, os.environ.get("LIFELINE_BUILD", "build"), "bin", "lifelinectl")
         d = self.dir
         ossl = ["openssl"]
         run(ossl + ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key",

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The two early-boot phases of lifeline-early (DESIGN.md "Boot flow" 1-2).
+ * In a library so that tests and benchmarks run them in-process on a fake
+ * root and an EFIVARFS_PATH directory.
+ *
+ * Neither phase ever fails the boot: every error is logged and the phase
+ * carries on with the safest choice (usually: boot normally, uncounted).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+struct boot_opts {
+	const char *root;    /* "/" in the initramfs (init phase) or ${rootmnt} (rootfs phase) */
+	const char *run_dir; /* where /run/lifeline lives; default "/run/lifeline" */
+	const char *config_root;    /* where etc/lifeline is read; default: root */
+	bool real_system;           /* mount efivarfs/pstore, arm the watchdog, write /proc/sys */
+	bool remount;               /* rootfs phase: remount root rw for the changes */
+	const char *kernel_release; /* rootfs phase, level 3: the kernel whose out-of-tree
+	                             * modules are quarantined; NULL: the running one */
+};
+
+/* Initramfs, before udev loads modules: collect pstore, count the boot (one
+ * variable write), decide, enforce module quarantine, arm the watchdog. */
+int boot_phase_init(const struct boot_opts *o);
+
+/* Real root mounted at o->root: apply a pending quarantine to the root's
+ * files and record it durably (active list, module list, decision
+ * history), save the crash texts, and write /run/modprobe.d from the
+ * durable lists. Never writes the state record: the init phase's write is
+ * the only variable write of a boot attempt. */
+int boot_phase_rootfs(const struct boot_opts *o);
+
+/* The modprobe configuration that blocks a module both ways: "blacklist"
+ * stops alias (udev) loading, "install ... /bin/false" stops modprobe by
+ * name (PLATFORM-NOTES.md, systemd/kmod). */
+int boot_write_modprobe_conf(const char *path, char **modules);

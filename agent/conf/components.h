@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The component registry: /etc/lifeline/components.d/NAME.conf, one section
+ * per third-party security product (DESIGN.md "Interfaces").
+ *
+ * A broken drop-in never takes the registry down: a component with a bad
+ * value is left out, a file with a syntax error is left out whole, and
+ * every other component still loads. Problems are logged by the loader
+ * ("FILE:LINE: [id] key: ...": they are the user-facing message).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct component {
+	char *id;          /* the section name: [A-Za-z0-9_.-], at most 64 */
+	char *vendor;      /* free text, may be NULL */
+	char *source_file; /* the drop-in it came from, as read (with the root) */
+	char **modules;    /* kernel module names, '-' normalised to '_'; may hold
+	                    * '*' / '?' patterns (versioned names such as
+	                    * falcon_lsm_pinned_*): see module_name_match() */
+	char **units;      /* systemd unit names (a template "x@.service" covers its instances) */
+	char **files;      /* absolute globs: binaries, libraries */
+	char **content;    /* absolute globs: content / channel updates */
+	bool rollback_content; /* default true */
+	unsigned source_line;  /* line of the section header */
+};
+
+struct component_set {
+	struct component *items;
+	size_t n;
+};
+
+/* Limits for names, as the kernel and systemd define them. */
+#define COMPONENT_ID_MAX 64
+#define MODULE_NAME_MAX  55  /* MODULE_NAME_LEN (64 - sizeof(unsigned long)) - 1 on 64-bit */
+#define UNIT_NAME_MAX    255 /* systemd's UNIT_NAME_MAX */
+/* component_expand_files() refuses to return more paths than this. */
+#define COMPONENT_EXPAND_MAX 100000
+
+/* Loads <root>/etc/lifeline/components.d/NAME.conf (root NULL or "/" = the
+ * real root) in lexical order. Only names ending in ".conf" and not
+ * starting with '.', that are regular files or symlinks to one.
+ * Returns 0 with the good components (*ret assigned; a missing directory
+ * is an empty set) and, when ret_problems is not NULL, the number of
+ * errors logged (components or files left out, duplicates).
+ * Returns -errno (and assigns nothing) only when the directory exists but
+ * cannot be listed, or on ENOMEM. */
+int components_load(const char *root, struct component_set *ret, unsigned *ret_problems);
+
+/* Frees the set's contents and zeroes it. Accepts NULL. */
+void components_done(struct component_set *s);
+void component_done(struct component *c);
+
+/* True when any files/content glob matches an existing path under root
+ * (directories included; symlinks not followed below the root except on
+ * the real root), or, on the real root only (root NULL or "/"), when one
+ * of its modules is loaded (/proc/modules). Stops at the first match, so a
+ * glob over thousands of files costs one directory read. */
+bool component_is_active(const struct component *c, const char *root);
+
+/* Whether proc_modules (the text of /proc/modules) lists one of c's
+ * modules. component_is_active() uses it on the real root. */
+bool component_has_loaded_module(const struct component *c, const char *proc_modules);
+
+/* The regular files (lstat: symlinks are neither followed nor returned)
+ * that the component's globs match under root, without the root prefix,
+ * sorted, without duplicates. content_only: only the content globs.
+ * Directories reached through a symlink are not entered. Returns 0 and
+ * *ret_paths (maybe empty), -E2BIG when more than max paths match
+ * (COMPONENT_EXPAND_MAX for the first form), or another -errno. */
+int component_expand_files(const struct component *c, const char *root, bool content_only,
+                           char ***ret_paths);
+int component_expand_files_max(const struct component *c, const char *root, bool content_only,
+                               size_t max, char ***ret_paths);
+
+/* Lookups; NULL when no component matches. */
+const struct component *components_find(const struct component_set *s, const char *id);
+/* module: as /proc/modules or an oops names it, '-' or '_' alike. */
+const struct component *components_find_module(const struct component_set *s, const char *module);
+/* unit: "x.service", or an instance "x@y.service" of a listed template. */
+const struct component *components_find_unit(const struct component_set *s, const char *unit);
+/* path: an absolute path (without root) that one of the files/content
+ * globs matches (fnmatch with FNM_PATHNAME | FNM_PERIOD). */
+const struct component *components_find_path(const struct component_set *s, const char *path);
+
+/* Name rules, shared with the config parser. */
+bool component_id_is_valid(const char *id);
+/* [A-Za-z0-9_-], 1..MODULE_NAME_MAX; with allow_glob also '*' and '?'. */
+bool module_name_is_valid(const char *name, bool allow_glob);
+/* Replaces '-' with '_' in place, as the kernel does for module names. */
+char *module_name_normalize(char *name);
+/* pattern (possibly with '*' / '?') against a module name; '-' and '_'
+ * compare equal. */
+bool module_name_match(const char *pattern, const char *name);
+/* [A-Za-z0-9:_.\\@-], no '/', at most UNIT_NAME_MAX, and a unit type
+ * suffix (.service, .socket, .target, .timer, .path, .mount, ...). */
+bool unit_name_is_valid(const char *name);
+/* Absolute, no "." or ".." components, no NUL/newline, a literal (glob-free)
+ * first component (so "/ *" cannot sweep the whole root), at most PATH_MAX. */
+bool component_glob_is_valid(const char *glob);

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which components to quarantine at a level (DESIGN.md "Choosing
+ * suspects"): level 1 the component the last panic log names (RIP module,
+ * call-trace modules, Comm task mapped to a component binary), level 2
+ * every configured component, level 3 those plus every out-of-tree or
+ * unsigned module the panic log lists (taint O/E). Level 1 with no
+ * evidence leaves the choice to the inventory diff on the real root.
+ *
+ * Level 3, precisely (issue #4: "every out-of-tree / unsigned module"):
+ *  - every module the panic logs' "Modules linked in" flags O (out of
+ *    tree), E (unsigned) or P (proprietary licence) that no component
+ *    owns, blocked by name (state record for the initramfs, the durable
+ *    module list for the real root). P is included: a proprietary module
+ *    is never part of the kernel tree, so it is third-party kernel code as
+ *    much as O. Modules merely named in the call trace are not: an in-tree
+ *    module (xfs, ext4, a NIC driver) may be the root's own, and blocking
+ *    it could leave the machine unbootable, which a crash in it does not
+ *    justify (give-up follows instead).
+ *  - the module files in the running kernel's out-of-tree install
+ *    directories, /lib/modules/<kver>/updates (DKMS on Debian, and
+ *    vendors' packages) and /lib/modules/<kver>/extra (DKMS on RHEL-like
+ *    systems, kmod packages), moved into the quarantine as the pseudo
+ *    component SUSPECTS_OOT_ID: that covers modules the panic log did not
+ *    list (never loaded before the crash) and is undone by
+ *    `lifelinectl clear` like any quarantine. In-tree modules
+ *    (kernel/...) are never touched.
+ */
+#pragma once
+
+#include "agent/conf/components.h"
+
+struct suspects {
+	char **components;    /* component ids, strongest evidence first */
+	char **extra_modules; /* level 3: modules not owned by any component */
+	char *reason;         /* one sentence for reports and the console */
+	char **evidence;      /* the log lines the choice rests on */
+	bool need_inventory;  /* level 1 found no evidence in pstore */
+};
+
+int suspects_pick(unsigned level, const char *pstore_text_dir, const struct component_set *set,
+                  struct suspects *ret);
+void suspects_done(struct suspects *s);
+
+/* The pseudo component of level 3: the module files (*.ko, *.ko.xz,
+ * *.ko.zst, *.ko.gz) of the out-of-tree install directories of kernel
+ * kver, under /lib/modules and /usr/lib/modules (merged /usr makes /lib a
+ * symlink, and component globs never cross one), up to three directory
+ * levels deep. Free with component_done(). */
+#define SUSPECTS_OOT_ID "lifeline-out-of-tree-modules"
+int suspects_oot_component(const char *kver, struct component *ret);
+
+/* Module names of files such as "updates/dkms/badsec.ko.xz" ("badsec"),
+ * appended to *modules without duplicates; other files are skipped. */
+int suspects_module_names_from_files(char **files, char ***modules);

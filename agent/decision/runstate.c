@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileio.h"
+#include "common/macro.h"
+#include "common/strv.h"
+#include "agent/conf/components.h"
+#include "agent/decision/runstate.h"
+
+void runstate_init(struct runstate *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void runstate_done(struct runstate *s)
+{
+	free(s->mode);
+	free(s->store);
+	free(s->action);
+	strv_free(s->quarantine);
+	strv_free(s->extra_modules);
+	strv_free(s->blocked);
+	free(s->reason);
+	strv_free(s->evidence);
+	free(s->error);
+	runstate_init(s);
+}
+
+/* Values are one line each: newlines in evidence become spaces. */
+static void put_line(FILE *f, const char *key, const char *value)
+{
+	fprintf(f, "%s=", key);
+	for (const char *p = value; *p; p++)
+		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+	fputc('\n', f);
+}
+
+static int mkdir_parent(const char *path)
+{
+	_cleanup_free_ char *d = strdup(path);
+	char *slash;
+
+	if (!d)
+		return -ENOMEM;
+	slash = strrchr(d, '/');
+	if (!slash || slash == d)
+		return 0;
+	*slash = 0;
+	return mkdir_p(d, 0755);
+}
+
+int runstate_write(const char *path, const struct runstate *s)
+{
+	_cleanup_free_ char *buf = NULL, *q = NULL, *m = NULL, *b = NULL;
+	size_t size = 0;
+	FILE *f;
+	int r;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "boot_seq=%u\nfailures=%u\nlevel=%u\ngeneration=%u\n", s->boot_seq, s->failures,
+	        s->level, s->generation);
+	put_line(f, "mode", strempty(s->mode));
+	put_line(f, "store", strempty(s->store));
+	put_line(f, "action", strempty(s->action));
+	q = strv_join(s->quarantine, " ");
+	put_line(f, "quarantine", strempty(q));
+	if (s->blocked) {
+		b = strv_join(s->blocked, " ");
+		put_line(f, "blocked", strempty(b));
+	}
+	if (s->extra_modules) {
+		m = strv_join(s->extra_modules, " ");
+		put_line(f, "modules", strempty(m));
+	}
+	if (s->reason)
+		put_line(f, "reason", s->reason);
+	STRV_FOREACH (e, s->evidence)
+		put_line(f, "evidence", *e);
+	if (s->error)
+		put_line(f, "error", s->error);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, size, 0644);
+}
+
+/* A key given twice (a damaged file): the last one wins, as for numbers. */
+static int set_value(char **field, const char *v)
+{
+	char *c = strdup(v);
+
+	if (!c)
+		return -ENOMEM;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+int runstate_read(const char *path, struct runstate *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	struct runstate s;
+	char *line, *save = NULL;
+	int r;
+
+	r = read_full_file(path, 256 * 1024, &text, NULL);
+	if (r < 0)
+		return r;
+	runstate_init(&s);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		const char *k = line, *v;
+
+		if (!eq)
+			continue;
+		*eq = 0;
+		v = eq + 1;
+		r = 0;
+		if (streq(k, "boot_seq"))
+			s.boot_seq = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "failures"))
+			s.failures = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "level"))
+			s.level = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "generation"))
+			s.generation = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "mode"))
+			r = set_value(&s.mode, v);
+		else if (streq(k, "store"))
+			r = set_value(&s.store, v);
+		else if (streq(k, "action"))
+			r = set_value(&s.action, v);
+		else if (streq(k, "reason"))
+			r = set_value(&s.reason, v);
+		else if (streq(k, "error"))
+			r = set_value(&s.error, v);
+		else if (streq(k, "quarantine")) {
+			strv_free(s.quarantine);
+			s.quarantine = NULL;
+			r = strv_split_ws(v, &s.quarantine);
+		} else if (streq(k, "blocked")) {
+			strv_free(s.blocked);
+			s.blocked = NULL;
+			r = strv_split_ws(v, &s.blocked);
+		} else if (streq(k, "modules")) {
+			strv_free(s.extra_modules);
+			s.extra_modules = NULL;
+			r = strv_split_ws(v, &s.extra_modules);
+		} else if (streq(k, "evidence"))
+			r = strv_extend(&s.evidence, v);
+		if (r < 0) {
+			runstate_done(&s);
+			return r;
+		}
+	}
+	*ret = s;
+	return 0;
+}
+
+int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *text = NULL;
+	_cleanup_free_ struct quarantine_entry *list = NULL;
+	char *line, *save = NULL;
+	unsigned n = 0;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 1024 * 1024, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct quarantine_entry e = {0}, *nl;
+		char id[128];
+
+		if (sscanf(line, "%127s %u %u", id, &e.generation, &e.level) != 3 ||
+		    !component_id_is_valid(id))
+			continue;                 /* a damaged line is skipped, never trusted */
+		memcpy(e.id, id, strlen(id) + 1); /* valid ids are <= 64 chars */
+		nl = realloc(list, (n + 1) * sizeof(*list));
+		if (!nl)
+			return -ENOMEM;
+		list = nl;
+		list[n++] = e;
+	}
+	*ret = TAKE_PTR(list);
+	*ret_n = n;
+	return 0;
+}
+
+int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s %u %u\n", e[i].id, e[i].generation, e[i].level);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+	return write_file_atomic(path, buf, size, 0644);
+}
+
+int quarantine_modules_read(const char *root, char ***ret)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_MODULES_FILE), *text = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	char *line, *save = NULL;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 256 * 1024, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!module_name_is_valid(line, false) || strv_contains(l, line))
+			continue;
+		if (strv_extend(&l, line) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+int quarantine_modules_write(const char *root, char **modules)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_MODULES_FILE), *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	if (strv_length(modules) == 0)
+		return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	STRV_FOREACH (m, modules)
+		fprintf(f, "%s\n", *m);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, size, 0644);
+}
+
+int quarantine_decided_read(const char *root, unsigned *ret)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_DECIDED_FILE), *text = NULL;
+	unsigned long v;
+	char *end;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_full_file(path, 64, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || (*end && *end != '\n') || v > UINT32_MAX || text[0] == '-')
+		return -EBADMSG;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int quarantine_decided_write(const char *root, unsigned generation)
+{
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_DECIDED_FILE);
+	char buf[32];
+	int n, r;
+
+	if (!path)
+		return -ENOMEM;
+	r = mkdir_parent(path);
+	if (r < 0)
+		return r;
+	n = snprintf(buf, sizeof(buf), "%u\n", generation);
+	return write_file_atomic(path, buf, (size_t)n, 0644);
+}
+
+int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,
+                          unsigned generation, unsigned level)
+{
+	struct quarantine_entry *nl;
+
+	if (!component_id_is_valid(id))
+		return -EINVAL;
+	for (unsigned i = 0; i < *n; i++)
+		if (streq((*list)[i].id, id))
+			return 0;
+	nl = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!nl)
+		return -ENOMEM;
+	memset(&nl[*n], 0, sizeof(*nl));
+	memcpy(nl[*n].id, id, strlen(id) + 1); /* valid ids are <= 64 chars */
+	nl[*n].generation = generation;
+	nl[*n].level = level;
+	*list = nl;
+	(*n)++;
+	return 1;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What one phase of the boot leaves for the next: /run/lifeline/state, a
+ * small key=value file written by lifeline-early in the initramfs (where
+ * /run is a tmpfs that is moved into the real root) and read by the
+ * rootfs phase, the generator, lifelinectl and lifelined.
+ *
+ * And the durable list of quarantined components,
+ * /var/lib/lifeline/quarantine/active: one "ID GENERATION LEVEL" line each,
+ * and of the modules level 3 blocks beyond the components' own,
+ * /var/lib/lifeline/quarantine/modules: one module name a line. Both are
+ * kept by the rootfs phase on the root, not in the state record, so a
+ * decision made there needs no second variable write; every rootfs phase
+ * writes /run/modprobe.d from them (boot.c).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#define RUNSTATE_DIR            "/run/lifeline"
+#define RUNSTATE_FILE           "/run/lifeline/state"
+#define RUNSTATE_MODE_FILE      "/run/lifeline/mode"
+#define QUARANTINE_ACTIVE_FILE  "/var/lib/lifeline/quarantine/active"
+#define QUARANTINE_MODULES_FILE "/var/lib/lifeline/quarantine/modules"
+#define QUARANTINE_DECIDED_FILE "/var/lib/lifeline/quarantine/decided"
+#define LIFELINE_STATE_DIR      "/var/lib/lifeline"
+
+struct runstate {
+	unsigned boot_seq;
+	unsigned failures;
+	unsigned level;
+	unsigned generation;
+	char *mode;           /* normal | safe | given-up | uncounted */
+	char *store;          /* efi | file | none */
+	char *action;         /* none | escalate | give-up | error */
+	char **quarantine;    /* components decided in this boot */
+	char **extra_modules; /* level 3: modules blocked beyond the components' own */
+	char **blocked;       /* the state record's module list (what the initramfs blocked) */
+	char *reason;
+	char **evidence;
+	char *error; /* why the boot is uncounted, if it is */
+};
+
+void runstate_init(struct runstate *s);
+void runstate_done(struct runstate *s);
+
+/* Write atomically to path (creating its directory). */
+int runstate_write(const char *path, const struct runstate *s);
+/* -ENOENT when absent. Unknown keys are ignored (newer writers). */
+int runstate_read(const char *path, struct runstate *ret);
+
+/* The durable active-quarantine list under root. */
+struct quarantine_entry {
+	char id[65];
+	unsigned generation;
+	unsigned level;
+};
+
+int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);
+int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n);
+
+/* The level-3 module list: names valid as module names only (a damaged
+ * line is skipped); an empty list removes the file. */
+int quarantine_modules_read(const char *root, char ***ret);
+int quarantine_modules_write(const char *root, char **modules);
+
+/* The quarantine generation whose decision the rootfs phase has made
+ * durable on the root (active list and module list written): until it
+ * reaches the record's generation, the record's module list still counts
+ * for the real root (a power cut may have come first). 0 when absent. */
+int quarantine_decided_read(const char *root, unsigned *ret);
+int quarantine_decided_write(const char *root, unsigned generation);
+
+/* Append id to the in-memory list unless it is there already: 1 added,
+ * 0 already listed, -EINVAL not a component id, -ENOMEM. */
+int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,
+                          unsigned generation, unsigned level);

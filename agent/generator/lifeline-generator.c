@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lifeline-generator — a systemd generator (systemd.generator(7)).
+ *
+ * Runs first thing in systemd, before any unit. While a quarantine is
+ * active it masks the quarantined components' units in the generator's
+ * "early" directory (argv[2], which overrides /etc: nothing in /etc
+ * changes) and, in safe mode, points default.target at
+ * lifeline-safe.target (as systemd-system-update-generator redirects the
+ * boot), with the configured keep_units wanted by it. It also leaves a
+ * console (/run/issue.d) and login (/run/motd.d) banner.
+ *
+ * LIFELINE_ROOT (tests only) reads config and state under another root.
+ * A generator must not fail the boot: it always exits 0 after logging.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/strv.h"
+#include "agent/conf/components.h"
+#include "agent/conf/config.h"
+#include "agent/decision/runstate.h"
+#include "agent/crash/suspects.h"
+#include "agent/generator/unit-sandbox.h"
+
+static const char *root = "/";
+
+static int symlink_in(const char *dir, const char *name, const char *target)
+{
+	_cleanup_free_ char *p = path_join(dir, name), *parent = NULL;
+
+	if (!p)
+		return -ENOMEM;
+	parent = strdup(p);
+	if (!parent)
+		return -ENOMEM;
+	*strrchr(parent, '/') = 0;
+	(void)mkdir_p(parent, 0755);
+	if (symlink(target, p) < 0 && errno != EEXIST)
+		return log_warning_errno(errno, "Failed to create %s: %m", p);
+	return 0;
+}
+
+static void write_run_file(const char *dir, const char *name, const char *text, size_t size)
+{
+	_cleanup_free_ char *d = path_under_root(root, dir), *p = NULL;
+
+	if (!d || mkdir_p(d, 0755) < 0)
+		return;
+	p = path_join(d, name);
+	if (p && write_file_atomic(p, text, size, 0644) < 0)
+		log_warning("Failed to write %s", p);
+}
+
+static void write_banner(const struct runstate *rs, char *const *quarantined)
+{
+	_cleanup_free_ char *text = NULL, *q = strv_join(quarantined, ", ");
+	int n;
+
+	n = asprintf(&text,
+	             "\n*** lifeline SAFE MODE ***\n"
+	             "This machine crash-looped (%u failed boots) and lifeline quarantined: %s\n"
+	             "Reason: %s\n"
+	             "Status: lifelinectl status   Undo: lifelinectl clear  (then reboot)\n\n",
+	             rs->failures, q && *q ? q : "(nothing)",
+	             rs->reason ? rs->reason : "see lifelinectl status");
+	if (n < 0)
+		return;
+	/* agetty shows the .issue files in /run/issue.d; pam_motd shows /run/motd.d. */
+	write_run_file("/run/issue.d", "50-lifeline.issue", text, (size_t)n);
+	write_run_file("/run/motd.d", "50-lifeline", text, (size_t)n);
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_free_ char *state_path = NULL;
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	_cleanup_strv_free_ char **quarantined = NULL;
+	struct lifeline_config cfg;
+	struct component_set set = {0};
+	struct runstate rs;
+	unsigned n_active = 0, problems = 0;
+	const char *early;
+	bool safe;
+	int r;
+
+	log_set_prefix("lifeline-generator: ");
+	if (argc != 2 && argc != 4) {
+		log_error("expects 1 or 3 directory arguments (systemd.generator(7))");
+		return 0;
+	}
+	early = argc == 4 ? argv[2] : argv[1];
+	if (getenv("LIFELINE_ROOT"))
+		root = getenv("LIFELINE_ROOT");
+
+	runstate_init(&rs);
+	state_path = path_under_root(root, RUNSTATE_FILE);
+	if (state_path && runstate_read(state_path, &rs) < 0)
+		runstate_init(&rs);
+
+	r = quarantine_active_read(root, &active, &n_active);
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the active quarantine: %m");
+	for (unsigned i = 0; i < n_active; i++)
+		(void)strv_extend(&quarantined, active[i].id);
+	STRV_FOREACH (id, rs.quarantine)
+		if (!strv_contains(quarantined, *id))
+			(void)strv_extend(&quarantined, *id);
+
+	/* Every boot: the directories lifelined (ProtectSystem=strict) may
+	 * write, from the configured components (unit-sandbox.h). */
+	r = unit_sandbox_write(root, argv[1]);
+	if (r < 0)
+		log_warning_errno(r, "Failed to write lifelined's %s: %m", UNIT_SANDBOX_DROPIN);
+
+	safe = streq_ptr(rs.mode, "safe") || streq_ptr(rs.mode, "given-up");
+	if (!safe && strv_length(quarantined) == 0)
+		goto out;
+
+	config_init_defaults(&cfg);
+	(void)config_load(root, &cfg);
+	(void)components_load(root, &set, &problems);
+
+	/* Mask every unit of every quarantined component. */
+	STRV_FOREACH (id, quarantined) {
+		const struct component *c = components_find(&set, *id);
+
+		if (!c) {
+			/* level 3's module files: a pseudo component, no units */
+			if (!streq(*id, SUSPECTS_OOT_ID))
+				log_warning("quarantined component %s is no longer configured",
+				            *id);
+			continue;
+		}
+		STRV_FOREACH (u, c->units)
+			if (symlink_in(early, *u, "/dev/null") >= 0)
+				log_info("masked %s (component %s quarantined)", *u, *id);
+	}
+
+	if (safe) {
+		(void)symlink_in(early, "default.target",
+		                 "/usr/lib/systemd/system/lifeline-safe.target");
+		STRV_FOREACH (u, cfg.keep_units) {
+			_cleanup_free_ char *link = NULL, *target = NULL;
+
+			if (asprintf(&link, "lifeline-safe.target.wants/%s", *u) < 0 ||
+			    asprintf(&target, "/usr/lib/systemd/system/%s", *u) < 0)
+				break;
+			(void)symlink_in(early, link, target);
+		}
+		write_banner(&rs, quarantined);
+	}
+	config_done(&cfg);
+	components_done(&set);
+out:
+	runstate_done(&rs);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/lifelined/daemon-state.h"
+#include "common/fileio.h"
+#include "common/macro.h"
+
+static void copy_hash(char dst[65], const char *v)
+{
+	if (strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64)
+		memcpy(dst, v, 65);
+}
+
+int daemon_state_read(const char *root, struct daemon_state *ret)
+{
+	_cleanup_free_ char *p = path_under_root(root, DAEMON_STATE_FILE), *text = NULL;
+	struct daemon_state s = {0};
+	char *save = NULL;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_full_file(p, 8192, &text, NULL);
+	if (r == -ENOENT) {
+		*ret = s;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(l, '=');
+
+		if (!v)
+			continue;
+		*v++ = 0;
+		if (streq(l, "failures"))
+			s.failures = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(l, "next_attempt"))
+			s.next_attempt = strtoull(v, NULL, 10);
+		else if (streq(l, "delay"))
+			s.delay = strtoull(v, NULL, 10);
+		else if (streq(l, "last_status"))
+			s.last_status = strtol(v, NULL, 10);
+		else if (streq(l, "spooled"))
+			s.spooled = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(l, "seen0"))
+			copy_hash(s.seen[0], v);
+		else if (streq(l, "seen1"))
+			copy_hash(s.seen[1], v);
+		else if (streq(l, "poll_error"))
+			s.poll_error = (int)strtol(v, NULL, 10);
+		else if (streq(l, "blessed"))
+			s.blessed = streq(v, "1");
+		else if (streq(l, "why"))
+			snprintf(s.why, sizeof(s.why), "%s", v);
+	}
+	*ret = s;
+	return 0;
+}
+
+int daemon_state_write(const char *root, const struct daemon_state *s)
+{
+	_cleanup_free_ char *p = path_under_root(root, DAEMON_STATE_FILE), *buf = NULL;
+	char why[sizeof(s->why)], *slash;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	/* one line per key: the text must not start another */
+	snprintf(why, sizeof(why), "%s", s->why);
+	for (char *c = why; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	if (asprintf(&buf,
+	             "failures=%u\nnext_attempt=%" PRIu64 "\ndelay=%" PRIu64
+	             "\nlast_status=%ld\nspooled=%u\n"
+	             "seen0=%s\nseen1=%s\npoll_error=%d\nblessed=%d\nwhy=%s\n",
+	             s->failures, s->next_attempt, s->delay, s->last_status, s->spooled, s->seen[0],
+	             s->seen[1], s->poll_error, s->blessed ? 1 : 0, why) < 0)
+		return -ENOMEM;
+	slash = strrchr(p, '/');
+	*slash = 0;
+	r = mkdir_p(p, 0755);
+	*slash = '/';
+	if (r < 0)
+		return r;
+	return write_file_atomic(p, buf, strlen(buf), 0644);
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lifelined-worker — the jobs lifelined runs in a short-lived process, so
+ * that the long-lived daemon maps only libc and libsystemd while it waits
+ * (issue 5: idle RSS <= 4 MiB). Everything that needs libcurl, OpenSSL,
+ * json-c, libefivar or libblkid is here: sending the spool, heartbeats,
+ * polling and verifying fleet commands, blessing (check.d and the state
+ * record), recording a clean shutdown.
+ *
+ *   lifelined-worker [--root=DIR] JOB...
+ *
+ *   bless           run /etc/lifeline/check.d, then bless the boot (reset
+ *                   the failure counter) and take the last-good inventory
+ *   start           the daemon's start report (mode change, or "start"
+ *                   outside normal mode) and a flush of the spool now
+ *   heartbeat       a heartbeat report
+ *   poll            fetch and judge fleet commands
+ *   flush           send the spool (heartbeat, poll and start flush too)
+ *   force           flush now, whatever the back-off says (network came up)
+ *   clean-shutdown  record a clean shutdown ([boot] count_clean_reboots=no)
+ *
+ * Jobs run in the order above. The spool's back-off, the poller's memory
+ * and the bless verdict travel in /run/lifeline/daemon-state
+ * (agent/daemon-state.h). Exit status: 0 every job did its work, 1 one
+ * did not (logged; the daemon state says more), 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/boot/bless.h"
+#include "agent/conf/components.h"
+#include "agent/conf/config.h"
+#include "agent/lifelined/daemon-state.h"
+#include "agent/decision/decide.h"
+#include "agent/decision/history.h"
+#include "agent/inventory/inventory.h"
+#include "agent/report/report.h"
+#include "agent/decision/runstate.h"
+#include "agent/report/spool.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/strv.h"
+#include "efi/store.h"
+
+/* check.d scripts get this long each (seconds). */
+#define CHECK_TIMEOUT 60
+
+static const char *arg_root = "/";
+
+static uint64_t uptime_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* A blessed normal boot with nothing quarantined is the new "last good":
+ * snapshot every component's files (DESIGN.md boot flow 4) and keep
+ * last-good copies of small content files for rollback. Not in safe mode:
+ * quarantined files would be recorded as missing. */
+static void take_last_good_inventory(const struct lifeline_config *cfg, int mode)
+{
+	_cleanup_inventory_free_ struct inventory *prev = NULL, *inv = NULL;
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	struct content_cache_result cr = {0};
+	struct component_set set = {0};
+	unsigned n_active = 0;
+	int r;
+
+	if (mode != STATE_MODE_NORMAL || quarantine_active_read(arg_root, &active, &n_active) < 0 ||
+	    n_active > 0)
+		return;
+	(void)components_load(arg_root, &set, NULL);
+	(void)inventory_load(arg_root, &prev); /* any error: no previous, hash all */
+	r = inventory_take(arg_root, &set, prev, &inv);
+	if (r >= 0)
+		r = inventory_save(arg_root, inv);
+	if (r >= 0)
+		r = content_cache_update(arg_root, &set, inv, cfg->quarantine_cache_max, &cr);
+	if (r < 0)
+		log_warning_errno(r, "Failed to take the last-good inventory: %m");
+	else
+		log_info("last-good inventory taken");
+	STRV_FOREACH (l, cr.lines)
+		log_notice("%s", *l);
+	content_cache_result_done(&cr);
+	components_done(&set);
+}
+
+static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
+{
+	_cleanup_free_ char *why = NULL;
+	struct store *store = NULL;
+	struct state_record rec;
+	int r;
+
+	ds->blessed = false;
+	r = bless_run_checks(arg_root, CHECK_TIMEOUT, &why);
+	if (r == 0) {
+		bool again = streq(ds->why, why ? why : "a check failed");
+
+		snprintf(ds->why, sizeof(ds->why), "%s", why ? why : "a check failed");
+		/* reported once per reason, not at every retry */
+		if (!again) {
+			r = report_unblessed(arg_root, cfg, ds->why);
+			if (r < 0)
+				log_debug_errno(r, "Failed to spool the unblessed report: %m");
+		}
+		return -EBADMSG;
+	}
+	if (r < 0)
+		log_warning_errno(r, "Failed to run the checks in /etc/lifeline/check.d: %m");
+
+	r = config_open_store(cfg, &store, NULL);
+	if (r < 0) {
+		snprintf(ds->why, sizeof(ds->why), "no state store: %s", strerror(-r));
+		return log_error_errno(r, "No state store, cannot bless this boot: %m");
+	}
+	r = store_load(store, &rec);
+	if (r < 0) {
+		snprintf(ds->why, sizeof(ds->why), "state record: %s", state_record_strerror(r));
+		log_error("Cannot bless this boot: %s", state_record_strerror(r));
+		store_free(store);
+		return r;
+	}
+	decide_bless(&rec, (unsigned long long)time(NULL));
+	r = store_save(store, &rec);
+	store_free(store);
+	if (r < 0) {
+		snprintf(ds->why, sizeof(ds->why), "state record not written: %s", strerror(-r));
+		return log_error_errno(r, "Failed to write the state record: %m");
+	}
+	log_info("boot #%u blessed (mode %s, level %u)", rec.boot_seq,
+	         state_mode_to_string(rec.mode), rec.level);
+	ds->blessed = true;
+	ds->why[0] = 0;
+	r = history_record(arg_root, HISTORY_WHO_DAEMON, "bless", &rec,
+	                   "healthy and up stable_after seconds; every check.d script passed");
+	if (r < 0)
+		log_warning_errno(r, "Failed to record the blessing in %s: %m", HISTORY_FILE);
+	take_last_good_inventory(cfg, rec.mode);
+	return 0;
+}
+
+/* With count_clean_reboots=no, a clean shutdown is marked so that the next
+ * boot does not count this one as failed. lifelined asks only when systemd
+ * says the system is stopping. */
+static int mark_clean_shutdown(const struct lifeline_config *cfg)
+{
+	struct store *store = NULL;
+	struct state_record rec;
+	int r;
+
+	if (cfg->count_clean_reboots)
+		return 0;
+	r = config_open_store(cfg, &store, NULL);
+	if (r < 0)
+		return log_warning_errno(r, "No state store, clean shutdown not recorded: %m");
+	r = store_load(store, &rec);
+	if (r >= 0) {
+		rec.flags |= STATE_FLAG_CLEAN_SHUTDOWN;
+		r = store_save(store, &rec);
+	}
+	store_free(store);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to record the clean shutdown: %m");
+	log_info("clean shutdown recorded");
+	return 0;
+}
+
+static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, bool start,
+                   bool heartbeat, bool poll, bool force)
+{
+	struct report_sched s;
+	uint64_t now = uptime_seconds();
+	int r, ret = 0;
+
+	report_sched_init(&s);
+	s.backoff.failures = ds->failures;
+	s.backoff.next_attempt = ds->next_attempt;
+	s.backoff.delay = ds->delay;
+	s.backoff.last_status = ds->last_status;
+	memcpy(s.poller.seen, ds->seen, sizeof(s.poller.seen));
+	if (start) {
+		r = report_sched_start(&s, arg_root, cfg, now);
+		if (r < 0)
+			log_warning_errno(r, "Failed to spool the start report: %m");
+		force = true; /* the spool goes out at every start */
+	}
+	s.next_heartbeat = heartbeat ? 0 : UINT64_MAX;
+	s.next_poll = poll ? 0 : UINT64_MAX;
+	if (force)
+		s.backoff.next_attempt = 0;
+	r = report_sched_tick(&s, arg_root, cfg, now);
+	if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+		log_warning("reports not delivered to %s: %s; next try in %llu s", cfg->report_url,
+		            s.backoff.last_error[0] ? s.backoff.last_error : strerror(-r),
+		            (unsigned long long)s.backoff.delay);
+		ret = r;
+	}
+	if (poll && s.poll_error < 0 && s.poll_error != ds->poll_error)
+		log_warning_errno(s.poll_error, "Fleet commands from %s not checked: %m",
+		                  cfg->commands_url);
+	if (poll)
+		ds->poll_error = s.poll_error;
+	ds->failures = s.backoff.failures;
+	ds->next_attempt = s.backoff.next_attempt;
+	ds->delay = s.backoff.delay;
+	ds->last_status = s.backoff.last_status;
+	memcpy(ds->seen, s.poller.seen, sizeof(ds->seen));
+	/* another process is flushing: try again soon, not at once */
+	if (r == -EBUSY && ds->next_attempt <= now)
+		ds->next_attempt = now + SPOOL_BACKOFF_MIN;
+	return ret;
+}
+
+static void help(void)
+{
+	printf("Usage: lifelined-worker [--root=DIR] JOB...\n"
+	       "\n"
+	       "Runs lifelined's jobs in a short-lived process (started by lifelined).\n"
+	       "Jobs: bless start heartbeat poll flush force clean-shutdown\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"root", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	bool bless = false, start = false, heartbeat = false, poll = false, flush = false,
+	     force = false, shutdown = false;
+	struct lifeline_config cfg;
+	struct daemon_state ds;
+	int c, r, ret = 0;
+
+	log_set_prefix("lifelined: ");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'r':
+			arg_root = optarg;
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "lifelined-worker: a job is required. Try --help.\n");
+		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (streq(argv[i], "bless"))
+			bless = true;
+		else if (streq(argv[i], "start"))
+			start = true;
+		else if (streq(argv[i], "heartbeat"))
+			heartbeat = true;
+		else if (streq(argv[i], "poll"))
+			poll = true;
+		else if (streq(argv[i], "flush"))
+			flush = true;
+		else if (streq(argv[i], "force"))
+			force = flush = true;
+		else if (streq(argv[i], "clean-shutdown"))
+			shutdown = true;
+		else {
+			fprintf(stderr, "lifelined-worker: unknown job '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	config_init_defaults(&cfg);
+	(void)config_load(arg_root, &cfg);
+	r = daemon_state_read(arg_root, &ds);
+	if (r < 0) {
+		log_debug_errno(r, "Failed to read %s, starting afresh: %m", DAEMON_STATE_FILE);
+		memset(&ds, 0, sizeof(ds));
+	}
+	if (bless && bless_now(&cfg, &ds) < 0)
+		ret = 1;
+	if ((start || heartbeat || poll || flush) &&
+	    reports(&cfg, &ds, start, heartbeat, poll, force) < 0)
+		ret = 1;
+	if (shutdown && mark_clean_shutdown(&cfg) < 0)
+		ret = 1;
+	if (spool_count(arg_root, &ds.spooled, NULL) < 0)
+		ds.spooled = 0;
+	r = daemon_state_write(arg_root, &ds);
+	if (r < 0)
+		log_warning_errno(r, "Failed to write %s: %m", DAEMON_STATE_FILE);
+	config_done(&cfg);
+	return ret;
+}

@@ -127,7 +127,68 @@ static void test_usage_errors_exit_2(void **state)
 	free(out);
 	assert_int_equal(run("--help", &out), 0);
 	assert_non_null(strstr(out, "Exit status"));
+	/* the global help lists every verb */
+	assert_non_null(strstr(out, "  history [--json] [--limit N] [--boot N]\n"));
+	assert_non_null(strstr(out, "  apply-command FILE\n"));
 	free(out);
+}
+
+static void put_under_root(const char *rel, const char *text);
+
+/* VERB --help prints that verb's help, not the global one; an unknown
+ * verb's --help is a usage error. */
+static void test_verb_help_is_the_verbs_own(void **state)
+{
+	char *out;
+
+	(void)state;
+	assert_int_equal(run("status --help", &out), 0);
+	assert_non_null(strstr(out, "Usage: lifelinectl [--root=DIR] status [--json]\n"));
+	assert_null(strstr(out, "Commands"));
+	assert_null(strstr(out, "history"));
+	free(out);
+	assert_int_equal(run("clear -h", &out), 0);
+	assert_non_null(
+	    strstr(out, "Usage: lifelinectl [--root=DIR] clear [COMPONENT...|--all]\n"));
+	assert_null(strstr(out, "Commands"));
+	free(out);
+	assert_int_equal(run("frobnicate --help", &out), 2);
+	free(out);
+}
+
+/* Clearing a component that is neither configured nor quarantined is a
+ * usage error naming it, and no decision is recorded; a configured one
+ * clears (and is recorded). */
+static void test_clear_of_an_unknown_component_is_refused(void **state)
+{
+	char cmd[16384], p[8192], *out;
+	FILE *f;
+	size_t n;
+	int st;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf", "[badsec]\nmodules = badsec\n");
+	snprintf(cmd, sizeof(cmd), "%s --root=%s clear nosuch 2>&1", prog, root);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	out = calloc(1, 65536);
+	n = fread(out, 1, 65535, f);
+	out[n] = 0;
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_non_null(strstr(out, "no such component: nosuch"));
+	free(out);
+	snprintf(p, sizeof(p), "%s/var/lib/lifeline/history", root);
+	assert_int_equal(access(p, F_OK), -1);
+	/* one unknown among known ones: still nothing done */
+	assert_int_equal(run("clear badsec nosuch", &out), 2);
+	free(out);
+	assert_int_equal(access(p, F_OK), -1);
+
+	assert_int_equal(run("clear badsec", &out), 0);
+	free(out);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static void test_corrupt_record_exits_3(void **state)
@@ -329,8 +390,9 @@ static void test_history_shows_every_decision(void **state)
 	assert_int_equal(run("history extra", &out), 2);
 	free(out);
 	assert_int_equal(run("history --help", &out), 0);
-	assert_non_null(strstr(out, "SYNOPSIS"));
-	assert_non_null(strstr(out, "EXIT STATUS"));
+	assert_non_null(strstr(out, "Usage: lifelinectl [--root=DIR] history [--json]"));
+	assert_non_null(strstr(out, "--limit N"));
+	assert_non_null(strstr(out, "Exit status:"));
 	free(out);
 
 	/* a damaged line (power cut, an edit) is skipped, the rest shown */
@@ -358,6 +420,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
 	    cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
+	    cmocka_unit_test_setup(test_verb_help_is_the_verbs_own, setup),
+	    cmocka_unit_test_setup(test_clear_of_an_unknown_component_is_refused, setup),
 	    cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
 	    cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 	    cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),

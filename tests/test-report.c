@@ -28,6 +28,7 @@
 #include "agent/report/metrics.h"
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
+#include "agent/lifelined/daemon-state.h"
 #include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
@@ -391,49 +392,51 @@ static void clear_spool(void)
 static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 {
 	struct lifeline_config cfg;
-	struct report_sched s;
+	struct daemon_state ds = {0};
 	char **ev;
 
 	(void)state;
 	config_init_defaults(&cfg);
 	assert_int_equal(config_load(root, &cfg), 0);
 
-	/* first start, in safe mode: a mode change (none reported before) */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	/* first start, in safe mode: a mode change (none reported before);
+	 * the start's flush finds nobody on port 9 and backs off */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 1000), -ECONNREFUSED);
+	assert_int_equal(ds.backoff.failures, 1);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "mode-change");
 	strv_free(ev);
 	clear_spool();
 
-	/* restarted, still safe: a start report */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	/* restarted, still safe: a start report, sent whatever the back-off */
+	memset(&ds, 0, sizeof(ds));
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 1000), -ECONNREFUSED);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "start");
 	strv_free(ev);
 	clear_spool();
 
-	/* nothing due before the heartbeat (no commands url), an empty spool */
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1059), 0);
+	/* a flush alone within the back-off: nothing tried, nothing spooled */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, 0, 1001), -EAGAIN);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 0);
 	strv_free(ev);
-	/* the heartbeat; its flush finds nobody on port 9 and backs off */
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1060), -ECONNREFUSED);
-	assert_int_equal(s.backoff.failures, 1);
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1061), -EAGAIN);
+	/* the heartbeat is spooled; its flush waits for the back-off */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_HEARTBEAT, 1002), -EAGAIN);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "heartbeat");
 	strv_free(ev);
+	/* forced (the network came up): tried at once, fails again */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_FORCE, 1003), -ECONNREFUSED);
+	assert_int_equal(ds.backoff.failures, 2);
 	clear_spool();
 
 	/* the quarantine was cleared meanwhile: the next heartbeat is a mode change */
 	save_record(STATE_MODE_NORMAL, 0, 0);
-	(void)report_sched_tick(&s, root, &cfg, 1120);
+	(void)daemon_reports(&ds, root, &cfg, DAEMON_JOB_HEARTBEAT, 1120);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "mode-change");
@@ -441,8 +444,8 @@ static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 	clear_spool();
 
 	/* restarted in normal mode, no change: no start report */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 2000), 0);
+	memset(&ds, 0, sizeof(ds));
+	(void)daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 2000);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 0);
 	strv_free(ev);

@@ -17,7 +17,6 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "agent/conf/config.h"
-#include "agent/ctl/ctl.h"
 #include "efi/store.h"
 #include "agent/conf/machine-id.h"
 #include "agent/report/metrics.h"
@@ -431,12 +430,7 @@ int report_unblessed(const char *root, const struct lifeline_config *cfg, const 
 	return report_emit(root, cfg, o);
 }
 
-/* ---- the daemon's schedule ---- */
-
-void report_sched_init(struct report_sched *s)
-{
-	memset(s, 0, sizeof(*s));
-}
+/* ---- mode changes and the spool ---- */
 
 static int mode_file_read(const char *root, char **ret)
 {
@@ -470,13 +464,8 @@ static int mode_file_write(const char *root, const char *mode)
 	return write_file_atomic(p, buf, strlen(buf), 0644);
 }
 
-/* Reports a mode change when there is one; else, when fallback is a valid
- * event (and, with only_outside_normal, the mode is not normal), a report
- * of that event. The mode file is written after the
- * report is spooled: a crash in between reports the change twice, never
- * not at all. */
-static int report_mode_or(const char *root, const struct lifeline_config *cfg,
-                          enum report_event fallback, bool only_outside_normal)
+int report_mode_change(const char *root, const struct lifeline_config *cfg,
+                       enum report_event fallback, bool only_outside_normal)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	_cleanup_free_ char *last = NULL;
@@ -516,20 +505,9 @@ out:
 	return 0;
 }
 
-int report_sched_start(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                       uint64_t now)
-{
-	s->next_heartbeat = now + cfg->report_heartbeat;
-	s->next_poll = now;
-	/* Started outside normal mode: say so even when it is no change
-	 * (a restarted agent in safe mode). */
-	return report_mode_or(root, cfg, REPORT_EVENT_START, true);
-}
-
-/* spool_flush(), then the metrics file's spool count follows. */
-static int flush_and_count(const char *root, const struct lifeline_config *cfg,
-                           struct spool_backoff *b, uint64_t now, bool force,
-                           void (*keepalive)(void *userdata), void *userdata, unsigned *ret_sent)
+int report_flush(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
+                 uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
+                 unsigned *ret_sent)
 {
 	unsigned sent = 0, left = 0;
 	int r;
@@ -540,90 +518,4 @@ static int flush_and_count(const char *root, const struct lifeline_config *cfg,
 	if (ret_sent)
 		*ret_sent = sent;
 	return r;
-}
-
-int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                      uint64_t now)
-{
-	int r;
-
-	if (cfg->commands_url && *cfg->commands_url && now >= s->next_poll) {
-		unsigned judged = 0;
-
-		s->next_poll = now + cfg->commands_poll_interval;
-		r = command_poll(&s->poller, root, cfg, s->keepalive, s->userdata,
-		                 (int64_t)time(NULL), &judged);
-		if (r < 0)
-			log_debug_errno(r, "Command poll failed: %m");
-		s->poll_error = r < 0 ? r : 0;
-		/* An applied command may have changed the mode. */
-		if (judged > 0)
-			(void)report_mode_or(root, cfg, _REPORT_EVENT_MAX, false);
-	}
-	if (now >= s->next_heartbeat) {
-		s->next_heartbeat = now + cfg->report_heartbeat;
-		r = report_mode_or(root, cfg, REPORT_EVENT_HEARTBEAT, false);
-		if (r < 0)
-			log_debug_errno(r, "Heartbeat report failed: %m");
-	}
-	return flush_and_count(root, cfg, &s->backoff, now, false, s->keepalive, s->userdata, NULL);
-}
-
-/* ---- lifelinectl report ---- */
-
-int report_verb(const struct ctl_ctx *ctx)
-{
-	_cleanup_(config_donep) struct lifeline_config cfg;
-	_cleanup_(json_object_putp) json_object *o = NULL;
-	struct spool_backoff b = {0};
-	bool dry_run = false;
-	unsigned sent = 0, left = 0;
-	int r;
-
-	load_config(ctx->root, &cfg);
-	for (int i = 0; i < ctx->n_args; i++) {
-		if (streq(ctx->args[i], "--dry-run") || streq(ctx->args[i], "-n"))
-			dry_run = true;
-		else if (!streq(ctx->args[i], "--")) {
-			log_error("report: unknown argument '%s' (report [--dry-run])",
-			          ctx->args[i]);
-			return CTL_EXIT_USAGE;
-		}
-	}
-	r = report_build_cfg(ctx->root, &cfg, &o);
-	if (r < 0) {
-		log_error_errno(r, "Failed to build the report: %m");
-		return CTL_EXIT_FAILURE;
-	}
-	set_event(o, REPORT_EVENT_MANUAL);
-	if (dry_run) {
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-		                                           JSON_C_TO_STRING_NOSLASHESCAPE));
-		return CTL_EXIT_OK;
-	}
-	r = report_emit(ctx->root, &cfg, o);
-	if (r < 0) {
-		log_error_errno(r, "Failed to spool the report under %s: %m", SPOOL_DIR);
-		return CTL_EXIT_FAILURE;
-	}
-	if (!cfg.report_url || !*cfg.report_url) {
-		log_info("report %s written to the journal and %s ([report] url is not set)",
-		         get_str(o, "id"), METRICS_FILE);
-		return CTL_EXIT_OK;
-	}
-	r = flush_and_count(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);
-	(void)spool_count(ctx->root, &left, NULL);
-	if (r == -EBUSY) {
-		log_info("report %s spooled; lifelined is sending the spool right now",
-		         get_str(o, "id"));
-		return CTL_EXIT_OK;
-	}
-	if (r < 0) {
-		log_error("report %s spooled but not sent: %s (%u report(s) wait in %s)",
-		          get_str(o, "id"), *b.last_error ? b.last_error : strerror(-r), left,
-		          SPOOL_DIR);
-		return CTL_EXIT_FAILURE;
-	}
-	log_info("report %s sent (%u delivered)", get_str(o, "id"), sent);
-	return CTL_EXIT_OK;
 }

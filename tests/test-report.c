@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -526,6 +527,13 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 	assert_int_equal(json_object_array_length(q), 1);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(q, 0)), "badsec");
 	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
+	{
+		/* the hostname found as report.c finds it */
+		char host[256] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		assert_string_equal(get_s(o, "machine.hostname"), host);
+	}
 	assert_string_equal(get_s(o, "this_boot.reason"), "4 consecutive \"failed\" boots");
 	assert_string_equal(
 	    json_object_get_string(json_object_array_get_idx(get(o, "this_boot.evidence"), 0)),
@@ -581,6 +589,48 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 	config_done(&cfg);
 }
 
+/* The decision report follows the spool's naming, with its "never below
+ * the newest name" rule: with the clock set back (a report spooled
+ * "later" than now is in the spool), it still sorts after every report
+ * already there, so it is sent after them and dropped last. */
+static void test_decision_report_sorts_after_the_newest_with_the_clock_set_back(void **state)
+{
+	struct lifeline_config cfg;
+	struct runstate rs;
+	char future[SPOOL_NAME_LEN + 1], p[8192], *path = NULL, **names = NULL;
+	struct timespec ts;
+	unsigned long long us;
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	runstate_init(&rs);
+	rs.mode = strdup("safe");
+	rs.action = strdup("escalate");
+	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
+
+	/* a report made a day "after" now: the clock went back since */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	us = (unsigned long long)ts.tv_sec * 1000000ULL + 86400ULL * 1000000ULL;
+	snprintf(future, sizeof(future), "%016llu-%s.json", us, "0123456789abcdef0123456789abcdef");
+	snprintf(p, sizeof(p), "%s%s", root, SPOOL_DIR);
+	assert_int_equal(mkdir_p(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, future);
+	assert_int_equal(write_file_atomic(p, "{\"event\":\"start\"}\n", 19, 0600), 0);
+
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, &path), 1);
+	assert_int_equal(spool_list(root, &names), 0);
+	assert_int_equal(strv_length(names), 2);
+	assert_string_equal(names[0], future);
+	assert_true(strcmp(names[1], future) > 0);
+	assert_non_null(strstr(path, names[1]));
+	assert_int_equal(strtoull(names[1], NULL, 10), us + 1);
+	strv_free(names);
+	free(path);
+	runstate_done(&rs);
+	config_done(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +648,9 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_decision_report_sorts_after_the_newest_with_the_clock_set_back, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unblessed_boot_is_reported_with_the_checks_output,

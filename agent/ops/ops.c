@@ -107,8 +107,8 @@ static int save(struct ops_state *st, struct ops_result *res)
 /* One decision into the durable history. A failure is logged and does not
  * undo the decision: the change itself is made and saved already. */
 static void record(const char *root, enum ops_actor actor, const struct state_record *rec,
-                   const char *action, const char *reason, char **components,
-                   char **modules, char **files)
+                   const char *action, const char *reason, char **components, char **modules,
+                   char **files)
 {
 	_cleanup_free_ char *who = strdup(ops_actor_to_string(actor)), *act = strdup(action),
 	                    *mode = strdup(state_mode_to_string(rec->mode)),
@@ -264,9 +264,10 @@ static int clear_ids_known(const char *root, char **ids, struct ops_result *res)
 	STRV_FOREACH (id, ids)
 		if (!streq(*id, SUSPECTS_OOT_ID) && !components_find(&set, *id) &&
 		    !strv_contains(listed, *id) && !strv_contains(on_disk, *id)) {
-			log_error("no such component: %s (neither configured in "
-			          "/etc/lifeline/components.d nor quarantined); nothing was cleared",
-			          *id);
+			log_error(
+			    "no such component: %s (neither configured in "
+			    "/etc/lifeline/components.d nor quarantined); nothing was cleared",
+			    *id);
 			res->unknown = *id;
 			ret = -ESRCH;
 			break;
@@ -359,8 +360,7 @@ out:
 	return r;
 }
 
-int ops_quarantine(const char *root, char **ids, enum ops_actor actor,
-                   struct ops_result *res)
+int ops_quarantine(const char *root, char **ids, enum ops_actor actor, struct ops_result *res)
 {
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	_cleanup_strv_free_ char **mods = NULL;
@@ -429,8 +429,8 @@ int ops_quarantine(const char *root, char **ids, enum ops_actor actor,
 	log_info("quarantined; takes effect at the next boot");
 	mods = record_modules(&st.rec);
 	record(root, actor, &st.rec, "quarantine",
-	       "quarantined on request; files move at the next boot, safe mode is not entered",
-	       ids, mods, NULL);
+	       "quarantined on request; files move at the next boot, safe mode is not entered", ids,
+	       mods, NULL);
 out:
 	components_done(&set);
 	state_done(&st);
@@ -463,8 +463,8 @@ int ops_bless(const char *root, enum ops_actor actor, const char *reason, struct
 		goto out;
 	log_info("boot #%u blessed (mode %s, level %u): failure counter reset", st.rec.boot_seq,
 	         state_mode_to_string(st.rec.mode), st.rec.level);
-	record(root, actor, &st.rec, "bless", reason ? reason : "boot blessed: failure counter reset",
-	       NULL, NULL, NULL);
+	record(root, actor, &st.rec, "bless",
+	       reason ? reason : "boot blessed: failure counter reset", NULL, NULL, NULL);
 out:
 	state_done(&st);
 	return r;

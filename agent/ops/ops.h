@@ -38,10 +38,10 @@ enum ops_actor {
 /* What an operation found, for the caller's words. Every field is set by
  * every operation (zero when it does not apply). */
 struct ops_result {
-	int record_error;     /* the record's load error (STATE_E_*) when it was
-	                       * unreadable, else 0; clear replaces such a record */
-	const char *unknown;  /* -ESRCH: the id (from ids) no component has */
-	unsigned left;        /* clear: components still quarantined after it */
+	int record_error;      /* the record's load error (STATE_E_*) when it was
+	                        * unreadable, else 0; clear replaces such a record */
+	const char *unknown;   /* -ESRCH: the id (from ids) no component has */
+	unsigned left;         /* clear: components still quarantined after it */
 	unsigned not_restored; /* clear: files that could not be put back */
 	/* the state record after the operation (when it was saved) */
 	unsigned boot_seq;
@@ -63,8 +63,7 @@ int ops_clear(const char *root, char **ids, enum ops_actor actor, struct ops_res
  * they join the active list at a new generation, their modules are
  * blocked from the next boot on, when their files move too. Safe mode is
  * not entered. */
-int ops_quarantine(const char *root, char **ids, enum ops_actor actor,
-                   struct ops_result *res);
+int ops_quarantine(const char *root, char **ids, enum ops_actor actor, struct ops_result *res);
 
 /* Marks this boot good: the failure counter starts over. reason (NULL: a
  * default) goes into the history. With OPS_ACTOR_DAEMON a missing record

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Report documents with json-c (report.h): building one for the machine
+ * under a root, its journal entry, and report_emit() to the spool, the
+ * journal and the metrics file; mode-change detection for lifelined.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -59,16 +64,15 @@ static json_object *strv_array(char *const *l)
 static json_object *machine_object(const char *root)
 {
 	json_object *o = json_object_new_object();
-	char mid[33], host[HOST_NAME_MAX + 1] = "";
+	_cleanup_free_ char *host = report_hostname(root);
+	char mid[33];
 	struct utsname u;
 
 	if (!o)
 		return NULL;
 	json_object_object_add(
 	    o, "machine_id", machine_id_read(root, mid) >= 0 ? json_object_new_string(mid) : NULL);
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		host[0] = 0;
-	json_object_object_add(o, "hostname", string_or_null(*host ? host : NULL));
+	json_object_object_add(o, "hostname", string_or_null(host));
 	json_object_object_add(o, "kernel",
 	                       uname(&u) >= 0 ? json_object_new_string(u.release) : NULL);
 	json_object_object_add(o, "agent_version", json_object_new_string(LIFELINE_VERSION));
@@ -189,14 +193,11 @@ static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
 	_cleanup_free_ char *rs_path = path_under_root(root, RUNSTATE_FILE);
 	struct runstate rs;
 	bool have_rs;
-	uint8_t raw[16];
-	char id[33];
+	char id[SPOOL_ID_DIGITS + 1];
 
 	if (!o || !rs_path)
 		return -ENOMEM;
-	spool_random_bytes(raw, sizeof(raw));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	spool_id_new(id);
 
 	runstate_init(&rs);
 	have_rs = runstate_read(rs_path, &rs) >= 0;

@@ -75,6 +75,11 @@ int report_build_event(const char *root, enum report_event event, struct json_ob
 int report_build_config(const char *root, const struct lifeline_config *cfg,
                         enum report_event event, struct json_object **ret);
 
+/* The "hostname" of a report: the kernel's hostname, or, when none is set
+ * yet ("(none)" in the initramfs), the first line of <root>/etc/hostname;
+ * NULL when neither has one (or out of memory). */
+char *report_hostname(const char *root);
+
 /* The mode the report shows: "normal", "safe", "given-up" or "unreadable". */
 const char *report_mode(struct json_object *report);
 

@@ -24,7 +24,8 @@ void json_write_string(FILE *f, const char *s, size_t max)
 		if (k == 0) {
 			/* A sequence the cut would split is dropped whole,
 			 * not replaced: it was good before the cut. */
-			if (max > 0 && p[left] && utf8_sequence_len((const char *)p, left + 4) > left)
+			if (max > 0 && p[left] &&
+			    utf8_sequence_len((const char *)p, left + 4) > left)
 				break;
 			fputs("\\ufffd", f);
 			k = 1;

@@ -32,7 +32,7 @@
 struct json_writer {
 	FILE *f;
 	unsigned depth;
-	bool after_key;                       /* the next value follows a key */
+	bool after_key;                        /* the next value follows a key */
 	bool first[JSON_WRITER_DEPTH_MAX + 1]; /* no item yet at this depth */
 };
 
@@ -49,7 +49,7 @@ void json_writer_array_end(struct json_writer *w);
 /* The key of the next value in an object (a plain string, escaped). */
 void json_writer_key(struct json_writer *w, const char *key);
 
-void json_writer_string(struct json_writer *w, const char *s);           /* NULL: null */
+void json_writer_string(struct json_writer *w, const char *s); /* NULL: null */
 void json_writer_string_cut(struct json_writer *w, const char *s, size_t max);
 void json_writer_int(struct json_writer *w, int64_t v);
 void json_writer_uint(struct json_writer *w, uint64_t v);

@@ -54,11 +54,13 @@ static void test_bad_utf8_becomes_replacement_characters(void **state)
 	check("caf\xc3\xa9 \xe2\x80\xa6 \xf0\x9f\x98\x80", 0,
 	      "\"caf\xc3\xa9 \xe2\x80\xa6 \xf0\x9f\x98\x80\"");
 	/* one U+FFFD per bad byte */
-	check("a\xff\xfe" "b", 0, "\"a\\ufffd\\ufffdb\"");
-	check("\x80", 0, "\"\\ufffd\"");         /* stray continuation byte */
-	check("\xc3", 0, "\"\\ufffd\"");         /* truncated at the end */
-	check("\xc3(", 0, "\"\\ufffd(\"");       /* truncated in the middle */
-	check("\xc0\xaf", 0, "\"\\ufffd\\ufffd\""); /* overlong '/' */
+	check("a\xff\xfe"
+	      "b",
+	      0, "\"a\\ufffd\\ufffdb\"");
+	check("\x80", 0, "\"\\ufffd\"");                       /* stray continuation byte */
+	check("\xc3", 0, "\"\\ufffd\"");                       /* truncated at the end */
+	check("\xc3(", 0, "\"\\ufffd(\"");                     /* truncated in the middle */
+	check("\xc0\xaf", 0, "\"\\ufffd\\ufffd\"");            /* overlong '/' */
 	check("\xe0\x80\xaf", 0, "\"\\ufffd\\ufffd\\ufffd\""); /* overlong */
 	check("\xed\xa0\x80", 0, "\"\\ufffd\\ufffd\\ufffd\""); /* UTF-16 surrogate */
 	check("\xf4\x90\x80\x80", 0, "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* past U+10FFFF */
@@ -112,8 +114,9 @@ static void test_objects_and_arrays_get_their_commas(void **state)
 	json_writer_array_end(&w);
 	json_writer_object_end(&w);
 	assert_int_equal(fclose(f), 0);
-	assert_string_equal(buf, "{\"a\":18446744073709551615,\"b\":-5,\"c\":{\"d\":true,\"e\":null},"
-	                         "\"l\":[\"x\",\"y\\ufffd\"],\"empty\":[],\"nested\":[[],\"s\"]}");
+	assert_string_equal(buf,
+	                    "{\"a\":18446744073709551615,\"b\":-5,\"c\":{\"d\":true,\"e\":null},"
+	                    "\"l\":[\"x\",\"y\\ufffd\"],\"empty\":[],\"nested\":[[],\"s\"]}");
 
 	tok = json_tokener_new();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -170,6 +170,26 @@ static const struct ctl_verb verbs[] = {
      "\n"
      "Exit status: 0 ok (also with no history yet), 1 the history cannot be\n"
      "read, 2 usage error.\n"},
+    {"check", ctl_check, 0, "check [--json]", "is everything lifeline needs in place here?",
+     "Checks, under --root, that lifeline can work on this machine and names\n"
+     "each problem: lifeline.conf and components.d parse; no component lists a\n"
+     "unit [safe-mode] keep_units keeps; every installed kernel\n"
+     "(/boot/vmlinuz-VER) has an initramfs (/boot/initrd.img-VER) carrying\n"
+     "lifeline-early (read directly, or with lsinitramfs or lsinitrd when\n"
+     "compressed); a watchdog device exists; the state store opens, its record\n"
+     "reads and it is writable; lifelined.service is enabled. Nothing is\n"
+     "changed. --json prints {\"version\", \"ok\", \"problems\", \"checks\": [{\"check\",\n"
+     "\"ok\", \"detail\"}]}.\n"
+     "Exit status: 0 everything in place, 1 at least one problem.\n"},
+    {"plan", ctl_plan, 0, "plan [--json]",
+     "what each recovery level would quarantine here now (changes nothing)",
+     "Shows what levels 1, 2 and 3 would quarantine on this machine now, from\n"
+     "the configured components and the panic logs at hand: the components,\n"
+     "their files (as they exist now), units and modules, and level 3's\n"
+     "out-of-tree modules. Level 1 picks by the last panic log; without one it\n"
+     "is chosen at boot from what changed since the last good boot. Nothing is\n"
+     "changed.\n"
+     "Exit status: 0 ok, 1 the components could not be read.\n"},
     {"report", ctl_report, 2, "report [--dry-run]",
      "send a report to the collector now (--dry-run: print it)",
      "Builds a report of this machine (event \"manual\"), sends it to the\n"

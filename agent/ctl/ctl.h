@@ -61,6 +61,12 @@ int ctl_clear(const struct ctl_ctx *ctx);
 int ctl_quarantine(const struct ctl_ctx *ctx);
 int ctl_reset(const struct ctl_ctx *ctx);
 int ctl_history(const struct ctl_ctx *ctx);
+/* lifelinectl check [--json]: is everything lifeline needs in place
+ * (ctl-check.c)? 0 yes, 1 a problem (each one named). */
+int ctl_check(const struct ctl_ctx *ctx);
+/* lifelinectl plan [--json]: what each level would quarantine here now
+ * (ctl-plan.c); nothing is changed. */
+int ctl_plan(const struct ctl_ctx *ctx);
 /* lifelinectl report [--dry-run]: print the report (--dry-run), or emit it
  * and send the spool now. */
 int ctl_report(const struct ctl_ctx *ctx);

@@ -149,8 +149,8 @@ uint64_t spool_name_time(char *const *names, uint64_t now_us)
 	return now_us;
 }
 
-int spool_write(const char *root, char *const *names, const char *id, const void *text,
-                size_t size, char **ret_path)
+int spool_write(const char *root, char *const *names, const char *id, const void *text, size_t size,
+                char **ret_path)
 {
 	_cleanup_free_ char *dir = path_under_root(root, SPOOL_DIR), *path = NULL;
 	struct timespec ts;
@@ -160,8 +160,8 @@ int spool_write(const char *root, char *const *names, const char *id, const void
 	if (!dir)
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	us = spool_name_time(names, (uint64_t)ts.tv_sec * 1000000ULL +
-	                                (uint64_t)ts.tv_nsec / 1000ULL);
+	us = spool_name_time(names,
+	                     (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL);
 	if (asprintf(&path, "%s/%0*llu-%s.json", dir, SPOOL_TIME_DIGITS, (unsigned long long)us,
 	             id) < 0)
 		return -ENOMEM;

@@ -511,6 +511,71 @@ static void test_plan_shows_each_level_and_changes_nothing(void **state)
 	assert_int_equal(stat(p, &st), -1);
 }
 
+/* status for the person woken at 3 am: after a crash loop the boot is in
+ * safe mode with the decision and its evidence; after a clear, still in
+ * safe mode, it says the next boot is normal and a reboot is required. */
+static void test_status_says_this_and_next_mode_and_reboot_required(void **state)
+{
+	char run_dir[4200], *out;
+	json_object *j, *v, *d;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec\nfiles = /opt/badsec/bin/*\n");
+	put_under_root("/opt/badsec/bin/badsecd", "x\n");
+	snprintf(run_dir, sizeof(run_dir), "%s/run/lifeline", root);
+	for (int boot = 1; boot <= 6; boot++) {
+		struct boot_opts o = {.root = root};
+
+		put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
+		               "Oops#1 Part1\n"
+		               "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+		               "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+		assert_int_equal(boot_phase_init(&o), 0);
+		o.run_dir = run_dir;
+		assert_int_equal(boot_phase_rootfs(&o), 0);
+	}
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Mode:         safe\n"));
+	assert_null(strstr(out, "Reboot:"));
+	assert_non_null(strstr(out, "boot #6, escalate by boot\n"));
+	assert_non_null(strstr(out, "Evidence:     "));
+	assert_non_null(strstr(out, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	assert_non_null(strstr(out, "Next step:    find the cause"));
+	free(out);
+
+	assert_int_equal(run("clear", &out), 0);
+	free(out);
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Mode:         safe now; normal from the next boot\n"));
+	assert_non_null(strstr(out, "Reboot:       REQUIRED: the quarantine was cleared"));
+	assert_non_null(strstr(out, "clear by lifelinectl\n"));
+	assert_non_null(strstr(out, "Quarantined:  nothing\n"));
+	assert_non_null(strstr(out, "Next step:    reboot"));
+	free(out);
+
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "version", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	assert_true(json_object_object_get_ex(j, "this_boot_mode", &v));
+	assert_string_equal(json_object_get_string(v), "safe");
+	assert_true(json_object_object_get_ex(j, "next_boot_mode", &v));
+	assert_string_equal(json_object_get_string(v), "normal");
+	assert_true(json_object_object_get_ex(j, "reboot_required", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(j, "decision", &d));
+	assert_true(json_object_object_get_ex(d, "action", &v));
+	assert_string_equal(json_object_get_string(v), "clear");
+	assert_true(json_object_object_get_ex(d, "time", &v));
+	assert_true(json_object_get_int64(v) > 0);
+	assert_true(json_object_object_get_ex(j, "next_step", &v));
+	assert_non_null(strstr(json_object_get_string(v), "reboot"));
+	json_object_put(j);
+}
+
 static json_object *history_json(const char *args, int want_exit)
 {
 	char cmd[256], *out;
@@ -640,6 +705,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 	    cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
 	    cmocka_unit_test_setup(test_history_shows_every_decision, setup),
+	    cmocka_unit_test_setup(test_status_says_this_and_next_mode_and_reboot_required, setup),
 	    cmocka_unit_test_setup(test_check_passes_on_a_complete_install, setup),
 	    cmocka_unit_test_setup(test_plan_shows_each_level_and_changes_nothing, setup),
 	    cmocka_unit_test_setup(test_check_names_a_bad_config, setup),

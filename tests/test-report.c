@@ -202,6 +202,15 @@ static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
 	/* report_build() leaves the event to the caller */
 	assert_false(json_object_object_get_ex(o, "event", NULL));
 	json_object_put(o);
+
+	/* once the rootfs phase made this boot's decision durable, the
+	 * active list is the whole truth: newsec was cleared since */
+	assert_int_equal(quarantine_decided_write(root, 2), 0);
+	assert_int_equal(report_build(root, &o), 0);
+	a = get(o, "quarantined");
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(get_s(json_object_array_get_idx(a, 0), "component"), "badsec");
+	json_object_put(o);
 }
 
 static void test_report_ids_are_unique(void **state)

@@ -31,8 +31,9 @@ void ctl_state_done(struct ctl_state *st);
  * CTL_EXIT_STATE, logged. */
 int ctl_require_record(const struct ctl_state *st);
 
-/* The ids quarantined: the active list plus what this boot's hand-off
- * (rs, may be NULL) decided. */
+/* The ids quarantined: the active list, plus what this boot's hand-off
+ * (rs, may be NULL) decided while the rootfs phase has not yet made that
+ * durable (quarantine/decided below rs's generation). */
 char **ctl_quarantined_ids(const char *root, const struct runstate *rs);
 
 /* "2026-12-07 03:00:00 UTC", or "unix time N" for a time gmtime_r()

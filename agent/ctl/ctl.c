@@ -67,9 +67,15 @@ char **ctl_quarantined_ids(const char *root, const struct runstate *rs)
 	char **ids = NULL;
 	unsigned n = 0;
 
+	unsigned decided = 0;
+
 	if (quarantine_active_read(root, &active, &n) >= 0)
 		for (unsigned i = 0; i < n; i++)
 			(void)strv_extend(&ids, active[i].id);
+	/* Once the rootfs phase made this boot's decision durable, the active
+	 * list is the whole truth (a clear since removed them from it). */
+	if (rs && quarantine_decided_read(root, &decided) >= 0 && decided >= rs->generation)
+		rs = NULL;
 	if (rs)
 		STRV_FOREACH (id, rs->quarantine)
 			if (!strv_contains(ids, *id))
@@ -110,10 +116,15 @@ enum ops_actor ctl_actor(const struct ctl_ctx *ctx)
 
 static const struct ctl_verb verbs[] = {
     {"status", ctl_status, 0, "status [--json]",
-     "boot counters, mode, level, quarantine, last good boot",
-     "Shows the state record (boot number, consecutive failed boots, mode, level),\n"
-     "what is quarantined and which modules are blocked, and why this boot was\n"
-     "started as it was. --json prints one object.\n"
+     "this boot's mode and the next's, reboot required, why, next step",
+     "Leads with what matters first: the mode this boot runs in and the mode\n"
+     "the next boot gets, whether a reboot is required to apply what was\n"
+     "decided, the last decision (when, by whom, why) with its evidence line,\n"
+     "and the next step. Then the state record (boot number, consecutive\n"
+     "failed boots, level, last good boot), what is quarantined and which\n"
+     "modules are blocked. --json prints one object, \"version\": 1, with\n"
+     "this_boot_mode, next_boot_mode (also \"mode\"), reboot_required,\n"
+     "reboot_reason, decision, evidence, next_step and the record's fields.\n"
      "Exit status: 0 ok, 1 no state store, 3 the state record is unreadable.\n"},
     {"components", ctl_components, 0, "components [--json]",
      "configured security components and whether active",

@@ -150,7 +150,7 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 {
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	json_object *a = json_object_new_array();
-	unsigned n = 0;
+	unsigned n = 0, decided = 0;
 
 	if (!a)
 		return NULL;
@@ -166,7 +166,11 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 		json_object_array_add(a, e);
 	}
 	/* Decided in this boot but not (yet) in the durable list: the rootfs
-	 * phase may not have written it. */
+	 * phase may not have written it. Once it has (quarantine/decided at
+	 * this boot's generation), the active list is the whole truth: a
+	 * clear since removed them. */
+	if (rs && quarantine_decided_read(root, &decided) >= 0 && decided >= rs->generation)
+		rs = NULL;
 	if (rs)
 		STRV_FOREACH (id, rs->quarantine) {
 			bool found = false;

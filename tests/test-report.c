@@ -85,6 +85,8 @@ static void write_runstate(void)
 	assert_int_equal(strv_extend(&rs.evidence, "Comm: badsecd"), 0);
 	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
 	assert_int_equal(strv_extend(&rs.quarantine, "newsec"), 0);
+	/* what the initramfs blocked: the record's list at boot */
+	assert_int_equal(strv_extend(&rs.blocked, "badsec_mod"), 0);
 	snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
 	assert_int_equal(runstate_write(p, &rs), 0);
 	runstate_done(&rs);
@@ -336,7 +338,7 @@ static void test_metrics_file_has_the_counters(void **state)
 
 	(void)state;
 	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
-	assert_int_equal(metrics_write(root, o, 3), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 3), 0);
 	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_int_equal(stat(p, &st), 0);
@@ -350,11 +352,16 @@ static void test_metrics_file_has_the_counters(void **state)
 	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"newsec\"} 1\n"));
 	assert_non_null(strstr(t, "\nlifeline_reports_spooled 3\n"));
 	assert_non_null(strstr(t, "# TYPE lifeline_failures gauge\n"));
+	assert_non_null(strstr(t, "\nlifeline_build_info{version=\"" LIFELINE_VERSION "\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"safe\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_reboot_required 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_last_bless_timestamp_seconds 1700000000\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 0\n"));
 	free(t);
 	json_object_put(o);
 
 	/* after a flush only the spool count changes */
-	assert_int_equal(metrics_update_spooled(root, 0), 0);
+	assert_int_equal(metrics_update_spooled(root, NULL, 0), 0);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_non_null(strstr(t, "\nlifeline_reports_spooled 0\n"));
 	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
@@ -363,10 +370,43 @@ static void test_metrics_file_has_the_counters(void **state)
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
 	                       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
-	assert_int_equal(metrics_format(o, 0, &t), 0);
+	assert_int_equal(metrics_format(o, 0, 0, &t), 0);
 	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
 	free(t);
 	json_object_put(o);
+
+	/* cleared while in safe mode: this boot stays safe, the next is
+	 * normal, a reboot is required */
+	save_record(STATE_MODE_NORMAL, 0, 0);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"safe\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"normal\"} 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"normal\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"safe\"} 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_reboot_required 1\n"));
+	free(t);
+
+	/* an applied fleet command's seq, kept by the reports after it */
+	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"command\":"
+	                       "{\"result\":\"accepted\",\"seq\":7,\"applied\":true}}");
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_HEARTBEAT, &o), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_command_seq 7\n"));
+	free(t);
+
+	/* another textfile directory */
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(metrics_write(root, "/srv/metrics", o, 0), 0);
+	json_object_put(o);
+	snprintf(p, sizeof(p), "%s/srv/metrics/lifeline.prom", root);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static char **spooled_events(void)
@@ -465,7 +505,11 @@ static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 		char p[4096], *t = NULL;
 		snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
 		assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
-		assert_non_null(strstr(t, "lifeline_mode{mode=\"normal\"} 1\n"));
+		/* the record says normal; this boot (the hand-off) is still
+		 * in safe mode until a reboot */
+		assert_non_null(strstr(t, "lifeline_next_boot_mode{mode=\"normal\"} 1\n"));
+		assert_non_null(strstr(t, "lifeline_mode{mode=\"safe\"} 1\n"));
+		assert_non_null(strstr(t, "lifeline_reboot_required 1\n"));
 		free(t);
 	}
 	config_done(&cfg);

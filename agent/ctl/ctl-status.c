@@ -17,6 +17,7 @@
 #include "agent/ctl/ctl.h"
 #include "agent/decision/history.h"
 #include "agent/decision/runstate.h"
+#include "agent/ops/ops.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -35,48 +36,14 @@ struct status_view {
 	const char *next_step;
 };
 
-static bool modules_differ(const struct state_record *rec, char **blocked)
-{
-	if (strv_length(blocked) != rec->n_modules)
-		return true;
-	for (unsigned i = 0; i < rec->n_modules; i++)
-		if (!strv_contains(blocked, rec->modules[i]))
-			return true;
-	return false;
-}
-
-/* A reboot is needed when the record (what the next boot applies) no
- * longer matches what this boot was started with: another mode, another
- * quarantine generation (a quarantine decided since), other module
- * blocks (a component cleared). A boot lifeline-early did not count
- * (uncounted, or no hand-off) tells nothing. */
-static void view_reboot(const struct ctl_state *st, const struct runstate *rs, bool have_rs,
-                        struct status_view *v)
-{
-	if (!have_rs || !rs->mode || streq(rs->mode, "uncounted"))
-		return;
-	v->this_mode = rs->mode;
-	if (!streq(rs->mode, v->next_mode)) {
-		v->reboot = true;
-		v->reboot_why = streq(v->next_mode, "normal")
-		                    ? "the quarantine was cleared: the next boot is a normal boot"
-		                    : "the next boot starts in another mode";
-	} else if (rs->generation != st->rec.generation) {
-		v->reboot = true;
-		v->reboot_why = "a quarantine was decided since this boot started: it takes effect "
-		                "at the next boot";
-	} else if (modules_differ(&st->rec, rs->blocked)) {
-		v->reboot = true;
-		v->reboot_why = "the blocked modules changed since this boot started";
-	}
-}
-
 static void view_fill(const struct ctl_state *st, const struct runstate *rs, bool have_rs,
                       const struct history *h, struct status_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->next_mode = state_mode_to_string(st->rec.mode);
-	view_reboot(st, rs, have_rs, v);
+	if (have_rs && rs->mode && !streq(rs->mode, "uncounted"))
+		v->this_mode = rs->mode;
+	v->reboot = ops_reboot_required(&st->rec, have_rs ? rs : NULL, &v->reboot_why);
 	for (size_t i = h ? h->n : 0; i > 0; i--)
 		if (!streq_ptr(h->entries[i - 1].action, "bless")) {
 			v->decision = &h->entries[i - 1];

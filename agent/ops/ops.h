@@ -74,3 +74,16 @@ int ops_bless(const char *root, enum ops_actor actor, const char *reason, struct
 /* Starts a new state record (after a corrupt one). A record written by a
  * newer lifeline is kept (STATE_E_VERSION) unless force. */
 int ops_reset(const char *root, enum ops_actor actor, bool force, struct ops_result *res);
+
+struct runstate;
+struct state_record;
+
+/* Whether what was decided since this boot started needs a reboot to take
+ * effect: the record (what the next boot applies) no longer matches what
+ * this boot was started with (rs, the /run hand-off): another mode,
+ * another quarantine generation (a quarantine decided since), other
+ * module blocks (a component cleared). A boot lifeline-early did not
+ * count (rs NULL, or mode "uncounted") tells nothing: false. *ret_why
+ * (may be NULL) gets one sentence. (ops-pending.c) */
+bool ops_reboot_required(const struct state_record *rec, const struct runstate *rs,
+                         const char **ret_why);

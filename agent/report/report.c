@@ -27,6 +27,7 @@
 #include "agent/report/metrics.h"
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
+#include "agent/ops/ops.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct store *, store_free)
@@ -79,13 +80,16 @@ static json_object *machine_object(const char *root)
 	return o;
 }
 
-static json_object *state_object(const struct lifeline_config *cfg)
+/* ret_rec gets the record when it could be read (or is a new one). */
+static json_object *state_object(const struct lifeline_config *cfg, struct state_record *ret_rec,
+                                 bool *ret_have_rec)
 {
 	_cleanup_(store_freep) struct store *store = NULL;
 	json_object *o = json_object_new_object(), *m;
 	struct state_record rec;
 	int r;
 
+	*ret_have_rec = false;
 	if (!o)
 		return NULL;
 	r = config_open_store(cfg, &store, NULL);
@@ -107,6 +111,8 @@ static json_object *state_object(const struct lifeline_config *cfg)
 	}
 	if (r == -ENOENT)
 		state_record_init(&rec);
+	*ret_rec = rec;
+	*ret_have_rec = true;
 	json_object_object_add(o, "record", json_object_new_boolean(r == 0));
 	json_object_object_add(o, "boot_seq", json_object_new_int64(rec.boot_seq));
 	json_object_object_add(o, "failures", json_object_new_int64(rec.failures));
@@ -131,9 +137,11 @@ static json_object *state_object(const struct lifeline_config *cfg)
 	return o;
 }
 
-static json_object *this_boot_object(const struct runstate *rs)
+static json_object *this_boot_object(const struct runstate *rs, const struct state_record *rec)
 {
 	json_object *o = json_object_new_object();
+	const char *why = NULL;
+	bool reboot = rec && ops_reboot_required(rec, rs, &why);
 
 	if (!o)
 		return NULL;
@@ -143,6 +151,8 @@ static json_object *this_boot_object(const struct runstate *rs)
 	json_object_object_add(o, "evidence", strv_array(rs->evidence));
 	json_object_object_add(o, "quarantine", strv_array(rs->quarantine));
 	json_object_object_add(o, "error", string_or_null(rs->error));
+	json_object_object_add(o, "reboot_required", json_object_new_boolean(reboot));
+	json_object_object_add(o, "reboot_reason", string_or_null(why));
 	return o;
 }
 
@@ -195,8 +205,9 @@ static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ char *rs_path = path_under_root(root, RUNSTATE_FILE);
+	struct state_record rec;
 	struct runstate rs;
-	bool have_rs;
+	bool have_rs, have_rec;
 	char id[SPOOL_ID_DIGITS + 1];
 
 	if (!o || !rs_path)
@@ -210,8 +221,9 @@ static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
 	json_object_object_add(o, "machine", machine_object(root));
-	json_object_object_add(o, "state", state_object(cfg));
-	json_object_object_add(o, "this_boot", have_rs ? this_boot_object(&rs) : NULL);
+	json_object_object_add(o, "state", state_object(cfg, &rec, &have_rec));
+	json_object_object_add(o, "this_boot",
+	                       have_rs ? this_boot_object(&rs, have_rec ? &rec : NULL) : NULL);
 	json_object_object_add(o, "quarantined", quarantined_array(root, have_rs ? &rs : NULL));
 	runstate_done(&rs);
 	*ret = TAKE_PTR(o);
@@ -398,6 +410,14 @@ int report_journal_send(struct json_object *report)
 	return sd_journal_sendv(iov, (int)n);
 }
 
+/* The textfile directory: METRICS_DIR (NULL) until [report] metrics_dir
+ * is a key of lifeline.conf. */
+static const char *metrics_dir(const struct lifeline_config *cfg)
+{
+	(void)cfg;
+	return NULL;
+}
+
 int report_emit(const char *root, const struct lifeline_config *cfg, struct json_object *report)
 {
 	unsigned spooled = 0;
@@ -412,7 +432,7 @@ int report_emit(const char *root, const struct lifeline_config *cfg, struct json
 	if (k < 0)
 		log_debug_errno(k, "Failed to send report to the journal: %m");
 	(void)spool_count(root, &spooled, NULL);
-	k = metrics_write(root, report, spooled);
+	k = metrics_write(root, metrics_dir(cfg), report, spooled);
 	if (k < 0)
 		log_debug_errno(k, "Failed to write %s: %m", METRICS_FILE);
 	return r;
@@ -519,7 +539,7 @@ int report_flush(const char *root, const struct lifeline_config *cfg, struct spo
 
 	r = spool_flush(root, cfg, b, now, force, keepalive, userdata, &sent);
 	if (sent > 0 && spool_count(root, &left, NULL) >= 0)
-		(void)metrics_update_spooled(root, left);
+		(void)metrics_update_spooled(root, metrics_dir(cfg), left);
 	if (ret_sent)
 		*ret_sent = sent;
 	return r;

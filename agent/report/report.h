@@ -19,7 +19,10 @@
  *              or, when the record is unreadable,
  *              { "store": ..., "error": "<why>" },
  *     "this_boot": { "mode", "action", "reason", "evidence": [...],
- *                    "quarantine": [...], "error" } | null,
+ *                    "quarantine": [...], "error",
+ *                    "reboot_required": true|false, "reboot_reason" } | null,
+ *              ("mode" is the mode this boot runs in, state's "mode" the
+ *              next boot's; reboot_required: ops_reboot_required())
  *     "quarantined": [ { "component", "generation", "level" }, ... ],
  *     "command": { "result": "accepted"|"rejected", "reason", "detail",
  *                  "source", "action", "seq", "applied" }   (event "command" only)

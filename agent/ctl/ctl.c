@@ -248,7 +248,7 @@ void ctl_help(FILE *f)
 	           "  --root=DIR   operate on config, state and quarantine under DIR (as\n"
 	           "               systemctl --root); EFI variables still come from efivarfs\n"
 	           "               or EFIVARFS_PATH\n"
-	           "  --json       JSON output (status, components, history)\n"
+	           "  --json       JSON output (status, components, history, check, plan)\n"
 	           "  -q, --quiet  only errors\n"
 	           "  -h, --help   this text      --version  the version\n"
 	           "\n"
@@ -262,7 +262,7 @@ void ctl_help(FILE *f)
 
 void ctl_verb_help(const struct ctl_verb *v, FILE *f)
 {
-	fprintf(f, "Usage: lifelinectl [--root=DIR] %s\n\n%s.\n", v->usage, v->help);
+	fprintf(f, "Usage: lifelinectl [--root=DIR] %s\n\n%s\n", v->usage, v->help);
 	if (v->description)
 		fprintf(f, "\n%s", v->description);
 }

@@ -102,6 +102,8 @@ struct command_check {
 const char *command_action_to_string(enum command_action a);
 int command_action_from_string(const char *s);
 const char *command_verdict_to_string(enum command_verdict v);
+/* "all" or a machine-id (32 lowercase hex digits). */
+bool command_target_is_valid(const char *s);
 
 void command_done(struct command *c);
 void command_check_done(struct command_check *c);
@@ -165,7 +167,8 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
                  void (*keepalive)(void *userdata), void *userdata, int64_t now,
                  unsigned *ret_judged);
 
-/* lifelinectl verbs (exit codes as ctl.h). */
+/* The lifelinectl verbs live in agent/ctl/command-verbs.h; declared here
+ * too until agent/ctl/ctl.c includes that header. */
 int command_verb_keygen(const struct ctl_ctx *ctx);
 int command_verb_sign(const struct ctl_ctx *ctx);
 int command_verb_apply(const struct ctl_ctx *ctx);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Fleet command keys and signing: Ed25519 key pairs in PEM files, the key
- * id, the canonical body of a command and the signed document (the format
- * is described in command.h). */
+ * id, the trusted keys of a machine (the keyring), the canonical body of a
+ * command, the derived seq and the signed document (the format is
+ * described in command.h). */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,9 @@
 
 #include "agent/command/command-internal.h"
 #include "agent/command/command.h"
+#include "agent/conf/config.h"
 #include "common/fileio.h"
+#include "common/log.h"
 #include "common/strv.h"
 
 #define ED25519_KEY_LEN 32
@@ -125,6 +130,143 @@ int command_key_id(EVP_PKEY *key, char ret[COMMAND_KEY_ID_LEN + 1])
 		return r;
 	memcpy(ret, full, COMMAND_KEY_ID_LEN);
 	ret[COMMAND_KEY_ID_LEN] = 0;
+	return 0;
+}
+
+/* ---- the trusted keys ---- */
+
+void command_keyring_done(struct command_keyring *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		EVP_PKEY_free(k->keys[i]);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Adds the public key of path (under root) once; a file that does not
+ * load is logged and skipped. */
+static int keyring_add(struct command_keyring *k, const char *path, bool quiet_enoent)
+{
+	EVP_PKEY *key = NULL;
+	char id[COMMAND_KEY_ID_LEN + 1];
+	int r;
+
+	r = command_key_load_public(path, &key);
+	if (r == -ENOENT && quiet_enoent)
+		return 0;
+	if (r < 0) {
+		log_warning_errno(r, "Fleet public key %s not used: %m", path);
+		return 0;
+	}
+	r = command_key_id(key, id);
+	if (r < 0) {
+		EVP_PKEY_free(key);
+		return r;
+	}
+	for (size_t i = 0; i < k->n; i++)
+		if (streq(k->ids[i], id)) {
+			EVP_PKEY_free(key);
+			return 0;
+		}
+	if (k->n >= COMMAND_KEYS_MAX) {
+		log_warning("Fleet public key %s not used: more than %d trusted keys", path,
+		            COMMAND_KEYS_MAX);
+		EVP_PKEY_free(key);
+		return 0;
+	}
+	memcpy(k->ids[k->n], id, sizeof(id));
+	k->keys[k->n++] = key;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int command_keyring_load(const char *root, const struct lifeline_config *cfg,
+                         struct command_keyring *ret)
+{
+	_cleanup_free_ char *legacy = NULL, *dir = path_under_root(root, COMMAND_KEY_DIR);
+	_cleanup_strv_free_ char **names = NULL;
+	struct command_keyring k = {};
+	DIR *d;
+	int r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	if (cfg->commands_public_key && *cfg->commands_public_key) {
+		legacy = path_under_root(root, cfg->commands_public_key);
+		if (!legacy)
+			return -ENOMEM;
+		r = keyring_add(&k, legacy, true);
+	}
+	d = r >= 0 ? opendir(dir) : NULL;
+	if (d) {
+		struct dirent *de;
+		size_t len;
+
+		/* sorted: the same keys win at COMMAND_KEYS_MAX on every
+		 * machine */
+		while (r >= 0 && (de = readdir(d))) {
+			len = strlen(de->d_name);
+			if (de->d_name[0] != '.' && len > 4 && streq(de->d_name + len - 4, ".pub"))
+				r = strv_extend(&names, de->d_name);
+		}
+		closedir(d);
+		if (r >= 0 && names)
+			qsort(names, strv_length(names), sizeof(char *), cmp_str);
+		STRV_FOREACH (n, names) {
+			_cleanup_free_ char *p = path_join(dir, *n);
+
+			if (r < 0)
+				break;
+			r = p ? keyring_add(&k, p, true) : -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		command_keyring_done(&k);
+		return r;
+	}
+	if (k.n == 0)
+		return -ENOKEY;
+	*ret = k;
+	return 0;
+}
+
+/* ---- the derived seq ---- */
+
+int command_seq_derive(const char *state_path, int64_t now_us, uint64_t *ret, int *ret_state_error)
+{
+	_cleanup_free_ char *text = NULL;
+	unsigned long long last = 0;
+	uint64_t seq = now_us > 0 ? (uint64_t)now_us : 1;
+	char buf[32], *end;
+	int r = 0, n;
+
+	if (ret_state_error)
+		*ret_state_error = 0;
+	if (state_path) {
+		r = read_full_file(state_path, 64, &text, NULL);
+		if (r >= 0) {
+			errno = 0;
+			last = strtoull(text, &end, 10);
+			if (errno || end == text || (*end && !streq(end, "\n")))
+				last = 0;
+		}
+		if (r >= 0 || r == -ENOENT) {
+			if (last >= seq)
+				seq = last + 1;
+		}
+	}
+	if (seq > COMMAND_SEQ_MAX)
+		return -ERANGE;
+	if (state_path) {
+		n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seq);
+		r = write_file_atomic(state_path, buf, (size_t)n, 0600);
+		if (r < 0 && ret_state_error)
+			*ret_state_error = r;
+	}
+	*ret = seq;
 	return 0;
 }
 

@@ -91,8 +91,8 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 				p->seen[i][0] = 0;
 			continue;
 		}
-		if (command_sha256_hex(docs[i], sizes[i], sha[i]) < 0 || streq(sha[i], p->seen[i]) ||
-		    streq(sha[i], last_sha)) {
+		if (command_sha256_hex(docs[i], sizes[i], sha[i]) < 0 ||
+		    streq(sha[i], p->seen[i]) || streq(sha[i], last_sha)) {
 			memcpy(p->seen[i], sha[i], sizeof(sha[i]));
 			free(docs[i]);
 			docs[i] = NULL;

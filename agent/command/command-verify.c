@@ -20,6 +20,13 @@ static const char *const action_names[_COMMAND_ACTION_MAX] = {
     [COMMAND_ACTION_QUARANTINE] = "quarantine",
     [COMMAND_ACTION_BLESS] = "bless",
     [COMMAND_ACTION_REBOOT] = "reboot",
+    [COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED] = "clear-and-reboot-if-quarantined",
+    [COMMAND_ACTION_REBOOT_IF_SAFE_MODE] = "reboot-if-safe-mode",
+};
+
+static const char *const source_names[_COMMAND_SOURCE_MAX] = {
+    [COMMAND_SOURCE_ALL] = "all",
+    [COMMAND_SOURCE_MACHINE] = "machine",
 };
 
 static const char *const verdict_names[_COMMAND_VERDICT_MAX] = {
@@ -48,6 +55,16 @@ int command_action_from_string(const char *s)
 		if (streq_ptr(s, action_names[i]))
 			return i;
 	return -EINVAL;
+}
+
+const char *command_source_to_string(enum command_source s)
+{
+	return (unsigned)s < _COMMAND_SOURCE_MAX ? source_names[s] : NULL;
+}
+
+enum command_source command_source_of(const struct command *c)
+{
+	return strv_contains(c->targets, "all") ? COMMAND_SOURCE_ALL : COMMAND_SOURCE_MACHINE;
 }
 
 const char *command_verdict_to_string(enum command_verdict v)
@@ -277,7 +294,8 @@ static int parse_body(const char *body, size_t size, struct command_check *ret)
 	if (!json_object_object_get_ex(o, "targets", &v))
 		r = -EINVAL;
 	else
-		r = get_strings(o, "targets", COMMAND_TARGETS_MAX, command_target_is_valid, &c.targets);
+		r = get_strings(o, "targets", COMMAND_TARGETS_MAX, command_target_is_valid,
+		                &c.targets);
 	if (r == -ENOMEM) {
 		command_done(&c);
 		return r;
@@ -301,7 +319,8 @@ static int parse_body(const char *body, size_t size, struct command_check *ret)
 		               "\"issued\" and \"expires\" must be unix times, issued <= expires");
 	}
 	if ((c.action == COMMAND_ACTION_QUARANTINE && !c.components[0]) ||
-	    ((c.action == COMMAND_ACTION_BLESS || c.action == COMMAND_ACTION_REBOOT) &&
+	    ((c.action == COMMAND_ACTION_BLESS || c.action == COMMAND_ACTION_REBOOT ||
+	      c.action == COMMAND_ACTION_REBOOT_IF_SAFE_MODE) &&
 	     c.components[0])) {
 		enum command_action a = c.action;
 
@@ -334,11 +353,62 @@ static bool is_b64(const char *s, size_t n)
 	return true;
 }
 
+/* Which trusted key has the id at p (16 hex digits): its index, or -1
+ * with the trusted ids listed in ret_list. */
+static int find_key(const struct command_trust *t, const char *p, char *list, size_t list_size,
+                    int *ret_error)
+{
+	size_t used = 0;
+
+	*ret_error = 0;
+	list[0] = 0;
+	for (size_t i = 0; i < t->n_keys; i++) {
+		char id[COMMAND_KEY_ID_LEN + 1];
+		int r = command_key_id(t->keys[i], id);
+
+		if (r < 0) {
+			*ret_error = r;
+			return -1;
+		}
+		if (strncmp(p, id, COMMAND_KEY_ID_LEN) == 0)
+			return (int)i;
+		if (used < list_size)
+			used += (size_t)snprintf(list + used, list_size - used, "%s%s",
+			                         i > 0 ? ", " : "", id);
+	}
+	return -1;
+}
+
+int command_body_check(const char *body, size_t size, struct command_check *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (size > COMMAND_BODY_MAX)
+		return verdict(ret, COMMAND_REJECT_TOO_LONG, "body of %zu bytes, at most %d", size,
+		               COMMAND_BODY_MAX);
+	return parse_body(body, size, ret);
+}
+
 int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const char *machine_id,
                    uint64_t last_seq, int64_t now, struct command_check *ret)
 {
+	struct command_trust t = {.keys = &public_key,
+	                          .n_keys = public_key ? 1 : 0,
+	                          .machine_id = machine_id,
+	                          .last_seq = {last_seq, last_seq}};
+
+	return command_verify_trust(doc, size, &t, now, ret);
+}
+
+int command_verify_trust(const char *doc, size_t size, const struct command_trust *t, int64_t now,
+                         struct command_check *ret)
+{
 	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-	char our_id[COMMAND_KEY_ID_LEN + 1], b64[COMMAND_SIG_B64_LEN + 1], again[COMMAND_SIG_B64_LEN + 1];
+	char trusted[COMMAND_KEYS_MAX * (COMMAND_KEY_ID_LEN + 2) + 1], b64[COMMAND_SIG_B64_LEN + 1],
+	    again[COMMAND_SIG_B64_LEN + 1];
+	const char *machine_id = t->machine_id;
+	EVP_PKEY *public_key;
+	enum command_source src;
+	int k, err;
 	const char *nl, *line2, *p;
 	size_t body_len, line2_len, rest;
 	uint8_t sig[COMMAND_SIG_B64_LEN / 4 * 3];
@@ -367,7 +437,8 @@ int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const cha
 
 	/* "signature: ed25519 " KEYID " " BASE64, nothing else */
 	p = line2 + strlen(COMMAND_SIGNATURE_PREFIX);
-	if (line2_len != strlen(COMMAND_SIGNATURE_PREFIX) + COMMAND_KEY_ID_LEN + 1 + COMMAND_SIG_B64_LEN ||
+	if (line2_len !=
+	        strlen(COMMAND_SIGNATURE_PREFIX) + COMMAND_KEY_ID_LEN + 1 + COMMAND_SIG_B64_LEN ||
 	    strncmp(line2, COMMAND_SIGNATURE_PREFIX, strlen(COMMAND_SIGNATURE_PREFIX)) != 0 ||
 	    !is_hex(p, COMMAND_KEY_ID_LEN) || p[COMMAND_KEY_ID_LEN] != ' ' ||
 	    !is_b64(p + COMMAND_KEY_ID_LEN + 1, COMMAND_SIG_B64_LEN))
@@ -378,24 +449,32 @@ int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const cha
 	b64[COMMAND_SIG_B64_LEN] = 0;
 	/* EVP_DecodeBlock() counts '=' padding as zero bytes; accept only the
 	 * canonical encoding of exactly 64 bytes. */
-	if (EVP_DecodeBlock(sig, (const unsigned char *)b64, COMMAND_SIG_B64_LEN) != (int)sizeof(sig) ||
-	    EVP_EncodeBlock((unsigned char *)again, sig, COMMAND_ED25519_SIG_LEN) != COMMAND_SIG_B64_LEN ||
+	if (EVP_DecodeBlock(sig, (const unsigned char *)b64, COMMAND_SIG_B64_LEN) !=
+	        (int)sizeof(sig) ||
+	    EVP_EncodeBlock((unsigned char *)again, sig, COMMAND_ED25519_SIG_LEN) !=
+	        COMMAND_SIG_B64_LEN ||
 	    memcmp(again, b64, COMMAND_SIG_B64_LEN))
 		return verdict(ret, COMMAND_REJECT_BAD_SIGNATURE,
 		               "the signature is not 64 bytes of base64");
 
-	r = command_key_id(public_key, our_id);
-	if (r < 0)
-		return r;
-	if (strncmp(p, our_id, COMMAND_KEY_ID_LEN) != 0)
-		return verdict(ret, COMMAND_REJECT_WRONG_KEY,
-		               "signed with key %.16s, this machine trusts key %s", p, our_id);
+	memcpy(ret->key_id, p, COMMAND_KEY_ID_LEN);
+	ret->key_id[COMMAND_KEY_ID_LEN] = 0;
+	k = find_key(t, p, trusted, sizeof(trusted), &err);
+	if (err < 0)
+		return err;
+	if (k < 0)
+		return verdict(
+		    ret, COMMAND_REJECT_WRONG_KEY,
+		    "signed with key %s, which this machine does not trust (trusted: %s)",
+		    ret->key_id, t->n_keys > 0 ? trusted : "none");
+	public_key = t->keys[k];
 	ctx = EVP_MD_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
 	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, public_key) != 1)
 		return -EIO;
-	if (EVP_DigestVerify(ctx, sig, COMMAND_ED25519_SIG_LEN, (const unsigned char *)doc, body_len) != 1)
+	if (EVP_DigestVerify(ctx, sig, COMMAND_ED25519_SIG_LEN, (const unsigned char *)doc,
+	                     body_len) != 1)
 		return verdict(ret, COMMAND_REJECT_BAD_SIGNATURE,
 		               "the signature does not match the body");
 	/* Only a final newline may follow: anything else is unsigned. */
@@ -413,8 +492,11 @@ int command_verify(const char *doc, size_t size, EVP_PKEY *public_key, const cha
 	if (now > ret->cmd.expires)
 		return verdict(ret, COMMAND_REJECT_EXPIRED, "expired at %" PRId64 ", now %" PRId64,
 		               ret->cmd.expires, now);
-	if (ret->cmd.seq <= last_seq)
-		return verdict(ret, COMMAND_REJECT_REPLAY,
-		               "seq %" PRIu64 " <= last applied %" PRIu64, ret->cmd.seq, last_seq);
+	src = command_source_of(&ret->cmd);
+	if (ret->cmd.seq <= t->last_seq[src])
+		return verdict(
+		    ret, COMMAND_REJECT_REPLAY, "seq %" PRIu64 " <= last applied %" PRIu64 " (%s)",
+		    ret->cmd.seq, t->last_seq[src],
+		    src == COMMAND_SOURCE_ALL ? "fleet-wide commands" : "commands to this machine");
 	return 0;
 }

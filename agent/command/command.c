@@ -17,55 +17,215 @@
 #include "agent/conf/config.h"
 #include "agent/conf/machine-id.h"
 #include "agent/ctl/ctl.h"
+#include "agent/crash/suspects.h"
 #include "agent/decision/runstate.h"
+#include "agent/quarantine/quarantine.h"
 #include "agent/report/report.h"
+#include "efi/store.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/strv.h"
 
 /* ---- the replay guard ---- */
 
-int command_seq_read(const char *root, uint64_t *ret_seq, char ret_sha[65])
+#define ZERO_SHA "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* "SEQ SHA" at *p, then '\n'; advances *p past the newline. */
+static int parse_seq_sha(const char **p, uint64_t *ret_seq, char ret_sha[65])
 {
-	_cleanup_free_ char *path = path_under_root(root, COMMAND_SEQ_FILE), *text = NULL;
 	unsigned long long seq;
 	char sha[65];
-	int r, n = 0;
+	int n = 0;
+
+	if (**p < '0' || **p > '9' || sscanf(*p, "%llu %64[0-9a-f]%n", &seq, sha, &n) != 2 ||
+	    strlen(sha) != 64 || (*p)[n] != '\n' || seq > COMMAND_SEQ_MAX)
+		return -EUCLEAN;
+	*ret_seq = seq;
+	memcpy(ret_sha, sha, sizeof(sha));
+	*p += n + 1;
+	return 0;
+}
+
+int command_seqs_read(const char *root, struct command_seqs *ret)
+{
+	_cleanup_free_ char *path = path_under_root(root, COMMAND_SEQ_FILE), *text = NULL;
+	struct command_seqs s = {};
+	const char *p;
+	int r;
 
 	if (!path)
 		return -ENOMEM;
-	r = read_full_file(path, 256, &text, NULL);
+	for (int i = 0; i < _COMMAND_SOURCE_MAX; i++)
+		memcpy(s.sha[i], ZERO_SHA, sizeof(s.sha[i]));
+	r = read_full_file(path, 512, &text, NULL);
 	if (r == -ENOENT) {
-		*ret_seq = 0;
-		if (ret_sha)
-			ret_sha[0] = 0;
+		*ret = s;
 		return 0;
 	}
 	if (r < 0)
 		return r == -EFBIG ? -EUCLEAN : r;
-	if (sscanf(text, "%llu %64[0-9a-f]%n", &seq, sha, &n) != 2 || strlen(sha) != 64 ||
-	    !streq(text + n, "\n") || seq > COMMAND_SEQ_MAX || text[0] < '0' || text[0] > '9')
+	p = text;
+	if (*p >= '0' && *p <= '9') {
+		/* the single counter of older versions: the floor of both */
+		r = parse_seq_sha(&p, &s.seq[0], s.sha[0]);
+		if (r < 0 || *p)
+			return -EUCLEAN;
+		for (int i = 1; i < _COMMAND_SOURCE_MAX; i++) {
+			s.seq[i] = s.seq[0];
+			memcpy(s.sha[i], s.sha[0], sizeof(s.sha[i]));
+		}
+		*ret = s;
+		return 0;
+	}
+	for (int i = 0; i < _COMMAND_SOURCE_MAX; i++) {
+		const char *name = command_source_to_string((enum command_source)i);
+		size_t len = strlen(name);
+
+		if (strncmp(p, name, len) != 0 || p[len] != ' ')
+			return -EUCLEAN;
+		p += len + 1;
+		r = parse_seq_sha(&p, &s.seq[i], s.sha[i]);
+		if (r < 0)
+			return r;
+	}
+	if (*p)
 		return -EUCLEAN;
-	*ret_seq = seq;
-	if (ret_sha)
-		memcpy(ret_sha, sha, sizeof(sha));
+	*ret = s;
+	return 0;
+}
+
+int command_seqs_write(const char *root, const struct command_seqs *s)
+{
+	_cleanup_free_ char *path = path_under_root(root, COMMAND_SEQ_FILE), *dir = NULL;
+	char buf[2 * (16 + 24 + 66)];
+	size_t n = 0;
+	int r;
+
+	if (!path || !(dir = path_under_root(root, LIFELINE_STATE_DIR)))
+		return -ENOMEM;
+	for (int i = 0; i < _COMMAND_SOURCE_MAX; i++) {
+		const char *sha = strlen(s->sha[i]) == 64 ? s->sha[i] : ZERO_SHA;
+
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s %" PRIu64 " %s\n",
+		                      command_source_to_string((enum command_source)i), s->seq[i],
+		                      sha);
+	}
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, n, 0644);
+}
+
+int command_seq_read(const char *root, uint64_t *ret_seq, char ret_sha[65])
+{
+	struct command_seqs s;
+	int r, best = 0;
+
+	r = command_seqs_read(root, &s);
+	if (r < 0)
+		return r;
+	for (int i = 1; i < _COMMAND_SOURCE_MAX; i++)
+		if (s.seq[i] > s.seq[best])
+			best = i;
+	*ret_seq = s.seq[best];
+	if (ret_sha) {
+		if (s.seq[best] == 0)
+			ret_sha[0] = 0;
+		else
+			memcpy(ret_sha, s.sha[best], 65);
+	}
 	return 0;
 }
 
 int command_seq_write(const char *root, uint64_t seq, const char *sha)
 {
-	_cleanup_free_ char *path = path_under_root(root, COMMAND_SEQ_FILE), *dir = NULL,
-	                    *buf = NULL;
-	int r;
+	struct command_seqs s;
 
-	if (!path || !(dir = path_under_root(root, LIFELINE_STATE_DIR)))
-		return -ENOMEM;
-	if (asprintf(&buf, "%" PRIu64 " %s\n", seq, sha) < 0)
-		return -ENOMEM;
-	r = mkdir_p(dir, 0755);
-	if (r < 0)
-		return r;
-	return write_file_atomic(path, buf, strlen(buf), 0644);
+	for (int i = 0; i < _COMMAND_SOURCE_MAX; i++) {
+		s.seq[i] = seq;
+		snprintf(s.sha[i], sizeof(s.sha[i]), "%s", sha);
+	}
+	return command_seqs_write(root, &s);
+}
+
+/* ---- the conditions ---- */
+
+/* Something of ids (NULL: anything) quarantined: listed as active, files
+ * held in the quarantine, or level 3's module list. */
+static bool has_quarantined(const char *root, char *const *ids, char **ret_what)
+{
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	_cleanup_strv_free_ char **on_disk = NULL, **modules = NULL;
+	unsigned n = 0;
+
+	if (quarantine_active_read(root, &active, &n) >= 0)
+		for (unsigned i = 0; i < n; i++)
+			if (!ids || strv_contains(ids, active[i].id))
+				return (*ret_what = strdup(active[i].id)), true;
+	if (quarantine_list(root, &on_disk) >= 0)
+		STRV_FOREACH (id, on_disk)
+			if (!ids || strv_contains(ids, *id))
+				return (*ret_what = strdup(*id)), true;
+	if ((!ids || strv_contains(ids, SUSPECTS_OOT_ID)) &&
+	    quarantine_modules_read(root, &modules) >= 0 && modules && modules[0])
+		return (*ret_what = strdup(SUSPECTS_OOT_ID)), true;
+	return false;
+}
+
+/* This boot runs in safe mode (or lifeline gave up): the early hook's word
+ * for this boot in RUNSTATE_FILE, else the state record's mode. */
+static bool in_safe_mode(const char *root, const struct lifeline_config *cfg, char **ret_mode)
+{
+	_cleanup_free_ char *rs_path = path_under_root(root, RUNSTATE_FILE);
+	struct runstate rs;
+	struct store *store = NULL;
+	struct state_record rec;
+	bool safe = false, known = false;
+
+	runstate_init(&rs);
+	if (rs_path && runstate_read(rs_path, &rs) >= 0 && rs.mode) {
+		known = true;
+		safe = streq(rs.mode, "safe") || streq(rs.mode, "given-up");
+		*ret_mode = strdup(rs.mode);
+	}
+	runstate_done(&rs);
+	if (!known && config_open_store(cfg, &store, NULL) >= 0) {
+		if (store_load(store, &rec) >= 0) {
+			safe = rec.mode != STATE_MODE_NORMAL;
+			*ret_mode = strdup(strempty(state_mode_to_string(rec.mode)));
+		}
+		store_free(store);
+	}
+	return safe;
+}
+
+bool command_condition_met(const char *root, const struct lifeline_config *cfg,
+                           const struct command *c, char *why, size_t why_size)
+{
+	_cleanup_free_ char *what = NULL, *mode = NULL;
+	bool q = false, safe;
+
+	switch (c->action) {
+	case COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED:
+		q = has_quarantined(root, c->components[0] ? c->components : NULL, &what);
+		__attribute__((fallthrough));
+	case COMMAND_ACTION_REBOOT_IF_SAFE_MODE:
+		safe = in_safe_mode(root, cfg, &mode);
+		if (q)
+			snprintf(why, why_size, "%s is quarantined", strempty(what));
+		else if (safe)
+			snprintf(why, why_size, "this boot runs in %s mode", strempty(mode));
+		else
+			snprintf(why, why_size, "%s, mode %s",
+			         c->action == COMMAND_ACTION_REBOOT_IF_SAFE_MODE
+			             ? "not in safe mode"
+			             : "nothing quarantined and not in safe mode",
+			         mode ? mode : "unknown");
+		return q || safe;
+	default:
+		snprintf(why, why_size, "unconditional");
+		return true;
+	}
 }
 
 /* ---- apply ---- */
@@ -105,7 +265,17 @@ static int apply_with_ctl(const char *root, const struct command *c, void *userd
 		return ctl_quarantine(&ctx);
 	case COMMAND_ACTION_BLESS:
 		return ctl_bless(&ctx);
+	case COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED: {
+		int r;
+
+		ctx.all = ctx.n_args == 0;
+		r = ctl_clear(&ctx);
+		if (r != CTL_EXIT_OK)
+			return r; /* not rebooting into a half-cleared state */
+	}
+		__attribute__((fallthrough));
 	case COMMAND_ACTION_REBOOT:
+	case COMMAND_ACTION_REBOOT_IF_SAFE_MODE:
 		if (!root_is_real(root)) {
 			log_info("reboot command accepted; not rebooting for --root=%s", root);
 			return CTL_EXIT_OK;
@@ -118,7 +288,7 @@ static int apply_with_ctl(const char *root, const struct command *c, void *userd
 
 static void emit_report(const char *root, const struct lifeline_config *cfg,
                         const struct command_check *chk, const char *result, const char *source,
-                        int exit_code)
+                        int exit_code, const char *condition)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	json_object *c;
@@ -132,6 +302,8 @@ static void emit_report(const char *root, const struct lifeline_config *cfg,
 	json_object_object_add(c, "detail", json_object_new_string(chk->detail));
 	json_object_object_add(c, "source", source ? json_object_new_string(source) : NULL);
 	json_object_object_add(c, "sha256", json_object_new_string(chk->sha256));
+	if (chk->key_id[0])
+		json_object_object_add(c, "key_id", json_object_new_string(chk->key_id));
 	if (chk->have_cmd) {
 		json_object *a = json_object_new_array();
 
@@ -144,7 +316,10 @@ static void emit_report(const char *root, const struct lifeline_config *cfg,
 	}
 	if (streq(result, "accepted"))
 		json_object_object_add(c, "applied",
-		                       json_object_new_boolean(exit_code == CTL_EXIT_OK));
+		                       json_object_new_boolean(exit_code == CTL_EXIT_OK &&
+		                                               !streq_ptr(condition, "not-met")));
+	if (condition)
+		json_object_object_add(c, "condition", json_object_new_string(condition));
 	json_object_object_add(o, "command", c);
 	if (report_emit(root, cfg, o) < 0)
 		log_debug("Failed to spool the command report");
@@ -177,54 +352,75 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
                     int64_t now, struct command_check *ret_check, int *ret_exit)
 {
 	static const struct command_applier default_applier = {.apply = apply_with_ctl};
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
-	_cleanup_free_ char *key_path = NULL;
+	struct command_keyring keys = {};
 	_cleanup_close_ int lock = -1;
 	struct command_check chk;
+	struct command_seqs seqs;
+	struct command_trust t = {};
+	const char *condition = NULL;
 	char mid[33];
-	bool have_mid;
-	uint64_t last = 0;
 	int r, code = CTL_EXIT_FAILURE;
 
 	if (!applier)
 		applier = &default_applier;
-	if (!cfg->commands_public_key || !*cfg->commands_public_key)
-		return -ENOKEY;
-	key_path = path_under_root(root, cfg->commands_public_key);
-	if (!key_path)
-		return -ENOMEM;
-	r = command_key_load_public(key_path, &pub);
+	r = command_keyring_load(root, cfg, &keys);
 	if (r < 0)
-		return r == -ENOENT ? -ENOKEY : r;
-	have_mid = machine_id_read(root, mid) >= 0;
+		return r;
+	t.keys = keys.keys;
+	t.n_keys = keys.n;
+	t.machine_id = machine_id_read(root, mid) >= 0 ? mid : NULL;
 	lock = lock_judging(root);
-	if (lock < 0)
-		return lock;
-	r = command_seq_read(root, &last, NULL);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	r = command_seqs_read(root, &seqs);
 	if (r < 0)
-		return r;
+		goto out;
+	memcpy(t.last_seq, seqs.seq, sizeof(t.last_seq));
 
-	r = command_verify(doc, size, pub, have_mid ? mid : NULL, last, now, &chk);
+	r = command_verify_trust(doc, size, &t, now, &chk);
 	if (r < 0)
-		return r;
+		goto out;
 	if (chk.verdict == COMMAND_ACCEPTED) {
+		enum command_source src = command_source_of(&chk.cmd);
+		char why[160];
+
 		/* The seq first, durably: a power cut from here on loses this
 		 * command rather than ever applying it twice. */
-		r = command_seq_write(root, chk.cmd.seq, chk.sha256);
+		seqs.seq[src] = chk.cmd.seq;
+		memcpy(seqs.sha[src], chk.sha256, sizeof(seqs.sha[src]));
+		r = command_seqs_write(root, &seqs);
 		if (r < 0) {
 			snprintf(chk.detail, sizeof(chk.detail),
 			         "not applied: cannot record seq: %s", strerror(-r));
-			emit_report(root, cfg, &chk, "error", source, CTL_EXIT_FAILURE);
+			emit_report(root, cfg, &chk, "error", source, CTL_EXIT_FAILURE, NULL);
 			command_check_done(&chk);
-			return r;
+			goto out;
 		}
 		fault_point("command-seq-written");
-		code = applier->apply(root, &chk.cmd, applier->userdata);
-		emit_report(root, cfg, &chk, "accepted", source, code);
+		if (command_condition_met(root, cfg, &chk.cmd, why, sizeof(why))) {
+			code = applier->apply(root, &chk.cmd, applier->userdata);
+			if (chk.cmd.action == COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED ||
+			    chk.cmd.action == COMMAND_ACTION_REBOOT_IF_SAFE_MODE)
+				condition = "met";
+		} else {
+			code = CTL_EXIT_OK;
+			condition = "not-met";
+		}
+		if (condition) {
+			size_t n = strlen(chk.detail);
+			snprintf(chk.detail + n, sizeof(chk.detail) - n, "; condition %s: %s",
+			         condition, why);
+		}
+		emit_report(root, cfg, &chk, "accepted", source, code, condition);
 	} else
-		emit_report(root, cfg, &chk, "rejected", source, code);
+		emit_report(root, cfg, &chk, "rejected", source, code, NULL);
 	*ret_check = chk;
 	if (ret_exit)
 		*ret_exit = code;
-	return 0;
+	r = 0;
+out:
+	command_keyring_done(&keys);
+	return r;
 }

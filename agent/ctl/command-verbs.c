@@ -2,6 +2,7 @@
 /* lifelinectl's fleet command verbs: keygen, sign-command and
  * apply-command (the document format is in agent/command/command.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,8 @@ static int split_list(const char *v, bool (*valid)(const char *), char ***l)
 
 int command_verb_keygen(const struct ctl_ctx *ctx)
 {
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	char id[COMMAND_KEY_ID_LEN + 1];
 	int r;
 
 	if (ctx->n_args != 2) {
@@ -76,9 +79,17 @@ int command_verb_keygen(const struct ctl_ctx *ctx)
 		                ctx->args[1]);
 		return CTL_EXIT_FAILURE;
 	}
-	log_info("Ed25519 key pair written: %s (private, keep it off the machines), %s (install as "
-	         "/etc/lifeline/fleet.pub)",
-	         ctx->args[0], ctx->args[1]);
+	r = command_key_load_public(ctx->args[1], &key);
+	if (r >= 0)
+		r = command_key_id(key, id);
+	if (r < 0) {
+		log_error_errno(r, "Failed to read back %s: %m", ctx->args[1]);
+		return CTL_EXIT_FAILURE;
+	}
+	log_info(
+	    "Ed25519 key pair written: %s (private, keep it off the machines), %s (public, key "
+	    "id %s: install it on the machines as " COMMAND_KEY_DIR "/%s.pub)",
+	    ctx->args[0], ctx->args[1], id, id);
 	return CTL_EXIT_OK;
 }
 
@@ -89,6 +100,7 @@ int command_verb_sign(const struct ctl_ctx *ctx)
 	const char *key_path = NULL, *action = NULL, *expires = NULL, *seq = NULL, *issued = NULL,
 	           *v;
 	struct command c = {};
+	struct command_check chk;
 	char *end;
 	bool missing = false;
 	int r, ret = CTL_EXIT_USAGE;
@@ -128,10 +140,11 @@ int command_verb_sign(const struct ctl_ctx *ctx)
 			goto out;
 		}
 	}
-	if (!key_path || !action || !seq || !expires || !c.targets) {
-		log_error("sign-command --key PRIVATE --action clear|quarantine|bless|reboot "
-		          "[--component ID...] "
-		          "--target all|MACHINE-ID[,...] --seq N --expires UNIX|+SECONDS");
+	if (!key_path || !action || !expires || !c.targets) {
+		log_error("sign-command --key PRIVATE --action ACTION [--component ID...] "
+		          "--target all|MACHINE-ID[,...] --expires UNIX|+SECONDS [--seq N]; "
+		          "ACTION: clear, quarantine, bless, reboot, "
+		          "clear-and-reboot-if-quarantined, reboot-if-safe-mode");
 		goto out;
 	}
 	r = command_action_from_string(action);
@@ -145,7 +158,8 @@ int command_verb_sign(const struct ctl_ctx *ctx)
 		goto out;
 	}
 	if ((c.action == COMMAND_ACTION_QUARANTINE && !c.components[0]) ||
-	    ((c.action == COMMAND_ACTION_BLESS || c.action == COMMAND_ACTION_REBOOT) &&
+	    ((c.action == COMMAND_ACTION_BLESS || c.action == COMMAND_ACTION_REBOOT ||
+	      c.action == COMMAND_ACTION_REBOOT_IF_SAFE_MODE) &&
 	     c.components[0])) {
 		log_error("sign-command: %s takes %s --component", action,
 		          c.action == COMMAND_ACTION_QUARANTINE ? "at least one" : "no");
@@ -155,11 +169,27 @@ int command_verb_sign(const struct ctl_ctx *ctx)
 		log_error("sign-command: --target all cannot be combined with machine-ids");
 		goto out;
 	}
-	errno = 0;
-	c.seq = strtoull(seq, &end, 10);
-	if (errno || *end || !*seq || *seq == '-' || c.seq == 0 || c.seq > COMMAND_SEQ_MAX) {
-		log_error("sign-command: --seq must be an integer 1..2^53-1");
+	if (strv_length(c.targets) > COMMAND_TARGETS_MAX) {
+		log_error("sign-command: %zu targets; an agent accepts at most %d machine-ids in "
+		          "one document: sign several documents (one per <machine-id>.cmd is "
+		          "enough), or use --target all",
+		          strv_length(c.targets), COMMAND_TARGETS_MAX);
 		goto out;
+	}
+	if (strv_length(c.components) > COMMAND_COMPONENTS_MAX) {
+		log_error("sign-command: %zu components; an agent accepts at most %d",
+		          strv_length(c.components), COMMAND_COMPONENTS_MAX);
+		goto out;
+	}
+	c.seq = 1; /* derived below when not given */
+	if (seq) {
+		errno = 0;
+		c.seq = strtoull(seq, &end, 10);
+		if (errno || *end || !*seq || *seq == '-' || c.seq == 0 ||
+		    c.seq > COMMAND_SEQ_MAX) {
+			log_error("sign-command: --seq must be an integer 1..2^53-1");
+			goto out;
+		}
 	}
 	c.issued = (int64_t)time(NULL);
 	if (issued) {
@@ -183,11 +213,50 @@ int command_verb_sign(const struct ctl_ctx *ctx)
 		log_error("sign-command: --expires is before --issued");
 		goto out;
 	}
+	/* the agents' own schema and limits, before anything is signed */
+	r = command_body_format(&c, &body);
+	if (r < 0) {
+		ret = CTL_EXIT_FAILURE;
+		goto out;
+	}
+	r = command_body_check(body, strlen(body), &chk);
+	if (r < 0) {
+		ret = CTL_EXIT_FAILURE;
+		goto out;
+	}
+	command_check_done(&chk);
+	if (chk.verdict != COMMAND_ACCEPTED) {
+		log_error("sign-command: an agent would refuse this document (%s): %s",
+		          command_verdict_to_string(chk.verdict), chk.detail);
+		goto out;
+	}
+	free(body);
+	body = NULL;
 	ret = CTL_EXIT_FAILURE;
 	r = command_key_load_private(key_path, &key);
 	if (r < 0) {
 		log_error_errno(r, "Failed to load the Ed25519 private key %s: %m", key_path);
 		goto out;
+	}
+	if (!seq) {
+		_cleanup_free_ char *state = NULL;
+		struct timespec ts;
+		int state_error = 0;
+
+		if (asprintf(&state, "%s.seq", key_path) < 0)
+			goto out;
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		r = command_seq_derive(state, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
+		                       &c.seq, &state_error);
+		if (r < 0) {
+			log_error_errno(r, "Failed to derive a seq (%s): %m", state);
+			goto out;
+		}
+		if (state_error < 0)
+			log_warning_errno(state_error,
+			                  "Failed to record seq %" PRIu64
+			                  " in %s (the next seq still follows the clock): %m",
+			                  c.seq, state);
 	}
 	r = command_body_format(&c, &body);
 	if (r >= 0)
@@ -262,4 +331,3 @@ int command_verb_apply(const struct ctl_ctx *ctx)
 	config_done(&cfg);
 	return code;
 }
-

@@ -723,14 +723,240 @@ static void test_poll_fetches_machine_and_all_documents_lowest_seq_first(void **
 	/* the server keeps serving the same files: no new judgement, no report */
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
 	assert_int_equal(judged, 0);
-	/* nor after a restart of the agent (a fresh poller) for the applied one;
-	 * the older all.cmd is judged (a replay) once more */
+	/* nor after a restart of the agent (a fresh poller): both documents
+	 * were applied (each source keeps its own) */
 	memset(&poller, 0, sizeof(poller));
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
-	assert_int_equal(judged, 1);
+	assert_int_equal(judged, 0);
+	/* and without the poller's state file: fetched in full, known by the
+	 * seq file's hashes, still no judgement */
+	snprintf(p, sizeof(p), "%s%s", root, COMMAND_POLL_STATE_FILE);
+	assert_int_equal(unlink(p), 0);
+	memset(&poller, 0, sizeof(poller));
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
 	assert_int_equal(judged, 0);
+	assert_int_equal(poller.stats.full, 2);
 	stop_server();
+}
+
+/* How many requests of the server's log are "GET PATH STATUS". */
+static int count_requests(const char *path, int status)
+{
+	char p[2048], want[512], *t, *at;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s/srv-log/requests.log", root);
+	t = tu_slurp(p);
+	if (!t)
+		return 0;
+	snprintf(want, sizeof(want), "GET %s %d\n", path, status);
+	for (at = t; (at = strstr(at, want)); at += strlen(want))
+		n++;
+	free(t);
+	return n;
+}
+
+static void test_poll_is_conditional_304_when_unchanged(void **state)
+{
+	struct command_poller poller = {0};
+	char dir[2048], p[4096], url[256], *doc;
+	unsigned judged = 99;
+	int port;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/srv", root);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	port = start_server(dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	doc = doc_with(fleet, "bless", NULL, "all", 40, now + 600);
+	snprintf(p, sizeof(p), "%s/all.cmd", dir);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 1);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 1);
+	assert_true(poller.url[1].etag[0] == '"');
+	assert_true(poller.url[1].last_modified[0] != 0);
+	/* unchanged: 304, no body, no judgement */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+		assert_int_equal(judged, 0);
+	}
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 3);
+	assert_int_equal(poller.stats.not_modified, 3);
+	assert_int_equal(poller.stats.full, 1);
+	/* the machine's own file is absent: 404 every time, no validators */
+	assert_int_equal(count_requests("/fleet/" MACHINE_ID ".cmd", 404), 4);
+	assert_int_equal(poller.url[0].etag[0], 0);
+
+	/* If-Modified-Since alone (a server that sends no ETag) */
+	poller.url[1].etag[0] = 0;
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 4);
+
+	/* a new document: fetched in full and judged */
+	sleep(1); /* another mtime: another ETag */
+	doc = doc_with(fleet, "bless", NULL, "all", 41, now + 600);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 1);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 2);
+
+	/* a restarted agent (a fresh poller) reads the validators back */
+	memset(&poller, 0, sizeof(poller));
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 0);
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 5);
+	/* and the delay until the next poll is around the interval */
+	assert_true(command_poll_next_delay(&poller) >= cfg.commands_poll_interval * 900ULL);
+	assert_true(command_poll_next_delay(&poller) < cfg.commands_poll_interval * 1100ULL);
+	stop_server();
+}
+
+static void test_poll_backs_off_and_honours_retry_after(void **state)
+{
+	struct command_poller poller = {0};
+	char dir[2048], url[256], extra[512], date[64];
+	unsigned judged = 99;
+	uint64_t d, P;
+	time_t t;
+	struct tm tm;
+	int port;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/srv", root);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	cfg.commands_poll_interval = 60;
+	P = 60000;
+
+	/* 503 with Retry-After in seconds */
+	tu_collector_start(&server_pid, &port, dir, 60, "--get-status 503 --retry-after 600");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 1);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 600000 && d < 600000 + 61000);
+	stop_server();
+
+	/* 429 with an HTTP-date five minutes ahead */
+	t = (time_t)now + 300;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(extra, sizeof(extra), "--get-status 429 --retry-after '%s'", date);
+	tu_collector_start(&server_pid, &port, dir, 60, extra);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 2);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 300000 && d < 300000 + 31000);
+	stop_server();
+
+	/* 500 without Retry-After: doubling from the interval */
+	tu_collector_start(&server_pid, &port, dir, 60, "--get-status 500");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 3);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 4 * P && d < 6 * P);
+	/* the failure count survives a restart (the state file) */
+	memset(&poller, 0, sizeof(poller));
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 4);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 8 * P && d < 12 * P);
+	stop_server();
+
+	/* nobody listening: a failure too */
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 5);
+
+	/* the server is back (404s are no failure): the normal interval */
+	port = start_server(dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(poller.failures, 0);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= P * 9 / 10 && d < P * 11 / 10);
+	stop_server();
+}
+
+static void test_poll_delay_jitter_bounds(void **state)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, d;
+	int low_half = 0, high_half = 0;
+
+	(void)state;
+	/* the first poll: anywhere in [0, P) */
+	for (int i = 0; i < 20000; i++) {
+		d = command_poll_first_delay(300);
+		assert_true(d < 300000);
+		low_half += d < 30000;
+		high_half += d >= 270000;
+	}
+	/* about 2000 each; never none */
+	assert_true(low_half > 1000 && high_half > 1000);
+	/* after a poll: [0.9 P, 1.1 P), spread over all of it */
+	for (int i = 0; i < 20000; i++) {
+		d = command_poll_delay(300, 0, -1);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	assert_true(lo >= 270000 && lo < 271000);
+	assert_true(hi <= 330000 && hi > 329000);
+	/* back-off: P * 2^(k-1) * [1, 1.5), capped at an hour */
+	for (unsigned k = 1; k <= 10; k++) {
+		uint64_t base = 300000ULL << (k - 1);
+
+		if (base > 3600000)
+			base = 3600000;
+		for (int i = 0; i < 1000; i++) {
+			d = command_poll_delay(300, k, -1);
+			assert_true(d >= base && d <= base + base / 2);
+		}
+	}
+	/* an interval longer than the cap is the cap */
+	d = command_poll_delay(7200, 5, -1);
+	assert_true(d >= 7200000 && d <= 10800000);
+	/* Retry-After wins when longer, capped at a day */
+	d = command_poll_delay(300, 1, 5000);
+	assert_true(d >= 5000000 && d <= 5501000);
+	d = command_poll_delay(300, 1, 10 * 86400);
+	assert_true(d >= 86400000ULL && d <= 86400000ULL * 11 / 10 + 1000);
+	/* a shorter one does not shorten the back-off */
+	d = command_poll_delay(300, 3, 5);
+	assert_true(d >= 1200000);
+}
+
+static void test_retry_after_both_forms(void **state)
+{
+	const int64_t t0 = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+
+	(void)state;
+	assert_int_equal(command_retry_after_parse("120", t0), 120);
+	assert_int_equal(command_retry_after_parse(" 0 ", t0), 0);
+	assert_int_equal(command_retry_after_parse("-5", t0), -1);
+	assert_int_equal(command_retry_after_parse("12s", t0), -1);
+	assert_int_equal(command_retry_after_parse("soon", t0), -1);
+	assert_int_equal(command_retry_after_parse("", t0), -1);
+	assert_int_equal(command_retry_after_parse(NULL, t0), -1);
+	/* the HTTP-date forms: IMF-fixdate, RFC 850, asctime */
+	assert_int_equal(command_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", t0 - 10), 10);
+	assert_int_equal(command_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", t0 - 10), 10);
+	assert_int_equal(command_retry_after_parse("Sun Nov  6 08:49:37 1994", t0 - 10), 10);
+	/* in the past: now */
+	assert_int_equal(command_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", t0 + 99), 0);
 }
 
 /* ---- the committed fixture ---- */
@@ -1353,6 +1579,12 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_is_conditional_304_when_unchanged, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_backs_off_and_honours_retry_after, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_poll_delay_jitter_bounds),
+	    cmocka_unit_test(test_retry_after_both_forms),
 	    cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_lifelinectl_keygen_sign_apply_report, setup,

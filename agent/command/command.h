@@ -259,18 +259,93 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
                     size_t size, const char *source, const struct command_applier *applier,
                     int64_t now, struct command_check *ret_check, int *ret_exit);
 
-/* The daemon's poller: GET <commands_url>/<machine-id>.cmd and /all.cmd
- * (404: nothing), lowest seq first. A document already applied (same
- * hash as in the seq file) or already judged by this poller is skipped
- * quietly, so a static server serving the same file does not make a
- * report every poll. */
+/* The daemon's poller. Each poll GETs <commands_url>/<machine-id>.cmd and
+ * <commands_url>/all.cmd (404: nothing there), conditionally: with the
+ * ETag (If-None-Match) and Last-Modified (If-Modified-Since) of the
+ * document last judged from that URL, so an unchanged file costs a 304
+ * and no body. New documents are judged lowest seq first; one already
+ * judged by this poller or already applied (its hash in the seq file) is
+ * skipped quietly, so a static server serving the same file does not make
+ * a report every poll. The validators and the failure count live in the
+ * poller, and in COMMAND_POLL_STATE_FILE for the next process (lifelined
+ * polls from a short-lived worker): a poller whose "loaded" is false reads
+ * it first, every poll writes it. The file is a cache: absent or damaged,
+ * the next GETs are unconditional.
+ *
+ * The schedule (times in milliseconds; P = [commands] poll_interval):
+ *   first poll   uniform in [0, P) after the daemon starts, so a fleet that
+ *                boots together (a power event) spreads over one interval;
+ *   after a poll uniform in [0.9 P, 1.1 P), so the phases never line up
+ *                again;
+ *   after a failed poll (no answer, 429, 5xx or any other unexpected
+ *                status) the k-th failure in a row waits P * 2^(k-1),
+ *                capped at max(P, COMMAND_POLL_BACKOFF_MAX_S), times
+ *                [1, 1.5); and never less than the server's Retry-After
+ *                (seconds or an HTTP-date; capped at
+ *                COMMAND_RETRY_AFTER_MAX_S) plus up to a tenth more.
+ * command_poll() leaves the delay until the next poll in p->next_delay_ms
+ * (also command_poll_next_delay(p)); a caller schedules the first poll
+ * with command_poll_first_delay(). */
+#define COMMAND_POLL_STATE_FILE    "/var/lib/lifeline/command-poll"
+#define COMMAND_ETAG_MAX           192
+#define COMMAND_POLL_BACKOFF_MAX_S 3600
+#define COMMAND_RETRY_AFTER_MAX_S  86400
+
+struct command_url_state {
+	char etag[COMMAND_ETAG_MAX]; /* of the last document judged, "" none */
+	char last_modified[64];
+};
+
+struct command_poll_stats {
+	uint64_t requests;     /* GETs sent */
+	uint64_t not_modified; /* answered 304 */
+	uint64_t full;         /* answered 200 with a body */
+	uint64_t bytes;        /* received, headers and bodies */
+};
+
 struct command_poller {
-	char seen[2][65]; /* sha256 of the last document judged per URL */
+	char seen[2][65];                /* sha256 of the last document judged per URL */
+	struct command_url_state url[2]; /* [0] <machine-id>.cmd, [1] all.cmd */
+	unsigned failures;               /* failed polls in a row */
+	uint64_t next_delay_ms;          /* set by command_poll() */
+	struct command_poll_stats stats;
+	bool loaded; /* COMMAND_POLL_STATE_FILE read */
 };
 
 int command_poll(struct command_poller *p, const char *root, const struct lifeline_config *cfg,
                  void (*keepalive)(void *userdata), void *userdata, int64_t now,
                  unsigned *ret_judged);
+uint64_t command_poll_next_delay(const struct command_poller *p);
+uint64_t command_poll_first_delay(unsigned interval_s);
+/* The delay after a poll with failures failed polls in a row (0: it
+ * worked) and the server's Retry-After in seconds (-1: none). */
+uint64_t command_poll_delay(unsigned interval_s, unsigned failures, int64_t retry_after_s);
+/* A Retry-After value as seconds from now (an HTTP-date in the past: 0),
+ * or -1 when it is neither form. */
+int64_t command_retry_after_parse(const char *value, int64_t now);
+
+/* One conditional GET (the poller's, also used by the poll benchmark). */
+typedef void CURL;
+struct command_http {
+	const char *ca_file; /* NULL: the system's CA store */
+	const char *client_cert;
+	const char *client_key;
+	void (*keepalive)(void *userdata); /* called while a request runs */
+	void *userdata;
+};
+struct command_fetched {
+	long status;
+	char *body; /* status 200 only; the caller frees it */
+	size_t size;
+	char etag[COMMAND_ETAG_MAX]; /* the validators of a 200 */
+	char last_modified[64];
+	int64_t retry_after; /* seconds, -1: none */
+	uint64_t bytes;      /* received, headers included */
+};
+/* GET url on the curl handle e with st's validators (st may be NULL).
+ * Returns 0 with any HTTP status in *ret, or -errno when no answer came. */
+int command_fetch(CURL *e, const char *url, const struct command_http *h,
+                  const struct command_url_state *st, int64_t now, struct command_fetched *ret);
 
 /* The lifelinectl verbs live in agent/ctl/command-verbs.h; declared here
  * too until agent/ctl/ctl.c includes that header. */

@@ -811,6 +811,16 @@ static void test_poll_is_conditional_304_when_unchanged(void **state)
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
 	assert_int_equal(judged, 0);
 	assert_int_equal(count_requests("/fleet/all.cmd", 304), 5);
+	/* every 12th poll is unconditional (the validators may miss a change):
+	 * fetched in full, known, not judged again */
+	assert_int_equal(poller.polls, 7);
+	for (int i = 7; i < 12; i++) {
+		assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+		assert_int_equal(judged, 0);
+	}
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 9);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 3);
+	assert_int_equal(poller.stats.full, 1);
 	/* and the delay until the next poll is around the interval */
 	assert_true(command_poll_next_delay(&poller) >= cfg.commands_poll_interval * 900ULL);
 	assert_true(command_poll_next_delay(&poller) < cfg.commands_poll_interval * 1100ULL);

@@ -303,6 +303,8 @@ static void state_load(struct command_poller *p, const char *root)
 		*v++ = 0;
 		if (streq(line, "failures"))
 			p->failures = (unsigned)strtoul(v, NULL, 10) % 64;
+		else if (streq(line, "polls"))
+			p->polls = strtoull(v, NULL, 10);
 		else if (strlen(line) > 1 && (i = line[strlen(line) - 1] - '0', i == 0 || i == 1)) {
 			line[strlen(line) - 1] = 0;
 			if (streq(line, "seen") && strlen(v) == 64 && !p->seen[i][0])
@@ -326,10 +328,11 @@ static void state_save(const struct command_poller *p, const char *root)
 	if (!path || !dir)
 		return;
 	n = snprintf(buf, sizeof(buf),
-	             "failures=%u\nseen0=%s\netag0=%s\nmodified0=%s\nseen1=%s\netag1=%s\n"
+	             "polls=%" PRIu64
+	             "\nfailures=%u\nseen0=%s\netag0=%s\nmodified0=%s\nseen1=%s\netag1=%s\n"
 	             "modified1=%s\n",
-	             p->failures, p->seen[0], p->url[0].etag, p->url[0].last_modified, p->seen[1],
-	             p->url[1].etag, p->url[1].last_modified);
+	             p->polls, p->failures, p->seen[0], p->url[0].etag, p->url[0].last_modified,
+	             p->seen[1], p->url[1].etag, p->url[1].last_modified);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
 	r = mkdir_p(dir, 0755);
@@ -357,7 +360,7 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 	bool fresh[2] = {};
 	unsigned judged = 0, order[2] = {0, 1};
 	int64_t retry_after = -1;
-	bool failed = false;
+	bool failed = false, full;
 	int r, result = 0;
 	size_t base_len;
 
@@ -394,10 +397,12 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 		goto out;
 	}
 
+	/* now and then without validators: they may miss a change */
+	full = p->polls++ % COMMAND_POLL_FULL_EVERY == COMMAND_POLL_FULL_EVERY - 1;
 	for (int i = 0; i < 2; i++) {
 		if (!urls[i])
 			continue;
-		r = command_fetch(e, urls[i], &h, &p->url[i], now, &f[i]);
+		r = command_fetch(e, urls[i], &h, full ? NULL : &p->url[i], now, &f[i]);
 		p->stats.requests++;
 		p->stats.bytes += f[i].bytes;
 		if (r < 0) {

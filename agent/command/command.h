@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Signed fleet commands (DESIGN.md "Remote control").
+ * Signed fleet commands: the document, its checks, the replay guard, the
+ * trusted keys and the poller (docs/fleet-commands.md has the whole flow).
  *
  * A command document is one file of two lines:
  *
@@ -270,7 +271,10 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
  * poller, and in COMMAND_POLL_STATE_FILE for the next process (lifelined
  * polls from a short-lived worker): a poller whose "loaded" is false reads
  * it first, every poll writes it. The file is a cache: absent or damaged,
- * the next GETs are unconditional.
+ * the next GETs are unconditional. Every COMMAND_POLL_FULL_EVERY-th poll
+ * is unconditional anyway: a server's validators can miss a change (nginx's
+ * ETag is the mtime in whole seconds and the size: two documents of one
+ * size published within a second look the same).
  *
  * The schedule (times in milliseconds; P = [commands] poll_interval):
  *   first poll   uniform in [0, P) after the daemon starts, so a fleet that
@@ -288,6 +292,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
  * with command_poll_first_delay(). */
 #define COMMAND_POLL_STATE_FILE    "/var/lib/lifeline/command-poll"
 #define COMMAND_ETAG_MAX           192
+#define COMMAND_POLL_FULL_EVERY    12
 #define COMMAND_POLL_BACKOFF_MAX_S 3600
 #define COMMAND_RETRY_AFTER_MAX_S  86400
 
@@ -307,6 +312,7 @@ struct command_poller {
 	char seen[2][65];                /* sha256 of the last document judged per URL */
 	struct command_url_state url[2]; /* [0] <machine-id>.cmd, [1] all.cmd */
 	unsigned failures;               /* failed polls in a row */
+	uint64_t polls;                  /* polls so far (for COMMAND_POLL_FULL_EVERY) */
 	uint64_t next_delay_ms;          /* set by command_poll() */
 	struct command_poll_stats stats;
 	bool loaded; /* COMMAND_POLL_STATE_FILE read */

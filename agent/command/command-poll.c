@@ -142,7 +142,7 @@ static void copy_header(CURL *e, const char *name, char *buf, size_t size)
 	buf[0] = 0;
 	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd->value &&
 	    strlen(hd->value) < size && !strpbrk(hd->value, "\r\n"))
-		strcpy(buf, hd->value);
+		memcpy(buf, hd->value, strlen(hd->value) + 1);
 }
 
 #define SET(opt, val)                                          \
@@ -283,7 +283,7 @@ static void forget(struct command_poller *p, int i)
 static void copy_value(char *dst, size_t size, const char *v)
 {
 	if (strlen(v) < size)
-		strcpy(dst, v);
+		memcpy(dst, v, strlen(v) + 1);
 }
 
 static void state_load(struct command_poller *p, const char *root)

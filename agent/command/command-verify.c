@@ -453,7 +453,7 @@ int command_verify_trust(const char *doc, size_t size, const struct command_trus
 	        (int)sizeof(sig) ||
 	    EVP_EncodeBlock((unsigned char *)again, sig, COMMAND_ED25519_SIG_LEN) !=
 	        COMMAND_SIG_B64_LEN ||
-	    memcmp(again, b64, COMMAND_SIG_B64_LEN))
+	    memcmp(again, b64, COMMAND_SIG_B64_LEN) != 0)
 		return verdict(ret, COMMAND_REJECT_BAD_SIGNATURE,
 		               "the signature is not 64 bytes of base64");
 

@@ -30,7 +30,7 @@ static const char *opt_value(const struct ctl_ctx *ctx, int *i, const char *name
 	const char *a = ctx->args[*i];
 	size_t n = strlen(name);
 
-	if (strncmp(a, name, n) != 0)
+	if (!a || strncmp(a, name, n) != 0)
 		return NULL;
 	if (a[n] == '=')
 		return a + n + 1;

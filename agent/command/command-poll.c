@@ -342,6 +342,8 @@ static void state_save(const struct command_poller *p, const char *root)
 		log_debug_errno(r, "Failed to write %s: %m", path);
 }
 
+static bool curl_ready;
+
 uint64_t command_poll_next_delay(const struct command_poller *p)
 {
 	return p->next_delay_ms;
@@ -391,7 +393,11 @@ int command_poll(struct command_poller *p, const char *root, const struct lifeli
 		state_load(p, root);
 	if (command_seqs_read(root, &seqs) < 0)
 		memset(&seqs, 0, sizeof(seqs));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(e = curl_easy_init())) {
+	/* once, before any thread exists (curl_global_init(3)): the agent
+	 * has none */
+	if (!curl_ready)
+		curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	if (!curl_ready || !(e = curl_easy_init())) {
 		result = -ENOMEM;
 		failed = true;
 		goto out;

@@ -145,8 +145,8 @@ static int start_nginx(int port)
 
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
-		if (getuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
-		                      setuid(65534) < 0))
+		if (getuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(126);
 		snprintf(path, sizeof(path), "%s/nginx.conf", work);
 		execl("/usr/sbin/nginx", "nginx", "-p", work, "-c", path, (char *)NULL);
@@ -277,14 +277,15 @@ static int worker(int w, int n, int port, double scale, unsigned interval, doubl
 		else if (now - a[i].next > res.max_late_ms)
 			res.max_late_ms = now - a[i].next;
 		now = bench_now_ms() - t0;
-		snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%d/fleet/%s.cmd", port, a[i].mid);
+		snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%d/fleet/%s.cmd", port,
+		         a[i].mid);
 		snprintf(url[1], sizeof(url[1]), "http://127.0.0.1:%d/fleet/all.cmd", port);
 		e = curl_easy_init();
 		for (int k = 0; k < 2 && e; k++) {
 			struct command_fetched fe;
 
-			if (command_fetch(e, url[k], &http, &a[i].p.url[k], (int64_t)time(NULL), &fe) <
-			        0 ||
+			if (command_fetch(e, url[k], &http, &a[i].p.url[k], (int64_t)time(NULL),
+			                  &fe) < 0 ||
 			    (fe.status != 200 && fe.status != 304 && fe.status != 404)) {
 				failed = 1;
 				res.errors++;
@@ -352,9 +353,9 @@ static double nginx_cpu_ms(void)
 }
 
 /* The access log's lines between from and to (ms after t0_epoch_ms). */
-static void log_stats(const char *path, double t0_epoch_ms, double from, double to,
-                      double *ret_rps, double *ret_bytes_per_poll, double *ret_share304,
-                      unsigned long *ret_n, unsigned long counts[3])
+static void log_stats(const char *path, double t0_epoch_ms, double from, double to, double *ret_rps,
+                      double *ret_bytes_per_poll, double *ret_share304, unsigned long *ret_n,
+                      unsigned long counts[3])
 {
 	FILE *f = fopen(path, "re");
 	char uri[256];
@@ -437,7 +438,7 @@ static int run(int n, unsigned interval, double real_interval_ms, int port, EVP_
 	struct worker_result res[WORKERS] = {0};
 	unsigned long lines, counts[3];
 	double rps, bpp, share, peak_start, t50, t99, tmax, max_late = 0, cpu0, cpu, cpu_per_1000,
-	                                                              full;
+	                                                    full;
 	int reached = 0;
 	uint64_t polls = 0, errors = 0;
 
@@ -467,7 +468,8 @@ static int run(int n, unsigned interval, double real_interval_ms, int port, EVP_
 		snprintf(out[w], sizeof(out[w]), "%s/worker-%d.out", work, w);
 		worker_pids[w] = fork();
 		if (worker_pids[w] == 0)
-			_exit(worker(w, n, port, scale, interval, t0, publish, end, new_sha, out[w]));
+			_exit(
+			    worker(w, n, port, scale, interval, t0, publish, end, new_sha, out[w]));
 	}
 	/* publish the clear at 3 R: write, then rename over all.cmd */
 	usleep((useconds_t)((publish - (bench_now_ms() - t0)) * 1000));
@@ -552,7 +554,8 @@ static int run(int n, unsigned interval, double real_interval_ms, int port, EVP_
 		       t50 * ps[k], t99 * ps[k]);
 	}
 	bench_row(bench_fmt("poll N=%d: req/s per 1000 agents, P=%us", n, interval),
-	          bench_fmt("%.2f", rps / scale / n * 1000), bench_fmt("2 GETs/P: %.2f", 2000.0 / interval),
+	          bench_fmt("%.2f", rps / scale / n * 1000),
+	          bench_fmt("2 GETs/P: %.2f", 2000.0 / interval),
 	          bench_fmt("x%.2f", (rps / scale / n * 1000) / (2000.0 / interval)), "-", "info");
 	printf("  an unconditional poll (all.cmd in full + the 404) costs %.0f bytes\n", full);
 	bench_row(bench_fmt("poll N=%d: bytes per poll / all.cmd 304s", n),
@@ -560,12 +563,12 @@ static int run(int n, unsigned interval, double real_interval_ms, int port, EVP_
 	          bench_fmt("x%.2f", full > 0 ? bpp / full : 0), "conditional GETs",
 	          share >= 99.0 ? "met" : "not met");
 	bench_row(bench_fmt("poll N=%d: clear reaches 50%% / 99%%", n),
-	          bench_fmt("%.2f P / %.2f P", t50, t99), "uniform phases: 0.5 / 0.99 P", "-",
-	          "-", reached == n ? "all reached" : "not all");
+	          bench_fmt("%.2f P / %.2f P", t50, t99), "uniform phases: 0.5 / 0.99 P", "-", "-",
+	          reached == n ? "all reached" : "not all");
 	bench_row(bench_fmt("poll N=%d: nginx CPU per 1000 requests", n),
 	          bench_fmt("%.0f ms", cpu_per_1000), "-", "-", "-", "info");
-	bench_row(bench_fmt("poll N=%d: start peak per R/20", n),
-	          bench_fmt("%.0f req", peak_start), bench_fmt("mean %.0f", 2.0 * n / 20),
+	bench_row(bench_fmt("poll N=%d: start peak per R/20", n), bench_fmt("%.0f req", peak_start),
+	          bench_fmt("mean %.0f", 2.0 * n / 20),
 	          bench_fmt("x%.2f", peak_start / (2.0 * n / 20)), "jitter at start", "info");
 	free(reach);
 	return 0;
@@ -622,8 +625,8 @@ int main(int argc, char **argv)
 		keep = true;
 		goto out;
 	}
-	printf("nginx %s on 127.0.0.1:%d, prefix %s, 1 worker; %d client processes\n",
-	       "(Debian)", port, work, WORKERS);
+	printf("nginx %s on 127.0.0.1:%d, prefix %s, 1 worker; %d client processes\n", "(Debian)",
+	       port, work, WORKERS);
 	for (char *s = strtok(agents, ","); s; s = strtok(NULL, ",")) {
 		int n = atoi(s);
 		/* about 800 polls a second for the two client processes: R

@@ -11,9 +11,9 @@
 #   make deps            install missing Debian 12 packages (apt-get)
 #   make SANITIZE=1      ASan+UBSan build (into build-san/)
 #
-# Layering (STYLE.md): common/ <- efi/ <- agent/ core <- programs. Each
-# folder builds a static library; `make check-layers` fails when a lower
-# layer includes an upper layer's header.
+# Layering (docs/ARCHITECTURE.md): common/ <- efi/ <- the agent/ subsystem
+# folders <- the programs; `make check-layers` fails when a folder includes
+# the header of a folder above it or beside it.
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc

@@ -3,8 +3,8 @@
  * lifelinectl's verb table and dispatcher, its help texts, and the helpers
  * the verb files share (ctl-internal.h). The verbs themselves:
  * ctl-status.c (status, components), ctl-state.c (bless, clear,
- * quarantine, reset), ctl-history.c, ctl-report.c, and the signed-command
- * verbs of agent/command.
+ * quarantine, reset), ctl-history.c, ctl-report.c, ctl-check.c,
+ * ctl-plan.c, and the signed-command verbs (command-verbs.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/command/command.h"
+#include "agent/ctl/command-verbs.h"
 #include "agent/ctl/ctl-internal.h"
 #include "agent/ctl/ctl.h"
 #include "agent/decision/history.h"
@@ -213,12 +213,15 @@ static const struct ctl_verb verbs[] = {
      "overwritten) signs commands, PUBLIC goes to every machine's [commands]\n"
      "public_key.\n"},
     {"sign-command", command_verb_sign, 1000,
-     "sign-command --key PRIVATE --action clear|quarantine|bless|reboot\n"
-     "             [--component ID]... --target all|MACHINE-ID[,...] --seq N\n"
-     "             --expires UNIX|+SECONDS",
+     "sign-command --key PRIVATE --action ACTION [--component ID]...\n"
+     "             --target all|MACHINE-ID[,...] --expires UNIX|+SECONDS\n"
+     "             [--seq N] [--issued UNIX]",
      "print a signed command document",
-     "Prints a command document signed with PRIVATE, for the machines named by\n"
-     "--target; each machine applies a seq only once, and none after --expires.\n"},
+     "Prints a command document signed with PRIVATE for the machines named by\n"
+     "--target. ACTION: clear, quarantine, bless, reboot,\n"
+     "clear-and-reboot-if-quarantined, reboot-if-safe-mode. Without --seq the\n"
+     "sequence number derives from the signing time. Each machine applies a\n"
+     "seq of a source only once, and none after --expires.\n"},
     {"apply-command", command_verb_apply, 2, "apply-command FILE",
      "verify and apply a signed command document",
      "Checks FILE's signature against [commands] public_key, its target, expiry\n"

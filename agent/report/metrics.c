@@ -128,7 +128,8 @@ int metrics_format(struct json_object *report, unsigned spooled, uint64_t comman
 	put_header(f, "lifeline_reboot_required",
 	           "1 when what was decided since this boot started needs a reboot.");
 	fprintf(f, "lifeline_reboot_required %d\n", get_bool(boot, "reboot_required") ? 1 : 0);
-	put_header(f, "lifeline_command_seq", "Sequence number of the last fleet command applied.");
+	put_header(f, "lifeline_command_seq",
+	           "Sequence number of the last fleet command accepted.");
 	fprintf(f, "lifeline_command_seq %" PRIu64 "\n", command_seq);
 	put_header(f, "lifeline_quarantined", "1 for each quarantined component.");
 	if (json_object_object_get_ex(report, "quarantined", &q) &&
@@ -160,13 +161,14 @@ static char *metrics_path(const char *root, const char *dir)
 	return d ? path_join(d, METRICS_NAME) : NULL;
 }
 
-/* The seq of an accepted, applied fleet command in report, or 0. */
+/* The seq of an accepted fleet command in report (its seq is used up,
+ * whether its action ran or its condition was not met), or 0. */
 static uint64_t report_command_seq(json_object *report)
 {
 	json_object *c = NULL;
 
 	if (!json_object_object_get_ex(report, "command", &c) ||
-	    !streq_ptr(get_str(c, "result"), "accepted") || !get_bool(c, "applied"))
+	    !streq_ptr(get_str(c, "result"), "accepted"))
 		return 0;
 	return (uint64_t)get_int(c, "seq", 0);
 }

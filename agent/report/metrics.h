@@ -20,9 +20,11 @@
  *                                              boot started needs a reboot
  *   lifeline_last_bless_timestamp_seconds 1.7e9  when a boot was last blessed
  *                                              (0: never)
- *   lifeline_command_seq 7                     the last fleet command applied
- *                                              (kept from the previous file
- *                                              when this report is not one)
+ *   lifeline_command_seq 7                     the seq of the last fleet command
+ *                                              accepted (used up: applied, or
+ *                                              its condition not met); kept
+ *                                              from the previous file when
+ *                                              this report is not one
  *   lifeline_quarantined{component="x"} 1      one per quarantined component
  *   lifeline_reports_spooled 0                 reports waiting for the collector
  *   lifeline_report_timestamp_seconds 1.7e9    when the file was written

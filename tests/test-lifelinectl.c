@@ -63,6 +63,8 @@ static int setup(void **state)
 	return 0;
 }
 
+static void put_under_root(const char *rel, const char *text);
+
 static void test_status_json_has_the_documented_keys(void **state)
 {
 	struct boot_opts o = {.root = root};
@@ -107,7 +109,20 @@ static void test_status_json_has_the_documented_keys(void **state)
 
 	assert_int_equal(run("status", &out), 0);
 	assert_non_null(strstr(out, "Mode:         normal"));
+	assert_null(strstr(out, "Config:"));
 	free(out);
+
+	/* a config with errors is said, not only logged */
+	put_under_root("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = banana\nstore = efi\n");
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Config:       PROBLEM: lifeline.conf has errors"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_true(json_object_object_get_ex(j, "config_ok", &v));
+	assert_false(json_object_get_boolean(v));
+	json_object_put(j);
 }
 
 static void test_usage_errors_exit_2(void **state)
@@ -132,8 +147,6 @@ static void test_usage_errors_exit_2(void **state)
 	assert_non_null(strstr(out, "  apply-command FILE\n"));
 	free(out);
 }
-
-static void put_under_root(const char *rel, const char *text);
 
 /* VERB --help prints that verb's help, not the global one; an unknown
  * verb's --help is a usage error. */

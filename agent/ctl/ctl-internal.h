@@ -20,7 +20,8 @@ struct ctl_state {
 	struct lifeline_config cfg;
 	struct store *store;
 	struct state_record rec;
-	int load_error; /* 0, -ENOENT (no record yet) or why it is unreadable */
+	int load_error;   /* 0, -ENOENT (no record yet) or why it is unreadable */
+	int config_error; /* config_load()'s result: -EINVAL bad values (logged) */
 };
 
 /* Config + store + record, read only. Returns an exit code (CTL_EXIT_*);

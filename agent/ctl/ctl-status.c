@@ -135,6 +135,7 @@ static void status_json(const struct ctl_state *st, const struct runstate *rs, b
 		json_object_object_add(o, "decision", NULL);
 	json_object_object_add(o, "evidence", string_or_null(v->evidence));
 	json_object_object_add(o, "next_step", json_object_new_string(v->next_step));
+	json_object_object_add(o, "config_ok", json_object_new_boolean(st->config_error >= 0));
 	if (have_rs) {
 		json_object *b = json_object_new_object();
 
@@ -196,6 +197,10 @@ static void status_text(const struct ctl_state *st, const struct runstate *rs, b
 	if (have_rs && rs->reason && v->decision)
 		printf("This boot:    %s\n", rs->reason);
 	printf("Store:        %s\n", store_kind_to_string(st->store->kind));
+	if (st->config_error < 0)
+		printf(
+		    "Config:       PROBLEM: lifeline.conf has errors (logged above; bad keys keep "
+		    "their defaults): 'lifelinectl check'\n");
 	printf("Next step:    %s\n", v->next_step);
 }
 

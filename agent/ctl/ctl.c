@@ -29,7 +29,8 @@ int ctl_state_open(const char *root, struct ctl_state *st)
 
 	memset(st, 0, sizeof(*st));
 	config_init_defaults(&st->cfg);
-	(void)config_load(root, &st->cfg); /* errors are logged; defaults fill in */
+	/* errors are logged; defaults fill in */
+	st->config_error = config_load(root, &st->cfg);
 
 	r = config_open_store(&st->cfg, &st->store, &why);
 	if (r < 0) {

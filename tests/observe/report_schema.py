@@ -42,6 +42,10 @@ def problems(validator, doc):
     for err in validator.iter_errors(doc):
         for leaf in _leaves(err):
             msg = leaf.message
+            if leaf.validator == "not" and leaf.validator_value == {}:
+                # {"not": {}, "description": why}: a field that must not be here
+                why = leaf.schema.get("description") if isinstance(leaf.schema, dict) else None
+                msg = "not allowed here" + (": " + why if why else "")
             if len(msg) > 200:
                 msg = msg[:200] + "..."
             out.add("%s: %s" % (json_path(leaf.absolute_path), msg))

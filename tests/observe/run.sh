@@ -78,13 +78,19 @@ fi
 
 # ---- report schema ----
 schema=$top/docs/report.schema.json
-checker="$py $obs/check-schema.py --schema $schema"
+checkschema() { "$py" "$obs/check-schema.py" --schema "$schema" "$@"; }
+# count PATTERN...: how many files the patterns name
+count() {
+	n=0
+	for f in "$@"; do [ -e "$f" ] && n=$((n + 1)); done
+	echo "$n"
+}
 check "report.schema.json is a valid draft 2020-12 schema" \
-	$py -c "import sys; sys.path.insert(0, '$obs'); import report_schema; report_schema.load('$schema')"
+	"$py" -c "import sys; sys.path.insert(0, '$obs'); import report_schema; report_schema.load('$schema')"
 
 # A collector that checks every report it is sent.
 mkdir -p "$tmp/recv"
-$py "$top/tests/collector.py" --port 0 --dir "$tmp/recv" --timeout 600 --schema "$schema" \
+"$py" "$top/tests/collector.py" --port 0 --dir "$tmp/recv" --timeout 600 --schema "$schema" \
 	>"$tmp/port" 2>"$tmp/collector.err" &
 collector_pid=$!
 for _ in $(seq 50); do
@@ -208,10 +214,10 @@ sample unreadable
 grep -q '"error"' "$tmp/samples/unreadable.json" ||
 	bad "the unreadable sample has no state error"
 
-check "every sample report is valid ($(ls "$tmp/samples" | wc -l) files)" \
-	$checker "$tmp"/samples/*.json
-check "every report the collector got is valid ($(ls "$tmp"/recv/*.json 2>/dev/null | wc -l) files)" \
-	$checker "$tmp"/recv/*.json
+check "every sample report is valid ($(count "$tmp"/samples/*.json) files)" \
+	checkschema "$tmp"/samples/*.json
+check "every report the collector got is valid ($(count "$tmp"/recv/*.json) files)" \
+	checkschema "$tmp"/recv/*.json
 if [ -s "$tmp/recv/invalid.log" ]; then
 	bad "the collector refused reports:"
 	sed 's/^/    /' "$tmp/recv/invalid.log"
@@ -219,8 +225,16 @@ else
 	ok "the collector refused no report"
 fi
 
+# the example in docs/reports.md is a valid report too
+"$py" - "$top/docs/reports.md" "$tmp/doc-example.json" <<'EOF'
+import re, sys
+blocks = re.findall(r"```json\n(.*?)```", open(sys.argv[1]).read(), re.S)
+open(sys.argv[2], "w").write(blocks[0] if blocks else "")
+EOF
+check "the example report in docs/reports.md is valid" checkschema "$tmp/doc-example.json"
+
 # ---- the schema catches broken reports ----
-$py - "$tmp/samples" "$tmp/broken" <<'EOF'
+"$py" - "$tmp/samples" "$tmp/broken" <<'EOF'
 import glob, json, os, sys
 src, out = sys.argv[1], sys.argv[2]
 os.makedirs(out)
@@ -248,14 +262,14 @@ for c in glob.glob(os.path.join(src, "command-*.json")):
 EOF
 for f in "$tmp"/broken/*.json; do
 	name=$(basename "$f" .json)
-	if $checker "$f" >"$tmp/out" 2>&1; then
+	if checkschema "$f" >"$tmp/out" 2>&1; then
 		bad "broken report '$name' passes the schema"
 	else
 		ok "broken report '$name' is invalid: $(sed -n '1s/^INVALID [^:]*: //p' "$tmp/out")"
 	fi
 done
 # the collector answers one with 400 and names the field
-code=$($py - "$url" "$tmp/broken/failures-a-string.json" <<'EOF'
+code=$("$py" - "$url" "$tmp/broken/failures-a-string.json" <<'EOF'
 import sys, urllib.error, urllib.request
 req = urllib.request.Request(sys.argv[1], data=open(sys.argv[2], "rb").read(),
                              headers={"Content-Type": "application/json"})

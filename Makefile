@@ -130,6 +130,7 @@ check: ensure-deps
 	$(MAKE) check-fuzz
 	$(MAKE) check-analyze
 	$(MAKE) check-initramfs
+	$(MAKE) check-observe
 	$(MAKE) check-vm
 
 check-unit: tests
@@ -175,6 +176,10 @@ check-analyze: all
 check-initramfs: all
 	tests/initramfs/run.sh
 
+# Alert rules (promtool) and the report JSON Schema against real reports.
+check-observe: all
+	tests/observe/run.sh $(O)
+
 check-vm: all
 	tests/vm/run-all.sh
 
@@ -217,7 +222,7 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
+.PHONY: check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

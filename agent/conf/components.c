@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The component registry (components.h): the components.d drop-ins
+ * parsed into components, the lookups by id, module, unit and path, and
+ * what a component's globs find on disk (through glob-walk.c).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,128 +15,14 @@
 #include <unistd.h>
 
 #include "agent/conf/components.h"
-#include "agent/conf/config.h"
+#include "agent/conf/glob-walk.h"
+#include "agent/conf/ini.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
 
 #define VALUE_SHOWN 80
-
-/* ---------------------------------------------------------------------- */
-/* Names */
-
-static bool char_is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool component_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	/* The id names quarantine directories and manifests: "." and ".."
-	 * would name something else. */
-	if (n == 0 || n > COMPONENT_ID_MAX || streq(id, ".") || streq(id, ".."))
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!char_is_alnum(*p) && !strchr("_.-", *p))
-			return false;
-	return true;
-}
-
-bool module_name_is_valid(const char *name, bool allow_glob)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > MODULE_NAME_MAX)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!char_is_alnum(*p) && *p != '_' && *p != '-' &&
-		    !(allow_glob && (*p == '*' || *p == '?')))
-			return false;
-	return true;
-}
-
-char *module_name_normalize(char *name)
-{
-	for (char *p = name; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	return name;
-}
-
-bool module_name_match(const char *pattern, const char *name)
-{
-	char p[MODULE_NAME_MAX + 1], n[MODULE_NAME_MAX + 1];
-
-	if (strlen(pattern) > MODULE_NAME_MAX || strlen(name) > MODULE_NAME_MAX)
-		return false;
-	module_name_normalize(strcpy(p, pattern));
-	module_name_normalize(strcpy(n, name));
-	return fnmatch(p, n, 0) == 0;
-}
-
-bool unit_name_is_valid(const char *name)
-{
-	/* systemd.unit(5) unit types. */
-	static const char *const suffixes[] = {
-	    ".service",   ".socket", ".target", ".timer", ".path",   ".mount",
-	    ".automount", ".swap",   ".slice",  ".scope", ".device",
-	};
-	size_t n = strlen(name);
-
-	if (n == 0 || n > UNIT_NAME_MAX || name[0] == '@' || name[0] == '.')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!char_is_alnum(*p) && !strchr(":_.\\@-", *p))
-			return false;
-	if (strchr(name, '@') != strrchr(name, '@'))
-		return false;
-	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-		size_t k = strlen(suffixes[i]);
-
-		if (n > k && streq(name + n - k, suffixes[i]))
-			return true;
-	}
-	return false;
-}
-
-static bool has_glob_chars(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '*' || s[i] == '?' || s[i] == '[')
-			return true;
-	return false;
-}
-
-bool component_glob_is_valid(const char *glob)
-{
-	bool first = true;
-
-	if (glob[0] != '/' || strlen(glob) >= PATH_MAX)
-		return false;
-	for (const char *p = glob; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-			return false;
-	for (const char *c = glob; *c;) {
-		size_t n;
-
-		c += strspn(c, "/");
-		n = strcspn(c, "/");
-		if (n == 0)
-			break;
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		/* "/ *" or "/ * /bin" would reach into every top-level
-		 * directory: a quarantine must never sweep the whole root. */
-		if (first && has_glob_chars(c, n))
-			return false;
-		first = false;
-		c += n;
-	}
-	return !first;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Parsing one drop-in */
@@ -610,126 +501,16 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
-/* Globs on disk */
+/* Globs on disk (glob-walk.h) */
 
-/*
- * Why not glob(3): it collects every match before returning (a content
- * directory with thousands of files costs thousands of lstat()s just to
- * learn "installed"), and it follows symlinks in directory components. The
- * walk below matches one path component at a time with fnmatch(3), the
- * same rules glob(3) applies by default (no leading-'.' matches, no brace
- * expansion), opens directories with O_NOFOLLOW unless asked otherwise,
- * and lets the caller stop at the first match.
- */
-struct walk {
-	char **parts;
-	size_t nparts;
-	bool follow_dirs;
-	char path[PATH_MAX]; /* the match so far, without the root */
-	size_t len;
-	/* >0: stop the walk, <0: error, 0: go on */
-	int (*fn)(struct walk *w, const struct stat *st);
-	/* for expand */
-	char **found;
-	size_t n, alloc, max;
-};
-
-static int walk_dir(struct walk *w, int dfd, size_t idx);
-
-static int walk_entry(struct walk *w, int dfd, const char *name, size_t idx)
+static int open_root(const char *root)
 {
-	size_t saved = w->len, nl = strlen(name);
-	int r = 0;
+	int fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (w->len + 1 + nl >= sizeof(w->path))
-		return 0;
-	w->path[w->len++] = '/';
-	memcpy(w->path + w->len, name, nl + 1);
-	w->len += nl;
-
-	if (idx + 1 == w->nparts) {
-		struct stat st;
-
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			r = w->fn(w, &st);
-	} else {
-		int fd =
-		    openat(dfd, name,
-		           O_RDONLY | O_DIRECTORY | O_CLOEXEC | (w->follow_dirs ? 0 : O_NOFOLLOW));
-
-		/* Absent, not a directory, a symlink (ELOOP/ENOTDIR with
-		 * O_NOFOLLOW) or unreadable: no match below it. */
-		if (fd >= 0) {
-			r = walk_dir(w, fd, idx + 1);
-			close(fd);
-		}
-	}
-	w->len = saved;
-	w->path[saved] = 0;
-	return r;
-}
-
-static int walk_dir(struct walk *w, int dfd, size_t idx)
-{
-	const char *part = w->parts[idx];
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	if (!has_glob_chars(part, strlen(part)))
-		return walk_entry(w, dfd, part, idx);
-
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fnmatch(part, de->d_name, FNM_PERIOD) != 0)
-			continue;
-		r = walk_entry(w, dirfd(d), de->d_name, idx);
-		if (r != 0)
-			break;
-	}
-	closedir(d);
-	return r;
-}
-
-static int walk_glob(struct walk *w, const char *root, const char *glob)
-{
-	_cleanup_strv_free_ char **parts = NULL;
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *copy = strdup(glob);
-	char *save = NULL;
-	int r;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		r = strv_extend(&parts, t);
-		if (r < 0)
-			return r;
-	}
-	if (!parts)
-		return 0;
-
-	fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return log_debug_errno(errno, "Failed to open root %s: %m",
 		                       root && *root ? root : "/");
-
-	w->parts = parts;
-	w->nparts = strv_length(parts);
-	w->len = 0;
-	w->path[0] = 0;
-	r = walk_dir(w, fd, 0);
-	w->parts = NULL;
-	return r;
+	return fd;
 }
 
 static bool root_is_real(const char *root)
@@ -737,7 +518,8 @@ static bool root_is_real(const char *root)
 	return !root || !*root || streq(root, "/");
 }
 
-static int found_any(struct walk *w _unused_, const struct stat *st _unused_)
+static int found_any(const char *path _unused_, const struct stat *st _unused_,
+                     void *userdata _unused_)
 {
 	return 1;
 }
@@ -779,28 +561,34 @@ static bool module_loaded(const struct component *c)
 
 bool component_is_active(const struct component *c, const char *root)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	/* symlinks resolve right only on the real root */
+	unsigned flags = root_is_real(root) ? GLOB_WALK_FOLLOW_DIRS : 0;
 	char **lists[] = {c->files, c->content};
+	_cleanup_close_ int fd = -1;
 	bool active = false;
 
-	if (!w)
-		return false;
-	w->follow_dirs = root_is_real(root); /* symlinks resolve right only on the real root */
-	w->fn = found_any;
-	for (size_t i = 0; i < ELEMENTSOF(lists) && !active; i++)
+	if (c->files || c->content)
+		fd = open_root(root);
+	for (size_t i = 0; fd >= 0 && i < ELEMENTSOF(lists) && !active; i++)
 		STRV_FOREACH (g, lists[i])
-			if (walk_glob(w, root, *g) > 0) {
+			if (glob_walk(fd, *g, flags, found_any, NULL) > 0) {
 				active = true;
 				break;
 			}
-	free(w);
 	if (!active && root_is_real(root))
 		active = module_loaded(c);
 	return active;
 }
 
-static int found_file(struct walk *w, const struct stat *st)
+struct expand {
+	char **found;
+	size_t n, alloc, max;
+};
+
+static int found_file(const char *path, const struct stat *st, void *userdata)
 {
+	struct expand *w = userdata;
+
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	if (w->n >= w->max)
@@ -814,7 +602,7 @@ static int found_file(struct walk *w, const struct stat *st)
 		w->found = n;
 		w->alloc = na;
 	}
-	w->found[w->n] = strdup(w->path);
+	w->found[w->n] = strdup(path);
 	if (!w->found[w->n])
 		return -ENOMEM;
 	w->found[++w->n] = NULL;
@@ -824,32 +612,33 @@ static int found_file(struct walk *w, const struct stat *st)
 int component_expand_files_max(const struct component *c, const char *root, bool content_only,
                                size_t max, char ***ret_paths)
 {
-	_cleanup_free_ struct walk *w = calloc(1, sizeof(*w));
+	struct expand w = {.max = max};
 	char **lists[] = {c->content, content_only ? NULL : c->files};
+	_cleanup_close_ int fd = -1;
 	int r = 0;
 
-	if (!w)
+	w.found = calloc(1, sizeof(char *));
+	if (!w.found)
 		return -ENOMEM;
-	w->fn = found_file;
-	w->max = max;
-	w->found = calloc(1, sizeof(char *));
-	if (!w->found)
-		return -ENOMEM;
-	w->alloc = 1;
+	w.alloc = 1;
+	if (lists[0] || lists[1]) {
+		fd = open_root(root);
+		r = fd < 0 ? fd : 0;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(lists) && r >= 0; i++)
 		STRV_FOREACH (g, lists[i]) {
-			r = walk_glob(w, root, *g);
+			r = glob_walk(fd, *g, 0, found_file, &w);
 			if (r < 0)
 				break;
 		}
 	if (r < 0) {
-		strv_free(w->found);
+		strv_free(w.found);
 		return r;
 	}
 	/* Overlapping globs may have found a path twice; the bound above
 	 * counts those twice, which only errs on the safe side. */
-	strv_sort_uniq(w->found);
-	*ret_paths = w->found;
+	strv_sort_uniq(w.found);
+	*ret_paths = w.found;
 	return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/conf/names.h"
+
 struct component {
 	char *id;          /* the section name: [A-Za-z0-9_.-], at most 64 */
 	char *vendor;      /* free text, may be NULL */
@@ -32,10 +34,6 @@ struct component_set {
 	size_t n;
 };
 
-/* Limits for names, as the kernel and systemd define them. */
-#define COMPONENT_ID_MAX 64
-#define MODULE_NAME_MAX  55  /* MODULE_NAME_LEN (64 - sizeof(unsigned long)) - 1 on 64-bit */
-#define UNIT_NAME_MAX    255 /* systemd's UNIT_NAME_MAX */
 /* component_expand_files() refuses to return more paths than this. */
 #define COMPONENT_EXPAND_MAX 100000
 
@@ -84,19 +82,3 @@ const struct component *components_find_unit(const struct component_set *s, cons
 /* path: an absolute path (without root) that one of the files/content
  * globs matches (fnmatch with FNM_PATHNAME | FNM_PERIOD). */
 const struct component *components_find_path(const struct component_set *s, const char *path);
-
-/* Name rules, shared with the config parser. */
-bool component_id_is_valid(const char *id);
-/* [A-Za-z0-9_-], 1..MODULE_NAME_MAX; with allow_glob also '*' and '?'. */
-bool module_name_is_valid(const char *name, bool allow_glob);
-/* Replaces '-' with '_' in place, as the kernel does for module names. */
-char *module_name_normalize(char *name);
-/* pattern (possibly with '*' / '?') against a module name; '-' and '_'
- * compare equal. */
-bool module_name_match(const char *pattern, const char *name);
-/* [A-Za-z0-9:_.\\@-], no '/', at most UNIT_NAME_MAX, and a unit type
- * suffix (.service, .socket, .target, .timer, .path, .mount, ...). */
-bool unit_name_is_valid(const char *name);
-/* Absolute, no "." or ".." components, no NUL/newline, a literal (glob-free)
- * first component (so "/ *" cannot sweep the whole root), at most PATH_MAX. */
-bool component_glob_is_valid(const char *glob);

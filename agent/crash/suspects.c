@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Choosing suspects (suspects.h): which components, and at level 3 which
+ * out-of-tree modules, a level quarantines, from the panic logs' evidence.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,10 +18,6 @@
 /* Opens root (NULL or "" = "/") as a directory descriptor. */
 int inv_open_root(const char *root);
 
-/* An absolute path without "." / ".." / empty components, shorter than
- * PATH_MAX, every name at most NAME_MAX. */
-bool inv_path_is_valid(const char *path);
-
 /* The directory that holds a file, opened one component at a time from
  * the root with O_NOFOLLOW | O_DIRECTORY, and kept open while the next
  * path shares it (paths come sorted, so a directory is opened once per

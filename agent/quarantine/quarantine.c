@@ -257,6 +257,10 @@ static int apply_add(struct qjob *j, const char *path)
 		r = qdir_get(&j->orig, dir, &fd);
 	if (r >= 0)
 		r = qentry_read(fd, name, &e);
+	/* the folders above it, as they are: a restore that has to make
+	 * one again makes it so */
+	if (r >= 0 && qmanifest_note_dirs(&j->m, j->root_fd, dir) == -ENOMEM)
+		r = -ENOMEM;
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {

@@ -66,7 +66,8 @@ static int open_step(int parent, const char *name, const char *prefix,
 		return negative_errno();
 	/* Made 0700 first, so nothing can be opened in it before it has
 	 * its own mode. */
-	if (exact && ((fchown(fd, meta.uid, meta.gid) < 0 && errno != EPERM) || fchmod(fd, mode) < 0)) {
+	if (exact &&
+	    ((fchown(fd, meta.uid, meta.gid) < 0 && errno != EPERM) || fchmod(fd, mode) < 0)) {
 		int r = negative_errno();
 
 		close(fd);

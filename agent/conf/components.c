@@ -17,6 +17,7 @@
 #include "agent/conf/components.h"
 #include "agent/conf/glob-walk.h"
 #include "agent/conf/ini.h"
+#include "agent/conf/protected.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -34,6 +35,8 @@ struct pending {
 
 struct file_ctx {
 	const char *file;
+	const struct protected_set *protected;
+	struct component_set *set; /* for its refusals */
 	struct pending *items;
 	size_t n;
 	struct pending *current; /* NULL: the current section was refused */
@@ -78,6 +81,57 @@ static int item_problem(struct file_ctx *ctx, const struct config_ini_item *it, 
 
 enum list_kind { LIST_MODULES, LIST_UNITS, LIST_GLOBS };
 
+static int refusal_add(struct file_ctx *ctx, const struct config_ini_item *it, const char *what,
+                       const char *reason)
+{
+	struct component_set *s = ctx->set;
+	struct component_refusal *n = realloc(s->refused, (s->n_refused + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	s->refused = n;
+	n = &s->refused[s->n_refused];
+	*n = (struct component_refusal){
+	    .id = strdup(it->section),
+	    .file = strdup(it->file),
+	    .line = it->line,
+	    .what = strdup(what),
+	    .reason = strdup(reason),
+	};
+	s->n_refused++;
+	return n->id && n->file && n->what && n->reason ? 0 : -ENOMEM;
+}
+
+/* A module, unit or glob in the protected set: the component is left out
+ * (lifeline then does nothing for it, which never harms the machine). */
+static int protected_problem(struct file_ctx *ctx, const struct config_ini_item *it,
+                             const char *what, const char *reason)
+{
+	int r;
+
+	config_log_item_error(it, "\"%.*s\" is protected (%s); component left out", VALUE_SHOWN,
+	                      what, reason);
+	ctx->current->broken = true;
+	ctx->errors++;
+	r = refusal_add(ctx, it, what, reason);
+	return r < 0 ? r : -EPERM;
+}
+
+static const char *protected_reason(const struct file_ctx *ctx, enum list_kind kind, const char *w)
+{
+	const struct protected_set *p = ctx->protected;
+
+	switch (kind) {
+	case LIST_MODULES:
+		return protected_module_reason(p, w);
+	case LIST_UNITS:
+		return protected_unit_reason(p, w);
+	case LIST_GLOBS:
+		return protected_glob_reason(p, w);
+	}
+	return NULL;
+}
+
 static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, enum list_kind kind,
                       char ***list)
 {
@@ -112,6 +166,12 @@ static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, en
 				    "literal first directory",
 				    *w);
 			break;
+		}
+		{
+			const char *why = protected_reason(ctx, kind, *w);
+
+			if (why)
+				return protected_problem(ctx, it, *w, why);
 		}
 	}
 	if (!it->continuation)
@@ -234,6 +294,14 @@ void components_done(struct component_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		component_done(&s->items[i]);
 	free(s->items);
+	for (size_t i = 0; i < s->n_refused; i++) {
+		free(s->refused[i].id);
+		free(s->refused[i].file);
+		free(s->refused[i].what);
+		free(s->refused[i].reason);
+	}
+	free(s->refused);
+	protected_set_unref(s->protected);
 	*s = (struct component_set){0};
 }
 
@@ -351,7 +419,7 @@ static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct comp
 static int load_one(const char *path, struct component_set *set, unsigned *problems)
 {
 	_cleanup_free_ char *text = NULL;
-	struct file_ctx ctx = {.file = path};
+	struct file_ctx ctx = {.file = path, .protected = set->protected, .set = set};
 	unsigned syntax_errors = 0;
 	size_t size;
 	int r;
@@ -405,11 +473,6 @@ static void warn_overlaps(const struct component_set *s)
 		}
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool dropin_name_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -417,66 +480,118 @@ static bool dropin_name_ok(const char *name)
 	return name[0] != '.' && n > 5 && streq(name + n - 5, ".conf");
 }
 
-int components_load(const char *root, struct component_set *ret, unsigned *ret_problems)
+/* The drop-in folders, the one that wins first: the administrator's
+ * /etc overrides or masks the vendor's /usr/lib (systemd's convention). */
+static const char *const dropin_dirs[] = {
+    "/etc/lifeline/components.d",
+    "/usr/lib/lifeline/components.d",
+};
+
+/* Adds the drop-in names of dir not in *names yet. A missing folder adds
+ * nothing. */
+static int list_dropins(const char *dir, char ***names)
 {
-	_cleanup_(components_donep) struct component_set set = {0};
-	_cleanup_free_ char *dir = path_under_root(root, "/etc/lifeline/components.d");
-	_cleanup_strv_free_ char **names = NULL;
-	unsigned problems = 0;
-	size_t n_names = 0, alloc = 0;
-	DIR *d;
 	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
-	if (!dir)
-		return -ENOMEM;
 	d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT) {
-			log_debug("%s does not exist: no components", dir);
-			goto done;
+			log_debug("%s does not exist", dir);
+			return 0;
 		}
 		return log_error_errno(errno, "Failed to open %s: %m", dir);
 	}
 	while ((errno = 0, de = readdir(d))) {
-		if (!dropin_name_ok(de->d_name))
+		if (!dropin_name_ok(de->d_name) || strv_contains(*names, de->d_name))
 			continue;
-		if (n_names + 2 > alloc) {
-			size_t na = alloc ? alloc * 2 : 16;
-			char **nn = realloc(names, na * sizeof(char *));
-
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-			alloc = na;
-		}
-		names[n_names] = strdup(de->d_name);
-		names[n_names + 1] = NULL;
-		if (!names[n_names]) {
-			r = -ENOMEM;
+		r = strv_extend(names, de->d_name);
+		if (r < 0)
 			break;
-		}
-		n_names++;
 	}
 	if (r == 0 && errno != 0)
-		r = negative_errno();
-	if (r < 0) {
-		closedir(d);
-		return log_error_errno(r, "Failed to list %s: %m", dir);
-	}
+		r = log_error_errno(errno, "Failed to list %s: %m", dir);
 	closedir(d);
+	return r;
+}
 
-	if (n_names > 0)
-		qsort(names, n_names, sizeof(char *), cmp_names);
+/* An empty file or a symlink to /dev/null: the name is masked. */
+static bool dropin_masks(const char *path, const struct stat *lst)
+{
+	char target[16];
+	ssize_t n;
 
-	STRV_FOREACH (name, names) {
-		_cleanup_free_ char *path = path_join(dir, *name);
-		struct stat st;
+	if (S_ISREG(lst->st_mode))
+		return lst->st_size == 0;
+	if (!S_ISLNK(lst->st_mode))
+		return false;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	return streq(target, "/dev/null");
+}
+
+/* The file that holds name: the first folder that has it wins; an empty
+ * or /dev/null one there masks the name (NULL, 0). */
+static int dropin_path(char *const *dirs, const char *name, char **ret)
+{
+	for (size_t i = 0; i < ELEMENTSOF(dropin_dirs); i++) {
+		_cleanup_free_ char *path = path_join(dirs[i], name);
+		struct stat lst;
 
 		if (!path)
 			return -ENOMEM;
+		if (lstat(path, &lst) < 0)
+			continue;
+		if (dropin_masks(path, &lst)) {
+			log_debug("%s masks the drop-in %s", path, name);
+			*ret = NULL;
+			return 0;
+		}
+		*ret = TAKE_PTR(path);
+		return 0;
+	}
+	*ret = NULL;
+	return 0;
+}
+
+int components_load(const char *root, struct component_set *ret, unsigned *ret_problems)
+{
+	_cleanup_(components_donep) struct component_set set = {0};
+	_cleanup_strv_free_ char **dirs = NULL, **names = NULL;
+	unsigned problems = 0;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(dropin_dirs); i++) {
+		r = strv_consume(&dirs, path_under_root(root, dropin_dirs[i]));
+		if (r < 0)
+			return r;
+	}
+	STRV_FOREACH (dir, dirs) {
+		r = list_dropins(*dir, &names);
+		if (r < 0)
+			return r;
+	}
+	/* every set carries the protected set: level 3 and the quarantine
+	 * check against it even when no drop-in is installed */
+	set.protected = protected_set_get(root);
+	if (!set.protected)
+		return -ENOMEM;
+	if (!names)
+		goto done;
+	strv_sort_uniq(names);
+
+	STRV_FOREACH (name, names) {
+		_cleanup_free_ char *path = NULL;
+		struct stat st;
+
+		r = dropin_path(dirs, *name, &path);
+		if (r < 0)
+			return r;
+		if (!path)
+			continue; /* masked */
 		/* stat, not lstat: a symlink to a regular file is fine. */
 		if (stat(path, &st) < 0) {
 			log_warning("%s: %s, ignoring it", path, strerror(errno));

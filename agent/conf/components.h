@@ -29,16 +29,36 @@ struct component {
 	unsigned source_line;  /* line of the section header */
 };
 
+/* A component the loader left out because it names something protected
+ * (protected.h), for `lifelinectl components` and `check` to show. */
+struct component_refusal {
+	char *id;
+	char *file;
+	unsigned line; /* of the offending key line */
+	char *what;    /* the module, unit or glob */
+	char *reason;  /* why it is protected */
+};
+
+struct protected_set;
+
 struct component_set {
 	struct component *items;
 	size_t n;
+	struct component_refusal *refused; /* left out: names protected things */
+	size_t n_refused;
+	/* the protected set the drop-ins were checked against; a reference
+	 * the set holds (components_done() drops it); NULL when unknown */
+	struct protected_set *protected;
 };
 
 /* component_expand_files() refuses to return more paths than this. */
 #define COMPONENT_EXPAND_MAX 100000
 
 /* Loads <root>/etc/lifeline/components.d/NAME.conf (root NULL or "/" = the
- * real root) in lexical order. Only names ending in ".conf" and not
+ * real root) in lexical order. A component naming a protected module,
+ * unit or path (protected.h: checked against the set of root) is left out
+ * with "FILE:LINE: [id] key: "X" is protected (reason)" and listed in
+ * ->refused. Only names ending in ".conf" and not
  * starting with '.', that are regular files or symlinks to one.
  * Returns 0 with the good components (*ret assigned; a missing directory
  * is an empty set) and, when ret_problems is not NULL, the number of

@@ -179,8 +179,9 @@ struct qjob {
 	struct quarantine_result res;
 	unsigned since_flush;
 	unsigned generation;
-	bool removed; /* the restore finished and removed the directory */
-	bool rerun;   /* continues an interrupted run: look for its temp files */
+	struct protected_set *protected; /* apply: never moved (a reference) */
+	bool removed;                    /* the restore finished and removed the directory */
+	bool rerun;                      /* continues an interrupted run: look for its temp files */
 	char id[COMPONENT_ID_MAX + 1];
 };
 

@@ -564,6 +564,43 @@ static void test_expand_does_not_follow_or_return_symlinks(void **state)
 	components_done(&s);
 }
 
+/* Vendor drop-ins in /usr/lib/lifeline/components.d; a same-named file in
+ * /etc/lifeline/components.d overrides one, an empty one or a symlink to
+ * /dev/null masks it (systemd's convention). */
+static void test_vendor_dropins_are_overridden_or_masked_from_etc(void **state)
+{
+	struct component_set s = {0};
+	const struct component *c;
+
+	(void)state;
+	put("/usr/lib/lifeline/components.d/10-acme.conf", "[acme]\nfiles = /opt/acme/bin/*\n");
+	put("/usr/lib/lifeline/components.d/20-beta.conf", "[beta]\nfiles = /opt/beta/bin/*\n");
+	put("/usr/lib/lifeline/components.d/30-gamma.conf", "[gamma]\nfiles = /opt/gamma/*\n");
+	put("/usr/lib/lifeline/components.d/40-delta.conf", "[delta]\nfiles = /opt/delta/*\n");
+	/* overridden: the admin's copy, another path */
+	put_dropin("10-acme.conf", "[acme]\nfiles = /srv/acme/bin/*\n");
+	/* masked: an empty file, and a symlink to /dev/null */
+	put_dropin("20-beta.conf", "");
+	symlink_in_root("/dev/null", "/etc/lifeline/components.d/30-gamma.conf");
+	/* the admin's own, between the vendor's in name order */
+	put_dropin("35-local.conf", "[local]\nunits = local-agent.service\n");
+
+	assert_int_equal(components_load(root, &s, NULL), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.items[0].id, "acme");
+	assert_string_equal(s.items[1].id, "local");
+	assert_string_equal(s.items[2].id, "delta");
+	c = components_find(&s, "acme");
+	assert_string_equal(c->files[0], "/srv/acme/bin/*");
+	assert_null(c->files[1]);
+	assert_non_null(strstr(c->source_file, "/etc/lifeline/components.d/10-acme.conf"));
+	assert_non_null(strstr(components_find(&s, "delta")->source_file,
+	                       "/usr/lib/lifeline/components.d/40-delta.conf"));
+	assert_null(components_find(&s, "beta"));
+	assert_null(components_find(&s, "gamma"));
+	components_done(&s);
+}
+
 /* Merged /usr: /lib, /bin and /sbin are links to usr/...; a glob written
  * with the short form finds the files by their real path, and a link
  * under the root never leads out of it. */
@@ -752,6 +789,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_expand_does_not_follow_or_return_symlinks, new_root),
 	    cmocka_unit_test_setup(test_is_active_needs_an_existing_path_under_the_root, new_root),
 	    cmocka_unit_test_setup(test_globs_through_the_roots_own_symlinks_resolve, new_root),
+	    cmocka_unit_test_setup(test_vendor_dropins_are_overridden_or_masked_from_etc, new_root),
 	    cmocka_unit_test_setup(test_loaded_modules_are_matched_by_normalised_name_and_pattern,
 	                           new_root),
 	    cmocka_unit_test_setup(test_loaded_module_makes_active_only_on_the_real_root, new_root),

@@ -370,7 +370,8 @@ static int default_route(struct found *f)
 			nl = strchr(l, '\n');
 			if (nl)
 				*nl++ = 0;
-			if (sscanf(l, "%63s %15s %*s %*s %*s %*s %*s %15s", ifname, dest, mask) == 3 &&
+			if (sscanf(l, "%63s %15s %*s %*s %*s %*s %*s %15s", ifname, dest, mask) ==
+			        3 &&
 			    streq(dest, "00000000") && streq(mask, "00000000") &&
 			    !strv_contains(ifs, ifname) && strv_extend(&ifs, ifname) < 0)
 				return -ENOMEM;
@@ -383,8 +384,8 @@ static int default_route(struct found *f)
 			nl = strchr(l, '\n');
 			if (nl)
 				*nl++ = 0;
-			if (sscanf(l, "%39s %3s %*s %*s %*s %*s %*s %*s %*s %63s", dest, plen, ifname) ==
-			        3 &&
+			if (sscanf(l, "%39s %3s %*s %*s %*s %*s %*s %*s %*s %63s", dest, plen,
+			           ifname) == 3 &&
 			    strspn(dest, "0") == 32 && streq(plen, "00") && !streq(ifname, "lo") &&
 			    !strv_contains(ifs, ifname) && strv_extend(&ifs, ifname) < 0)
 				return -ENOMEM;

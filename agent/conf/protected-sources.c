@@ -73,8 +73,8 @@ static int dpkg_protected_packages(const char *text, char ***ret)
 		           (n == 18 && strncmp(l, "Priority: required", 18) == 0))
 			essential = true;
 		else if (n >= 8 && strncmp(l, "Status: ", 8) == 0)
-			installed = n >= 17 && strncmp(l + n - 9, "installed", 9) == 0 &&
-			            l[n - 10] == ' ';
+			installed =
+			    n >= 17 && strncmp(l + n - 9, "installed", 9) == 0 && l[n - 10] == ' ';
 		if (!l[n])
 			break;
 	}
@@ -253,7 +253,8 @@ static int load_module_indexes(const char *root, char ***intree, char ***deps)
 					return -ENOMEM;
 				if (!module_name_is_valid(name, false))
 					continue;
-				if (strncmp(l, "kernel/", 7) == 0 && !strv_contains(*intree, name)) {
+				if (strncmp(l, "kernel/", 7) == 0 &&
+				    !strv_contains(*intree, name)) {
 					r = strv_extend(intree, name);
 					if (r < 0)
 						return r;

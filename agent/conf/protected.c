@@ -79,19 +79,62 @@ static const struct ppath static_paths[] = {
 static const char *const static_units[] = {
     /* systemd's own (systemd.special(7)); not every target: vendors
      * ship their own (falco.target) */
-    "systemd-*", "init.scope", "-.slice", "system.slice", "user*.slice", "machine.slice",
-    "*.device", "*.swap", "-.mount", "boot*.mount", "efi.mount", "usr.mount", "var.mount",
-    "basic.target", "default.target", "emergency.target", "rescue.target",
-    "multi-user.target", "graphical.target", "sysinit.target", "local-fs*.target",
-    "remote-fs*.target", "network*.target", "nss-*.target", "sockets.target",
-    "timers.target", "paths.target", "slices.target", "swap.target", "getty*.target",
-    "shutdown.target", "reboot.target", "poweroff.target", "halt.target", "kexec.target",
-    "final.target", "umount.target", "initrd*.target", "cryptsetup*.target",
-    "time-*.target", "ctrl-alt-del.target", "system-update*.target",
-    "getty@.service", "serial-getty@.service", "user@.service",
+    "systemd-*",
+    "init.scope",
+    "-.slice",
+    "system.slice",
+    "user*.slice",
+    "machine.slice",
+    "*.device",
+    "*.swap",
+    "-.mount",
+    "boot*.mount",
+    "efi.mount",
+    "usr.mount",
+    "var.mount",
+    "basic.target",
+    "default.target",
+    "emergency.target",
+    "rescue.target",
+    "multi-user.target",
+    "graphical.target",
+    "sysinit.target",
+    "local-fs*.target",
+    "remote-fs*.target",
+    "network*.target",
+    "nss-*.target",
+    "sockets.target",
+    "timers.target",
+    "paths.target",
+    "slices.target",
+    "swap.target",
+    "getty*.target",
+    "shutdown.target",
+    "reboot.target",
+    "poweroff.target",
+    "halt.target",
+    "kexec.target",
+    "final.target",
+    "umount.target",
+    "initrd*.target",
+    "cryptsetup*.target",
+    "time-*.target",
+    "ctrl-alt-del.target",
+    "system-update*.target",
+    "getty@.service",
+    "serial-getty@.service",
+    "user@.service",
     /* the message bus, networking, remote access */
-    "dbus*", "networking.service", "ifup@.service", "ifupdown*", "NetworkManager*",
-    "ssh.service", "ssh@.service", "ssh.socket", "sshd.service", "sshd@.service",
+    "dbus*",
+    "networking.service",
+    "ifup@.service",
+    "ifupdown*",
+    "NetworkManager*",
+    "ssh.service",
+    "ssh@.service",
+    "ssh.socket",
+    "sshd.service",
+    "sshd@.service",
     "sshd.socket",
     /* lifeline itself */
     "lifeline*",
@@ -276,8 +319,8 @@ struct protected_set *protected_set_get(const char *root)
  * the other way round. The other spelling of path into alias, or false. */
 static bool usr_alias(const char *path, char alias[PATH_MAX])
 {
-	static const char *const tops[] = {"/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/",
-	                                   "/libx32/"};
+	static const char *const tops[] = {"/bin/",   "/sbin/",  "/lib/",
+	                                   "/lib32/", "/lib64/", "/libx32/"};
 
 	for (size_t i = 0; i < ELEMENTSOF(tops); i++) {
 		size_t n = strlen(tops[i]);
@@ -321,7 +364,8 @@ const char *protected_path_reason(const struct protected_set *p, const char *pat
 		const char *pat = static_paths[i].pattern;
 
 		if (path_meets(path, pat, static_paths[i].tree) ||
-		    (strncmp(pat, "/usr/lib/", 9) == 0 && path_meets(path, pat + 4, static_paths[i].tree)))
+		    (strncmp(pat, "/usr/lib/", 9) == 0 &&
+		     path_meets(path, pat + 4, static_paths[i].tree)))
 			return static_paths[i].why;
 	}
 	for (size_t d = 0; d < ELEMENTSOF(unit_dirs); d++)
@@ -334,8 +378,8 @@ const char *protected_path_reason(const struct protected_set *p, const char *pat
 			if (usr)
 				dir += 4; /* /lib/systemd/system */
 			n = strlen(dir);
-			if (strncmp(path, dir, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/') &&
-			    protected_unit_reason(p, path + n + 1)) {
+			if (strncmp(path, dir, n) == 0 && path[n] == '/' &&
+			    !strchr(path + n + 1, '/') && protected_unit_reason(p, path + n + 1)) {
 				snprintf(why, sizeof(why), "the unit file of %s, a protected unit",
 				         path + n + 1);
 				return why;
@@ -372,17 +416,22 @@ static const char *glob_reason_one(const struct protected_set *p, const char *gl
 		const char *pat = static_paths[i].pattern;
 
 		if (glob_meets(glob, pat, static_paths[i].tree) ||
-		    (strncmp(pat, "/usr/lib/", 9) == 0 && glob_meets(glob, pat + 4, static_paths[i].tree)))
-			return static_paths[i].why;
+		    (strncmp(pat, "/usr/lib/", 9) == 0 &&
+		     glob_meets(glob, pat + 4, static_paths[i].tree))) {
+			snprintf(why, sizeof(why), "could match %s%s, %s", pat,
+			         static_paths[i].tree ? "/..." : "", static_paths[i].why);
+			return why;
+		}
 	}
 	for (size_t d = 0; d < ELEMENTSOF(unit_dirs); d++)
 		for (size_t u = 0; u < ELEMENTSOF(static_units); u++) {
 			char pat[PATH_MAX];
 
 			snprintf(pat, sizeof(pat), "%s/%s", unit_dirs[d], static_units[u]);
-			if (glob_meets(glob, pat, false) ||
-			    (strncmp(pat, "/usr/lib/", 9) == 0 && glob_meets(glob, pat + 4, false))) {
-				snprintf(why, sizeof(why), "could match a unit file of %s, a protected unit",
+			if (glob_meets(glob, pat, false) || (strncmp(pat, "/usr/lib/", 9) == 0 &&
+			                                     glob_meets(glob, pat + 4, false))) {
+				snprintf(why, sizeof(why),
+				         "could match a unit file of %s, a protected unit",
 				         static_units[u]);
 				return why;
 			}
@@ -398,11 +447,13 @@ static const char *glob_reason_one(const struct protected_set *p, const char *gl
 	}
 	for (size_t i = lo; i < n && strncmp(p->files[i], glob, k) == 0; i++)
 		if (fnmatch(glob, p->files[i], FNM_PATHNAME | FNM_PERIOD) == 0) {
-			snprintf(why, sizeof(why), "matches %s, a file of an essential or required package",
+			snprintf(why, sizeof(why),
+			         "matches %s, a file of an essential or required package",
 			         p->files[i]);
 			return why;
 		}
-	if (fnmatch("/lib/modules/*/*", glob, 0) == 0 || fnmatch("/usr/lib/modules/*/*", glob, 0) == 0)
+	if (fnmatch("/lib/modules/*/*", glob, 0) == 0 ||
+	    fnmatch("/usr/lib/modules/*/*", glob, 0) == 0)
 		return module_file_reason(p, glob);
 	return NULL;
 }
@@ -457,8 +508,9 @@ const char *protected_module_reason(const struct protected_set *p, const char *m
 			return why;
 		}
 	if (!strpbrk(m, "*?["))
-		return protected_sorted_contains(p->modules, m) ? "an in-tree module (shipped with the kernel)"
-		                                      : NULL;
+		return protected_sorted_contains(p->modules, m)
+		           ? "an in-tree module (shipped with the kernel)"
+		           : NULL;
 	STRV_FOREACH (n, p->modules)
 		if (protected_patterns_intersect(m, *n)) {
 			snprintf(why, sizeof(why), "could match %s, an in-tree module", *n);

@@ -53,12 +53,12 @@
 #include <stddef.h>
 
 struct protected_set {
-	char *root;     /* as given; NULL = "/" */
-	char **files;   /* sorted: the essential/required packages' files */
-	char **modules; /* sorted: in-tree module names, '_' form */
-	char **drivers; /* this machine's boot and reach drivers, '_' form */
-	char **driver_why; /* parallel to drivers: what needs it */
-	char **keep_units; /* from the configuration */
+	char *root;                    /* as given; NULL = "/" */
+	char **files;                  /* sorted: the essential/required packages' files */
+	char **modules;                /* sorted: in-tree module names, '_' form */
+	char **drivers;                /* this machine's boot and reach drivers, '_' form */
+	char **driver_why;             /* parallel to drivers: what needs it */
+	char **keep_units;             /* from the configuration */
 	unsigned long long status_key; /* dpkg status identity, for the cache */
 	unsigned refs;                 /* protected_set_get() / _unref() */
 };

@@ -180,6 +180,7 @@ static void test_every_key_is_parsed(void **state)
 	assert_string_equal(c.allowed_failed_units[0], "systemd-networkd-wait-online.service");
 	assert_string_equal(c.allowed_failed_units[1], "apt-daily.timer");
 	assert_string_equal(c.report_url, "https://fleet.example.com/lifeline/report?site=a&b=c");
+	assert_true(c.report_allow_http);
 	assert_string_equal(c.report_ca_file, "/etc/lifeline/ca.pem");
 	assert_string_equal(c.report_client_cert, "/etc/lifeline/client.pem");
 	assert_string_equal(c.report_client_key, "/etc/lifeline/client.key");
@@ -280,6 +281,57 @@ static void test_bad_enum_bool_path_url_and_unit_keep_defaults(void **state)
 	assert_non_null(strstr(log, ":12: [commands] url: \"https://\" is not"));
 	assert_int_equal(count_lines(log), 8);
 	config_done(&c);
+}
+
+/* Plain http:// to a collector on another machine: refused at load with
+ * the line and what to do (the sender would refuse it, and no report
+ * would ever leave); to this machine (tests' collectors) or with
+ * allow_http = yes (test rigs) it is kept. */
+static void test_http_report_url_needs_loopback_or_allow_http(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[report]\n"
+	           "heartbeat = 60\n"
+	           "url = http://collector.example.com/report\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_null(c.report_url);
+	assert_int_equal(c.report_heartbeat, 60); /* the rest still loads */
+	assert_non_null(strstr(log, ":3: [report] url: \"http://collector.example.com/report\" is "
+	                            "plain http:// to another machine"));
+	assert_non_null(strstr(log, "allow_http = yes"));
+	config_done(&c);
+
+	/* the key may come after the url */
+	WRITE_CONF("[report]\n"
+	           "url = http://10.0.2.2:8443/report\n"
+	           "allow_http = yes\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_string_equal(c.report_url, "http://10.0.2.2:8443/report");
+	assert_true(c.report_allow_http);
+	config_done(&c);
+
+	WRITE_CONF("[report]\nurl = http://127.0.0.1:9/r\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_string_equal(c.report_url, "http://127.0.0.1:9/r");
+	assert_false(c.report_allow_http);
+	config_done(&c);
+
+	assert_true(config_url_is_loopback("http://localhost:80/x"));
+	assert_true(config_url_is_loopback("http://[::1]:99/"));
+	assert_true(config_url_is_loopback("https://127.3.4.5/"));
+	assert_false(config_url_is_loopback("http://127.0.0.1.example.com/"));
+	assert_false(config_url_is_loopback("http://user@127.0.0.1/"));
+	assert_false(config_url_is_loopback("http://10.0.0.1/"));
+	assert_false(config_url_is_loopback("ftp://127.0.0.1/"));
 }
 
 static void test_unknown_key_and_section_warn_but_load(void **state)
@@ -658,6 +710,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
+	    cmocka_unit_test(test_http_report_url_needs_loopback_or_allow_http),
 	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
 	    cmocka_unit_test(test_every_key_is_parsed),
 	    cmocka_unit_test(

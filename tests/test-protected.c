@@ -171,7 +171,8 @@ static int new_root(void **state)
 	    "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
 	    "eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
 	put("/sys/devices/pci0000:00/0000:00:03.0/net/eth0/address", "00:11:22:33:44:55\n");
-	link_in_root("../../../0000:00:03.0", "/sys/devices/pci0000:00/0000:00:03.0/net/eth0/device");
+	link_in_root("../../../0000:00:03.0",
+	             "/sys/devices/pci0000:00/0000:00:03.0/net/eth0/device");
 	link_in_root("../../devices/pci0000:00/0000:00:03.0/net/eth0", "/sys/class/net/eth0");
 	sys_driver("/sys/devices/pci0000:00/0000:00:03.0", "pci", "r8168");
 	return 0;
@@ -258,7 +259,7 @@ static void test_paths_of_lifeline_identity_and_packages(void **state)
 	assert_non_null(protected_path_reason(&p, "/bin/ls"));
 	assert_non_null(protected_path_reason(&p, "/usr/bin/ls"));
 	assert_non_null(protected_path_reason(&p, "/usr/sbin/useradd"));
-	assert_null(protected_path_reason(&p, "/usr/bin/gone"));          /* removed package */
+	assert_null(protected_path_reason(&p, "/usr/bin/gone"));           /* removed package */
 	assert_null(protected_path_reason(&p, "/opt/vendor/bin/vendord")); /* optional */
 	assert_null(protected_path_reason(&p, "/opt/CrowdStrike/falcond"));
 	/* unit files of protected units */
@@ -267,9 +268,11 @@ static void test_paths_of_lifeline_identity_and_packages(void **state)
 	assert_non_null(protected_path_reason(&p, "/etc/systemd/system/vendor-mgmt.service"));
 	assert_null(protected_path_reason(&p, "/usr/lib/systemd/system/falcon-sensor.service"));
 	/* module files: in-tree, and this machine's drivers; not badsec */
-	assert_non_null(protected_path_reason(&p, "/lib/modules/" KVER "/kernel/fs/ext4/ext4.ko.xz"));
+	assert_non_null(
+	    protected_path_reason(&p, "/lib/modules/" KVER "/kernel/fs/ext4/ext4.ko.xz"));
 	assert_non_null(protected_path_reason(&p, "/lib/modules/" KVER "/updates/dkms/zfs.ko"));
-	assert_non_null(protected_path_reason(&p, "/usr/lib/modules/" KVER "/updates/dkms/r8168.ko"));
+	assert_non_null(
+	    protected_path_reason(&p, "/usr/lib/modules/" KVER "/updates/dkms/r8168.ko"));
 	assert_null(protected_path_reason(&p, "/lib/modules/" KVER "/updates/dkms/badsec.ko"));
 	protected_set_done(&p);
 }
@@ -286,7 +289,7 @@ static void test_globs_that_could_match_protected_paths(void **state)
 	assert_non_null(protected_glob_reason(&p, "/boot/*"));
 	assert_non_null(protected_glob_reason(&p, "/etc/lifeline/*"));
 	assert_non_null(protected_glob_reason(&p, "/etc/pass*"));
-	assert_non_null(protected_glob_reason(&p, "/usr/bin/*"));   /* /bin/ls, merged */
+	assert_non_null(protected_glob_reason(&p, "/usr/bin/*")); /* /bin/ls, merged */
 	assert_non_null(protected_glob_reason(&p, "/bin/c?t"));
 	assert_non_null(protected_glob_reason(&p, "/usr/lib/systemd/system/*"));
 	assert_non_null(protected_glob_reason(&p, "/lib/modules/*/kernel/*/*"));
@@ -384,14 +387,16 @@ static void test_dropins_naming_protected_things_are_refused(void **state)
 	    "bad.conf:2: [etc] files: \"/etc/*\" is protected (",
 	    "bad.conf:4: [usr] files: \"/usr/*/*\" is protected (",
 	    "bad.conf:6: [boot] files: \"/boot/*\" is protected (",
-	    "bad.conf:8: [key] content: \"/etc/lifeline/*\" is protected (could match /etc/lifeline/..., lifeline's own files)",
+	    "bad.conf:8: [key] content: \"/etc/lifeline/*\" is protected (could match "
+	    "/etc/lifeline/..., lifeline's own files)",
 	    "bad.conf:10: [ssh] units: \"ssh.service\" is protected (",
 	    "bad.conf:12: [daemons] units: \"dbus.service\" is protected (",
 	    "bad.conf:14: [self] units: \"lifelined.service\" is protected (lifeline's own unit)",
 	    "bad.conf:16: [ext4] modules: \"ext4\" is protected (an in-tree module",
 	    "bad.conf:19: [nic] modules: \"e1000*\" is protected (could match e1000e",
 	    "bad.conf:21: [zfs] modules: \"zfs\" is protected (zfs is a driver this machine needs",
-	    "bad.conf:23: [ident] files: \"/etc/machine-id\" is protected (could match /etc/machine-id, the OS identity",
+	    "bad.conf:23: [ident] files: \"/etc/machine-id\" is protected (could match "
+	    "/etc/machine-id, the OS identity",
 	};
 
 	(void)state;

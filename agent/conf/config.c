@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/conf/config.h"
 #include "agent/conf/names.h"
@@ -190,7 +191,8 @@ static int parse_path(const struct config_item *ci _unused_, const struct config
 	return set_string(field, it->value);
 }
 
-/* Empty = not set. http:// is accepted for test rigs (DESIGN.md). */
+/* Empty = not set. Syntax only: whether an http:// [report] url may be
+ * used is decided once the whole file is read (check_report_url()). */
 static int parse_url(const struct config_item *ci _unused_, const struct config_ini_item *it,
                      void *field)
 {
@@ -286,6 +288,7 @@ static const struct config_item config_items[] = {
     ITEM("safe-mode", "keep_units", parse_units, keep_units, 0, 0, true),
     ITEM("safe-mode", "allowed_failed_units", parse_units, allowed_failed_units, 0, 0, true),
     ITEM("report", "url", parse_url, report_url, 0, 0, false),
+    ITEM("report", "allow_http", parse_bool, report_allow_http, 0, 0, false),
     ITEM("report", "ca_file", parse_path, report_ca_file, 0, 0, false),
     ITEM("report", "client_cert", parse_path, report_client_cert, 0, 0, false),
     ITEM("report", "client_key", parse_path, report_client_key, 0, 0, false),
@@ -319,6 +322,7 @@ static const struct config_item *item_find(const char *section, const char *key)
 struct load_ctx {
 	struct lifeline_config *config;
 	unsigned errors;
+	unsigned report_url_line; /* where [report] url was last set */
 	bool section_known;
 	/* the last key line, for its continuation lines */
 	const struct config_item *item; /* NULL: unknown key, continuations ignored */
@@ -407,6 +411,8 @@ static int load_handler(const struct config_ini_item *it, void *userdata)
 	}
 	field = (char *)ctx->config + ci->offset;
 	ctx->item = ci;
+	if (field == (void *)&ctx->config->report_url)
+		ctx->report_url_line = it->line;
 	if (ci->list) {
 		ctx->list_before = strv_copy(*(char ***)field);
 		if (!ctx->list_before)
@@ -459,6 +465,54 @@ void config_done(struct lifeline_config *c)
 	*c = (struct lifeline_config){0};
 }
 
+bool config_url_is_loopback(const char *url)
+{
+	const char *h;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) == 0)
+		h = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		h = url + 8;
+	else
+		return false;
+	n = strcspn(h, "/?#");
+	if (memchr(h, '@', n))
+		return false; /* userinfo: keep it simple, not loopback */
+	if (n >= 5 && strncmp(h, "[::1]", 5) == 0 && (n == 5 || h[5] == ':'))
+		return true;
+	n = strcspn(h, ":/?#");
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (n < 9 || strncmp(h, "127.", 4) != 0)
+		return false;
+	for (size_t i = 4; i < n; i++)
+		if (!strchr("0123456789.", h[i]))
+			return false;
+	return true;
+}
+
+/* A report sent over plain http:// to another machine can be read and
+ * forged on the way; the sender refuses it, so accepting it here meant
+ * no report ever left, silently. Refused unless the host is this
+ * machine or [report] allow_http = yes (test rigs). */
+static int check_report_url(const char *path, struct load_ctx *ctx)
+{
+	struct lifeline_config *c = ctx->config;
+
+	if (!c->report_url || strncmp(c->report_url, "http://", 7) != 0 || c->report_allow_http ||
+	    config_url_is_loopback(c->report_url))
+		return 0;
+	log_error("%s:%u: [report] url: \"%.*s\" is plain http:// to another machine: reports "
+	          "would travel unencrypted; use https://, or set \"allow_http = yes\" in "
+	          "[report] (test rigs only); no reports are sent",
+	          path, ctx->report_url_line, VALUE_SHOWN, c->report_url);
+	free(c->report_url);
+	c->report_url = NULL;
+	ctx->errors++;
+	return -EINVAL;
+}
+
 int config_load_file(const char *path, struct lifeline_config *c)
 {
 	_cleanup_free_ char *text = NULL;
@@ -483,6 +537,7 @@ int config_load_file(const char *path, struct lifeline_config *c)
 	load_ctx_end_key(&ctx);
 	if (r < 0)
 		return log_error_errno(r, "Failed to parse %s: %m", path);
+	(void)check_report_url(path, &ctx);
 	if (ctx.errors + syntax_errors > 0) {
 		log_debug("%s: %u problems; their keys keep the defaults", path,
 		          ctx.errors + syntax_errors);

@@ -45,8 +45,12 @@ struct lifeline_config {
 	char **allowed_failed_units; /* may be failed when blessing; default empty */
 
 	/* [report] NULL = not set */
-	char *report_url;     /* http:// or https://; NULL: journal + metrics only */
-	char *report_ca_file; /* absolute paths */
+	char *report_url;       /* https://, or http:// to a loopback host (a collector on this
+	                         * machine) or with report_allow_http; NULL: journal + metrics
+	                         * only */
+	bool report_allow_http; /* [report] allow_http: plain http:// to another host, for test
+	                         * rigs only (reports then travel unencrypted); default no */
+	char *report_ca_file;   /* absolute paths */
 	char *report_client_cert;
 	char *report_client_key;
 	unsigned report_heartbeat; /* seconds; 1..604800, default 3600 */
@@ -76,6 +80,9 @@ void config_init_defaults(struct lifeline_config *c);
  * -ENOMEM may leave c partly loaded but always valid for config_done(). */
 int config_load(const char *root, struct lifeline_config *c);
 int config_load_file(const char *path, struct lifeline_config *c);
+
+/* Whether url's host is this machine (localhost, 127.x.y.z, [::1]). */
+bool config_url_is_loopback(const char *url);
 
 /* Frees what c owns and resets it to zeros. Accepts NULL. */
 void config_done(struct lifeline_config *c);

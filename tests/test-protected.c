@@ -375,6 +375,37 @@ static void test_root_on_nvme_protects_its_storage_stack(void **state)
 	protected_set_done(&p);
 }
 
+/* ext4 on LUKS on RAID 5 on NVMe: every layer's module is protected. */
+static void test_root_on_luks_on_raid_protects_every_layer(void **state)
+{
+	_cleanup_strv_free_ char **mods = NULL, **why = NULL;
+
+	(void)state;
+	put("/proc/self/mountinfo", "22 1 253:0 / / rw,relatime - ext4 /dev/mapper/root rw\n");
+	put("/sys/devices/virtual/block/dm-0/dm/uuid", "CRYPT-LUKS2-0123-root\n");
+	put("/sys/devices/virtual/block/dm-0/dm/name", "root\n");
+	put("/sys/devices/virtual/block/md0/md/level", "raid5\n");
+	put("/sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2/partition", "2\n");
+	link_in_root("../../devices/virtual/block/dm-0", "/sys/dev/block/253:0");
+	link_in_root("../../devices/virtual/block/dm-0", "/sys/class/block/dm-0");
+	link_in_root("../../devices/virtual/block/md0", "/sys/class/block/md0");
+	link_in_root("../../devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2",
+	             "/sys/class/block/nvme0n1p2");
+	link_in_root("../../md0", "/sys/devices/virtual/block/dm-0/slaves/md0");
+	link_in_root("../../../../pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2",
+	             "/sys/devices/virtual/block/md0/slaves/nvme0n1p2");
+	sys_driver("/sys/devices/pci0000:00/0000:00:04.0", "pci", "nvme");
+
+	assert_int_equal(protected_machine_drivers(root, &mods, &why), 0);
+	assert_true(strv_contains(mods, "ext4"));
+	assert_true(strv_contains(mods, "dm_mod"));
+	assert_true(strv_contains(mods, "dm_crypt"));
+	assert_true(strv_contains(mods, "md_mod"));
+	assert_true(strv_contains(mods, "raid456"));
+	assert_true(strv_contains(mods, "nvme"));
+	assert_true(strv_contains(mods, "r8168"));
+}
+
 /* Every bad drop-in of the issue: each is refused, naming its file, line
  * and reason; the good component next to them loads. */
 static void test_dropins_naming_protected_things_are_refused(void **state)
@@ -516,6 +547,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_units, new_root),
 	    cmocka_unit_test_setup(test_modules_in_tree_and_this_machines_drivers, new_root),
 	    cmocka_unit_test_setup(test_root_on_nvme_protects_its_storage_stack, new_root_nvme),
+	    cmocka_unit_test_setup(test_root_on_luks_on_raid_protects_every_layer, new_root),
 	    cmocka_unit_test_setup(test_dropins_naming_protected_things_are_refused, new_root),
 	    cmocka_unit_test_setup(test_quarantine_and_level3_move_nothing_protected, new_root),
 	    cmocka_unit_test_setup(test_cache_follows_the_dpkg_status, new_root),

@@ -108,6 +108,14 @@ int glob_resolve_prefix(int root_fd, const char *glob, char **ret)
 	r = split_path(glob, &parts);
 	if (r < 0)
 		return r;
+	if (!parts) {
+		/* "/" or "": nothing to resolve */
+		out = strdup(glob);
+		if (!out)
+			return -ENOMEM;
+		*ret = out;
+		return 0;
+	}
 	n = strv_length(parts);
 	for (lit = 0; lit + 1 < n && !name_has_glob_chars(parts[lit], strlen(parts[lit])); lit++)
 		;

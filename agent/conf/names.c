@@ -60,8 +60,8 @@ bool module_name_match(const char *pattern, const char *name)
 
 	if (strlen(pattern) > MODULE_NAME_MAX || strlen(name) > MODULE_NAME_MAX)
 		return false;
-	module_name_normalize(strcpy(p, pattern));
-	module_name_normalize(strcpy(n, name));
+	module_name_normalize(memcpy(p, pattern, strlen(pattern) + 1));
+	module_name_normalize(memcpy(n, name, strlen(name) + 1));
 	return fnmatch(p, n, 0) == 0;
 }
 

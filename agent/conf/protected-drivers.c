@@ -37,7 +37,7 @@ static int add(struct found *f, const char *module, const char *why)
 
 	if (!module || strlen(module) > MODULE_NAME_MAX)
 		return 0;
-	module_name_normalize(strcpy(name, module));
+	module_name_normalize(memcpy(name, module, strlen(module) + 1));
 	if (!module_name_is_valid(name, false) || strv_contains(f->modules, name))
 		return 0;
 	r = strv_extend(&f->modules, name);
@@ -152,10 +152,13 @@ static int block_dir(struct found *f, char *dir, unsigned depth)
 		if (asprintf(&level_path, "%s/md/level", dir) < 0)
 			return -ENOMEM;
 		if (read_full_file(level_path, 4096, &level, NULL) >= 0) {
+			const char *m = level;
+
 			level[strcspn(level, "\n")] = 0;
+			/* raid4, raid5 and raid6 are one module */
 			if (streq(level, "raid4") || streq(level, "raid5") || streq(level, "raid6"))
-				strcpy(level, "raid456");
-			r = add(f, level, "the root file system's software RAID");
+				m = "raid456";
+			r = add(f, m, "the root file system's software RAID");
 			if (r < 0)
 				return r;
 		}
@@ -248,9 +251,9 @@ static int root_storage(struct found *f)
 		if (!dash || sscanf(l, "%*s %*s %31s %*s %4095s", d, mp) != 2 || !streq(mp, "/") ||
 		    sscanf(dash + 3, "%63s %255s", fs, src) != 2)
 			continue;
-		strcpy(devno, d);
-		strcpy(fstype, fs);
-		strcpy(source, src);
+		snprintf(devno, sizeof(devno), "%s", d);
+		snprintf(fstype, sizeof(fstype), "%s", fs);
+		snprintf(source, sizeof(source), "%s", src);
 	}
 	if (!*fstype)
 		return 0;

@@ -500,7 +500,7 @@ const char *protected_module_reason(const struct protected_set *p, const char *m
 
 	if (!p || strlen(module) > MODULE_NAME_MAX)
 		return NULL;
-	module_name_normalize(strcpy(m, module));
+	module_name_normalize(memcpy(m, module, strlen(module) + 1));
 	for (size_t i = 0; i < strv_length(p->drivers); i++)
 		if (protected_patterns_intersect(m, p->drivers[i])) {
 			snprintf(why, sizeof(why), "%s is a driver this machine needs: %s",

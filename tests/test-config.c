@@ -393,7 +393,7 @@ static void test_syntax_errors_are_reported_by_line_and_the_rest_loads(void **st
 	config_done(&c);
 }
 
-/* Debian's inih 55 cuts lines at 200 bytes (PLATFORM-NOTES.md): a list
+/* Debian's inih 55 cuts lines at 200 bytes: a list
  * this long must arrive whole, not cut and half-parsed. */
 static void test_300_byte_line_is_parsed_whole(void **state)
 {

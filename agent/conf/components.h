@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The component registry: /etc/lifeline/components.d/NAME.conf, one section
- * per third-party security product (DESIGN.md "Interfaces").
+ * The component registry: one section per third-party security product
+ * in drop-ins NAME.conf of two folders, systemd's
+ * convention: vendors and the package ship theirs in
+ * /usr/lib/lifeline/components.d/; a file of the same name in
+ * /etc/lifeline/components.d/ replaces it, and an empty one or a symlink
+ * to /dev/null there masks it (the name is then not loaded at all). Files
+ * only in /etc are loaded as well (an install without /usr/lib drop-ins
+ * works as before). Names of both folders are loaded in one lexical order.
  *
  * A broken drop-in never takes the registry down: a component with a bad
  * value is left out, a file with a syntax error is left out whole, and
- * every other component still loads. Problems are logged by the loader
- * ("FILE:LINE: [id] key: ...": they are the user-facing message).
+ * every other component still loads. A component that names something
+ * protected (protected.h) is left out too, and listed in ->refused.
+ * Problems are logged by the loader ("FILE:LINE: [id] key: ...": they are
+ * the user-facing message).
  */
 #pragma once
 
@@ -54,8 +62,9 @@ struct component_set {
 /* component_expand_files() refuses to return more paths than this. */
 #define COMPONENT_EXPAND_MAX 100000
 
-/* Loads <root>/etc/lifeline/components.d/NAME.conf (root NULL or "/" = the
- * real root) in lexical order. A component naming a protected module,
+/* Loads the drop-ins of <root>/etc/lifeline/components.d and
+ * <root>/usr/lib/lifeline/components.d (root NULL or "/" = the real root;
+ * see above) in lexical order. A component naming a protected module,
  * unit or path (protected.h: checked against the set of root) is left out
  * with "FILE:LINE: [id] key: "X" is protected (reason)" and listed in
  * ->refused. Only names ending in ".conf" and not

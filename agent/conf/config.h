@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * /etc/lifeline/lifeline.conf (DESIGN.md "Interfaces"): its keys, their
+ * /etc/lifeline/lifeline.conf: its keys, their
  * defaults and the loader. The INI syntax is ini.h's.
  *
  * Errors in the file are the user-facing message, so the loader logs them

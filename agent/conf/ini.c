@@ -3,7 +3,7 @@
  * The INI lexer lifeline.conf and the components.d drop-ins share, and
  * the value helpers (booleans, sizes) both use. It knows no key.
  *
- * Why not inih itself: Debian's inih 55 (PLATFORM-NOTES.md) cuts every
+ * Why not inih itself: Debian 12's inih 55 cuts every
  * line at 200 bytes and reports the rest as an error on a phantom line,
  * keeps only the first 49 bytes of a section name (MAX_SECTION 50 in
  * ini.c, so two long component ids could collide silently), returns only

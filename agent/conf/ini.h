@@ -22,7 +22,7 @@ int ini_parse_u64(const char *s, uint64_t *ret, const char **ret_end);
 int config_parse_size(const char *s, uint64_t *ret);
 
 /*
- * The INI syntax both files use (the inih format of DESIGN.md, parsed
+ * The INI syntax both files use (the inih format, parsed
  * here without inih's line and name limits; see config.c): "[section]"
  * lines, "key = value" lines, whole-line comments starting with ';' or
  * '#', inline comments starting with ';' or '#' after whitespace, an

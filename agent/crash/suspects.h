@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Which components to quarantine at a level (DESIGN.md "Choosing
- * suspects"): level 1 the component the last panic log names (RIP module,
- * call-trace modules, or the Comm task mapped to a component binary or
- * unit, but only when the trace corroborates it: an eBPF program
- * (bpf_prog_*) at the RIP or in a reliable frame, or the RIP or a reliable
- * frame in that component's own module; a task name alone can be set by
- * any user and is never evidence), level 2
- * every configured component, level 3 those plus every out-of-tree or
- * unsigned module the panic log lists (taint O/E). Level 1 with no
- * evidence leaves the choice to the inventory diff on the real root.
+ * Which components to quarantine at a level: level 1 the component the last panic log names (RIP
+ * module, call-trace modules, or the Comm task mapped to a component binary or unit, but only when
+ * the trace corroborates it: an eBPF program (bpf_prog_*) at the RIP or in a reliable frame, or the
+ * RIP or a reliable frame in that component's own module; a task name alone can be set by any user
+ * and is never evidence), level 2 every configured component, level 3 those plus every out-of-tree
+ * or unsigned module the panic log lists (taint O/E). Level 1 with no evidence leaves the choice to
+ * the inventory diff on the real root.
  *
  * Level 3, precisely (issue #4: "every out-of-tree / unsigned module"):
  *  - every module the panic logs' "Modules linked in" flags O (out of

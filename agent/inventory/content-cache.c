@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Last-good copies of content files, and rolling a changed content file
- * back to its copy (DESIGN.md: "A content file that changed since the last
- * good boot is rolled back to its last-good copy when one is cached").
+ * back to its copy: a content file that changed since the last good boot
+ * is rolled back to its last-good copy when one is cached.
  *
  * A copy is named by its SHA-256 and is only ever made from a live file
  * that still is the one the inventory describes, and checked again before

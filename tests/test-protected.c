@@ -143,7 +143,8 @@ static int new_root(void **state)
 	                            "Status: install ok installed\n"
 	                            "Priority: optional\n");
 	put("/var/lib/dpkg/info/coreutils.list", "/.\n/bin\n/bin/ls\n/bin/cat\n/usr/bin/[\n");
-	put("/var/lib/dpkg/info/passwd.list", "/.\n/usr/sbin/useradd\n/etc/default/useradd\n");
+	put("/var/lib/dpkg/info/passwd:amd64.list",
+	    "/.\n/usr/sbin/useradd\n/etc/default/useradd\n");
 	put("/var/lib/dpkg/info/gonepkg.list", "/usr/bin/gone\n");
 	put("/var/lib/dpkg/info/vendorpkg.list", "/opt/vendor/bin/vendord\n");
 	put("/lib/modules/" KVER "/modules.dep",

@@ -21,18 +21,47 @@
 #include "common/macro.h"
 #include "common/strv.h"
 
+/* A growing NULL-terminated list: the sources hold thousands of names,
+ * where appending with strv_extend() (a length scan each time) and
+ * deduplicating with strv_contains() would be quadratic. */
+struct vec {
+	char **v;
+	size_t n, alloc;
+};
+
+static int vec_push(struct vec *x, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	if (x->n + 2 > x->alloc) {
+		size_t na = x->alloc ? x->alloc * 2 : 256;
+		char **n = realloc(x->v, na * sizeof(char *));
+
+		if (!n) {
+			free(s);
+			return -ENOMEM;
+		}
+		x->v = n;
+		x->alloc = na;
+	}
+	x->v[x->n++] = s;
+	x->v[x->n] = NULL;
+	return 0;
+}
+
+/* Hands the list over as a strv (sorted, without duplicates). */
+static char **vec_take_sorted(struct vec *x)
+{
+	char **v = x->v;
+
+	strv_sort_uniq(v);
+	*x = (struct vec){0};
+	return v;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static size_t strv_len_sort(char **l)
-{
-	size_t n = strv_length(l);
-
-	if (n > 1)
-		qsort(l, n, sizeof(char *), cmp_str);
-	return n;
 }
 
 bool protected_sorted_contains(char **l, const char *s)
@@ -91,16 +120,16 @@ static int dpkg_protected_packages(const char *text, char ***ret)
 
 static bool package_name_ok(const char *n)
 {
-	/* Debian policy: [a-z0-9+.-], and ":arch" for multi-arch lists */
+	/* Debian policy: [a-z0-9+.-] */
 	if (!*n || strlen(n) > 200)
 		return false;
 	for (const char *p = n; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("+.-:", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("+.-", *p)))
 			return false;
 	return true;
 }
 
-static int add_list_file(const char *path, char ***files)
+static int add_list_file(const char *path, struct vec *files)
 {
 	_cleanup_free_ char *text = NULL;
 	int r;
@@ -114,20 +143,22 @@ static int add_list_file(const char *path, char ***files)
 			*nl++ = 0;
 		if (l[0] != '/' || streq(l, "/."))
 			continue;
-		r = strv_extend(files, l);
+		r = vec_push(files, strdup(l));
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int load_package_files(const char *root, char ***files)
+static int load_package_files(const char *root, struct vec *files)
 {
 	_cleanup_free_ char *status = path_under_root(root, "/var/lib/dpkg/status");
 	_cleanup_free_ char *info = path_under_root(root, "/var/lib/dpkg/info");
 	_cleanup_free_ char *text = NULL;
 	_cleanup_strv_free_ char **pkgs = NULL;
-	int r;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
 
 	if (!status || !info)
 		return -ENOMEM;
@@ -139,23 +170,28 @@ static int load_package_files(const char *root, char ***files)
 	r = dpkg_protected_packages(text, &pkgs);
 	if (r < 0)
 		return r;
-	STRV_FOREACH (p, pkgs) {
-		_cleanup_free_ char *list = NULL, *list_arch = NULL;
+	/* <pkg>.list, or <pkg>:<arch>.list for a Multi-Arch: same package:
+	 * one pass over the folder finds both */
+	d = opendir(info);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *pkg = NULL, *list = NULL;
+		size_t n = strlen(de->d_name);
 
-		if (!package_name_ok(*p))
+		if (n <= 5 || !streq(de->d_name + n - 5, ".list"))
 			continue;
-		if (asprintf(&list, "%s/%s.list", info, *p) < 0)
-			return -ENOMEM;
-		r = add_list_file(list, files);
+		pkg = strndup(de->d_name, MIN(n - 5, strcspn(de->d_name, ":")));
+		if (!pkg || !package_name_ok(pkg) || !strv_contains(pkgs, pkg))
+			continue;
+		list = path_join(info, de->d_name);
+		r = list ? add_list_file(list, files) : -ENOMEM;
 		if (r < 0)
-			return r;
-		/* multi-arch packages: <pkg>:<arch>.list */
-		if (asprintf(&list_arch, "%s/%s:amd64.list", info, *p) < 0)
-			return -ENOMEM;
-		r = add_list_file(list_arch, files);
-		if (r < 0)
-			return r;
+			break;
 	}
+	closedir(d);
+	if (r < 0)
+		return r;
 	return 0;
 }
 
@@ -207,7 +243,7 @@ static int kernels(const char *root, char ***ret)
 /* Reads modules.dep (and modules.builtin) of every installed kernel:
  * in-tree names into *intree; every "module: deps" line into *deps as
  * "name dep1 dep2 ..." for the drivers' closure. */
-static int load_module_indexes(const char *root, char ***intree, char ***deps)
+static int load_module_indexes(const char *root, struct vec *intree, struct vec *deps)
 {
 	_cleanup_strv_free_ char **kv = NULL;
 	int r;
@@ -253,9 +289,8 @@ static int load_module_indexes(const char *root, char ***intree, char ***deps)
 					return -ENOMEM;
 				if (!module_name_is_valid(name, false))
 					continue;
-				if (strncmp(l, "kernel/", 7) == 0 &&
-				    !strv_contains(*intree, name)) {
-					r = strv_extend(intree, name);
+				if (strncmp(l, "kernel/", 7) == 0) {
+					r = vec_push(intree, strdup(name));
 					if (r < 0)
 						return r;
 				}
@@ -283,7 +318,7 @@ static int load_module_indexes(const char *root, char ***intree, char ***deps)
 				}
 				if (!line)
 					return -ENOMEM;
-				r = strv_extend(deps, line);
+				r = vec_push(deps, TAKE_PTR(line));
 				if (r < 0)
 					return r;
 			}
@@ -366,7 +401,7 @@ unsigned long long protected_status_key(const char *root)
 int protected_set_load(const char *root, char **keep_units, struct protected_set *ret)
 {
 	struct protected_set p = {0};
-	_cleanup_strv_free_ char **deps = NULL;
+	struct vec files = {0}, intree = {0}, deps = {0};
 	int r;
 
 	if (root && *root && !streq(root, "/")) {
@@ -375,13 +410,16 @@ int protected_set_load(const char *root, char **keep_units, struct protected_set
 			return -ENOMEM;
 	}
 	p.status_key = protected_status_key(root);
-	r = load_package_files(root, &p.files);
+	r = load_package_files(root, &files);
 	if (r >= 0)
-		r = load_module_indexes(root, &p.modules, &deps);
+		r = load_module_indexes(root, &intree, &deps);
+	p.files = vec_take_sorted(&files);
+	p.modules = vec_take_sorted(&intree);
 	if (r >= 0)
 		r = protected_machine_drivers(root, &p.drivers, &p.driver_why);
 	if (r >= 0)
-		r = close_over_deps(&p.drivers, &p.driver_why, deps);
+		r = close_over_deps(&p.drivers, &p.driver_why, deps.v);
+	strv_free(deps.v);
 	if (r >= 0)
 		r = keep_units ? ((p.keep_units = strv_copy(keep_units)) ? 0 : -ENOMEM)
 		               : config_keep_units(root, &p.keep_units);
@@ -389,8 +427,6 @@ int protected_set_load(const char *root, char **keep_units, struct protected_set
 		protected_set_done(&p);
 		return r;
 	}
-	strv_len_sort(p.files);
-	strv_len_sort(p.modules);
 	*ret = p;
 	return 0;
 }

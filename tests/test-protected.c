@@ -287,6 +287,9 @@ static void test_globs_that_could_match_protected_paths(void **state)
 	assert_int_equal(protected_set_load(root, keep, &p), 0);
 	assert_non_null(protected_glob_reason(&p, "/etc/*"));
 	assert_non_null(protected_glob_reason(&p, "/usr/*/*"));
+	assert_non_null(protected_glob_reason(&p, "/usr/**")); /* meant as recursive */
+	assert_non_null(protected_glob_reason(&p, "/etc/**/x"));
+	assert_null(protected_glob_reason(&p, "/opt/**"));
 	assert_non_null(protected_glob_reason(&p, "/boot/*"));
 	assert_non_null(protected_glob_reason(&p, "/etc/lifeline/*"));
 	assert_non_null(protected_glob_reason(&p, "/etc/pass*"));
@@ -417,7 +420,7 @@ static void test_dropins_naming_protected_things_are_refused(void **state)
 	unsigned problems = 0;
 	static const char *const expect[] = {
 	    "bad.conf:2: [etc] files: \"/etc/*\" is protected (",
-	    "bad.conf:4: [usr] files: \"/usr/*/*\" is protected (",
+	    "bad.conf:4: [usr] files: \"/usr/**\" is protected (",
 	    "bad.conf:6: [boot] files: \"/boot/*\" is protected (",
 	    "bad.conf:8: [key] content: \"/etc/lifeline/*\" is protected (could match "
 	    "/etc/lifeline/..., lifeline's own files)",
@@ -435,7 +438,7 @@ static void test_dropins_naming_protected_things_are_refused(void **state)
 	put("/etc/lifeline/components.d/bad.conf", "[etc]\n"
 	                                           "files = /etc/*\n"
 	                                           "[usr]\n"
-	                                           "files = /usr/*/*\n"
+	                                           "files = /usr/**\n"
 	                                           "[boot]\n"
 	                                           "files = /boot/*\n"
 	                                           "[key]\n"

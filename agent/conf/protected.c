@@ -233,12 +233,20 @@ static bool glob_meets(const char *glob, const char *pattern, bool tree)
 
 	if (ng == SIZE_MAX || ne == SIZE_MAX)
 		return true; /* past any sane path: refuse */
-	if (tree ? ng < ne : ng != ne)
-		return false;
-	for (size_t i = 0; i < ne; i++)
+	for (size_t i = 0; i < ng && i < ne; i++) {
+		/* "**" reads as "anything below" (shells' globstar): the walk
+		 * takes it as "*", but its writer meant more, and it is judged
+		 * by what it was meant to reach */
+		if (strstr(g[i], "**"))
+			return true;
 		if (!protected_patterns_intersect(g[i], e[i]))
 			return false;
-	return true;
+	}
+	/* longer: below the entry, protected only for a tree; shorter: a
+	 * folder above it, never a file it protects */
+	if (ng > ne)
+		return tree;
+	return ng == ne;
 }
 
 static bool path_meets(const char *path, const char *pattern, bool tree)

@@ -109,6 +109,7 @@ static void assert_defaults(const struct lifeline_config *c)
 {
 	assert_int_equal(c->threshold, 3);
 	assert_int_equal(c->escalate_after, 2);
+	assert_int_equal(c->max_level, 3);
 	assert_int_equal(c->stable_after, 120);
 	assert_int_equal(c->boot_watchdog, 600);
 	assert_int_equal(c->panic_reboot, 10);
@@ -167,6 +168,7 @@ static void test_every_key_is_parsed(void **state)
 	assert_int_equal(config_load_file("tests/data/config/full.conf", &c), 0);
 	assert_int_equal(c.threshold, 5);
 	assert_int_equal(c.escalate_after, 4);
+	assert_int_equal(c.max_level, 2);
 	assert_int_equal(c.stable_after, 300);
 	assert_int_equal(c.boot_watchdog, 0);
 	assert_int_equal(c.panic_reboot, 30);
@@ -332,6 +334,30 @@ static void test_http_report_url_needs_loopback_or_allow_http(void **state)
 	assert_false(config_url_is_loopback("http://user@127.0.0.1/"));
 	assert_false(config_url_is_loopback("http://10.0.0.1/"));
 	assert_false(config_url_is_loopback("ftp://127.0.0.1/"));
+}
+
+/* max_level bounds escalation: 1..3; anything else keeps 3 and says so. */
+static void test_max_level_is_1_to_3(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[boot]\nmax_level = 1\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_int_equal(c.max_level, 1);
+	config_done(&c);
+
+	WRITE_CONF("[boot]\nmax_level = 4\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_int_equal(c.max_level, 3);
+	assert_non_null(strstr(log, ":2: [boot] max_level: \"4\" is out of range (1..3)"));
+	config_done(&c);
 }
 
 static void test_unknown_key_and_section_warn_but_load(void **state)
@@ -711,6 +737,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
 	    cmocka_unit_test(test_http_report_url_needs_loopback_or_allow_http),
+	    cmocka_unit_test(test_max_level_is_1_to_3),
 	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
 	    cmocka_unit_test(test_every_key_is_parsed),
 	    cmocka_unit_test(

@@ -278,6 +278,7 @@ static int parse_watchdog_modules(const struct config_item *ci _unused_,
 static const struct config_item config_items[] = {
     ITEM("boot", "threshold", parse_unsigned, threshold, 1, 1000, false),
     ITEM("boot", "escalate_after", parse_unsigned, escalate_after, 1, 1000, false),
+    ITEM("boot", "max_level", parse_unsigned, max_level, 1, 3, false),
     ITEM("boot", "stable_after", parse_unsigned, stable_after, 0, 86400, false),
     ITEM("boot", "boot_watchdog", parse_unsigned, boot_watchdog, 0, 3600, false),
     ITEM("boot", "panic_reboot", parse_unsigned, panic_reboot, 0, 3600, false),
@@ -433,6 +434,7 @@ void config_init_defaults(struct lifeline_config *c)
 	*c = (struct lifeline_config){
 	    .threshold = 3,
 	    .escalate_after = 2,
+	    .max_level = 3,
 	    .stable_after = 120,
 	    .boot_watchdog = 600,
 	    .panic_reboot = 10,

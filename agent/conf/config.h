@@ -28,6 +28,9 @@ struct lifeline_config {
 	unsigned threshold; /* consecutive failed boots before level 1; 1..1000, default 3 */
 	unsigned
 	    escalate_after;    /* further failed boots before each next level; 1..1000, default 2 */
+	unsigned max_level;    /* the highest quarantine level escalation may reach; 1..3,
+	                        * default 3 (give-up follows it); config only, the state
+	                        * record cannot raise it */
 	unsigned stable_after; /* seconds up and healthy before blessing; 0..86400, default 120 */
 	unsigned
 	    boot_watchdog; /* hardware watchdog seconds for a boot; 0 = off; 0..3600, default 600 */

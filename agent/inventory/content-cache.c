@@ -100,14 +100,14 @@ static int copy_fd(int in, int out, uint8_t *buf, const char *fault,
 		if (ret_sha256)
 			sha256_update(&ctx, buf, (size_t)n);
 		half = fault ? (size_t)n / 2 : 0;
-		r = inv_write_all(out, buf, half);
+		r = fd_write_all(out, buf, half);
 		if (r < 0)
 			return r;
 		if (fault) {
 			fault_point(fault);
 			fault = NULL;
 		}
-		r = inv_write_all(out, buf + half, (size_t)n - half);
+		r = fd_write_all(out, buf + half, (size_t)n - half);
 		if (r < 0)
 			return r;
 	}

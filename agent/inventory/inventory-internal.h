@@ -49,9 +49,6 @@ int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SH
 void inv_hex(const uint8_t sha256[INVENTORY_SHA256_SIZE], char ret[2 * INVENTORY_SHA256_SIZE + 1]);
 int inv_unhex(const char *s, size_t len, uint8_t ret[INVENTORY_SHA256_SIZE]);
 
-/* Writes everything (EINTR retried); 0 or -errno. */
-int inv_write_all(int fd, const void *data, size_t size);
-
 /* Fills f's stat fields from st (path, hash, content untouched). */
 void inv_file_set_stat(struct inventory_file *f, const struct stat *st);
 void inv_file_done(struct inventory_file *f);

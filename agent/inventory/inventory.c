@@ -163,24 +163,6 @@ int inv_unhex(const char *s, size_t len, uint8_t ret[INVENTORY_SHA256_SIZE])
 	return 0;
 }
 
-int inv_write_all(int fd, const void *data, size_t size)
-{
-	const char *p = data;
-
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += n;
-		size -= (size_t)n;
-	}
-	return 0;
-}
-
 static int64_t timespec_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;

@@ -668,21 +668,6 @@ int qmanifest_load(int dir_fd, struct qmanifest *ret)
 	return qmanifest_parse(buf, size, ret);
 }
 
-static int write_all(int fd, const char *p, size_t size)
-{
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return negative_errno();
-		p += n;
-		size -= (size_t)n;
-	}
-	return 0;
-}
-
 int qmanifest_save(int dir_fd, const struct qmanifest *m)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -701,11 +686,11 @@ int qmanifest_save(int dir_fd, const struct qmanifest *m)
 	 * the next save truncates). A failed write (ENOSPC) removes it: on
 	 * a full disk it holds the space a later try needs. */
 	half = size / 2;
-	r = write_all(fd, buf, half);
+	r = fd_write_all(fd, buf, half);
 	if (r < 0)
 		goto fail;
 	fault_point("quarantine-manifest-write");
-	r = write_all(fd, buf + half, size - half);
+	r = fd_write_all(fd, buf + half, size - half);
 	if (r < 0)
 		goto fail;
 	fault_point("quarantine-manifest-fsync");

@@ -27,6 +27,7 @@
 #include "agent/conf/glob-walk.h"
 #include "agent/inventory/inventory-internal.h"
 #include "agent/inventory/inventory.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/rooted-walk.h"
@@ -128,39 +129,12 @@ int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SH
 
 void inv_hex(const uint8_t sha256[INVENTORY_SHA256_SIZE], char ret[2 * INVENTORY_SHA256_SIZE + 1])
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < INVENTORY_SHA256_SIZE; i++) {
-		ret[2 * i] = digits[sha256[i] >> 4];
-		ret[2 * i + 1] = digits[sha256[i] & 15];
-	}
-	ret[2 * INVENTORY_SHA256_SIZE] = 0;
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	hex_encode(sha256, INVENTORY_SHA256_SIZE, ret);
 }
 
 int inv_unhex(const char *s, size_t len, uint8_t ret[INVENTORY_SHA256_SIZE])
 {
-	uint8_t out[INVENTORY_SHA256_SIZE];
-
-	if (len != 2 * INVENTORY_SHA256_SIZE)
-		return -EINVAL;
-	for (size_t i = 0; i < INVENTORY_SHA256_SIZE; i++) {
-		int hi = unhex_digit(s[2 * i]), lo = unhex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(ret, out, sizeof(out));
-	return 0;
+	return len == 2 * INVENTORY_SHA256_SIZE ? hex_decode(s, len, ret) : -EINVAL;
 }
 
 static int64_t timespec_ns(const struct timespec *ts)

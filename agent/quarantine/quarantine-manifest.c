@@ -38,6 +38,7 @@
 #include "agent/conf/components.h"
 #include "agent/quarantine/quarantine-internal.h"
 #include "common/fileio.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/rooted-walk.h"
@@ -221,41 +222,15 @@ struct qentry *qmanifest_find(const struct qmanifest *m, const char *path)
 /* ---------------------------------------------------------------------- */
 /* Encoding */
 
-static const char hexdigits[] = "0123456789abcdef";
-
 void sha256_to_hex(const uint8_t sha[SHA256_SIZE], char hex[2 * SHA256_SIZE + 1])
 {
-	for (size_t i = 0; i < SHA256_SIZE; i++) {
-		hex[2 * i] = hexdigits[sha[i] >> 4];
-		hex[2 * i + 1] = hexdigits[sha[i] & 15];
-	}
-	hex[2 * SHA256_SIZE] = 0;
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	hex_encode(sha, SHA256_SIZE, hex);
 }
 
 /* n hex digits at s into out (n/2 bytes). */
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
-	if (n % 2)
-		return -EBADMSG;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = unhex_digit(s[i]), lo = unhex_digit(s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EBADMSG;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return hex_decode(s, n, out) < 0 ? -EBADMSG : 0;
 }
 
 static void put_escaped(FILE *f, const char *s, const char *extra)
@@ -282,7 +257,7 @@ static int unescape(const char *s, size_t n, char **ret)
 		}
 		if (i + 2 >= n)
 			return -EBADMSG;
-		int hi = unhex_digit(s[i + 1]), lo = unhex_digit(s[i + 2]);
+		int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			return -EBADMSG;
 		out[k++] = (char)(hi << 4 | lo);

@@ -11,9 +11,9 @@
 #   make deps            install missing Debian 12 packages (apt-get)
 #   make SANITIZE=1      ASan+UBSan build (into build-san/)
 #
-# Layering (STYLE.md): common/ <- efi/ <- agent/ core <- programs. Each
-# folder builds a static library; `make check-layers` fails when a lower
-# layer includes an upper layer's header.
+# Layering (docs/ARCHITECTURE.md): common/ <- efi/ <- the agent/ subsystem
+# folders <- the programs; `make check-layers` fails when a folder includes
+# the header of a folder above it or beside it.
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -105,13 +105,13 @@ $(O)/bin/lifelined-worker: $(O)/agent/lifelined/lifelined-worker.o $(LIBPROGRAMS
 $(O)/bin/lifeline-generator: $(O)/agent/generator/lifeline-generator.o $(LIBPROGRAMS) $(LIBS)
 $(addprefix $(O)/bin/,$(AGENT_PROGS)):
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/initramfs-hook/lifeline-early: $(O)/initramfs-hook/lifeline-early.o $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/tests/%: $(O)/tests/%.o $(LIBTESTUTIL) $(LIBPROGRAMS) $(LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 tests: $(TESTS) $(PROGRAMS)
 

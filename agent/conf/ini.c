@@ -26,50 +26,23 @@
 #include "agent/conf/ini.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/utf8.h"
 
 #define WHITESPACE " \t\r\n\v\f"
 
 /* ---------------------------------------------------------------------- */
 /* INI lines */
 
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_is_valid(const unsigned char *s, size_t n)
+/* RFC 3629 (common/utf8.h): no overlong forms, no surrogates, nothing
+ * above U+10FFFF. */
+static bool utf8_is_valid(const char *s, size_t n)
 {
-	size_t i = 0;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_sequence_len(s + i, n - i);
 
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need;
-		unsigned char lo = 0x80, hi = 0xBF;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			need = 1;
-		else if (c >= 0xE0 && c <= 0xEF) {
-			need = 2;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			need = 3;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else
+		if (k == 0)
 			return false;
-		if (n - i - 1 < need)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= need; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-				return false;
-		i += need + 1;
+		i += k;
 	}
 	return true;
 }
@@ -285,8 +258,7 @@ int config_parse_ini(const char *file, const char *text, size_t size, config_ini
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
 
-		if (len > CONFIG_LINE_MAX || memchr(p, 0, len) ||
-		    !utf8_is_valid((const unsigned char *)p, len)) {
+		if (len > CONFIG_LINE_MAX || memchr(p, 0, len) || !utf8_is_valid(p, len)) {
 			if (len > CONFIG_LINE_MAX)
 				ini_syntax_error(
 				    &st, line,

@@ -410,6 +410,31 @@ static void test_root_on_luks_on_raid_protects_every_layer(void **state)
 	assert_true(strv_contains(mods, "r8168"));
 }
 
+/* In the initramfs "/" is its own rootfs: the real root comes from the
+ * kernel command line (root=UUID= through udev's links, root=ZFS=). */
+static void test_initramfs_finds_the_root_from_the_command_line(void **state)
+{
+	_cleanup_strv_free_ char **mods = NULL, **why = NULL, **zmods = NULL, **zwhy = NULL;
+
+	(void)state;
+	put("/proc/self/mountinfo", "1 0 0:1 / / rw - rootfs rootfs rw\n");
+	put("/proc/cmdline", "BOOT_IMAGE=/vmlinuz-" KVER " root=UUID=1234-abcd ro quiet\n");
+	put("/dev/nvme0n1p2", "");
+	link_in_root("../../nvme0n1p2", "/dev/disk/by-uuid/1234-abcd");
+	put("/sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2/partition", "2\n");
+	link_in_root("../../devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2",
+	             "/sys/class/block/nvme0n1p2");
+	sys_driver("/sys/devices/pci0000:00/0000:00:04.0", "pci", "nvme");
+	assert_int_equal(protected_machine_drivers(root, &mods, &why), 0);
+	assert_true(strv_contains(mods, "nvme"));
+	assert_false(strv_contains(mods, "rootfs"));
+
+	put("/proc/cmdline", "root=ZFS=rpool/ROOT/debian rootfstype=zfs ro\n");
+	assert_int_equal(protected_machine_drivers(root, &zmods, &zwhy), 0);
+	assert_true(strv_contains(zmods, "zfs"));
+	assert_true(strv_contains(zmods, "spl"));
+}
+
 /* Every bad drop-in of the issue: each is refused, naming its file, line
  * and reason; the good component next to them loads. */
 static void test_dropins_naming_protected_things_are_refused(void **state)
@@ -552,6 +577,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_modules_in_tree_and_this_machines_drivers, new_root),
 	    cmocka_unit_test_setup(test_root_on_nvme_protects_its_storage_stack, new_root_nvme),
 	    cmocka_unit_test_setup(test_root_on_luks_on_raid_protects_every_layer, new_root),
+	    cmocka_unit_test_setup(test_initramfs_finds_the_root_from_the_command_line, new_root),
 	    cmocka_unit_test_setup(test_dropins_naming_protected_things_are_refused, new_root),
 	    cmocka_unit_test_setup(test_quarantine_and_level3_move_nothing_protected, new_root),
 	    cmocka_unit_test_setup(test_cache_follows_the_dpkg_status, new_root),

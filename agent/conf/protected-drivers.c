@@ -226,6 +226,65 @@ static int mapper_device(struct found *f, const char *mapname)
 	return r;
 }
 
+/* In the initramfs the real root is not mounted yet ("/" is the
+ * initramfs' own rootfs or tmpfs): the kernel command line says what it
+ * will be. root=ZFS=pool/ds (zfs-initramfs), rootfstype=TYPE, and
+ * root=/dev/NAME, UUID=, PARTUUID=, LABEL= through udev's /dev/disk links
+ * (present once udev has seen the device; before that the in-tree rule
+ * still covers the storage drivers). */
+static int root_from_cmdline(struct found *f)
+{
+	_cleanup_free_ char *path = path_under_root(f->root, "/proc/cmdline");
+	_cleanup_free_ char *text = NULL;
+	static const struct {
+		const char *prefix, *dir;
+	} by[] = {
+	    {"UUID=", "/dev/disk/by-uuid/"},
+	    {"PARTUUID=", "/dev/disk/by-partuuid/"},
+	    {"LABEL=", "/dev/disk/by-label/"},
+	};
+	int r = 0;
+
+	if (!path)
+		return -ENOMEM;
+	if (read_full_file(path, 64 * 1024, &text, NULL) < 0)
+		return 0;
+	for (char *save = NULL, *w = strtok_r(text, " \t\n", &save); w && r >= 0;
+	     w = strtok_r(NULL, " \t\n", &save)) {
+		if (strncmp(w, "rootfstype=", 11) == 0) {
+			r = add(f, w + 11, "the root file system's type");
+			continue;
+		}
+		if (strncmp(w, "root=", 5) != 0)
+			continue;
+		w += 5;
+		if (strncmp(w, "ZFS=", 4) == 0) {
+			r = add(f, "zfs", "the root file system's type");
+			if (r >= 0)
+				r = add(f, "spl", "the root file system's type (zfs)");
+			continue;
+		}
+		for (size_t i = 0; i < ELEMENTSOF(by); i++) {
+			size_t n = strlen(by[i].prefix);
+			_cleanup_free_ char *rel = NULL, *link = NULL, *dev = NULL;
+
+			if (strncmp(w, by[i].prefix, n) != 0 || strchr(w + n, '/'))
+				continue;
+			if (asprintf(&rel, "%s%s", by[i].dir, w + n) < 0)
+				return -ENOMEM;
+			link = path_under_root(f->root, rel);
+			dev = link ? realpath(link, NULL) : NULL;
+			if (dev && strrchr(dev, '/'))
+				r = block_device(f, strrchr(dev, '/') + 1, 0);
+		}
+		if (strncmp(w, "/dev/mapper/", 12) == 0)
+			r = mapper_device(f, w + 12);
+		else if (strncmp(w, "/dev/", 5) == 0 && !strchr(w + 5, '/'))
+			r = block_device(f, w + 5, 0);
+	}
+	return r;
+}
+
 /* mountinfo (proc(5)): "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS] - FSTYPE SOURCE SUPER".
  * The last mount on "/" is the one in effect. */
 static int root_storage(struct found *f)
@@ -255,8 +314,8 @@ static int root_storage(struct found *f)
 		snprintf(fstype, sizeof(fstype), "%s", fs);
 		snprintf(source, sizeof(source), "%s", src);
 	}
-	if (!*fstype)
-		return 0;
+	if (!*fstype || streq(fstype, "rootfs") || streq(fstype, "tmpfs") || streq(fstype, "ramfs"))
+		return root_from_cmdline(f);
 	r = add(f, fstype, "the root file system's type");
 	if (r < 0)
 		return r;

@@ -23,7 +23,9 @@
  *    modules.builtin), and the drivers this machine needs to boot and be
  *    reached, in-tree or not (DKMS zfs, r8168): the root file system's
  *    type and its block device's storage stack (from
- *    <root>/proc/self/mountinfo and <root>/sys), the default route's
+ *    <root>/proc/self/mountinfo and <root>/sys; in the initramfs, where
+ *    the real root is not mounted yet, from root= and rootfstype= of
+ *    <root>/proc/cmdline), the default route's
  *    network interface (<root>/proc/net/route, ipv6_route; bridges,
  *    bonds and VLANs down to their lower devices), each with the modules
  *    it depends on (modules.dep).

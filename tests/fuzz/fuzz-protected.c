@@ -2,7 +2,8 @@
 /*
  * The protected set's readers (agent/conf/protected*.c): one input is
  * written as a temp root's dpkg status file, a package's .list, a
- * kernel's modules.dep, /proc/self/mountinfo and /proc/net/route, and the
+ * kernel's modules.dep, /proc/self/mountinfo, /proc/net/route and
+ * /proc/cmdline, and the
  * set is built from them and queried. Properties: no crash, no leak, and
  * lifeline's own files and the OS identity stay protected whatever the
  * input.
@@ -20,18 +21,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "root/lib/modules/6.1.0-fuzz/modules.dep",
 	    "root/proc/self/mountinfo",
 	    "root/proc/net/route",
+	    "root/proc/cmdline",
 	};
-	static char *root, *paths[5];
+	static char *root, *paths[6];
 	char *keep[] = {NULL};
 	struct protected_set p;
 
 	fuzz_setup();
 	if (!root) {
 		root = fuzz_path("root");
-		for (size_t i = 0; i < 5; i++)
+		for (size_t i = 0; i < 6; i++)
 			paths[i] = fuzz_path(files[i]);
 	}
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		fuzz_write_file(paths[i], data, size);
 	if (protected_set_load(root, keep, &p) < 0)
 		return 0;

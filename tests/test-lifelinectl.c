@@ -467,6 +467,55 @@ static void test_check_names_lifelined_not_enabled(void **state)
 	free(d);
 }
 
+/* A drop-in naming a protected unit is refused by the loader:
+ * `components` lists it with FILE:LINE and why, and exits 1; `check`
+ * names it as a problem. */
+static void test_components_and_check_show_refused_dropins(void **state)
+{
+	char *out, *d;
+	json_object *o, *a, *e, *v;
+
+	(void)state;
+	put_complete_install();
+	put_under_root("/etc/lifeline/components.d/bad.conf", "[ssh]\nunits = ssh.service\n");
+	assert_int_equal(run("components", &out), 1);
+	assert_non_null(strstr(out, "REFUSED"));
+	assert_non_null(strstr(out, "bad.conf:2: \"ssh.service\" is protected ("));
+	free(out);
+	assert_int_equal(run("components --json", &out), 1);
+	o = json_tokener_parse(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "components", &a));
+	assert_true(json_object_object_get_ex(o, "refused", &a));
+	assert_int_equal(json_object_array_length(a), 1);
+	e = json_object_array_get_idx(a, 0);
+	assert_true(json_object_object_get_ex(e, "id", &v));
+	assert_string_equal(json_object_get_string(v), "ssh");
+	assert_true(json_object_object_get_ex(e, "line", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	assert_true(json_object_object_get_ex(e, "what", &v));
+	assert_string_equal(json_object_get_string(v), "ssh.service");
+	assert_true(json_object_object_get_ex(e, "file", &v));
+	assert_non_null(strstr(json_object_get_string(v), "components.d/bad.conf"));
+	assert_true(json_object_object_get_ex(e, "reason", &v));
+	assert_true(strlen(json_object_get_string(v)) > 0);
+	json_object_put(o);
+	free(out);
+	assert_int_equal(check_json("protected", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "bad.conf:2: component ssh is left out"));
+	assert_non_null(strstr(d, "ssh.service"));
+	free(d);
+	/* without it: no refusal, exit 0 */
+	put_under_root("/etc/lifeline/components.d/bad.conf", "[fine]\nmodules = fine\n");
+	assert_int_equal(run("components --json", &out), 0);
+	o = json_tokener_parse(out);
+	assert_true(json_object_object_get_ex(o, "refused", &a));
+	assert_int_equal(json_object_array_length(a), 0);
+	json_object_put(o);
+	free(out);
+}
+
 /* plan: level 1 takes the component the panic log names, levels 2 and 3
  * every component, with the files that exist; nothing is changed. */
 static void test_plan_shows_each_level_and_changes_nothing(void **state)
@@ -725,6 +774,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_check_names_a_kernel_without_the_hook, setup),
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
 	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
+	    cmocka_unit_test_setup(test_components_and_check_show_refused_dropins, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,8 +5,8 @@
  *
  *   config      lifeline.conf parses (absent is fine: defaults)
  *   components  every drop-in of components.d loads
- *   protected   no component lists a unit of [safe-mode] keep_units (it
- *               would be masked in safe mode though it must stay)
+ *   protected   no component was refused for naming a protected module,
+ *               unit or path (one problem per refusal, with FILE:LINE)
  *   initramfs   every installed kernel (/boot/vmlinuz-VER) has an image
  *               (/boot/initrd.img-VER) that carries lifeline-early
  *   watchdog    a watchdog device (/dev/watchdog*, /sys/class/watchdog)
@@ -98,7 +98,7 @@ static void check_config(const char *root, struct checks *c, struct lifeline_con
 		    strerror(-r));
 }
 
-static void check_components(const char *root, struct checks *c, const struct lifeline_config *cfg)
+static void check_components(const char *root, struct checks *c)
 {
 	struct component_set set = {0};
 	unsigned problems = 0, conflicts = 0;
@@ -116,17 +116,16 @@ static void check_components(const char *root, struct checks *c, const struct li
 		    problems);
 	else
 		add(c, "components", true, "%zu component(s) configured", set.n);
-	for (size_t i = 0; i < set.n; i++)
-		STRV_FOREACH (u, set.items[i].units)
-			if (strv_contains(cfg->keep_units, *u)) {
-				add(c, "protected", false,
-				    "component %s lists unit %s, which [safe-mode] keep_units "
-				    "keeps running in safe mode",
-				    set.items[i].id, *u);
-				conflicts++;
-			}
+	for (size_t i = 0; i < set.n_refused; i++) {
+		const struct component_refusal *f = &set.refused[i];
+
+		add(c, "protected", false,
+		    "%s:%u: component %s is left out: it names \"%s\", which is protected (%s)",
+		    f->file, f->line, f->id, f->what, f->reason);
+		conflicts++;
+	}
 	if (conflicts == 0)
-		add(c, "protected", true, "no component lists a kept unit");
+		add(c, "protected", true, "no component names a protected module, unit or path");
 	components_done(&set);
 }
 
@@ -399,7 +398,7 @@ int ctl_check(const struct ctl_ctx *ctx)
 
 	config_init_defaults(&cfg);
 	check_config(ctx->root, &c, &cfg);
-	check_components(ctx->root, &c, &cfg);
+	check_components(ctx->root, &c);
 	check_initramfs(ctx->root, &c);
 	check_watchdog(ctx->root, &c);
 	check_store(&c, &cfg);

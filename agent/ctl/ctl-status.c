@@ -261,7 +261,7 @@ out:
 
 int ctl_components(const struct ctl_ctx *ctx)
 {
-	_cleanup_(json_object_putp) json_object *arr = NULL;
+	_cleanup_(json_object_putp) json_object *arr = NULL, *top = NULL;
 	_cleanup_strv_free_ char **ids = ctl_quarantined_ids(ctx->root, NULL);
 	struct component_set set = {0};
 	unsigned problems = 0;
@@ -301,9 +301,37 @@ int ctl_components(const struct ctl_ctx *ctx)
 			printf("%-22s %-8s %-11s %s\n", c->id, active ? "yes" : "no",
 			       q ? "yes" : "no", strempty(c->vendor));
 	}
-	if (ctx->json)
-		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
+	if (ctx->json) {
+		json_object *refused = json_object_new_array();
+
+		for (size_t i = 0; i < set.n_refused; i++) {
+			const struct component_refusal *f = &set.refused[i];
+			json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "id", json_object_new_string(f->id));
+			json_object_object_add(o, "file", json_object_new_string(f->file));
+			json_object_object_add(o, "line", json_object_new_int64(f->line));
+			json_object_object_add(o, "what", json_object_new_string(f->what));
+			json_object_object_add(o, "reason", json_object_new_string(f->reason));
+			json_object_array_add(refused, o);
+		}
+		top = json_object_new_object();
+		json_object_object_add(top, "version", json_object_new_int(1));
+		json_object_object_add(top, "components", json_object_get(arr));
+		json_object_object_add(top, "refused", refused);
+		puts(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY |
 		                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (set.n_refused > 0) {
+		printf("\nREFUSED (left out: they name something protected)\n");
+		for (size_t i = 0; i < set.n_refused; i++) {
+			const struct component_refusal *f = &set.refused[i];
+
+			printf("%-22s %s:%u: \"%s\" is protected (%s)\n", f->id, f->file, f->line,
+			       f->what, f->reason);
+		}
+	}
+	if (set.n_refused > 0)
+		problems++;
 	components_done(&set);
 	return problems > 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }

@@ -130,8 +130,12 @@ static const struct ctl_verb verbs[] = {
     {"components", ctl_components, 0, "components [--json]",
      "configured security components and whether active",
      "Lists the components of /etc/lifeline/components.d: whether each is\n"
-     "installed and running here, and whether it is quarantined.\n"
-     "Exit status: 0 ok, 1 a drop-in could not be read or is invalid.\n"},
+     "installed and running here, and whether it is quarantined, then the\n"
+     "components the loader refused because they name a protected module, unit\n"
+     "or path (FILE:LINE, what, why). --json prints {\"version\": 1,\n"
+     "\"components\": [...], \"refused\": [{\"id\", \"file\", \"line\", \"what\",\n"
+     "\"reason\"}]}.\n"
+     "Exit status: 0 ok, 1 a drop-in could not be read, is invalid or was refused.\n"},
     {"bless", ctl_bless, 0, "bless", "mark this boot good: reset the failure counter",
      "Marks this boot good as lifelined does once it is healthy: the counter of\n"
      "consecutive failed boots starts over. Recorded in the history.\n"
@@ -184,8 +188,8 @@ static const struct ctl_verb verbs[] = {
      "read, 2 usage error.\n"},
     {"check", ctl_check, 0, "check [--json]", "is everything lifeline needs in place here?",
      "Checks, under --root, that lifeline can work on this machine and names\n"
-     "each problem: lifeline.conf and components.d parse; no component lists a\n"
-     "unit [safe-mode] keep_units keeps; every installed kernel\n"
+     "each problem: lifeline.conf and components.d parse; no component was\n"
+     "refused for naming a protected module, unit or path; every installed kernel\n"
      "(/boot/vmlinuz-VER) has an initramfs (/boot/initrd.img-VER) carrying\n"
      "lifeline-early (read directly, or with lsinitramfs or lsinitrd when\n"
      "compressed); a watchdog device exists; the state store opens, its record\n"

@@ -492,6 +492,37 @@ static void test_urls_plain_http_only_to_loopback(void **state)
 	    -EPERM);
 }
 
+/* [report] allow_http reaches the sender: plain http:// to a host that is
+ * not loopback is refused unless it is set. 0.0.0.0 is not loopback by
+ * the URL, yet a connection to it stays on this machine (refused on a
+ * closed port), so the allowed case never leaves the host. */
+static void test_allow_http_lets_plain_http_to_another_host_through(void **state)
+{
+	struct lifeline_config cfg;
+	struct spool_backoff b = {0};
+	unsigned n = 0;
+	int r;
+
+	(void)state;
+	assert_int_equal(spool_url_allowed("http://10.0.0.1/r", false), -EPERM);
+	assert_int_equal(spool_url_allowed("http://10.0.0.1/r", true), 0);
+	assert_int_equal(spool_url_allowed("http://127.0.0.1:9/r", false), 0);
+	assert_int_equal(spool_url_allowed("https://10.0.0.1/r", false), 0);
+	assert_int_equal(spool_url_allowed("ftp://10.0.0.1/r", true), -EPERM);
+
+	config_init_defaults(&cfg);
+	cfg.report_url = strdup("http://0.0.0.0:1/report");
+	add("heartbeat", ID(1), 10, 1 << 20);
+	assert_int_equal(spool_flush(root, &cfg, &b, 0, true, NULL, NULL, NULL), -EPERM);
+	cfg.report_allow_http = true;
+	r = spool_flush(root, &cfg, &b, 0, true, NULL, NULL, NULL);
+	assert_true(r < 0);
+	assert_int_not_equal(r, -EPERM);
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	config_done(&cfg);
+}
+
 static void test_stale_temp_files_are_removed(void **state)
 {
 	char dir[4096], p[8192];
@@ -527,6 +558,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_url_sends_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_urls_plain_http_only_to_loopback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_allow_http_lets_plain_http_to_another_host_through,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_temp_files_are_removed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -253,33 +253,10 @@ void spool_backoff_failed(struct spool_backoff *b, uint64_t now)
 
 bool spool_url_is_loopback(const char *url)
 {
-	const char *h, *end;
-	size_t n;
-
-	if (strncmp(url, "http://", 7) == 0)
-		h = url + 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		h = url + 8;
-	else
-		return false;
-	if (strchr(h, '@') && strchr(h, '@') < h + strcspn(h, "/"))
-		return false; /* userinfo: keep it simple, not loopback */
-	if (*h == '[') {
-		end = strchr(h, ']');
-		return end && (size_t)(end - h) == 4 && strncmp(h, "[::1]", 5) == 0;
-	}
-	n = strcspn(h, ":/?#");
-	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
-		return true;
-	if (n < 9 || strncmp(h, "127.", 4) != 0)
-		return false;
-	for (size_t i = 4; i < n; i++)
-		if (!strchr("0123456789.", h[i]))
-			return false;
-	return true;
+	return config_url_is_loopback(url);
 }
 
-static int url_allowed(const char *url, bool allow_plain_http)
+int spool_url_allowed(const char *url, bool allow_plain_http)
 {
 	if (strncmp(url, "https://", 8) == 0)
 		return 0;
@@ -393,7 +370,7 @@ int spool_http_request(const struct spool_http *h, const char *url, const void *
 	CURLcode c;
 	int r;
 
-	r = url_allowed(url, h->allow_plain_http);
+	r = spool_url_allowed(url, h->allow_plain_http);
 	if (r < 0) {
 		if (ret_error)
 			snprintf(ret_error, 256,
@@ -487,7 +464,9 @@ int spool_flush(const char *root, const struct lifeline_config *cfg, struct spoo
 	                    *key = NULL;
 	_cleanup_strv_free_ char **names = NULL;
 	_cleanup_close_ int lock = -1;
-	struct spool_http h = {.keepalive = keepalive, .userdata = userdata};
+	struct spool_http h = {.keepalive = keepalive,
+	                       .userdata = userdata,
+	                       .allow_plain_http = cfg->report_allow_http};
 	unsigned sent = 0;
 	int r;
 

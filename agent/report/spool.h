@@ -133,8 +133,14 @@ int spool_http_request(const struct spool_http *h, const char *url, const void *
                        size_t max_response, long *ret_status, char **ret_body, size_t *ret_size,
                        char *ret_error);
 
-/* True for an http(s) URL whose host is 127.0.0.0/8, ::1 or localhost. */
+/* True for an http(s) URL whose host is 127.0.0.0/8, ::1 or localhost
+ * (config_url_is_loopback()). */
 bool spool_url_is_loopback(const char *url);
+
+/* Whether a request to url may be made: 0 for https://, and for http://
+ * to a loopback host or with allow_plain_http ([report] allow_http);
+ * -EPERM for anything else. spool_flush() passes cfg->report_allow_http. */
+int spool_url_allowed(const char *url, bool allow_plain_http);
 
 /* Fills buf with n random bytes (getrandom, never blocks for long;
  * spool-name.c). */

@@ -14,6 +14,7 @@
 #include "agent/conf/components.h"
 #include "agent/conf/machine-id.h"
 #include "common/strv.h"
+#include "common/utf8.h"
 
 static const char *const action_names[_COMMAND_ACTION_MAX] = {
     [COMMAND_ACTION_CLEAR] = "clear",
@@ -91,39 +92,14 @@ void command_check_done(struct command_check *c)
 
 /* ---- verify ---- */
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
+/* Strict UTF-8 (RFC 3629, common/utf8.h): no overlong forms, no
+ * surrogates, <= U+10FFFF. */
+static bool utf8_valid(const char *s, size_t n)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t len;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4, cp = c & 0x07;
-		else
+	for (size_t i = 0, len; i < n; i += len) {
+		len = utf8_sequence_len(s + i, n - i);
+		if (len == 0)
 			return false;
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += len;
 	}
 	return true;
 }
@@ -242,7 +218,7 @@ static int parse_body(const char *body, size_t size, struct command_check *ret)
 
 	if (!tok)
 		return -ENOMEM;
-	if (!utf8_valid((const uint8_t *)body, size))
+	if (!utf8_valid(body, size))
 		return verdict(ret, COMMAND_REJECT_NOT_UTF8, "the body is not valid UTF-8");
 	if (memchr(body, 0, size))
 		return verdict(ret, COMMAND_REJECT_MALFORMED, "NUL byte in the body");

@@ -127,22 +127,6 @@ int history_format_line(const struct history_entry *e, char **ret_line, size_t *
 	}
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int open_append(const char *path, bool *ret_created)
 {
 	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -215,13 +199,13 @@ int history_append(const char *root, const struct history_entry *e)
 		/* a power cut during the previous append left a line without
 		 * its newline: end it so it stays a damaged line of its own */
 		if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
-			r = write_all(fd, "\n", 1);
+			r = fd_write_all(fd, "\n", 1);
 			if (r < 0)
 				return r;
 		}
 	}
 	fault_point("history-append");
-	r = write_all(fd, line, len);
+	r = fd_write_all(fd, line, len);
 	if (r < 0)
 		return r;
 	if (fsync(fd) < 0)

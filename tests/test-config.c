@@ -125,6 +125,7 @@ static void assert_defaults(const struct lifeline_config *c)
 	assert_null(c->report_client_key);
 	assert_int_equal(c->report_heartbeat, 3600);
 	assert_int_equal(c->report_spool_max, 1024 * 1024);
+	assert_null(c->report_metrics_dir);
 	assert_null(c->commands_url);
 	assert_string_equal(c->commands_public_key, "/etc/lifeline/fleet.pub");
 	assert_int_equal(c->commands_poll_interval, 300);
@@ -337,6 +338,24 @@ static void test_http_report_url_needs_loopback_or_allow_http(void **state)
 }
 
 /* max_level bounds escalation: 1..3; anything else keeps 3 and says so. */
+/* [report] metrics_dir: an absolute path without "..", else the default. */
+static void test_metrics_dir_is_an_absolute_path(void **state)
+{
+	struct lifeline_config c;
+
+	(void)state;
+	WRITE_CONF("[report]\nmetrics_dir = /run/prometheus/textfile\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_string_equal(c.report_metrics_dir, "/run/prometheus/textfile");
+	config_done(&c);
+	WRITE_CONF("[report]\nmetrics_dir = prometheus/../x\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	assert_null(c.report_metrics_dir);
+	config_done(&c);
+}
+
 static void test_max_level_is_1_to_3(void **state)
 {
 	struct lifeline_config c;
@@ -737,6 +756,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
 	    cmocka_unit_test(test_http_report_url_needs_loopback_or_allow_http),
+	    cmocka_unit_test(test_metrics_dir_is_an_absolute_path),
 	    cmocka_unit_test(test_max_level_is_1_to_3),
 	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
 	    cmocka_unit_test(test_every_key_is_parsed),

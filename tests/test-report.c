@@ -534,6 +534,31 @@ static void test_no_url_means_journal_and_metrics_only(void **state)
 	config_done(&cfg);
 }
 
+/* [report] metrics_dir: the metrics file lands there (under the root),
+ * not in the default directory. */
+static void test_metrics_land_in_the_configured_directory(void **state)
+{
+	struct lifeline_config cfg;
+	json_object *o;
+	char p[4096], *t = NULL;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[report]\nmetrics_dir = /srv/textfile\n");
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	assert_string_equal(cfg.report_metrics_dir, "/srv/textfile");
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(report_emit(root, &cfg, o), 0);
+	snprintf(p, sizeof(p), "%s/srv/textfile/%s", root, METRICS_NAME);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
+	free(t);
+	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+	assert_int_equal(access(p, F_OK), -1);
+	json_object_put(o);
+	config_done(&cfg);
+}
+
 /* The crash-loop guard: the decision is on disk, in the spool's highest
  * class, before any file moves; it is valid JSON even with raw pstore
  * bytes in the evidence; it makes room by dropping heartbeats only. */
@@ -704,6 +729,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_decision_report_sorts_after_the_newest_with_the_clock_set_back, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_land_in_the_configured_directory, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unblessed_boot_is_reported_with_the_checks_output,

@@ -295,6 +295,7 @@ static const struct config_item config_items[] = {
     ITEM("report", "client_key", parse_path, report_client_key, 0, 0, false),
     ITEM("report", "heartbeat", parse_unsigned, report_heartbeat, 1, 604800, false),
     ITEM("report", "spool_max", parse_size, report_spool_max, 0, UINT64_C(1) << 30, false),
+    ITEM("report", "metrics_dir", parse_path, report_metrics_dir, 0, 0, false),
     ITEM("commands", "url", parse_url, commands_url, 0, 0, false),
     ITEM("commands", "public_key", parse_path, commands_public_key, 0, 0, false),
     ITEM("commands", "poll_interval", parse_unsigned, commands_poll_interval, 1, 604800, false),
@@ -462,6 +463,7 @@ void config_done(struct lifeline_config *c)
 	free(c->report_ca_file);
 	free(c->report_client_cert);
 	free(c->report_client_key);
+	free(c->report_metrics_dir);
 	free(c->commands_url);
 	free(c->commands_public_key);
 	*c = (struct lifeline_config){0};

@@ -58,6 +58,7 @@ struct lifeline_config {
 	char *report_client_key;
 	unsigned report_heartbeat; /* seconds; 1..604800, default 3600 */
 	uint64_t report_spool_max; /* bytes; 0..1G, default 1M */
+	char *report_metrics_dir;  /* textfile directory; NULL: METRICS_DIR */
 
 	/* [commands] */
 	char *commands_url;              /* NULL = no fleet commands */

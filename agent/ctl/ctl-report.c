@@ -65,8 +65,10 @@ int ctl_report(const struct ctl_ctx *ctx)
 		return CTL_EXIT_FAILURE;
 	}
 	if (!cfg.report_url || !*cfg.report_url) {
-		log_info("report %s written to the journal and %s ([report] url is not set)",
-		         report_id(o), METRICS_FILE);
+		log_info("report %s written to the journal and %s/%s ([report] url is not set)",
+		         report_id(o),
+		         cfg.report_metrics_dir ? cfg.report_metrics_dir : METRICS_DIR,
+		         METRICS_NAME);
 		return CTL_EXIT_OK;
 	}
 	r = report_flush(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);

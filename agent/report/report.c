@@ -410,12 +410,10 @@ int report_journal_send(struct json_object *report)
 	return sd_journal_sendv(iov, (int)n);
 }
 
-/* The textfile directory: METRICS_DIR (NULL) until [report] metrics_dir
- * is a key of lifeline.conf. */
+/* The textfile directory: [report] metrics_dir, or METRICS_DIR (NULL). */
 static const char *metrics_dir(const struct lifeline_config *cfg)
 {
-	(void)cfg;
-	return NULL;
+	return cfg->report_metrics_dir;
 }
 
 int report_emit(const char *root, const struct lifeline_config *cfg, struct json_object *report)
@@ -434,7 +432,8 @@ int report_emit(const char *root, const struct lifeline_config *cfg, struct json
 	(void)spool_count(root, &spooled, NULL);
 	k = metrics_write(root, metrics_dir(cfg), report, spooled);
 	if (k < 0)
-		log_debug_errno(k, "Failed to write %s: %m", METRICS_FILE);
+		log_debug_errno(k, "Failed to write %s/%s: %m",
+		                metrics_dir(cfg) ? metrics_dir(cfg) : METRICS_DIR, METRICS_NAME);
 	return r;
 }
 

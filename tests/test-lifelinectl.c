@@ -274,6 +274,27 @@ static void test_early_without_efivarfs_falls_back_or_runs_uncounted(void **stat
 
 /* The record's last-good time is any 64-bit value (checksummed, but not
  * range-checked): status used to crash on one gmtime() cannot convert. */
+/* bless rewrites the metrics file at once: lifeline_failures is 0 after
+ * it, not at the next heartbeat. */
+static void test_bless_refreshes_the_metrics_file(void **state)
+{
+	struct boot_opts o = {.root = root};
+	char p[8192], *out, *t = NULL;
+
+	(void)state;
+	assert_int_equal(boot_phase_init(&o), 0);
+	assert_int_equal(boot_phase_init(&o), 0);
+	put_under_root("/var/lib/prometheus/node-exporter/lifeline.prom",
+	               "lifeline_up 1\nlifeline_failures 2\nlifeline_command_seq 4\n");
+	assert_int_equal(run("bless", &out), 0);
+	free(out);
+	snprintf(p, sizeof(p), "%s/var/lib/prometheus/node-exporter/lifeline.prom", root);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_failures 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 4\n")); /* kept */
+	free(t);
+}
+
 static void test_status_survives_a_last_good_time_past_year_2_31(void **state)
 {
 	struct state_record r;
@@ -766,6 +787,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
 	    cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 	    cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
+	    cmocka_unit_test_setup(test_bless_refreshes_the_metrics_file, setup),
 	    cmocka_unit_test_setup(test_history_shows_every_decision, setup),
 	    cmocka_unit_test_setup(test_status_says_this_and_next_mode_and_reboot_required, setup),
 	    cmocka_unit_test_setup(test_check_passes_on_a_complete_install, setup),

@@ -370,7 +370,7 @@ static void test_metrics_file_has_the_counters(void **state)
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
 	                       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
-	assert_int_equal(metrics_format(o, 0, 0, &t), 0);
+	assert_int_equal(metrics_format(o, 0, 0, 0, &t), 0);
 	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
 	free(t);
 	json_object_put(o);
@@ -399,6 +399,29 @@ static void test_metrics_file_has_the_counters(void **state)
 	json_object_put(o);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_non_null(strstr(t, "\nlifeline_command_seq 7\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_rejected_timestamp_seconds 0\n"));
+	free(t);
+
+	/* a rejected command's time, kept by the reports after it (an
+	 * accepted command's too), the seq left as it was */
+	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"time\":1234,"
+	                       "\"command\":{\"result\":\"rejected\",\"seq\":9}}");
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_command_rejected_timestamp_seconds 1234\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 7\n"));
+	free(t);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_HEARTBEAT, &o), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"time\":1300,"
+	                       "\"command\":{\"result\":\"accepted\",\"seq\":8}}");
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_command_rejected_timestamp_seconds 1234\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 8\n"));
 	free(t);
 
 	/* another textfile directory */
@@ -512,6 +535,32 @@ static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 		assert_non_null(strstr(t, "lifeline_reboot_required 1\n"));
 		free(t);
 	}
+	config_done(&cfg);
+}
+
+/* A start in normal mode makes no report, yet the metrics file is
+ * rewritten: it must not keep what the previous boot left. */
+static void test_daemon_start_in_normal_mode_refreshes_the_metrics(void **state)
+{
+	struct lifeline_config cfg;
+	struct daemon_state ds = {0};
+	char p[4096], *t = NULL;
+	char **ev;
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	save_record(STATE_MODE_NORMAL, 0, 0);
+	put(METRICS_FILE, "lifeline_up 1\nlifeline_failures 3\nlifeline_command_seq 6\n");
+	(void)daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 1000);
+	ev = spooled_events();
+	assert_int_equal(strv_length(ev), 0);
+	strv_free(ev);
+	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_failures 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 6\n"));
+	free(t);
 	config_done(&cfg);
 }
 
@@ -729,6 +778,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_decision_report_sorts_after_the_newest_with_the_clock_set_back, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_start_in_normal_mode_refreshes_the_metrics,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics_land_in_the_configured_directory, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 
 #include "agent/ctl/ctl.h"
+#include "agent/conf/config.h"
 #include "agent/ops/ops.h"
+#include "agent/report/report.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -27,11 +29,28 @@ static int args_strv(const struct ctl_ctx *ctx, char ***ret)
 	return 0;
 }
 
+/* After a change of the record: the metrics file says so now, not at the
+ * next heartbeat. Its failure changes nothing of the result. */
+static void refresh_metrics(const struct ctl_ctx *ctx)
+{
+	struct lifeline_config cfg;
+	int r;
+
+	config_init_defaults(&cfg);
+	(void)config_load(ctx->root, &cfg); /* a bad key keeps its default (logged) */
+	r = report_metrics_refresh(ctx->root, &cfg);
+	config_done(&cfg);
+	if (r < 0)
+		log_debug_errno(r, "Failed to write the metrics file: %m");
+}
+
 int ctl_bless(const struct ctl_ctx *ctx)
 {
 	struct ops_result res;
 	int r = ops_bless(ctx->root, ctl_actor(ctx), NULL, &res);
 
+	if (r >= 0)
+		refresh_metrics(ctx);
 	return ctl_exit_from_ops(r, &res);
 }
 
@@ -44,6 +63,8 @@ int ctl_clear(const struct ctl_ctx *ctx)
 	if (!ctx->all && args_strv(ctx, &ids) < 0)
 		return CTL_EXIT_FAILURE;
 	r = ops_clear(ctx->root, ids, ctl_actor(ctx), &res);
+	if (r >= 0)
+		refresh_metrics(ctx);
 	return ctl_exit_from_ops(r, &res);
 }
 
@@ -60,6 +81,8 @@ int ctl_quarantine(const struct ctl_ctx *ctx)
 	if (args_strv(ctx, &ids) < 0)
 		return CTL_EXIT_FAILURE;
 	r = ops_quarantine(ctx->root, ids, ctl_actor(ctx), &res);
+	if (r >= 0)
+		refresh_metrics(ctx);
 	return ctl_exit_from_ops(r, &res);
 }
 
@@ -68,5 +91,7 @@ int ctl_reset(const struct ctl_ctx *ctx)
 	struct ops_result res;
 	int r = ops_reset(ctx->root, ctl_actor(ctx), ctx->all, &res);
 
+	if (r >= 0)
+		refresh_metrics(ctx);
 	return ctl_exit_from_ops(r, &res);
 }

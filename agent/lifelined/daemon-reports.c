@@ -29,6 +29,11 @@ int daemon_reports(struct daemon_state *ds, const char *root, const struct lifel
 		r = report_mode_change(root, cfg, REPORT_EVENT_START, true);
 		if (r < 0)
 			log_warning_errno(r, "Failed to spool the start report: %m");
+		/* In normal mode there was no report: the metrics file could
+		 * still say what the previous boot left (failures, mode). */
+		r = report_metrics_refresh(root, cfg);
+		if (r < 0)
+			log_debug_errno(r, "Failed to write the metrics file: %m");
 		force = true; /* the spool goes out at every start */
 	}
 	if (jobs & DAEMON_JOB_POLL) {

@@ -129,6 +129,10 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 	}
 	ds->blessed = true;
 	ds->why[0] = 0;
+	/* lifeline_failures 0 now, not at the next heartbeat */
+	r = report_metrics_refresh(arg_root, cfg);
+	if (r < 0)
+		log_debug_errno(r, "Failed to write the metrics file: %m");
 	take_last_good_inventory(cfg, res.mode);
 	return 0;
 }

@@ -76,7 +76,8 @@ static bool get_bool(json_object *o, const char *key)
 	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
-int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq, char **ret)
+int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq,
+                   int64_t command_rejected_time, char **ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	json_object *state = NULL, *q = NULL, *boot = NULL, *machine = NULL, *lg = NULL;
@@ -131,6 +132,10 @@ int metrics_format(struct json_object *report, unsigned spooled, uint64_t comman
 	put_header(f, "lifeline_command_seq",
 	           "Sequence number of the last fleet command accepted.");
 	fprintf(f, "lifeline_command_seq %" PRIu64 "\n", command_seq);
+	put_header(f, "lifeline_command_rejected_timestamp_seconds",
+	           "When a fleet command was last rejected (unix seconds; 0 never).");
+	fprintf(f, "lifeline_command_rejected_timestamp_seconds %" PRId64 "\n",
+	        command_rejected_time);
 	put_header(f, "lifeline_quarantined", "1 for each quarantined component.");
 	if (json_object_object_get_ex(report, "quarantined", &q) &&
 	    json_object_is_type(q, json_type_array))
@@ -173,30 +178,49 @@ static uint64_t report_command_seq(json_object *report)
 	return (uint64_t)get_int(c, "seq", 0);
 }
 
-/* lifeline_command_seq of the file written before, or 0. */
-static uint64_t previous_command_seq(const char *path)
+/* The time of a rejected fleet command's report, or 0. */
+static int64_t report_command_rejected_time(json_object *report)
 {
-	_cleanup_free_ char *text = NULL;
-	const char *key = "\nlifeline_command_seq ", *at;
+	json_object *c = NULL;
 
-	if (read_full_file(path, 1024 * 1024, &text, NULL) < 0 || !(at = strstr(text, key)))
+	if (!json_object_object_get_ex(report, "command", &c) ||
+	    !streq_ptr(get_str(c, "result"), "rejected"))
+		return 0;
+	return get_int(report, "time", 0);
+}
+
+/* The value of the unlabelled series name in text (the file written
+ * before), or 0. */
+static uint64_t previous_value(const char *text, const char *name)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *at;
+
+	if (!text || asprintf(&key, "\n%s ", name) < 0 || !(at = strstr(text, key)))
 		return 0;
 	return strtoull(at + strlen(key), NULL, 10);
 }
 
 int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled)
 {
-	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL;
+	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL, *before = NULL;
 	uint64_t seq;
+	int64_t rejected;
 	char *slash;
 	int r;
 
 	if (!path)
 		return -ENOMEM;
 	seq = report_command_seq(report);
+	rejected = report_command_rejected_time(report);
+	if ((seq == 0 || rejected == 0) && read_full_file(path, 1024 * 1024, &before, NULL) < 0)
+		before = NULL;
 	if (seq == 0)
-		seq = previous_command_seq(path);
-	r = metrics_format(report, spooled, seq, &text);
+		seq = previous_value(before, "lifeline_command_seq");
+	if (rejected == 0)
+		rejected =
+		    (int64_t)previous_value(before, "lifeline_command_rejected_timestamp_seconds");
+	r = metrics_format(report, spooled, seq, rejected, &text);
 	if (r < 0)
 		return r;
 	slash = strrchr(path, '/');

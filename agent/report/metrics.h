@@ -25,6 +25,9 @@
  *                                              its condition not met); kept
  *                                              from the previous file when
  *                                              this report is not one
+ *   lifeline_command_rejected_timestamp_seconds 1.7e9  when a fleet command
+ *                                              was last rejected (0: never);
+ *                                              kept like the seq
  *   lifeline_quarantined{component="x"} 1      one per quarantined component
  *   lifeline_reports_spooled 0                 reports waiting for the collector
  *   lifeline_report_timestamp_seconds 1.7e9    when the file was written
@@ -42,12 +45,15 @@ struct json_object;
 #define METRICS_NAME "lifeline.prom"
 #define METRICS_FILE METRICS_DIR "/" METRICS_NAME
 
-/* The file's text for a report (agent/report.h), the spool count and the
- * last applied command's seq (0: none yet). */
-int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq, char **ret);
+/* The file's text for a report (agent/report.h), the spool count, the
+ * last applied command's seq (0: none yet) and the time of the last
+ * rejected command (0: none yet). */
+int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq,
+                   int64_t command_rejected_time, char **ret);
 /* Writes <root>/<dir>/METRICS_NAME (dir NULL: METRICS_DIR), creating the
  * directory. The command seq comes from the report when it is an accepted
- * fleet command, else from the file written before. */
+ * fleet command, the rejected time from the report when it is a rejected
+ * one; each else from the file written before. */
 int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled);
 /* Updates only lifeline_reports_spooled in an existing file (after a
  * flush). -ENOENT when there is no file yet. */

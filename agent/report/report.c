@@ -488,6 +488,19 @@ static int mode_file_write(const char *root, const char *mode)
 	return write_file_atomic(p, buf, strlen(buf), 0644);
 }
 
+int report_metrics_refresh(const char *root, const struct lifeline_config *cfg)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	unsigned spooled = 0;
+	int r;
+
+	r = report_build_cfg(root, cfg, &o);
+	if (r < 0)
+		return r;
+	(void)spool_count(root, &spooled, NULL);
+	return metrics_write(root, metrics_dir(cfg), o, spooled);
+}
+
 int report_mode_change(const char *root, const struct lifeline_config *cfg,
                        enum report_event fallback, bool only_outside_normal)
 {

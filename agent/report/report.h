@@ -97,6 +97,12 @@ int report_journal_send(struct json_object *report);
  * (debug log); returns the spool's result. */
 int report_emit(const char *root, const struct lifeline_config *cfg, struct json_object *report);
 
+/* Rewrites only the metrics file from the machine's state now (no
+ * report is made, spooled or journalled): after a bless, a clear or a
+ * quarantine by hand, and at every lifelined start (which makes no report
+ * in normal mode). Returns metrics_write()'s result. */
+int report_metrics_refresh(const char *root, const struct lifeline_config *cfg);
+
 /* Reports a mode change when the mode differs from the last one reported
  * (REPORT_MODE_FILE; no file yet: a mode other than normal is a change);
  * else a report of event fallback, unless fallback is _REPORT_EVENT_MAX or

@@ -361,7 +361,7 @@ static void test_metrics_file_has_the_counters(void **state)
 	json_object_put(o);
 
 	/* after a flush only the spool count changes */
-	assert_int_equal(metrics_update_spooled(root, NULL, 0), 0);
+	assert_int_equal(metrics_update_spooled(root, NULL, 0, 0), 0);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_non_null(strstr(t, "\nlifeline_reports_spooled 0\n"));
 	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
@@ -370,7 +370,7 @@ static void test_metrics_file_has_the_counters(void **state)
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
 	                       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
-	assert_int_equal(metrics_format(o, 0, 0, 0, &t), 0);
+	assert_int_equal(metrics_format(o, 0, &(struct metrics_kept){0}, &t), 0);
 	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
 	free(t);
 	json_object_put(o);

@@ -27,6 +27,8 @@
 #include <cmocka.h>
 
 #include "agent/conf/config.h"
+#include "agent/report/metrics.h"
+#include "agent/report/report.h"
 #include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
@@ -451,6 +453,66 @@ static void test_collector_500_then_200_sends_once_then_deletes(void **state)
 	config_done(&cfg);
 }
 
+/* A collector that refuses a report for good (4xx but 408 and 429) does
+ * not block the spool: the report is dropped, counted in
+ * lifeline_reports_dropped, and those behind it still go. 429 (and 5xx,
+ * above) are retried. */
+static void test_collector_4xx_drops_the_report_429_keeps_it(void **state)
+{
+	struct lifeline_config cfg;
+	struct spool_backoff b = {0};
+	char p[8192], *t = NULL;
+	unsigned sent = 9, n = 9;
+
+	(void)state;
+	assert_true(spool_status_is_permanent(400));
+	assert_true(spool_status_is_permanent(404));
+	assert_true(spool_status_is_permanent(413));
+	assert_false(spool_status_is_permanent(408));
+	assert_false(spool_status_is_permanent(429));
+	assert_false(spool_status_is_permanent(500));
+	assert_false(spool_status_is_permanent(503));
+	assert_false(spool_status_is_permanent(200));
+
+	add("mode-change", ID(1), 10, 1 << 20);
+	add("heartbeat", ID(2), 10, 1 << 20);
+	collector_start("--status 400");
+	config_for(&cfg, collector_port);
+	assert_int_equal(report_flush(root, &cfg, &b, 100, false, NULL, NULL, &sent), 0);
+	assert_int_equal(sent, 0);
+	assert_int_equal(b.dropped, 2);
+	assert_int_equal(b.failures, 0);
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	snprintf(p, sizeof(p), "%s/received/requests.log", root);
+	t = tu_slurp(p);
+	assert_non_null(t);
+	assert_string_equal(t, "POST /report 400\nPOST /report 400\n");
+	free(t);
+	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_reports_dropped 2\n"));
+	assert_non_null(strstr(t, "\nlifeline_reports_spooled 0\n"));
+	free(t);
+	collector_stop();
+
+	/* 429: too many requests, retried later; the count stays */
+	add("heartbeat", ID(3), 10, 1 << 20);
+	collector_start("--status 429");
+	config_done(&cfg);
+	config_for(&cfg, collector_port);
+	assert_int_equal(report_flush(root, &cfg, &b, 200, false, NULL, NULL, &sent), -EPROTO);
+	assert_int_equal(b.last_status, 429);
+	assert_int_equal(b.failures, 1);
+	assert_int_equal(b.dropped, 2);
+	assert_int_equal(spool_count(root, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_reports_dropped 2\n"));
+	free(t);
+	config_done(&cfg);
+}
+
 static void test_no_url_sends_nothing(void **state)
 {
 	struct lifeline_config cfg;
@@ -556,6 +618,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_collector_500_then_200_sends_once_then_deletes,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_collector_4xx_drops_the_report_429_keeps_it, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_no_url_sends_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_urls_plain_http_only_to_loopback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_allow_http_lets_plain_http_to_another_host_through,

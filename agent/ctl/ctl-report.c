@@ -84,6 +84,12 @@ int ctl_report(const struct ctl_ctx *ctx)
 		          SPOOL_DIR);
 		return CTL_EXIT_FAILURE;
 	}
+	if (b.dropped > 0) {
+		log_error("report %s: the collector refused %u spooled report(s) for good (HTTP "
+		          "4xx, logged above); they are dropped, %u delivered",
+		          report_id(o), b.dropped, sent);
+		return CTL_EXIT_FAILURE;
+	}
 	log_info("report %s sent (%u delivered)", report_id(o), sent);
 	return CTL_EXIT_OK;
 }

@@ -76,8 +76,8 @@ static bool get_bool(json_object *o, const char *key)
 	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
-int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq,
-                   int64_t command_rejected_time, char **ret)
+int metrics_format(struct json_object *report, unsigned spooled, const struct metrics_kept *kept,
+                   char **ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	json_object *state = NULL, *q = NULL, *boot = NULL, *machine = NULL, *lg = NULL;
@@ -131,11 +131,11 @@ int metrics_format(struct json_object *report, unsigned spooled, uint64_t comman
 	fprintf(f, "lifeline_reboot_required %d\n", get_bool(boot, "reboot_required") ? 1 : 0);
 	put_header(f, "lifeline_command_seq",
 	           "Sequence number of the last fleet command accepted.");
-	fprintf(f, "lifeline_command_seq %" PRIu64 "\n", command_seq);
+	fprintf(f, "lifeline_command_seq %" PRIu64 "\n", kept->command_seq);
 	put_header(f, "lifeline_command_rejected_timestamp_seconds",
 	           "When a fleet command was last rejected (unix seconds; 0 never).");
 	fprintf(f, "lifeline_command_rejected_timestamp_seconds %" PRId64 "\n",
-	        command_rejected_time);
+	        kept->command_rejected_time);
 	put_header(f, "lifeline_quarantined", "1 for each quarantined component.");
 	if (json_object_object_get_ex(report, "quarantined", &q) &&
 	    json_object_is_type(q, json_type_array))
@@ -151,6 +151,9 @@ int metrics_format(struct json_object *report, unsigned spooled, uint64_t comman
 	put_header(f, "lifeline_reports_spooled",
 	           "Reports waiting to be delivered to the collector.");
 	fprintf(f, "lifeline_reports_spooled %u\n", spooled);
+	put_header(f, "lifeline_reports_dropped",
+	           "Reports the collector refused for good (HTTP 4xx), deleted unsent.");
+	fprintf(f, "lifeline_reports_dropped %" PRIu64 "\n", kept->reports_dropped);
 	put_header(f, "lifeline_report_timestamp_seconds", "When lifeline last wrote this file.");
 	fprintf(f, "lifeline_report_timestamp_seconds %" PRId64 "\n", get_int(report, "time", 0));
 	if (fclose(f) != 0)
@@ -204,23 +207,25 @@ static uint64_t previous_value(const char *text, const char *name)
 int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled)
 {
 	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL, *before = NULL;
-	uint64_t seq;
-	int64_t rejected;
+	struct metrics_kept k;
 	char *slash;
 	int r;
 
 	if (!path)
 		return -ENOMEM;
-	seq = report_command_seq(report);
-	rejected = report_command_rejected_time(report);
-	if ((seq == 0 || rejected == 0) && read_full_file(path, 1024 * 1024, &before, NULL) < 0)
+	if (read_full_file(path, 1024 * 1024, &before, NULL) < 0)
 		before = NULL;
-	if (seq == 0)
-		seq = previous_value(before, "lifeline_command_seq");
-	if (rejected == 0)
-		rejected =
+	k = (struct metrics_kept){
+	    .command_seq = report_command_seq(report),
+	    .command_rejected_time = report_command_rejected_time(report),
+	    .reports_dropped = previous_value(before, "lifeline_reports_dropped"),
+	};
+	if (k.command_seq == 0)
+		k.command_seq = previous_value(before, "lifeline_command_seq");
+	if (k.command_rejected_time == 0)
+		k.command_rejected_time =
 		    (int64_t)previous_value(before, "lifeline_command_rejected_timestamp_seconds");
-	r = metrics_format(report, spooled, seq, rejected, &text);
+	r = metrics_format(report, spooled, &k, &text);
 	if (r < 0)
 		return r;
 	slash = strrchr(path, '/');
@@ -232,11 +237,31 @@ int metrics_write(const char *root, const char *dir, struct json_object *report,
 	return write_file_atomic(path, text, strlen(text), 0644);
 }
 
-int metrics_update_spooled(const char *root, const char *dir, unsigned spooled)
+/* Replaces the value of the unlabelled series name in *text by value. */
+static int replace_value(char **text, const char *name, uint64_t value)
 {
-	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL, *out = NULL;
-	const char *key = "\nlifeline_reports_spooled ";
-	char *at, *eol;
+	_cleanup_free_ char *key = NULL;
+	char *at, *eol, *out;
+
+	if (asprintf(&key, "\n%s ", name) < 0)
+		return -ENOMEM;
+	at = strstr(*text, key);
+	if (!at)
+		return -EBADMSG;
+	at += strlen(key);
+	eol = strchr(at, '\n');
+	if (!eol)
+		return -EBADMSG;
+	if (asprintf(&out, "%.*s%" PRIu64 "%s", (int)(at - *text), *text, value, eol) < 0)
+		return -ENOMEM;
+	free(*text);
+	*text = out;
+	return 0;
+}
+
+int metrics_update_spooled(const char *root, const char *dir, unsigned spooled, unsigned dropped)
+{
+	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL;
 	int r;
 
 	if (!path)
@@ -244,14 +269,11 @@ int metrics_update_spooled(const char *root, const char *dir, unsigned spooled)
 	r = read_full_file(path, 1024 * 1024, &text, NULL);
 	if (r < 0)
 		return r;
-	at = strstr(text, key);
-	if (!at)
-		return -EBADMSG;
-	at += strlen(key);
-	eol = strchr(at, '\n');
-	if (!eol)
-		return -EBADMSG;
-	if (asprintf(&out, "%.*s%u%s", (int)(at - text), text, spooled, eol) < 0)
-		return -ENOMEM;
-	return write_file_atomic(path, out, strlen(out), 0644);
+	r = replace_value(&text, "lifeline_reports_spooled", spooled);
+	if (r >= 0 && dropped > 0)
+		r = replace_value(&text, "lifeline_reports_dropped",
+		                  previous_value(text, "lifeline_reports_dropped") + dropped);
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, text, strlen(text), 0644);
 }

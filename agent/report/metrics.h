@@ -30,6 +30,9 @@
  *                                              kept like the seq
  *   lifeline_quarantined{component="x"} 1      one per quarantined component
  *   lifeline_reports_spooled 0                 reports waiting for the collector
+ *   lifeline_reports_dropped 0                 reports the collector refused for
+ *                                              good (HTTP 4xx), deleted unsent;
+ *                                              kept like the seq
  *   lifeline_report_timestamp_seconds 1.7e9    when the file was written
  *
  * Written atomically (node_exporter reads only *.prom, so the temp file is
@@ -45,16 +48,23 @@ struct json_object;
 #define METRICS_NAME "lifeline.prom"
 #define METRICS_FILE METRICS_DIR "/" METRICS_NAME
 
-/* The file's text for a report (agent/report.h), the spool count, the
- * last applied command's seq (0: none yet) and the time of the last
- * rejected command (0: none yet). */
-int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq,
-                   int64_t command_rejected_time, char **ret);
+/* The values a report does not carry, kept from one file to the next. */
+struct metrics_kept {
+	uint64_t command_seq;          /* the last accepted command's (0: none yet) */
+	int64_t command_rejected_time; /* the last rejected command's (0: none yet) */
+	uint64_t reports_dropped;      /* reports the collector refused for good */
+};
+
+/* The file's text for a report (agent/report.h), the spool count and the
+ * kept values. */
+int metrics_format(struct json_object *report, unsigned spooled, const struct metrics_kept *kept,
+                   char **ret);
 /* Writes <root>/<dir>/METRICS_NAME (dir NULL: METRICS_DIR), creating the
  * directory. The command seq comes from the report when it is an accepted
  * fleet command, the rejected time from the report when it is a rejected
- * one; each else from the file written before. */
+ * one; each else from the file written before, like the dropped count. */
 int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled);
-/* Updates only lifeline_reports_spooled in an existing file (after a
- * flush). -ENOENT when there is no file yet. */
-int metrics_update_spooled(const char *root, const char *dir, unsigned spooled);
+/* Updates only lifeline_reports_spooled in an existing file, and adds
+ * dropped to lifeline_reports_dropped (after a flush). -ENOENT when there
+ * is no file yet. */
+int metrics_update_spooled(const char *root, const char *dir, unsigned spooled, unsigned dropped);

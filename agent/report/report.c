@@ -546,12 +546,18 @@ int report_flush(const char *root, const struct lifeline_config *cfg, struct spo
                  uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
                  unsigned *ret_sent)
 {
-	unsigned sent = 0, left = 0;
-	int r;
+	unsigned sent = 0, left = 0, dropped = b->dropped;
+	int r, k;
 
 	r = spool_flush(root, cfg, b, now, force, keepalive, userdata, &sent);
-	if (sent > 0 && spool_count(root, &left, NULL) >= 0)
-		(void)metrics_update_spooled(root, metrics_dir(cfg), left);
+	dropped = b->dropped - dropped;
+	if ((sent > 0 || dropped > 0) && spool_count(root, &left, NULL) >= 0) {
+		k = metrics_update_spooled(root, metrics_dir(cfg), left, dropped);
+		/* no file yet (reports spooled before any was written): one
+		 * from the state now, then the count */
+		if (k == -ENOENT && report_metrics_refresh(root, cfg) >= 0)
+			(void)metrics_update_spooled(root, metrics_dir(cfg), left, dropped);
+	}
 	if (ret_sent)
 		*ret_sent = sent;
 	return r;

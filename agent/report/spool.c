@@ -221,6 +221,11 @@ bool spool_backoff_due(const struct spool_backoff *b, uint64_t now)
 	return b->next_attempt == 0 || now >= b->next_attempt;
 }
 
+bool spool_status_is_permanent(long status)
+{
+	return status >= 400 && status <= 499 && status != 408 && status != 429;
+}
+
 void spool_backoff_reset(struct spool_backoff *b)
 {
 	b->failures = 0;
@@ -520,6 +525,20 @@ int spool_flush(const char *root, const struct lifeline_config *cfg, struct spoo
 		}
 		r = spool_http_request(&h, cfg->report_url, text, size, 0, &status, NULL, NULL,
 		                       b->last_error);
+		if (r >= 0 && spool_status_is_permanent(status)) {
+			json_object *idv = NULL;
+
+			/* Sent again it would be refused again, and every
+			 * report behind it would wait forever. */
+			(void)json_object_object_get_ex(o, "id", &idv);
+			log_warning("collector %s refused report %s with HTTP %ld: dropped",
+			            cfg->report_url, idv ? json_object_get_string(idv) : *name,
+			            status);
+			if (unlink(p) < 0 && errno != ENOENT)
+				return negative_errno();
+			b->dropped++;
+			continue;
+		}
 		if (r >= 0 && (status < 200 || status > 299)) {
 			snprintf(b->last_error, sizeof(b->last_error),
 			         "collector answered HTTP %ld", status);

@@ -59,6 +59,9 @@ struct spool_backoff {
 	uint64_t next_attempt; /* caller's clock, seconds; 0 = now */
 	uint64_t delay;        /* the last delay chosen, seconds */
 	long last_status;      /* HTTP status of the last failure, 0 if none came */
+	unsigned dropped;      /* reports the collector refused for good (HTTP 4xx
+	                        * other than 408 and 429) and that were deleted
+	                        * unsent; only spool_flush() adds to it */
 	char last_error[256];  /* what went wrong, for the caller's log line */
 };
 
@@ -107,7 +110,10 @@ enum spool_class spool_class_of(struct json_object *report);
 /* Sends the spooled reports oldest first to cfg->report_url, stopping at
  * the first failure. TLS files come from cfg (under root). Unless force,
  * nothing is tried before b->next_attempt (-EAGAIN). Success resets the
- * back-off; a failure advances it (b->last_error says why). ret_sent (may
+ * back-off; a failure advances it (b->last_error says why). A report the
+ * collector refuses for good (spool_status_is_permanent()) is logged with
+ * the status and its id, deleted and counted in b->dropped, and the
+ * reports behind it still go: it never blocks the spool. ret_sent (may
  * be NULL) gets the number delivered and deleted.
  * Returns 0 when the spool is empty afterwards or no URL is configured,
  * -EBUSY when another process is flushing, -EAGAIN as said, or the
@@ -115,6 +121,11 @@ enum spool_class spool_class_of(struct json_object *report);
 int spool_flush(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
                 uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
                 unsigned *ret_sent);
+
+/* True for an HTTP answer that retrying cannot change: 4xx other than 408
+ * (request timeout) and 429 (too many requests). 5xx, 408, 429 and no
+ * answer at all are retried with the back-off. */
+bool spool_status_is_permanent(long status);
 
 /* True when a flush is due at now. */
 bool spool_backoff_due(const struct spool_backoff *b, uint64_t now);

@@ -193,13 +193,13 @@ static int64_t report_command_rejected_time(json_object *report)
 }
 
 /* The value of the unlabelled series name in text (the file written
- * before), or 0. */
+ * before; "" when there was none), or 0. */
 static uint64_t previous_value(const char *text, const char *name)
 {
 	_cleanup_free_ char *key = NULL;
 	const char *at;
 
-	if (!text || asprintf(&key, "\n%s ", name) < 0 || !(at = strstr(text, key)))
+	if (asprintf(&key, "\n%s ", name) < 0 || !(at = strstr(text, key)))
 		return 0;
 	return strtoull(at + strlen(key), NULL, 10);
 }
@@ -213,8 +213,8 @@ int metrics_write(const char *root, const char *dir, struct json_object *report,
 
 	if (!path)
 		return -ENOMEM;
-	if (read_full_file(path, 1024 * 1024, &before, NULL) < 0)
-		before = NULL;
+	if (read_full_file(path, 1024 * 1024, &before, NULL) < 0 && !(before = strdup("")))
+		return -ENOMEM;
 	k = (struct metrics_kept){
 	    .command_seq = report_command_seq(report),
 	    .command_rejected_time = report_command_rejected_time(report),

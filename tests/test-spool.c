@@ -466,7 +466,10 @@ static void test_collector_4xx_drops_the_report_429_keeps_it(void **state)
 
 	(void)state;
 	assert_true(spool_status_is_permanent(400));
-	assert_true(spool_status_is_permanent(404));
+	assert_false(spool_status_is_permanent(404));
+	assert_false(spool_status_is_permanent(401));
+	assert_false(spool_status_is_permanent(403));
+	assert_true(spool_status_is_permanent(422));
 	assert_true(spool_status_is_permanent(413));
 	assert_false(spool_status_is_permanent(408));
 	assert_false(spool_status_is_permanent(429));

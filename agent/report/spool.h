@@ -122,9 +122,11 @@ int spool_flush(const char *root, const struct lifeline_config *cfg, struct spoo
                 uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
                 unsigned *ret_sent);
 
-/* True for an HTTP answer that retrying cannot change: 4xx other than 408
- * (request timeout) and 429 (too many requests). 5xx, 408, 429 and no
- * answer at all are retried with the back-off. */
+/* True for an HTTP answer that retrying cannot change: a 4xx about the
+ * report itself (400, 413, 415, 422...). 408 (request timeout), 429 (too
+ * many requests), 401/403/404 (a wrong address or credentials, which an
+ * admin fixes: the reports must still be there then), 5xx and no answer
+ * at all are retried with the back-off. */
 bool spool_status_is_permanent(long status);
 
 /* True when a flush is due at now. */

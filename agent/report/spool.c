@@ -226,8 +226,8 @@ bool spool_status_is_permanent(long status)
 	/* 401, 403 and 404 say the collector's address or credentials are
 	 * wrong, not this report: fixed by an admin, every report must still
 	 * be there (a mode change above all). */
-	return status >= 400 && status <= 499 && status != 408 && status != 429 &&
-	       status != 401 && status != 403 && status != 404;
+	return status >= 400 && status <= 499 && status != 408 && status != 429 && status != 401 &&
+	       status != 403 && status != 404;
 }
 
 void spool_backoff_reset(struct spool_backoff *b)

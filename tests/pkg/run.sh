@@ -206,8 +206,22 @@ fi
 dpkg-query --admindir="$r/var/lib/dpkg" -W -f='${Status}\n' lifeline | grep -q ' installed$' ||
 	fail "after the refused remove the package is not installed and configured"
 
-# Quarantine ended: remove works and rebuilds the images without lifeline.
+# A quarantine lifelinectl knows of from this boot's decision only (this
+# boot's /run state; not yet in the active list): prerm asks
+# lifelinectl status --json and refuses too.
 : > "$r/var/lib/lifeline/quarantine/active"
+mkdir -p "$r/run/lifeline" "$r/efivars"
+printf 'mode=safe\nquarantine=badsec falco\n' > "$r/run/lifeline/state"
+if EFIVARFS_PATH=/efivars/ dpkg_r -r lifeline > "$tmp/dpkg-r3.log" 2>&1; then
+	fail "dpkg -r succeeded while lifelinectl status showed a quarantine"
+elif ! grep -q 'quarantine is active (badsec falco)' "$tmp/dpkg-r3.log"; then
+	fail "dpkg -r refused without the ids from lifelinectl: $(cat "$tmp/dpkg-r3.log")"
+else
+	ok "remove refused on lifelinectl status --json's quarantine"
+fi
+rm -rf "$r/run/lifeline" "$r/efivars"
+
+# Quarantine ended: remove works and rebuilds the images without lifeline.
 echo "history" > "$r/var/lib/lifeline/history"
 echo "record" > "$r/sys/firmware/efi/efivars/$EFIVAR"
 : > "$r/stub.log"

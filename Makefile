@@ -17,9 +17,9 @@
 #   make deps            install missing Debian 12 packages (apt-get)
 #   make SANITIZE=1      ASan+UBSan build (into build-san/)
 #
-# Layering (STYLE.md): common/ <- efi/ <- agent/ core <- programs. Each
-# folder builds a static library; `make check-layers` fails when a lower
-# layer includes an upper layer's header.
+# Layering (docs/ARCHITECTURE.md): common/ <- efi/ <- the agent/ subsystem
+# folders <- the programs; `make check-layers` fails when a folder includes
+# the header of a folder above it or beside it.
 
 # /usr: the unit (ExecStart=), the initramfs hooks and lifelined look for
 # the programs under /usr/sbin and /usr/lib/lifeline, whatever PREFIX is.

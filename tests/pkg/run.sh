@@ -206,20 +206,34 @@ fi
 dpkg-query --admindir="$r/var/lib/dpkg" -W -f='${Status}\n' lifeline | grep -q ' installed$' ||
 	fail "after the refused remove the package is not installed and configured"
 
-# A quarantine lifelinectl knows of from this boot's decision only (this
-# boot's /run state; not yet in the active list): prerm asks
-# lifelinectl status --json and refuses too.
+# prerm asks lifelinectl status --json first ("quarantined": [...]). Its
+# parsing, with a lifelinectl that reports a quarantine the active list
+# does not hold (the JSON as json-c pretty-prints it):
 : > "$r/var/lib/lifeline/quarantine/active"
-mkdir -p "$r/run/lifeline" "$r/efivars"
-printf 'mode=safe\nquarantine=badsec falco\n' > "$r/run/lifeline/state"
-if EFIVARFS_PATH=/efivars/ dpkg_r -r lifeline > "$tmp/dpkg-r3.log" 2>&1; then
+mv "$r/usr/sbin/lifelinectl" "$r/usr/sbin/lifelinectl.real"
+printf '%s\n' '#!/bin/sh' \
+	"printf '{\\n  \"version\":1,\\n  \"quarantined\":[\\n    \"badsec\",\\n    \"falco\"\\n  ],\\n  \"modules_blocked\":[\\n  ]\\n}\\n'" \
+	> "$r/usr/sbin/lifelinectl"
+chmod 0755 "$r/usr/sbin/lifelinectl"
+if dpkg_r -r lifeline > "$tmp/dpkg-r3.log" 2>&1; then
 	fail "dpkg -r succeeded while lifelinectl status showed a quarantine"
 elif ! grep -q 'quarantine is active (badsec falco)' "$tmp/dpkg-r3.log"; then
 	fail "dpkg -r refused without the ids from lifelinectl: $(cat "$tmp/dpkg-r3.log")"
 else
 	ok "remove refused on lifelinectl status --json's quarantine"
 fi
-rm -rf "$r/run/lifeline" "$r/efivars"
+mv "$r/usr/sbin/lifelinectl.real" "$r/usr/sbin/lifelinectl"
+# ... and the real lifelinectl's JSON has that shape.
+fr=$tmp/fakeroot
+mkdir -p "$fr/var/lib/lifeline/quarantine" "$fr/efivars"
+echo "badsec 1 1" > "$fr/var/lib/lifeline/quarantine/active"
+q=$(EFIVARFS_PATH="$fr/efivars/" "$O/bin/lifelinectl" --root="$fr" status --json 2> /dev/null |
+	tr -d ' \t\n' | sed -n 's/.*"quarantined":\[\([^]]*\)\].*/\1/p')
+if [ "$q" = '"badsec"' ]; then
+	ok "lifelinectl status --json: \"quarantined\":[\"badsec\"]"
+else
+	fail "lifelinectl status --json has no \"quarantined\" array as prerm reads it (got '$q')"
+fi
 
 # Quarantine ended: remove works and rebuilds the images without lifeline.
 echo "history" > "$r/var/lib/lifeline/history"

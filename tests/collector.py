@@ -14,7 +14,12 @@ POST  any path: the body is stored as D/NNNN.json (NNNN counts the stored
       POSTs are answered 500 and not stored. --status CODE answers every
       POST with CODE instead (nothing stored unless CODE is 2xx).
 GET   /PATH/NAME: the file NAME of --serve DIR (the last path component
-      only; no subdirectories, no dot files), else 404.
+      only; no subdirectories, no dot files), else 404, with the
+      validators a static web server sends (ETag from the file's mtime and
+      size, Last-Modified) and 304 to a conditional GET that still matches
+      (If-None-Match first, else If-Modified-Since). --get-status CODE
+      answers every GET with CODE instead, with the header
+      "Retry-After: --retry-after VALUE" when that is given.
 --delay S: every POST is read, then answered only S seconds later (a slow
 collector; one that hangs when S is longer than the client's timeout).
 Every request is appended to D/requests.log as "METHOD PATH STATUS".
@@ -23,6 +28,7 @@ reached by the guest as https://10.0.2.2:PORT, QEMU's alias for the host's
 loopback).
 """
 import argparse
+import email.utils
 import http.server
 import os
 import sys
@@ -41,6 +47,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--max-requests", type=int, default=10000)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--get-status", type=int, default=0)
+    ap.add_argument("--retry-after", default=None)
     ap.add_argument("--cert", default=None)
     ap.add_argument("--key", default=None)
     args = ap.parse_args()
@@ -57,8 +65,10 @@ def main():
             with open(os.path.join(args.dir, "requests.log"), "a") as f:
                 f.write("%s %s %d\n" % (self.command, self.path, status))
 
-        def _answer(self, status, body=b""):
+        def _answer(self, status, body=b"", headers=()):
             self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Connection", "close")
             self.end_headers()
@@ -90,12 +100,36 @@ def main():
 
         def do_GET(self):
             state["requests"] += 1
+            if args.get_status:
+                hdrs = [("Retry-After", args.retry_after)] if args.retry_after else []
+                self._answer(args.get_status, b"busy\n", hdrs)
+                return
             name = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
             if args.serve and name and not name.startswith("."):
                 p = os.path.join(args.serve, name)
                 if os.path.isfile(p):
+                    st = os.stat(p)
+                    etag = '"%x-%x"' % (st.st_mtime_ns, st.st_size)
+                    mtime = int(st.st_mtime)
+                    hdrs = [("ETag", etag),
+                            ("Last-Modified", email.utils.formatdate(mtime, usegmt=True))]
+                    inm = self.headers.get("If-None-Match")
+                    ims = self.headers.get("If-Modified-Since")
+                    if inm is not None:
+                        fresh = etag in [t.strip() for t in inm.split(",")]
+                    elif ims is not None:
+                        try:
+                            t = email.utils.parsedate_to_datetime(ims).timestamp()
+                            fresh = mtime <= t
+                        except (TypeError, ValueError):
+                            fresh = False
+                    else:
+                        fresh = False
+                    if fresh:
+                        self._answer(304, b"", hdrs)
+                        return
                     with open(p, "rb") as f:
-                        self._answer(200, f.read())
+                        self._answer(200, f.read(), hdrs)
                     return
             self._answer(404)
 

@@ -251,8 +251,11 @@ static void test_valid_command_applied_exactly_once(void **state)
 	snprintf(p, sizeof(p), "%s%s", root, COMMAND_SEQ_FILE);
 	t = tu_slurp(p);
 	assert_non_null(t);
-	assert_int_equal(strlen(t), 2 + 64 + 1);
-	assert_true(strncmp(t, "5 ", 2) == 0);
+	/* one line a source: the fleet-wide one moved, the other did not */
+	assert_int_equal(strlen(t), 6 + 64 + 1 + 10 + 64 + 1);
+	assert_true(strncmp(t, "all 5 ", 6) == 0);
+	assert_true(strncmp(t + 6, sha, 64) == 0);
+	assert_true(strncmp(t + 71, "machine 0 0000", 14) == 0);
 	free(t);
 
 	/* the same file again: a replay, not applied */
@@ -720,14 +723,250 @@ static void test_poll_fetches_machine_and_all_documents_lowest_seq_first(void **
 	/* the server keeps serving the same files: no new judgement, no report */
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
 	assert_int_equal(judged, 0);
-	/* nor after a restart of the agent (a fresh poller) for the applied one;
-	 * the older all.cmd is judged (a replay) once more */
+	/* nor after a restart of the agent (a fresh poller): both documents
+	 * were applied (each source keeps its own) */
 	memset(&poller, 0, sizeof(poller));
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
-	assert_int_equal(judged, 1);
+	assert_int_equal(judged, 0);
+	/* and without the poller's state file: fetched in full, known by the
+	 * seq file's hashes, still no judgement */
+	snprintf(p, sizeof(p), "%s%s", root, COMMAND_POLL_STATE_FILE);
+	assert_int_equal(unlink(p), 0);
+	memset(&poller, 0, sizeof(poller));
 	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
 	assert_int_equal(judged, 0);
+	assert_int_equal(poller.stats.full, 2);
 	stop_server();
+}
+
+/* How many requests of the server's log are "GET PATH STATUS". */
+static int count_requests(const char *path, int status)
+{
+	char p[2048], want[512], *t, *at;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s/srv-log/requests.log", root);
+	t = tu_slurp(p);
+	if (!t)
+		return 0;
+	snprintf(want, sizeof(want), "GET %s %d\n", path, status);
+	for (at = t; (at = strstr(at, want)); at += strlen(want))
+		n++;
+	free(t);
+	return n;
+}
+
+static void test_poll_is_conditional_304_when_unchanged(void **state)
+{
+	struct command_poller poller = {0};
+	char dir[2048], p[4096], url[256], *doc;
+	unsigned judged = 99;
+	int port;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/srv", root);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	port = start_server(dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	doc = doc_with(fleet, "bless", NULL, "all", 40, now + 600);
+	snprintf(p, sizeof(p), "%s/all.cmd", dir);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 1);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 1);
+	assert_true(poller.url[1].etag[0] == '"');
+	assert_true(poller.url[1].last_modified[0] != 0);
+	/* unchanged: 304, no body, no judgement */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+		assert_int_equal(judged, 0);
+	}
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 3);
+	assert_int_equal(poller.stats.not_modified, 3);
+	assert_int_equal(poller.stats.full, 1);
+	/* the machine's own file is absent: 404 every time, no validators */
+	assert_int_equal(count_requests("/fleet/" MACHINE_ID ".cmd", 404), 4);
+	assert_int_equal(poller.url[0].etag[0], 0);
+
+	/* If-Modified-Since alone (a server that sends no ETag) */
+	poller.url[1].etag[0] = 0;
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 4);
+
+	/* a new document: fetched in full and judged */
+	sleep(1); /* another mtime: another ETag */
+	doc = doc_with(fleet, "bless", NULL, "all", 41, now + 600);
+	assert_int_equal(write_file_atomic(p, doc, strlen(doc), 0644), 0);
+	free(doc);
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 1);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 2);
+
+	/* a restarted agent (a fresh poller) reads the validators back */
+	memset(&poller, 0, sizeof(poller));
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(judged, 0);
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 5);
+	/* every 12th poll is unconditional (the validators may miss a change):
+	 * fetched in full, known, not judged again */
+	assert_int_equal(poller.polls, 7);
+	for (int i = 7; i < 12; i++) {
+		assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+		assert_int_equal(judged, 0);
+	}
+	assert_int_equal(count_requests("/fleet/all.cmd", 304), 9);
+	assert_int_equal(count_requests("/fleet/all.cmd", 200), 3);
+	assert_int_equal(poller.stats.full, 1);
+	/* and the delay until the next poll is around the interval */
+	assert_true(command_poll_next_delay(&poller) >= cfg.commands_poll_interval * 900ULL);
+	assert_true(command_poll_next_delay(&poller) < cfg.commands_poll_interval * 1100ULL);
+	stop_server();
+}
+
+static void test_poll_backs_off_and_honours_retry_after(void **state)
+{
+	struct command_poller poller = {0};
+	char dir[2048], url[256], extra[512], date[64];
+	unsigned judged = 99;
+	uint64_t d, P;
+	time_t t;
+	struct tm tm;
+	int port;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/srv", root);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	cfg.commands_poll_interval = 60;
+	P = 60000;
+
+	/* 503 with Retry-After in seconds */
+	tu_collector_start(&server_pid, &port, dir, 60, "--get-status 503 --retry-after 600");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 1);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 600000 && d < 600000 + 61000);
+	stop_server();
+
+	/* 429 with an HTTP-date five minutes ahead */
+	t = (time_t)now + 300;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(extra, sizeof(extra), "--get-status 429 --retry-after '%s'", date);
+	tu_collector_start(&server_pid, &port, dir, 60, extra);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 2);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 300000 && d < 300000 + 31000);
+	stop_server();
+
+	/* 500 without Retry-After: doubling from the interval */
+	tu_collector_start(&server_pid, &port, dir, 60, "--get-status 500");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 3);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 4 * P && d < 6 * P);
+	/* the failure count survives a restart (the state file) */
+	memset(&poller, 0, sizeof(poller));
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 4);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= 8 * P && d < 12 * P);
+	stop_server();
+
+	/* nobody listening: a failure too */
+	assert_true(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged) < 0);
+	assert_int_equal(poller.failures, 5);
+
+	/* the server is back (404s are no failure): the normal interval */
+	port = start_server(dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fleet", port);
+	free(cfg.commands_url);
+	cfg.commands_url = strdup(url);
+	assert_int_equal(command_poll(&poller, root, &cfg, NULL, NULL, now, &judged), 0);
+	assert_int_equal(poller.failures, 0);
+	d = command_poll_next_delay(&poller);
+	assert_true(d >= P * 9 / 10 && d < P * 11 / 10);
+	stop_server();
+}
+
+static void test_poll_delay_jitter_bounds(void **state)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, d;
+	int low_half = 0, high_half = 0;
+
+	(void)state;
+	/* the first poll: anywhere in [0, P) */
+	for (int i = 0; i < 20000; i++) {
+		d = command_poll_first_delay(300);
+		assert_true(d < 300000);
+		low_half += d < 30000;
+		high_half += d >= 270000;
+	}
+	/* about 2000 each; never none */
+	assert_true(low_half > 1000 && high_half > 1000);
+	/* after a poll: [0.9 P, 1.1 P), spread over all of it */
+	for (int i = 0; i < 20000; i++) {
+		d = command_poll_delay(300, 0, -1);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	assert_true(lo >= 270000 && lo < 271000);
+	assert_true(hi <= 330000 && hi > 329000);
+	/* back-off: P * 2^(k-1) * [1, 1.5), capped at an hour */
+	for (unsigned k = 1; k <= 10; k++) {
+		uint64_t base = 300000ULL << (k - 1);
+
+		if (base > 3600000)
+			base = 3600000;
+		for (int i = 0; i < 1000; i++) {
+			d = command_poll_delay(300, k, -1);
+			assert_true(d >= base && d <= base + base / 2);
+		}
+	}
+	/* an interval longer than the cap is the cap */
+	d = command_poll_delay(7200, 5, -1);
+	assert_true(d >= 7200000 && d <= 10800000);
+	/* Retry-After wins when longer, capped at a day */
+	d = command_poll_delay(300, 1, 5000);
+	assert_true(d >= 5000000 && d <= 5501000);
+	d = command_poll_delay(300, 1, 10 * 86400);
+	assert_true(d >= 86400000ULL && d <= 86400000ULL * 11 / 10 + 1000);
+	/* a shorter one does not shorten the back-off */
+	d = command_poll_delay(300, 3, 5);
+	assert_true(d >= 1200000);
+}
+
+static void test_retry_after_both_forms(void **state)
+{
+	const int64_t t0 = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+
+	(void)state;
+	assert_int_equal(command_retry_after_parse("120", t0), 120);
+	assert_int_equal(command_retry_after_parse(" 0 ", t0), 0);
+	assert_int_equal(command_retry_after_parse("-5", t0), -1);
+	assert_int_equal(command_retry_after_parse("12s", t0), -1);
+	assert_int_equal(command_retry_after_parse("soon", t0), -1);
+	assert_int_equal(command_retry_after_parse("", t0), -1);
+	assert_int_equal(command_retry_after_parse(NULL, t0), -1);
+	/* the HTTP-date forms: IMF-fixdate, RFC 850, asctime */
+	assert_int_equal(command_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", t0 - 10), 10);
+	assert_int_equal(command_retry_after_parse("Sunday, 06-Nov-94 08:49:37 GMT", t0 - 10), 10);
+	assert_int_equal(command_retry_after_parse("Sun Nov  6 08:49:37 1994", t0 - 10), 10);
+	/* in the past: now */
+	assert_int_equal(command_retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", t0 + 99), 0);
 }
 
 /* ---- the committed fixture ---- */
@@ -760,16 +999,16 @@ static void test_committed_document_still_verifies(void **state)
 
 /* ---- the lifelinectl verbs (the built program) ---- */
 
-static int run_ctl(const char *args, char **out)
+static int run_ctl_to(const char *args, char **out, const char *err)
 {
 	const char *b = getenv("LIFELINE_BUILD");
-	char cmd[16384];
+	char cmd[32768];
 	size_t n, cap = 1 << 20;
 	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s/bin/lifelinectl --root=%s %s 2>/dev/null", b ? b : "build",
-	         root, args);
+	snprintf(cmd, sizeof(cmd), "%s/bin/lifelinectl --root=%s %s %s", b ? b : "build", root,
+	         args, err);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	*out = calloc(1, cap);
@@ -777,6 +1016,11 @@ static int run_ctl(const char *args, char **out)
 	(*out)[n] = 0;
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_ctl(const char *args, char **out)
+{
+	return run_ctl_to(args, out, "2>/dev/null");
 }
 
 static void test_lifelinectl_keygen_sign_apply_report(void **state)
@@ -845,7 +1089,8 @@ static void test_lifelinectl_keygen_sign_apply_report(void **state)
 	assert_string_equal(out, "accepted: clear, seq 5\n");
 	free(out);
 	assert_int_equal(run_ctl(args, &out), 1);
-	assert_string_equal(out, "rejected: replay: seq 5 <= last applied 5\n");
+	assert_string_equal(out,
+	                    "rejected: replay: seq 5 <= last applied 5 (fleet-wide commands)\n");
 	free(out);
 	assert_int_equal(run_ctl("apply-command", &out), 2);
 	free(out);
@@ -866,6 +1111,459 @@ static void test_lifelinectl_keygen_sign_apply_report(void **state)
 	/* report (not dry): spooled, the collector at port 9 is down: 1 */
 	assert_int_equal(run_ctl("report", &out), 1);
 	free(out);
+}
+
+/* ---- sources, derived seqs, conditions, key rotation, signing limits ---- */
+
+static void test_sequences_are_kept_per_source(void **state)
+{
+	struct command_seqs seqs;
+	char *doc, *t;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	/* a fleet-wide clear, then a per-machine bless signed later */
+	doc = doc_with(fleet, "clear", NULL, "all", 100, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	doc = doc_with(fleet, "bless", NULL, MACHINE_ID, 300, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	/* a fleet-wide command signed before the per-machine one is no
+	 * replay: the sources have their own sequences */
+	doc = doc_with(fleet, "clear", NULL, "all", 200, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	/* within a source, lower is still a replay */
+	doc = doc_with(fleet, "clear", NULL, "all", 150, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	doc = doc_with(fleet, "clear", NULL, MACHINE_ID " " OTHER_ID, 250, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	assert_int_equal(counter.n, 3);
+	assert_int_equal(command_seqs_read(root, &seqs), 0);
+	assert_int_equal(seqs.seq[COMMAND_SOURCE_ALL], 200);
+	assert_int_equal(seqs.seq[COMMAND_SOURCE_MACHINE], 300);
+
+	/* the single-counter file of older versions is the floor of both */
+	put(COMMAND_SEQ_FILE,
+	    "7 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
+	doc = doc_with(fleet, "clear", NULL, "all", 7, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	doc = doc_with(fleet, "clear", NULL, MACHINE_ID, 6, now + 600);
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	doc = doc_with(fleet, "clear", NULL, "all", 8, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	t = tu_get(root, COMMAND_SEQ_FILE);
+	assert_non_null(t);
+	assert_true(strncmp(t, "all 8 ", 6) == 0);
+	assert_non_null(strstr(t, "\nmachine 7 0123456789abcdef"));
+	free(t);
+	/* damaged: refused, nothing applied */
+	put(COMMAND_SEQ_FILE, "all 8 0123\nmachine 7 0123\n");
+	assert_int_equal(command_seqs_read(root, &seqs), -EUCLEAN);
+	put(COMMAND_SEQ_FILE,
+	    "machine 7 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+	    "all 8 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
+	assert_int_equal(command_seqs_read(root, &seqs), -EUCLEAN);
+	assert_int_equal(counter.n, 4);
+}
+
+static void test_seq_derived_from_the_clock_and_never_falls(void **state)
+{
+	char p[2048], bad[2048], args[4096], *out;
+	uint64_t a = 0, b = 0, c = 0;
+	int err = 0;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/fleet.key.seq", root);
+	/* no state: the time in microseconds */
+	assert_int_equal(command_seq_derive(NULL, 1765000000123456, &a, NULL), 0);
+	assert_int_equal(a, 1765000000123456);
+	assert_int_equal(command_seq_derive(p, 1765000000123456, &a, &err), 0);
+	assert_int_equal(err, 0);
+	assert_int_equal(a, 1765000000123456);
+	/* the same microsecond, then a clock set back: still rising */
+	assert_int_equal(command_seq_derive(p, 1765000000123456, &b, &err), 0);
+	assert_int_equal(b, a + 1);
+	assert_int_equal(command_seq_derive(p, 1700000000000000, &c, &err), 0);
+	assert_int_equal(c, b + 1);
+	/* the clock ahead again wins */
+	assert_int_equal(command_seq_derive(p, 1765000000999999, &c, &err), 0);
+	assert_int_equal(c, 1765000000999999);
+	/* a state file that cannot be written: said, the seq still good */
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/k.seq", root);
+	assert_int_equal(command_seq_derive(bad, 1765000001000000, &c, &err), 0);
+	assert_true(err < 0);
+	assert_int_equal(c, 1765000001000000);
+	/* beyond 2^53-1: refused */
+	assert_int_equal(command_seq_derive(NULL, INT64_MAX, &c, NULL), -ERANGE);
+
+	/* sign-command without --seq: two documents in a row are accepted in
+	 * order; the first again is a replay */
+	snprintf(args, sizeof(args), "keygen %s/k.key %s/k.pub", root, root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	snprintf(p, sizeof(p), "%s/k.pub", root);
+	out = tu_slurp(p);
+	put(COMMAND_KEY_DIR "/k.pub", out);
+	free(out);
+	for (int i = 0; i < 2; i++) {
+		snprintf(
+		    args, sizeof(args),
+		    "sign-command -- --key %s/k.key --action bless --target all --expires +600 "
+		    "> %s/%d.cmd",
+		    root, root, i);
+		assert_int_equal(run_ctl(args, &out), 0);
+		free(out);
+	}
+	snprintf(args, sizeof(args), "apply-command %s/0.cmd", root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	snprintf(args, sizeof(args), "apply-command %s/1.cmd", root);
+	assert_int_equal(run_ctl(args, &out), 0);
+	free(out);
+	snprintf(args, sizeof(args), "apply-command %s/0.cmd", root);
+	assert_int_equal(run_ctl(args, &out), 1);
+	assert_non_null(strstr(out, "rejected: replay"));
+	free(out);
+	/* the derived seq is the signing time: above the hand-kept seqs of
+	 * before */
+	assert_int_equal(command_seq_read(root, &a, NULL), 0);
+	assert_true(a > (uint64_t)(now - 60) * 1000000);
+	snprintf(p, sizeof(p), "%s/k.key.seq", root);
+	out = tu_slurp(p);
+	assert_non_null(out);
+	assert_int_equal(strtoull(out, NULL, 10), a);
+	free(out);
+}
+
+/* The runstate of this boot, as the early hook leaves it. */
+static void put_runstate_mode(const char *mode)
+{
+	struct runstate rs;
+	char p[2048];
+
+	runstate_init(&rs);
+	rs.mode = strdup(mode);
+	rs.action = strdup("none");
+	snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
+	assert_int_equal(runstate_write(p, &rs), 0);
+	runstate_done(&rs);
+}
+
+static json_object *last_command_report(void)
+{
+	json_object *r = spooled_commands(), *last;
+
+	assert_true(json_object_array_length(r) > 0);
+	last = json_object_get(json_object_array_get_idx(r, json_object_array_length(r) - 1));
+	json_object_put(r);
+	return last;
+}
+
+static void assert_condition(const char *want)
+{
+	json_object *c = last_command_report(), *v;
+
+	assert_true(json_object_object_get_ex(c, "condition", &v));
+	assert_string_equal(json_object_get_string(v), want);
+	assert_true(json_object_object_get_ex(c, "applied", &v));
+	assert_int_equal(json_object_get_boolean(v), streq(want, "met"));
+	json_object_put(c);
+}
+
+static void test_conditional_actions_act_only_where_needed(void **state)
+{
+	struct quarantine_entry *active = NULL;
+	struct state_record rec;
+	unsigned n = 0;
+	uint64_t seq = 30;
+	char *doc;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	put("/etc/lifeline/components.d/examplesec.conf",
+	    "[examplesec]\nvendor = Example\nmodules = examplesec\nfiles = "
+	    "/opt/examplesec/bin/*\n");
+
+	/* a normal machine, nothing quarantined: accepted, used up, nothing
+	 * done */
+	put_runstate_mode("normal");
+	doc = doc_with(fleet, "clear-and-reboot-if-quarantined", NULL, "all", seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	assert_condition("not-met");
+	assert_verdict(doc, COMMAND_REJECT_REPLAY);
+	free(doc);
+	doc = doc_with(fleet, "reboot-if-safe-mode", NULL, "all", seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_condition("not-met");
+	assert_int_equal(counter.n, 0);
+
+	/* this boot in safe mode: both act */
+	put_runstate_mode("safe");
+	doc = doc_with(fleet, "reboot-if-safe-mode", NULL, "all", seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_condition("met");
+	assert_int_equal(counter.n, 1);
+	assert_int_equal(counter.last, COMMAND_ACTION_REBOOT_IF_SAFE_MODE);
+	doc = doc_with(fleet, "clear-and-reboot-if-quarantined", NULL, "all", seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_condition("met");
+	assert_int_equal(counter.n, 2);
+
+	/* no runstate (the agent's /run lost): the state record's mode */
+	{
+		char p[2048];
+		snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
+		assert_int_equal(unlink(p), 0);
+	}
+	state_record_init(&rec);
+	rec.mode = STATE_MODE_SAFE;
+	tu_record_save(&rec);
+	doc = doc_with(fleet, "reboot-if-safe-mode", NULL, MACHINE_ID, seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_condition("met");
+	rec.mode = STATE_MODE_NORMAL;
+	tu_record_save(&rec);
+	doc = doc_with(fleet, "reboot-if-safe-mode", NULL, MACHINE_ID, seq++, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_condition("not-met");
+	assert_int_equal(counter.n, 3);
+
+	/* the real actions on a normal boot with a component quarantined:
+	 * cleared (the reboot is never run under --root) */
+	put_runstate_mode("normal");
+	{
+		struct command_check chk;
+		int code = -1;
+
+		doc = doc_with(fleet, "quarantine", "examplesec", "all", seq++, now + 600);
+		assert_int_equal(
+		    command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+		assert_int_equal(code, CTL_EXIT_OK);
+		command_check_done(&chk);
+		free(doc);
+		assert_int_equal(quarantine_active_read(root, &active, &n), 0);
+		assert_int_equal(n, 1);
+		free(active);
+		active = NULL;
+		/* naming another component: not met, examplesec stays */
+		doc = doc_with(fleet, "clear-and-reboot-if-quarantined", "othersec", "all", seq++,
+		               now + 600);
+		assert_int_equal(
+		    command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+		assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
+		assert_int_equal(code, CTL_EXIT_OK);
+		assert_non_null(strstr(chk.detail, "condition not-met"));
+		command_check_done(&chk);
+		free(doc);
+		assert_condition("not-met");
+		assert_int_equal(quarantine_active_read(root, &active, &n), 0);
+		assert_int_equal(n, 1);
+		free(active);
+		active = NULL;
+		/* any quarantine: met, cleared */
+		doc = doc_with(fleet, "clear-and-reboot-if-quarantined", NULL, "all", seq++,
+		               now + 600);
+		assert_int_equal(
+		    command_process(root, &cfg, doc, strlen(doc), "t", NULL, now, &chk, &code), 0);
+		assert_int_equal(chk.verdict, COMMAND_ACCEPTED);
+		assert_int_equal(code, CTL_EXIT_OK);
+		assert_non_null(strstr(chk.detail, "examplesec is quarantined"));
+		command_check_done(&chk);
+		free(doc);
+		assert_condition("met");
+		assert_int_equal(quarantine_active_read(root, &active, &n), 0);
+		assert_int_equal(n, 0);
+		free(active);
+	}
+	/* components are not allowed with reboot-if-safe-mode */
+	{
+		char *body =
+		    "{\"version\":1,\"action\":\"reboot-if-safe-mode\",\"components\":[\"a\"],"
+		    "\"targets\":[\"all\"],\"seq\":99,\"expires\":9999999999,\"issued\":1}";
+		doc = doc_signed(fleet, body);
+		assert_verdict(doc, COMMAND_REJECT_MALFORMED);
+		free(doc);
+	}
+}
+
+static void install_pub(const char *name, const char *rel)
+{
+	char p[2048], *pub;
+
+	snprintf(p, sizeof(p), "%s/%s", keys, name);
+	pub = tu_slurp(p);
+	assert_non_null(pub);
+	put(rel, pub);
+	free(pub);
+}
+
+static void test_key_rotation_old_key_trusted_until_removed(void **state)
+{
+	char a[2048], b[2048], next_id[17], rogue_id[17], *doc, *doc_old;
+	EVP_PKEY *next = NULL;
+	struct command_check chk;
+
+	(void)state;
+	memset(&counter, 0, sizeof(counter));
+	snprintf(a, sizeof(a), "%s/next.key", root);
+	snprintf(b, sizeof(b), "%s/next.pub", root);
+	assert_int_equal(command_keygen(a, b), 0);
+	assert_int_equal(command_key_load_private(a, &next), 0);
+	assert_int_equal(command_key_id(next, next_id), 0);
+	assert_int_equal(command_key_id(rogue, rogue_id), 0);
+
+	/* before the rotation the new key is unknown, and said by name */
+	doc = doc_with(next, "bless", NULL, "all", 1, now + 600);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), 0);
+	assert_int_equal(chk.verdict, COMMAND_REJECT_WRONG_KEY);
+	assert_non_null(strstr(chk.detail, next_id));
+	assert_non_null(strstr(chk.detail, "does not trust"));
+	assert_string_equal(chk.key_id, next_id);
+	command_check_done(&chk);
+	free(doc);
+
+	/* the new public key installed beside the old one: both sign */
+	{
+		char *pub = tu_slurp(b);
+		char rel[256];
+		snprintf(rel, sizeof(rel), COMMAND_KEY_DIR "/%s.pub", next_id);
+		put(rel, pub);
+		free(pub);
+	}
+	doc = doc_with(next, "bless", NULL, "all", 2, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	doc_old = doc_with(fleet, "bless", NULL, "all", 4, now + 600);
+	doc = doc_with(fleet, "bless", NULL, "all", 3, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	{
+		json_object *c = last_command_report(), *v;
+		char fleet_id[17];
+		assert_int_equal(command_key_id(fleet, fleet_id), 0);
+		assert_true(json_object_object_get_ex(c, "key_id", &v));
+		assert_string_equal(json_object_get_string(v), fleet_id);
+		json_object_put(c);
+	}
+	/* a key nobody installed: refused, named, with the trusted ids */
+	doc = doc_with(rogue, "bless", NULL, "all", 5, now + 600);
+	assert_int_equal(
+	    command_process(root, &cfg, doc, strlen(doc), "t", &counting, now, &chk, NULL), 0);
+	assert_int_equal(chk.verdict, COMMAND_REJECT_WRONG_KEY);
+	assert_non_null(strstr(chk.detail, rogue_id));
+	assert_non_null(strstr(chk.detail, next_id));
+	command_check_done(&chk);
+	free(doc);
+
+	/* the old key removed (the legacy file): its documents are refused */
+	{
+		char p[2048];
+		snprintf(p, sizeof(p), "%s/etc/lifeline/fleet.pub", root);
+		assert_int_equal(unlink(p), 0);
+	}
+	assert_verdict(doc_old, COMMAND_REJECT_WRONG_KEY);
+	free(doc_old);
+	doc = doc_with(next, "bless", NULL, "all", 6, now + 600);
+	assert_verdict(doc, COMMAND_ACCEPTED);
+	free(doc);
+	assert_int_equal(counter.n, 3);
+
+	/* the fleet.d copy of a key and a damaged file beside it: each key
+	 * once, the damaged file skipped */
+	install_pub("fleet.pub", COMMAND_KEY_DIR "/fleet.pub");
+	put(COMMAND_KEY_DIR "/broken.pub", "not a key\n");
+	put(COMMAND_KEY_DIR "/notes.txt", "ignored\n");
+	{
+		struct command_keyring k;
+		assert_int_equal(command_keyring_load(root, &cfg, &k), 0);
+		assert_int_equal(k.n, 2);
+		command_keyring_done(&k);
+	}
+	/* no key at all: -ENOKEY */
+	{
+		char cmd[2048];
+		struct command_keyring k;
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s%s'", root, COMMAND_KEY_DIR);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(command_keyring_load(root, &cfg, &k), -ENOKEY);
+	}
+	EVP_PKEY_free(next);
+}
+
+static void test_sign_command_refuses_what_agents_would_refuse(void **state)
+{
+	char *args = malloc(65536), *out;
+	size_t n;
+
+	(void)state;
+	assert_non_null(args);
+	/* 301 machine-ids: refused at signing, with the limit named */
+	n = (size_t)snprintf(args, 65536,
+	                     "sign-command -- --key %s/fleet.key --action clear --expires +600 "
+	                     "--target ",
+	                     keys);
+	for (int i = 0; i < 301; i++)
+		n += (size_t)snprintf(args + n, 65536 - n, "%s%032x", i ? "," : "", i + 1);
+	assert_int_equal(run_ctl_to(args, &out, "2>&1"), 2);
+	assert_non_null(strstr(out, "301 targets"));
+	assert_non_null(strstr(out, "at most 256"));
+	assert_null(strstr(out, "signature:"));
+	free(out);
+	/* 256 are fine */
+	n = (size_t)snprintf(args, 65536,
+	                     "sign-command -- --key %s/fleet.key --action clear --expires +600 "
+	                     "--seq 9 --target ",
+	                     keys);
+	for (int i = 0; i < 256; i++)
+		n += (size_t)snprintf(args + n, 65536 - n, "%s%032x", i ? "," : "", i + 1);
+	assert_int_equal(run_ctl_to(args, &out, "2>/dev/null"), 0);
+	assert_non_null(strstr(out, "\nsignature: ed25519 "));
+	free(out);
+	/* a bad machine-id and a conditional action with components */
+	snprintf(args, 65536,
+	         "sign-command -- --key %s/fleet.key --action clear --expires +600 --target 12ab",
+	         keys);
+	assert_int_equal(run_ctl_to(args, &out, "2>/dev/null"), 2);
+	free(out);
+	snprintf(args, 65536,
+	         "sign-command -- --key %s/fleet.key --action reboot-if-safe-mode --component a "
+	         "--expires +600 --target all",
+	         keys);
+	assert_int_equal(run_ctl_to(args, &out, "2>/dev/null"), 2);
+	free(out);
+	/* the body check is the agent's: a component list that is too long */
+	{
+		struct command_check chk;
+		struct command c = {.seq = 1, .expires = 2, .issued = 1};
+		char *body = NULL;
+
+		assert_int_equal(strv_split_ws("all", &c.targets), 0);
+		for (int i = 0; i < COMMAND_COMPONENTS_MAX + 1; i++) {
+			char id[16];
+			snprintf(id, sizeof(id), "c%d", i);
+			assert_int_equal(strv_extend(&c.components, id), 0);
+		}
+		assert_int_equal(command_body_format(&c, &body), 0);
+		assert_int_equal(command_body_check(body, strlen(body), &chk), 0);
+		assert_int_equal(chk.verdict, COMMAND_REJECT_MALFORMED);
+		command_check_done(&chk);
+		free(body);
+		command_done(&c);
+	}
+	free(args);
 }
 
 int main(void)
@@ -891,10 +1589,25 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_poll_fetches_machine_and_all_documents_lowest_seq_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_is_conditional_304_when_unchanged, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_backs_off_and_honours_retry_after, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_poll_delay_jitter_bounds),
+	    cmocka_unit_test(test_retry_after_both_forms),
 	    cmocka_unit_test_setup_teardown(test_committed_document_still_verifies, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_lifelinectl_keygen_sign_apply_report, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_sequences_are_kept_per_source, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_derived_from_the_clock_and_never_falls, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_conditional_actions_act_only_where_needed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_key_rotation_old_key_trusted_until_removed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_command_refuses_what_agents_would_refuse,
+	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

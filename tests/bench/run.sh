@@ -2,7 +2,8 @@
 # make bench: tests/bench/run.sh BUILD_DIR.
 #
 # Builds every tests/bench/bench-*.c against BUILD_DIR's libraries and runs
-# it, then runs every tests/bench/bench-*.sh; each prints its detail, and
+# it (bench-poll starts and stops its own nginx), then runs every
+# tests/bench/bench-*.sh; each prints its detail, and
 # the headline figures of all of them are printed last as one table
 # (README.md in this folder says what each figure means). Benchmarks only
 # print: this script exits 0 whatever happens, so it never fails a build.
@@ -70,7 +71,7 @@ run() {
 
 # The C benchmarks in a fixed order (the table's), then any others.
 srcs=""
-for n in early inventory quarantine agent; do
+for n in early inventory quarantine agent poll; do
 	[ -e "$here/bench-$n.c" ] && srcs="$srcs $here/bench-$n.c"
 done
 for src in "$here"/bench-*.c; do

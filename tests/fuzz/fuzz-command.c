@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A fleet command document. The input is verified as it is (against the
- * fixed test key below and tests/data/command/fleet-test.pub): garbage
- * must be rejected, not crash. Its first line is then signed with the test
- * key and verified, so the body parser behind the signature is fuzzed;
- * an accepted body must format, sign and verify back to the same command. */
+ * fixed test key below and tests/data/command/fleet-test.pub, one at a
+ * time and both trusted at once): garbage must be rejected, not crash. Its
+ * first line is then signed with the test key and verified, so the body
+ * parser behind the signature is fuzzed; an accepted body must pass the
+ * signing-time check (command_body_check()) and format, sign and verify
+ * back to the same command. The input is also a Retry-After value. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdlib.h>
@@ -77,10 +79,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	command_check_done(&chk);
 	fuzz_assert(command_verify(doc, size, pub, NULL, 0, NOW, &chk) == 0);
 	command_check_done(&chk);
+	{
+		EVP_PKEY *both[] = {fleet_pub, pub};
+		struct command_trust t = {
+		    .keys = both, .n_keys = 2, .machine_id = MACHINE_ID, .last_seq = {5, 7}};
+
+		fuzz_assert(command_verify_trust(doc, size, &t, NOW, &chk) == 0);
+		if (chk.verdict == COMMAND_ACCEPTED)
+			fuzz_assert(chk.cmd.seq > t.last_seq[command_source_of(&chk.cmd)]);
+		command_check_done(&chk);
+	}
+	if (size < 256) {
+		char v[256];
+
+		memcpy(v, data, size);
+		v[size] = 0;
+		fuzz_assert(command_retry_after_parse(v, NOW) >= -1);
+	}
 
 	sign_and_verify(doc, nl ? (size_t)(nl - doc) : size, &chk);
-	if (chk.verdict == COMMAND_ACCEPTED)
+	if (chk.verdict == COMMAND_ACCEPTED) {
+		struct command_check body;
+
 		check_round_trip(&chk.cmd);
+		fuzz_assert(command_body_check(doc, nl ? (size_t)(nl - doc) : size, &body) == 0);
+		fuzz_assert(body.verdict == COMMAND_ACCEPTED && body.cmd.seq == chk.cmd.seq);
+		command_check_done(&body);
+	}
 	command_check_done(&chk);
 	return 0;
 }

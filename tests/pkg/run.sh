@@ -49,6 +49,26 @@ for page in "$O"/man/*.[58]; do
 done
 [ "$n" -eq 6 ] && ok "6 man pages, groff -ww silent" || fail "expected 6 man pages, found $n"
 
+# The pages follow the programs: every long option a program's --help
+# names, and every lifelinectl command, is in its page.
+make -s -C "$top" O="$O" all
+for prog in lifelinectl:bin/lifelinectl lifelined:bin/lifelined \
+	lifeline-early:initramfs-hook/lifeline-early; do
+	page=$top/man/${prog%%:*}.8.scd
+	help=$("$O/${prog#*:}" --help 2>&1) || fail "${prog%%:*} --help failed"
+	missing=""
+	for opt in $(echo "$help" | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -q -- "$opt" "$page" || missing="$missing $opt"
+	done
+	if [ "${prog%%:*}" = lifelinectl ]; then
+		for verb in $(echo "$help" | sed -n 's/^  \([a-z][a-z-]*\)\( .*\)\{0,1\}$/\1/p'); do
+			grep -q "^\*$verb\*" "$page" || missing="$missing $verb"
+		done
+	fi
+	[ -z "$missing" ] && ok "${prog%%:*}(8) has every option and command of --help" ||
+		fail "${prog%%:*}(8) lacks what --help names:$missing"
+done
+
 # ---- 2. make install / uninstall -----------------------------------------
 d=$tmp/destdir
 make -s -C "$top" O="$O" install DESTDIR="$d" > /dev/null

@@ -68,6 +68,25 @@ for prog in lifelinectl:bin/lifelinectl lifelined:bin/lifelined \
 	[ -z "$missing" ] && ok "${prog%%:*}(8) has every option and command of --help" ||
 		fail "${prog%%:*}(8) lacks what --help names:$missing"
 done
+# ... and the files follow the parsers: every [section] key the config
+# parser knows is in lifeline.conf(5), every drop-in key in
+# lifeline-components(5).
+missing=""
+for sk in $(grep -ho 'ITEM("[a-z-]*", "[a-z_]*"' "$top"/agent/conf/*.c |
+	sed 's/ITEM("\([a-z-]*\)", "\([a-z_]*\)"/\1:\2/' | sort -u); do
+	awk -v h="# [${sk%%:*}]" '/^# / { in_s = ($0 == h); next } in_s' \
+		"$top/man/lifeline.conf.5.scd" |
+		grep -q "^\*${sk#*:}\*" || missing="$missing [${sk%%:*}]${sk#*:}"
+done
+[ -n "$sk" ] && [ -z "$missing" ] && ok "lifeline.conf(5) has every key the parser knows" ||
+	fail "lifeline.conf(5) lacks:$missing"
+missing=""
+for k in $(grep -ho 'streq(it->key, "[a-z_]*")' "$top"/agent/conf/components*.c |
+	sed 's/.*"\([a-z_]*\)".*/\1/' | sort -u); do
+	grep -q "^\*$k\*" "$top/man/lifeline-components.5.scd" || missing="$missing $k"
+done
+[ -n "$k" ] && [ -z "$missing" ] && ok "lifeline-components(5) has every drop-in key" ||
+	fail "lifeline-components(5) lacks:$missing"
 
 # ---- 2. make install / uninstall -----------------------------------------
 d=$tmp/destdir

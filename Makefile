@@ -124,13 +124,13 @@ $(O)/bin/lifelined-worker: $(O)/agent/lifelined/lifelined-worker.o $(LIBPROGRAMS
 $(O)/bin/lifeline-generator: $(O)/agent/generator/lifeline-generator.o $(LIBPROGRAMS) $(LIBS)
 $(addprefix $(O)/bin/,$(AGENT_PROGS)):
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/initramfs-hook/lifeline-early: $(O)/initramfs-hook/lifeline-early.o $(LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/tests/%: $(O)/tests/%.o $(LIBTESTUTIL) $(LIBPROGRAMS) $(LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ -Wl,--start-group $^ -Wl,--end-group $(PKG_LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 tests: $(TESTS) $(PROGRAMS)
 

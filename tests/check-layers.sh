@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 LAYERS="common efi agent/conf agent/crash agent/decision agent/inventory
 agent/quarantine agent/ops agent/report agent/command agent/boot"
 PROGRAMS="agent/lifelined agent/ctl agent/generator initramfs-hook"
-PENDING="agent/report/report.c>agent/ctl/ctl.h agent/report/report.h>agent/command/command.h"
-PENDING="$PENDING agent/command/command.c>agent/ctl/ctl.h"
+# arrows allowed for now while one is taken out: none left
+PENDING=""
 
 # check ROOT: prints every bad include as file:line and the rule it
 # breaks; exit 1 if there is one.

@@ -300,6 +300,30 @@ static void test_quotes_backslashes_and_utf8_round_trip(void **state)
 	history_done(&h);
 }
 
+/* json-writer.h's rule: bytes that are not UTF-8 (a pstore line may hold
+ * anything) come back as U+FFFD, and a cut at HISTORY_STRING_MAX never
+ * splits a character. */
+static void test_bad_utf8_is_replaced_and_cuts_keep_characters(void **state)
+{
+	char long_line[HISTORY_STRING_MAX + 8], *lines[] = {"RIP \xff\xfe end", long_line, NULL};
+	struct history_entry e = {
+	    .boot_seq = 4, .who = "boot", .action = "escalate", .evidence = lines};
+	struct history h;
+
+	(void)state;
+	/* 'x' then e-acute (2 bytes) across the cut */
+	memset(long_line, 'x', HISTORY_STRING_MAX - 1);
+	memcpy(long_line + HISTORY_STRING_MAX - 1, "\xc3\xa9tail", 7);
+	long_line[HISTORY_STRING_MAX + 6] = 0;
+	assert_int_equal(history_append(root, &e), 0);
+	assert_int_equal(history_read(root, &h), 0);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].evidence[0], "RIP \xef\xbf\xbd\xef\xbf\xbd end");
+	assert_int_equal(strlen(h.entries[0].evidence[1]), HISTORY_STRING_MAX - 1);
+	assert_int_equal(strspn(h.entries[0].evidence[1], "x"), HISTORY_STRING_MAX - 1);
+	history_done(&h);
+}
+
 /* The short form lifelined uses for a blessing. */
 static void test_record_takes_boot_level_and_mode_from_the_state_record(void **state)
 {
@@ -358,6 +382,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_size_is_bounded_by_rotation, setup_root,
 	                                    teardown_root),
 	    cmocka_unit_test_setup_teardown(test_huge_entry_is_cut_and_strings_are_cleaned,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_bad_utf8_is_replaced_and_cuts_keep_characters,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_quotes_backslashes_and_utf8_round_trip, setup_root,
 	                                    teardown_root),

@@ -63,6 +63,8 @@ static int setup(void **state)
 	return 0;
 }
 
+static void put_under_root(const char *rel, const char *text);
+
 static void test_status_json_has_the_documented_keys(void **state)
 {
 	struct boot_opts o = {.root = root};
@@ -107,7 +109,20 @@ static void test_status_json_has_the_documented_keys(void **state)
 
 	assert_int_equal(run("status", &out), 0);
 	assert_non_null(strstr(out, "Mode:         normal"));
+	assert_null(strstr(out, "Config:"));
 	free(out);
+
+	/* a config with errors is said, not only logged */
+	put_under_root("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = banana\nstore = efi\n");
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Config:       PROBLEM: lifeline.conf has errors"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_true(json_object_object_get_ex(j, "config_ok", &v));
+	assert_false(json_object_get_boolean(v));
+	json_object_put(j);
 }
 
 static void test_usage_errors_exit_2(void **state)
@@ -127,7 +142,66 @@ static void test_usage_errors_exit_2(void **state)
 	free(out);
 	assert_int_equal(run("--help", &out), 0);
 	assert_non_null(strstr(out, "Exit status"));
+	/* the global help lists every verb */
+	assert_non_null(strstr(out, "  history [--json] [--limit N] [--boot N]\n"));
+	assert_non_null(strstr(out, "  apply-command FILE\n"));
 	free(out);
+}
+
+/* VERB --help prints that verb's help, not the global one; an unknown
+ * verb's --help is a usage error. */
+static void test_verb_help_is_the_verbs_own(void **state)
+{
+	char *out;
+
+	(void)state;
+	assert_int_equal(run("status --help", &out), 0);
+	assert_non_null(strstr(out, "Usage: lifelinectl [--root=DIR] status [--json]\n"));
+	assert_null(strstr(out, "Commands"));
+	assert_null(strstr(out, "history"));
+	free(out);
+	assert_int_equal(run("clear -h", &out), 0);
+	assert_non_null(
+	    strstr(out, "Usage: lifelinectl [--root=DIR] clear [COMPONENT...|--all]\n"));
+	assert_null(strstr(out, "Commands"));
+	free(out);
+	assert_int_equal(run("frobnicate --help", &out), 2);
+	free(out);
+}
+
+/* Clearing a component that is neither configured nor quarantined is a
+ * usage error naming it, and no decision is recorded; a configured one
+ * clears (and is recorded). */
+static void test_clear_of_an_unknown_component_is_refused(void **state)
+{
+	char cmd[16384], p[8192], *out;
+	FILE *f;
+	size_t n;
+	int st;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf", "[badsec]\nmodules = badsec\n");
+	snprintf(cmd, sizeof(cmd), "%s --root=%s clear nosuch 2>&1", prog, root);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	out = calloc(1, 65536);
+	n = fread(out, 1, 65535, f);
+	out[n] = 0;
+	st = pclose(f);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+	assert_non_null(strstr(out, "no such component: nosuch"));
+	free(out);
+	snprintf(p, sizeof(p), "%s/var/lib/lifeline/history", root);
+	assert_int_equal(access(p, F_OK), -1);
+	/* one unknown among known ones: still nothing done */
+	assert_int_equal(run("clear badsec nosuch", &out), 2);
+	free(out);
+	assert_int_equal(access(p, F_OK), -1);
+
+	assert_int_equal(run("clear badsec", &out), 0);
+	free(out);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static void test_corrupt_record_exits_3(void **state)
@@ -236,6 +310,285 @@ static void put_under_root(const char *rel, const char *text)
 	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
 }
 
+/* ---- lifelinectl check ---- */
+
+/* A newc cpio archive holding member (NULL: nothing) as the image of
+ * kernel kver, with the kernel itself. */
+static void put_kernel(const char *kver, const char *member)
+{
+	char p[8192], *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	const char *names[] = {member, "TRAILER!!!"};
+
+	assert_non_null(f);
+	for (size_t i = 0; i < 2; i++) {
+		size_t ns;
+
+		if (!names[i])
+			continue;
+		ns = strlen(names[i]) + 1;
+		fprintf(f, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08zx%08x",
+		        (unsigned)i, i == 0 ? 0100755u : 0u, 0u, 0u, 1u, 0u, 0u, 0u, 0u, 0u, 0u, ns,
+		        0u);
+		fwrite(names[i], 1, ns, f);
+		while ((110 + ns) % 4 != 0) {
+			fputc(0, f);
+			ns++;
+		}
+	}
+	for (size_t i = 0; i < 512; i++)
+		fputc(0, f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(p, sizeof(p), "/boot/vmlinuz-%s", kver);
+	put_under_root(p, "kernel\n");
+	snprintf(p, sizeof(p), "%s/boot/initrd.img-%s", root, kver);
+	assert_int_equal(write_file_atomic(p, buf, n, 0644), 0);
+	free(buf);
+}
+
+/* Everything check looks for, in place. */
+static void put_complete_install(void)
+{
+	char p[8192];
+
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec\nunits = badsec.service\n");
+	put_kernel("6.1.0-7-amd64", "usr/lib/lifeline/lifeline-early");
+	put_kernel("6.1.0-9-amd64", "usr/lib/lifeline/lifeline-early");
+	put_under_root("/dev/watchdog0", "");
+	put_under_root("/etc/systemd/system/multi-user.target.wants/.keep", "");
+	snprintf(p, sizeof(p), "%s/etc/systemd/system/multi-user.target.wants/lifelined.service",
+	         root);
+	assert_int_equal(symlink("/usr/lib/systemd/system/lifelined.service", p), 0);
+}
+
+/* Runs check --json: its exit code; *ret_detail gets the detail of the
+ * first check named name that failed (NULL: none failed). */
+static int check_json(const char *name, char **ret_detail)
+{
+	json_object *o, *a, *v;
+	char *out;
+	int code = run("check --json", &out);
+
+	o = json_tokener_parse(out);
+	free(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "version", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	assert_true(json_object_object_get_ex(o, "ok", &v));
+	assert_int_equal(json_object_get_boolean(v), code == 0);
+	assert_true(json_object_object_get_ex(o, "checks", &a));
+	*ret_detail = NULL;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i), *c, *ok, *d;
+
+		assert_true(json_object_object_get_ex(e, "check", &c));
+		assert_true(json_object_object_get_ex(e, "ok", &ok));
+		assert_true(json_object_object_get_ex(e, "detail", &d));
+		if (!json_object_get_boolean(ok) && strcmp(json_object_get_string(c), name) == 0 &&
+		    !*ret_detail)
+			*ret_detail = strdup(json_object_get_string(d));
+	}
+	json_object_put(o);
+	return code;
+}
+
+static void test_check_passes_on_a_complete_install(void **state)
+{
+	char *out;
+
+	(void)state;
+	put_complete_install();
+	assert_int_equal(run("check", &out), 0);
+	assert_non_null(strstr(out, "initramfs   ok       2 kernel(s)"));
+	assert_null(strstr(out, "PROBLEM"));
+	free(out);
+}
+
+static void test_check_names_a_bad_config(void **state)
+{
+	char *d;
+
+	(void)state;
+	put_complete_install();
+	put_under_root("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = banana\nstore = efi\n");
+	assert_int_equal(check_json("config", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "lifeline.conf has bad values"));
+	free(d);
+}
+
+static void test_check_names_a_kernel_without_the_hook(void **state)
+{
+	char *d, *out;
+
+	(void)state;
+	put_complete_install();
+	put_kernel("6.1.0-9-amd64", "usr/lib/other-tool");
+	assert_int_equal(check_json("initramfs", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "/boot/initrd.img-6.1.0-9-amd64 does not carry lifeline-early"));
+	free(d);
+	/* a kernel with no image at all */
+	put_under_root("/boot/vmlinuz-6.1.0-10-amd64", "kernel\n");
+	assert_int_equal(run("check", &out), 1);
+	assert_non_null(strstr(out, "kernel 6.1.0-10-amd64 has no initramfs"));
+	assert_null(strstr(out, "initrd.img-6.1.0-7-amd64 does not"));
+	free(out);
+}
+
+static void test_check_names_a_missing_watchdog(void **state)
+{
+	char p[8192], *d;
+
+	(void)state;
+	put_complete_install();
+	snprintf(p, sizeof(p), "%s/dev/watchdog0", root);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(check_json("watchdog", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "no watchdog device"));
+	free(d);
+}
+
+static void test_check_names_lifelined_not_enabled(void **state)
+{
+	char p[8192], *d;
+
+	(void)state;
+	put_complete_install();
+	snprintf(p, sizeof(p), "%s/etc/systemd/system/multi-user.target.wants/lifelined.service",
+	         root);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(check_json("lifelined", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "lifelined.service is not enabled"));
+	free(d);
+}
+
+/* plan: level 1 takes the component the panic log names, levels 2 and 3
+ * every component, with the files that exist; nothing is changed. */
+static void test_plan_shows_each_level_and_changes_nothing(void **state)
+{
+	json_object *o, *levels, *v;
+	char p[8192], *out;
+	struct stat st;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec\nunits = badsec.service\n"
+	               "files = /opt/badsec/bin/*\n");
+	put_under_root("/etc/lifeline/components.d/othersec.conf",
+	               "[othersec]\nmodules = othersec\n");
+	put_under_root("/opt/badsec/bin/badsecd", "x\n");
+	put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
+	               "Oops#1 Part1\n"
+	               "<1>[ 9.1] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	               "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+	               "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+	assert_int_equal(run("plan --json", &out), 0);
+	o = json_tokener_parse(out);
+	free(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "levels", &levels));
+	assert_int_equal(json_object_array_length(levels), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_object *lv = json_object_array_get_idx(levels, i), *comps, *c0, *files;
+
+		assert_true(json_object_object_get_ex(lv, "level", &v));
+		assert_int_equal(json_object_get_int(v), (int)i + 1);
+		assert_true(json_object_object_get_ex(lv, "components", &comps));
+		/* level 1: the panic log's component only; 2 and 3: both (3 may add
+		 * the out-of-tree modules of the running kernel) */
+		if (i == 0)
+			assert_int_equal(json_object_array_length(comps), 1);
+		else
+			assert_true(json_object_array_length(comps) >= 2);
+		c0 = json_object_array_get_idx(comps, 0);
+		assert_true(json_object_object_get_ex(c0, "component", &v));
+		assert_string_equal(json_object_get_string(v), "badsec");
+		assert_true(json_object_object_get_ex(c0, "files", &files));
+		assert_int_equal(json_object_array_length(files), 1);
+		assert_string_equal(json_object_get_string(json_object_array_get_idx(files, 0)),
+		                    "/opt/badsec/bin/badsecd");
+	}
+	json_object_put(o);
+	assert_int_equal(run("plan", &out), 0);
+	assert_non_null(strstr(out, "Level 1 (after 6 consecutive failed boots)"));
+	free(out);
+	/* nothing moved, nothing recorded */
+	snprintf(p, sizeof(p), "%s/opt/badsec/bin/badsecd", root);
+	assert_int_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/var/lib/lifeline", root);
+	assert_int_equal(stat(p, &st), -1);
+}
+
+/* status for the person woken at 3 am: after a crash loop the boot is in
+ * safe mode with the decision and its evidence; after a clear, still in
+ * safe mode, it says the next boot is normal and a reboot is required. */
+static void test_status_says_this_and_next_mode_and_reboot_required(void **state)
+{
+	char run_dir[4200], *out;
+	json_object *j, *v, *d;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec\nfiles = /opt/badsec/bin/*\n");
+	put_under_root("/opt/badsec/bin/badsecd", "x\n");
+	snprintf(run_dir, sizeof(run_dir), "%s/run/lifeline", root);
+	for (int boot = 1; boot <= 6; boot++) {
+		struct boot_opts o = {.root = root};
+
+		put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
+		               "Oops#1 Part1\n"
+		               "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+		               "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+		assert_int_equal(boot_phase_init(&o), 0);
+		o.run_dir = run_dir;
+		assert_int_equal(boot_phase_rootfs(&o), 0);
+	}
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Mode:         safe\n"));
+	assert_null(strstr(out, "Reboot:"));
+	assert_non_null(strstr(out, "boot #6, escalate by boot\n"));
+	assert_non_null(strstr(out, "Evidence:     "));
+	assert_non_null(strstr(out, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	assert_non_null(strstr(out, "Next step:    find the cause"));
+	free(out);
+
+	assert_int_equal(run("clear", &out), 0);
+	free(out);
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Mode:         safe now; normal from the next boot\n"));
+	assert_non_null(strstr(out, "Reboot:       REQUIRED: the quarantine was cleared"));
+	assert_non_null(strstr(out, "clear by lifelinectl\n"));
+	assert_non_null(strstr(out, "Quarantined:  nothing\n"));
+	assert_non_null(strstr(out, "Next step:    reboot"));
+	free(out);
+
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "version", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	assert_true(json_object_object_get_ex(j, "this_boot_mode", &v));
+	assert_string_equal(json_object_get_string(v), "safe");
+	assert_true(json_object_object_get_ex(j, "next_boot_mode", &v));
+	assert_string_equal(json_object_get_string(v), "normal");
+	assert_true(json_object_object_get_ex(j, "reboot_required", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(j, "decision", &d));
+	assert_true(json_object_object_get_ex(d, "action", &v));
+	assert_string_equal(json_object_get_string(v), "clear");
+	assert_true(json_object_object_get_ex(d, "time", &v));
+	assert_true(json_object_get_int64(v) > 0);
+	assert_true(json_object_object_get_ex(j, "next_step", &v));
+	assert_non_null(strstr(json_object_get_string(v), "reboot"));
+	json_object_put(j);
+}
+
 static json_object *history_json(const char *args, int want_exit)
 {
 	char cmd[256], *out;
@@ -329,8 +682,9 @@ static void test_history_shows_every_decision(void **state)
 	assert_int_equal(run("history extra", &out), 2);
 	free(out);
 	assert_int_equal(run("history --help", &out), 0);
-	assert_non_null(strstr(out, "SYNOPSIS"));
-	assert_non_null(strstr(out, "EXIT STATUS"));
+	assert_non_null(strstr(out, "Usage: lifelinectl [--root=DIR] history [--json]"));
+	assert_non_null(strstr(out, "--limit N"));
+	assert_non_null(strstr(out, "Exit status:"));
 	free(out);
 
 	/* a damaged line (power cut, an edit) is skipped, the rest shown */
@@ -358,10 +712,19 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_status_json_has_the_documented_keys, setup),
 	    cmocka_unit_test_setup(test_usage_errors_exit_2, setup),
+	    cmocka_unit_test_setup(test_verb_help_is_the_verbs_own, setup),
+	    cmocka_unit_test_setup(test_clear_of_an_unknown_component_is_refused, setup),
 	    cmocka_unit_test_setup(test_corrupt_record_exits_3, setup),
 	    cmocka_unit_test_setup(test_early_without_efivarfs_falls_back_or_runs_uncounted, setup),
 	    cmocka_unit_test_setup(test_status_survives_a_last_good_time_past_year_2_31, setup),
 	    cmocka_unit_test_setup(test_history_shows_every_decision, setup),
+	    cmocka_unit_test_setup(test_status_says_this_and_next_mode_and_reboot_required, setup),
+	    cmocka_unit_test_setup(test_check_passes_on_a_complete_install, setup),
+	    cmocka_unit_test_setup(test_plan_shows_each_level_and_changes_nothing, setup),
+	    cmocka_unit_test_setup(test_check_names_a_bad_config, setup),
+	    cmocka_unit_test_setup(test_check_names_a_kernel_without_the_hook, setup),
+	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
+	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -277,9 +277,9 @@ static void test_spool_goes_out_at_start_and_when_the_network_comes_up(void **st
 	daemon_start();
 	/* the start flush meets the 500 and backs off */
 	t0 = now_s();
-	while (now_s() - t0 < 10 && (daemon_state_read(root, &ds) < 0 || ds.failures < 1))
+	while (now_s() - t0 < 10 && (daemon_state_read(root, &ds) < 0 || ds.backoff.failures < 1))
 		usleep(50000);
-	assert_int_equal(ds.failures, 1);
+	assert_int_equal(ds.backoff.failures, 1);
 	assert_true(ds.spooled == 1);
 	usleep(500000);
 	assert_int_equal(tu_count_files(recv_dir, ".json"), 0);
@@ -359,10 +359,10 @@ static void test_worker_records_a_clean_shutdown(void **state)
 
 static void test_daemon_state_round_trip(void **state)
 {
-	struct daemon_state a = {.failures = 3,
-	                         .next_attempt = 12345,
-	                         .delay = 60,
-	                         .last_status = 503,
+	struct daemon_state a = {.backoff = {.failures = 3,
+	                                     .next_attempt = 12345,
+	                                     .delay = 60,
+	                                     .last_status = 503},
 	                         .spooled = 2,
 	                         .poll_error = -111,
 	                         .blessed = true},
@@ -370,26 +370,26 @@ static void test_daemon_state_round_trip(void **state)
 	char p[4096];
 
 	(void)state;
-	memset(a.seen[0], 'a', 64);
+	memset(a.poller.seen[0], 'a', 64);
 	snprintf(a.why, sizeof(a.why), "check x exited 1:\nspoof=1\nfailures=99");
 	assert_int_equal(daemon_state_write(root, &a), 0);
 	assert_int_equal(daemon_state_read(root, &b), 0);
-	assert_int_equal(b.failures, 3);
-	assert_int_equal(b.next_attempt, 12345);
-	assert_int_equal(b.delay, 60);
-	assert_int_equal(b.last_status, 503);
+	assert_int_equal(b.backoff.failures, 3);
+	assert_int_equal(b.backoff.next_attempt, 12345);
+	assert_int_equal(b.backoff.delay, 60);
+	assert_int_equal(b.backoff.last_status, 503);
 	assert_int_equal(b.spooled, 2);
 	assert_int_equal(b.poll_error, -111);
 	assert_true(b.blessed);
-	assert_memory_equal(b.seen[0], a.seen[0], 65);
-	assert_string_equal(b.seen[1], "");
+	assert_memory_equal(b.poller.seen[0], a.poller.seen[0], 65);
+	assert_string_equal(b.poller.seen[1], "");
 	/* a check's output cannot forge keys */
 	assert_string_equal(b.why, "check x exited 1: spoof=1 failures=99");
 	/* absent: zeros */
 	snprintf(p, sizeof(p), "%s%s", root, DAEMON_STATE_FILE);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(daemon_state_read(root, &b), 0);
-	assert_int_equal(b.failures, 0);
+	assert_int_equal(b.backoff.failures, 0);
 	assert_false(b.blessed);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +29,7 @@
 #include "agent/report/metrics.h"
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
+#include "agent/lifelined/daemon-state.h"
 #include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/strv.h"
@@ -83,6 +85,8 @@ static void write_runstate(void)
 	assert_int_equal(strv_extend(&rs.evidence, "Comm: badsecd"), 0);
 	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
 	assert_int_equal(strv_extend(&rs.quarantine, "newsec"), 0);
+	/* what the initramfs blocked: the record's list at boot */
+	assert_int_equal(strv_extend(&rs.blocked, "badsec_mod"), 0);
 	snprintf(p, sizeof(p), "%s%s", root, RUNSTATE_FILE);
 	assert_int_equal(runstate_write(p, &rs), 0);
 	runstate_done(&rs);
@@ -199,6 +203,15 @@ static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
 	assert_string_equal(report_mode(o), "safe");
 	/* report_build() leaves the event to the caller */
 	assert_false(json_object_object_get_ex(o, "event", NULL));
+	json_object_put(o);
+
+	/* once the rootfs phase made this boot's decision durable, the
+	 * active list is the whole truth: newsec was cleared since */
+	assert_int_equal(quarantine_decided_write(root, 2), 0);
+	assert_int_equal(report_build(root, &o), 0);
+	a = get(o, "quarantined");
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(get_s(json_object_array_get_idx(a, 0), "component"), "badsec");
 	json_object_put(o);
 }
 
@@ -325,7 +338,7 @@ static void test_metrics_file_has_the_counters(void **state)
 
 	(void)state;
 	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
-	assert_int_equal(metrics_write(root, o, 3), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 3), 0);
 	snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_int_equal(stat(p, &st), 0);
@@ -339,11 +352,16 @@ static void test_metrics_file_has_the_counters(void **state)
 	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"newsec\"} 1\n"));
 	assert_non_null(strstr(t, "\nlifeline_reports_spooled 3\n"));
 	assert_non_null(strstr(t, "# TYPE lifeline_failures gauge\n"));
+	assert_non_null(strstr(t, "\nlifeline_build_info{version=\"" LIFELINE_VERSION "\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"safe\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_reboot_required 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_last_bless_timestamp_seconds 1700000000\n"));
+	assert_non_null(strstr(t, "\nlifeline_command_seq 0\n"));
 	free(t);
 	json_object_put(o);
 
 	/* after a flush only the spool count changes */
-	assert_int_equal(metrics_update_spooled(root, 0), 0);
+	assert_int_equal(metrics_update_spooled(root, NULL, 0), 0);
 	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
 	assert_non_null(strstr(t, "\nlifeline_reports_spooled 0\n"));
 	assert_non_null(strstr(t, "\nlifeline_failures 5\n"));
@@ -352,10 +370,43 @@ static void test_metrics_file_has_the_counters(void **state)
 	/* label values are escaped */
 	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"quarantined\":"
 	                       "[{\"component\":\"a\\\"b\\\\c\\nd\"}]}");
-	assert_int_equal(metrics_format(o, 0, &t), 0);
+	assert_int_equal(metrics_format(o, 0, 0, &t), 0);
 	assert_non_null(strstr(t, "lifeline_quarantined{component=\"a\\\"b\\\\c\\nd\"} 1\n"));
 	free(t);
 	json_object_put(o);
+
+	/* cleared while in safe mode: this boot stays safe, the next is
+	 * normal, a reboot is required */
+	save_record(STATE_MODE_NORMAL, 0, 0);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"safe\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_mode{mode=\"normal\"} 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"normal\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_next_boot_mode{mode=\"safe\"} 0\n"));
+	assert_non_null(strstr(t, "\nlifeline_reboot_required 1\n"));
+	free(t);
+
+	/* an applied fleet command's seq, kept by the reports after it */
+	o = json_tokener_parse("{\"state\":{\"mode\":\"normal\",\"failures\":0},\"command\":"
+	                       "{\"result\":\"accepted\",\"seq\":7,\"applied\":true}}");
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_HEARTBEAT, &o), 0);
+	assert_int_equal(metrics_write(root, NULL, o, 0), 0);
+	json_object_put(o);
+	assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
+	assert_non_null(strstr(t, "\nlifeline_command_seq 7\n"));
+	free(t);
+
+	/* another textfile directory */
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	assert_int_equal(metrics_write(root, "/srv/metrics", o, 0), 0);
+	json_object_put(o);
+	snprintf(p, sizeof(p), "%s/srv/metrics/lifeline.prom", root);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static char **spooled_events(void)
@@ -391,49 +442,51 @@ static void clear_spool(void)
 static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 {
 	struct lifeline_config cfg;
-	struct report_sched s;
+	struct daemon_state ds = {0};
 	char **ev;
 
 	(void)state;
 	config_init_defaults(&cfg);
 	assert_int_equal(config_load(root, &cfg), 0);
 
-	/* first start, in safe mode: a mode change (none reported before) */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	/* first start, in safe mode: a mode change (none reported before);
+	 * the start's flush finds nobody on port 9 and backs off */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 1000), -ECONNREFUSED);
+	assert_int_equal(ds.backoff.failures, 1);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "mode-change");
 	strv_free(ev);
 	clear_spool();
 
-	/* restarted, still safe: a start report */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 1000), 0);
+	/* restarted, still safe: a start report, sent whatever the back-off */
+	memset(&ds, 0, sizeof(ds));
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 1000), -ECONNREFUSED);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "start");
 	strv_free(ev);
 	clear_spool();
 
-	/* nothing due before the heartbeat (no commands url), an empty spool */
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1059), 0);
+	/* a flush alone within the back-off: nothing tried, nothing spooled */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, 0, 1001), -EAGAIN);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 0);
 	strv_free(ev);
-	/* the heartbeat; its flush finds nobody on port 9 and backs off */
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1060), -ECONNREFUSED);
-	assert_int_equal(s.backoff.failures, 1);
-	assert_int_equal(report_sched_tick(&s, root, &cfg, 1061), -EAGAIN);
+	/* the heartbeat is spooled; its flush waits for the back-off */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_HEARTBEAT, 1002), -EAGAIN);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "heartbeat");
 	strv_free(ev);
+	/* forced (the network came up): tried at once, fails again */
+	assert_int_equal(daemon_reports(&ds, root, &cfg, DAEMON_JOB_FORCE, 1003), -ECONNREFUSED);
+	assert_int_equal(ds.backoff.failures, 2);
 	clear_spool();
 
 	/* the quarantine was cleared meanwhile: the next heartbeat is a mode change */
 	save_record(STATE_MODE_NORMAL, 0, 0);
-	(void)report_sched_tick(&s, root, &cfg, 1120);
+	(void)daemon_reports(&ds, root, &cfg, DAEMON_JOB_HEARTBEAT, 1120);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 1);
 	assert_string_equal(ev[0], "mode-change");
@@ -441,8 +494,8 @@ static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 	clear_spool();
 
 	/* restarted in normal mode, no change: no start report */
-	report_sched_init(&s);
-	assert_int_equal(report_sched_start(&s, root, &cfg, 2000), 0);
+	memset(&ds, 0, sizeof(ds));
+	(void)daemon_reports(&ds, root, &cfg, DAEMON_JOB_START, 2000);
 	ev = spooled_events();
 	assert_int_equal(strv_length(ev), 0);
 	strv_free(ev);
@@ -452,7 +505,11 @@ static void test_daemon_reports_mode_changes_and_safe_mode_starts(void **state)
 		char p[4096], *t = NULL;
 		snprintf(p, sizeof(p), "%s%s", root, METRICS_FILE);
 		assert_int_equal(read_full_file(p, 1 << 20, &t, NULL), 0);
-		assert_non_null(strstr(t, "lifeline_mode{mode=\"normal\"} 1\n"));
+		/* the record says normal; this boot (the hand-off) is still
+		 * in safe mode until a reboot */
+		assert_non_null(strstr(t, "lifeline_next_boot_mode{mode=\"normal\"} 1\n"));
+		assert_non_null(strstr(t, "lifeline_mode{mode=\"safe\"} 1\n"));
+		assert_non_null(strstr(t, "lifeline_reboot_required 1\n"));
 		free(t);
 	}
 	config_done(&cfg);
@@ -523,6 +580,13 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 	assert_int_equal(json_object_array_length(q), 1);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(q, 0)), "badsec");
 	assert_string_equal(get_s(o, "machine.machine_id"), MACHINE_ID);
+	{
+		/* the hostname found as report.c finds it */
+		char host[256] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		assert_string_equal(get_s(o, "machine.hostname"), host);
+	}
 	assert_string_equal(get_s(o, "this_boot.reason"), "4 consecutive \"failed\" boots");
 	assert_string_equal(
 	    json_object_get_string(json_object_array_get_idx(get(o, "this_boot.evidence"), 0)),
@@ -578,6 +642,48 @@ static void test_decision_is_spooled_before_quarantine(void **state)
 	config_done(&cfg);
 }
 
+/* The decision report follows the spool's naming, with its "never below
+ * the newest name" rule: with the clock set back (a report spooled
+ * "later" than now is in the spool), it still sorts after every report
+ * already there, so it is sent after them and dropped last. */
+static void test_decision_report_sorts_after_the_newest_with_the_clock_set_back(void **state)
+{
+	struct lifeline_config cfg;
+	struct runstate rs;
+	char future[SPOOL_NAME_LEN + 1], p[8192], *path = NULL, **names = NULL;
+	struct timespec ts;
+	unsigned long long us;
+
+	(void)state;
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(root, &cfg), 0);
+	runstate_init(&rs);
+	rs.mode = strdup("safe");
+	rs.action = strdup("escalate");
+	assert_int_equal(strv_extend(&rs.quarantine, "badsec"), 0);
+
+	/* a report made a day "after" now: the clock went back since */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	us = (unsigned long long)ts.tv_sec * 1000000ULL + 86400ULL * 1000000ULL;
+	snprintf(future, sizeof(future), "%016llu-%s.json", us, "0123456789abcdef0123456789abcdef");
+	snprintf(p, sizeof(p), "%s%s", root, SPOOL_DIR);
+	assert_int_equal(mkdir_p(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s%s/%s", root, SPOOL_DIR, future);
+	assert_int_equal(write_file_atomic(p, "{\"event\":\"start\"}\n", 19, 0600), 0);
+
+	assert_int_equal(report_spool_decision(root, &cfg, &rs, &path), 1);
+	assert_int_equal(spool_list(root, &names), 0);
+	assert_int_equal(strv_length(names), 2);
+	assert_string_equal(names[0], future);
+	assert_true(strcmp(names[1], future) > 0);
+	assert_non_null(strstr(path, names[1]));
+	assert_int_equal(strtoull(names[1], NULL, 10), us + 1);
+	strv_free(names);
+	free(path);
+	runstate_done(&rs);
+	config_done(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +701,9 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_url_means_journal_and_metrics_only, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_decision_report_sorts_after_the_newest_with_the_clock_set_back, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_is_spooled_before_quarantine, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_unblessed_boot_is_reported_with_the_checks_output,

@@ -16,7 +16,7 @@
 #include "agent/command/command.h"
 #include "agent/conf/config.h"
 #include "agent/conf/machine-id.h"
-#include "agent/ctl/ctl.h"
+#include "agent/ops/ops.h"
 #include "agent/crash/suspects.h"
 #include "agent/decision/runstate.h"
 #include "agent/quarantine/quarantine.h"
@@ -241,49 +241,50 @@ static int run_reboot(void)
 	int st;
 
 	if (pid < 0)
-		return CTL_EXIT_FAILURE;
+		return COMMAND_APPLY_FAILED;
 	if (pid == 0) {
 		execlp("systemctl", "systemctl", "reboot", (char *)NULL);
 		_exit(127);
 	}
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return CTL_EXIT_FAILURE;
-	return CTL_EXIT_OK;
+		return COMMAND_APPLY_FAILED;
+	return COMMAND_APPLY_OK;
 }
 
-static int apply_with_ctl(const char *root, const struct command *c, void *userdata)
+/* The default applier: the core operations (agent/ops/), with the
+ * signed command as the actor the history names. */
+static int apply_with_ops(const char *root, const struct command *c, void *userdata)
 {
-	struct ctl_ctx ctx = {
-	    .root = root, .args = c->components, .n_args = (int)strv_length(c->components)};
+	int r = 0;
 
 	(void)userdata;
 	switch (c->action) {
 	case COMMAND_ACTION_CLEAR:
-		ctx.all = ctx.n_args == 0;
-		return ctl_clear(&ctx);
+		/* no components: the whole quarantine */
+		r = ops_clear(root, c->components, OPS_ACTOR_COMMAND, NULL);
+		break;
 	case COMMAND_ACTION_QUARANTINE:
-		return ctl_quarantine(&ctx);
+		r = ops_quarantine(root, c->components, OPS_ACTOR_COMMAND, NULL);
+		break;
 	case COMMAND_ACTION_BLESS:
-		return ctl_bless(&ctx);
-	case COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED: {
-		int r;
-
-		ctx.all = ctx.n_args == 0;
-		r = ctl_clear(&ctx);
-		if (r != CTL_EXIT_OK)
-			return r; /* not rebooting into a half-cleared state */
-	}
+		r = ops_bless(root, OPS_ACTOR_COMMAND, NULL, NULL);
+		break;
+	case COMMAND_ACTION_CLEAR_AND_REBOOT_IF_QUARANTINED:
+		r = ops_clear(root, c->components, OPS_ACTOR_COMMAND, NULL);
+		if (r < 0)
+			return COMMAND_APPLY_FAILED; /* not rebooting into a half-cleared state */
 		__attribute__((fallthrough));
 	case COMMAND_ACTION_REBOOT:
 	case COMMAND_ACTION_REBOOT_IF_SAFE_MODE:
 		if (!root_is_real(root)) {
 			log_info("reboot command accepted; not rebooting for --root=%s", root);
-			return CTL_EXIT_OK;
+			return COMMAND_APPLY_OK;
 		}
 		return run_reboot();
 	default:
-		return CTL_EXIT_FAILURE;
+		return COMMAND_APPLY_FAILED;
 	}
+	return r < 0 ? COMMAND_APPLY_FAILED : COMMAND_APPLY_OK;
 }
 
 static void emit_report(const char *root, const struct lifeline_config *cfg,
@@ -316,7 +317,7 @@ static void emit_report(const char *root, const struct lifeline_config *cfg,
 	}
 	if (streq(result, "accepted"))
 		json_object_object_add(c, "applied",
-		                       json_object_new_boolean(exit_code == CTL_EXIT_OK &&
+		                       json_object_new_boolean(exit_code == COMMAND_APPLY_OK &&
 		                                               !streq_ptr(condition, "not-met")));
 	if (condition)
 		json_object_object_add(c, "condition", json_object_new_string(condition));
@@ -351,7 +352,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
                     size_t size, const char *source, const struct command_applier *applier,
                     int64_t now, struct command_check *ret_check, int *ret_exit)
 {
-	static const struct command_applier default_applier = {.apply = apply_with_ctl};
+	static const struct command_applier default_applier = {.apply = apply_with_ops};
 	struct command_keyring keys = {};
 	_cleanup_close_ int lock = -1;
 	struct command_check chk;
@@ -359,7 +360,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 	struct command_trust t = {};
 	const char *condition = NULL;
 	char mid[33];
-	int r, code = CTL_EXIT_FAILURE;
+	int r, code = COMMAND_APPLY_FAILED;
 
 	if (!applier)
 		applier = &default_applier;
@@ -394,7 +395,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 		if (r < 0) {
 			snprintf(chk.detail, sizeof(chk.detail),
 			         "not applied: cannot record seq: %s", strerror(-r));
-			emit_report(root, cfg, &chk, "error", source, CTL_EXIT_FAILURE, NULL);
+			emit_report(root, cfg, &chk, "error", source, COMMAND_APPLY_FAILED, NULL);
 			command_check_done(&chk);
 			goto out;
 		}
@@ -405,7 +406,7 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 			    chk.cmd.action == COMMAND_ACTION_REBOOT_IF_SAFE_MODE)
 				condition = "met";
 		} else {
-			code = CTL_EXIT_OK;
+			code = COMMAND_APPLY_OK;
 			condition = "not-met";
 		}
 		if (condition) {

@@ -83,7 +83,6 @@
 #include <stdint.h>
 
 struct lifeline_config;
-struct ctl_ctx;
 typedef struct evp_pkey_st EVP_PKEY;
 
 #define COMMAND_SEQ_FILE         "/var/lib/lifeline/command-seq"
@@ -237,12 +236,19 @@ int command_seq_write(const char *root, uint64_t seq, const char *sha);
 bool command_condition_met(const char *root, const struct lifeline_config *cfg,
                            const struct command *c, char *why, size_t why_size);
 
-/* What applying a command runs. The default (NULL applier) calls the
- * lifelinectl functions ctl_clear(), ctl_quarantine(), ctl_bless(), and
- * for reboot "systemctl reboot" on the real root (never under --root);
- * clear-and-reboot-if-quarantined is a clear then, when it worked, a
- * reboot. The applier is called only when the condition is met. Returns a
- * CTL_EXIT_* code. */
+/* What an applier returns: the same numbers as lifelinectl's exit codes
+ * 0 and 1, so apply-command can exit with it. */
+enum {
+	COMMAND_APPLY_OK = 0,
+	COMMAND_APPLY_FAILED = 1,
+};
+
+/* What applying a command runs. The default (NULL applier) calls the core
+ * operations ops_clear(), ops_quarantine(), ops_bless() with the signed
+ * command as the actor, and for reboot "systemctl reboot" on the real root
+ * (never under --root); clear-and-reboot-if-quarantined is a clear then,
+ * when it worked, a reboot. The applier is called only when the condition
+ * is met. Returns COMMAND_APPLY_OK or COMMAND_APPLY_FAILED. */
 struct command_applier {
 	int (*apply)(const char *root, const struct command *c, void *userdata);
 	void *userdata;
@@ -253,7 +259,7 @@ struct command_applier {
  * condition (if any) is met. Every outcome becomes a report (event "command") through
  * report_emit(). source names where the document came from (file, URL).
  * *ret_check gets the verdict; *ret_exit (may be NULL) the applier's
- * CTL_EXIT_* code (CTL_EXIT_FAILURE when rejected).
+ * code (COMMAND_APPLY_FAILED when rejected).
  * Returns 0 when the document was judged (accepted or not), or a negative
  * errno when it could not be (no public key, seq file unreadable...). */
 int command_process(const char *root, const struct lifeline_config *cfg, const char *doc,
@@ -352,9 +358,3 @@ struct command_fetched {
  * Returns 0 with any HTTP status in *ret, or -errno when no answer came. */
 int command_fetch(CURL *e, const char *url, const struct command_http *h,
                   const struct command_url_state *st, int64_t now, struct command_fetched *ret);
-
-/* The lifelinectl verbs live in agent/ctl/command-verbs.h; declared here
- * too until agent/ctl/ctl.c includes that header. */
-int command_verb_keygen(const struct ctl_ctx *ctx);
-int command_verb_sign(const struct ctl_ctx *ctx);
-int command_verb_apply(const struct ctl_ctx *ctx);

@@ -12,6 +12,7 @@
 
 #include "common/fileio.h"
 #include "common/macro.h"
+#include "common/utf8.h"
 #include "common/strv.h"
 #include "efi/state-record.h"
 #include "agent/decision/history.h"
@@ -24,20 +25,36 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 /* -- reading --------------------------------------------------------------- */
 
-/* Bounded copy with control characters replaced: the text reaches
- * terminals and reports. */
+/* Bounded copy with control characters and bytes that are not UTF-8
+ * replaced by '?': the text reaches terminals and reports. Cut at
+ * HISTORY_STRING_MAX bytes, never inside a character, so that the writer
+ * (json-writer.h's rule) writes it back unchanged. */
 static char *clean_string(const char *s, size_t len)
 {
+	size_t o = 0;
 	char *c;
 
-	if (len > HISTORY_STRING_MAX)
-		len = HISTORY_STRING_MAX;
-	c = strndup(s, len);
+	len = strnlen(s, len);
+	c = malloc(MIN(len, (size_t)HISTORY_STRING_MAX) + 1);
 	if (!c)
 		return NULL;
-	for (char *p = c; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_sequence_len(s + i, len - i);
+
+		if (k == 0 || (k == 1 && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f))) {
+			if (o + 1 > HISTORY_STRING_MAX)
+				break;
+			c[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + k > HISTORY_STRING_MAX)
+			break;
+		memcpy(c + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	c[o] = 0;
 	return c;
 }
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The decision history's writer: entries as checksummed JSON lines,
+ * appended durably, rotated at HISTORY_FILE_MAX (history.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "common/json-writer.h"
 #include "common/macro.h"
 #include "common/strv.h"
 #include "efi/state-record.h"
@@ -39,72 +42,59 @@ void history_done(struct history *h)
 
 /* -- writing --------------------------------------------------------------- */
 
-/* The encoder is written out by hand, not with json-c: lifeline-early
- * appends in the initramfs and stays free of the JSON library (start-up
- * time, initramfs size); history-read.c parses with json-c. Strings are
- * cut at HISTORY_STRING_MAX bytes; '"', '\\' and control characters are
- * escaped (RFC 8259, section 7). */
-static void put_string(FILE *f, const char *s)
+/* The encoder is common/json-writer, not json-c: lifeline-early appends in
+ * the initramfs and stays free of the JSON library (start-up time,
+ * initramfs size); history-read.c parses with json-c. Strings are cut at
+ * HISTORY_STRING_MAX bytes (never inside a character) and bytes that are
+ * not UTF-8 become U+FFFD (json-writer.h's rule). */
+static void put_list(struct json_writer *w, const char *key, char **l, size_t max)
 {
-	size_t n = 0;
-
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p && n < HISTORY_STRING_MAX;
-	     p++, n++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	json_writer_key(w, key);
+	json_writer_strv(w, l, max, HISTORY_STRING_MAX);
 }
 
-static void put_list(FILE *f, const char *key, char **l, size_t max)
+static void put_string(struct json_writer *w, const char *key, const char *s)
 {
-	size_t n = 0;
-
-	fprintf(f, ",\"%s\":[", key);
-	STRV_FOREACH (s, l) {
-		if (n >= max)
-			break;
-		if (n++ > 0)
-			fputc(',', f);
-		put_string(f, *s);
-	}
-	fputc(']', f);
+	json_writer_key(w, key);
+	json_writer_string_cut(w, s, HISTORY_STRING_MAX);
 }
 
 static char *entry_json(const struct history_entry *e, size_t max_evidence, size_t *ret_len)
 {
 	size_t n_ev = strv_length(e->evidence), len = 0;
+	struct json_writer w;
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
 		return NULL;
-	fprintf(f, "{\"time\":%" PRIu64 ",\"boot\":%u,\"who\":",
-	        e->time ? e->time : (uint64_t)time(NULL), e->boot_seq);
-	put_string(f, e->who ? e->who : "unknown");
-	fputs(",\"action\":", f);
-	put_string(f, e->action ? e->action : "unknown");
-	fprintf(f, ",\"level\":%u", e->level);
-	if (e->mode) {
-		fputs(",\"mode\":", f);
-		put_string(f, e->mode);
+	json_writer_init(&w, f);
+	json_writer_object_begin(&w);
+	json_writer_key(&w, "time");
+	json_writer_uint(&w, e->time ? e->time : (uint64_t)time(NULL));
+	json_writer_key(&w, "boot");
+	json_writer_uint(&w, e->boot_seq);
+	put_string(&w, "who", e->who ? e->who : "unknown");
+	put_string(&w, "action", e->action ? e->action : "unknown");
+	json_writer_key(&w, "level");
+	json_writer_uint(&w, e->level);
+	if (e->mode)
+		put_string(&w, "mode", e->mode);
+	if (e->reason)
+		put_string(&w, "reason", e->reason);
+	/* max 0 would mean "all" to the writer */
+	if (max_evidence > 0)
+		put_list(&w, "evidence", e->evidence, max_evidence);
+	else
+		put_list(&w, "evidence", NULL, 0);
+	if (n_ev > max_evidence) {
+		json_writer_key(&w, "evidence_cut");
+		json_writer_uint(&w, n_ev - max_evidence);
 	}
-	if (e->reason) {
-		fputs(",\"reason\":", f);
-		put_string(f, e->reason);
-	}
-	put_list(f, "evidence", e->evidence, max_evidence);
-	if (n_ev > max_evidence)
-		fprintf(f, ",\"evidence_cut\":%zu", n_ev - max_evidence);
-	put_list(f, "components", e->components, HISTORY_LIST_MAX);
-	put_list(f, "modules", e->modules, HISTORY_LIST_MAX);
-	put_list(f, "files", e->files, HISTORY_LIST_MAX);
-	fputc('}', f);
+	put_list(&w, "components", e->components, HISTORY_LIST_MAX);
+	put_list(&w, "modules", e->modules, HISTORY_LIST_MAX);
+	put_list(&w, "files", e->files, HISTORY_LIST_MAX);
+	json_writer_object_end(&w);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

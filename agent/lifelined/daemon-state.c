@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The codec of /run/lifeline/daemon-state (daemon-state.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,19 +39,19 @@ int daemon_state_read(const char *root, struct daemon_state *ret)
 			continue;
 		*v++ = 0;
 		if (streq(l, "failures"))
-			s.failures = (unsigned)strtoul(v, NULL, 10);
+			s.backoff.failures = (unsigned)strtoul(v, NULL, 10);
 		else if (streq(l, "next_attempt"))
-			s.next_attempt = strtoull(v, NULL, 10);
+			s.backoff.next_attempt = strtoull(v, NULL, 10);
 		else if (streq(l, "delay"))
-			s.delay = strtoull(v, NULL, 10);
+			s.backoff.delay = strtoull(v, NULL, 10);
 		else if (streq(l, "last_status"))
-			s.last_status = strtol(v, NULL, 10);
+			s.backoff.last_status = strtol(v, NULL, 10);
 		else if (streq(l, "spooled"))
 			s.spooled = (unsigned)strtoul(v, NULL, 10);
 		else if (streq(l, "seen0"))
-			copy_hash(s.seen[0], v);
+			copy_hash(s.poller.seen[0], v);
 		else if (streq(l, "seen1"))
-			copy_hash(s.seen[1], v);
+			copy_hash(s.poller.seen[1], v);
 		else if (streq(l, "poll_error"))
 			s.poll_error = (int)strtol(v, NULL, 10);
 		else if (streq(l, "blessed"))
@@ -79,8 +80,9 @@ int daemon_state_write(const char *root, const struct daemon_state *s)
 	             "failures=%u\nnext_attempt=%" PRIu64 "\ndelay=%" PRIu64
 	             "\nlast_status=%ld\nspooled=%u\n"
 	             "seen0=%s\nseen1=%s\npoll_error=%d\nblessed=%d\nwhy=%s\n",
-	             s->failures, s->next_attempt, s->delay, s->last_status, s->spooled, s->seen[0],
-	             s->seen[1], s->poll_error, s->blessed ? 1 : 0, why) < 0)
+	             s->backoff.failures, s->backoff.next_attempt, s->backoff.delay,
+	             s->backoff.last_status, s->spooled, s->poller.seen[0], s->poller.seen[1],
+	             s->poll_error, s->blessed ? 1 : 0, why) < 0)
 		return -ENOMEM;
 	slash = strrchr(p, '/');
 	*slash = 0;

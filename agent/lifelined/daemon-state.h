@@ -26,15 +26,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/command/command.h"
+#include "agent/report/spool.h"
+
 #define DAEMON_STATE_FILE "/run/lifeline/daemon-state"
 
+struct lifeline_config;
+
 struct daemon_state {
-	unsigned failures;
-	uint64_t next_attempt;
-	uint64_t delay;
-	long last_status;
+	/* failures, next_attempt, delay, last_status (last_error is not kept) */
+	struct spool_backoff backoff;
 	unsigned spooled;
-	char seen[2][65];
+	struct command_poller poller; /* seen0, seen1 */
 	int poll_error;
 	bool blessed;
 	char why[512];
@@ -45,3 +48,23 @@ struct daemon_state {
 int daemon_state_read(const char *root, struct daemon_state *ret);
 /* Atomically (creating /run/lifeline). */
 int daemon_state_write(const char *root, const struct daemon_state *s);
+
+/* The worker's report jobs (agent/lifelined/daemon-reports.c; not in
+ * daemon-state.c, which lifelined links without libcurl), done in this
+ * order on ds, whose times are CLOCK_BOOTTIME seconds like now. lifelined
+ * owns the timing: it starts the worker when a job is due. */
+enum {
+	DAEMON_JOB_START = 1 << 0,     /* the start report: a mode change, or "start"
+	                                * outside normal mode; then a forced flush */
+	DAEMON_JOB_POLL = 1 << 1,      /* fetch and judge fleet commands */
+	DAEMON_JOB_HEARTBEAT = 1 << 2, /* a heartbeat (or mode-change) report */
+	DAEMON_JOB_FORCE = 1 << 3,     /* flush whatever the back-off says */
+};
+
+/* Runs jobs, then flushes the spool (when its back-off allows, or forced).
+ * Returns the flush's result: 0, -EAGAIN backing off, -EBUSY another
+ * process is flushing (then the next attempt is SPOOL_BACKOFF_MIN away),
+ * or why the collector was not reached (ds->backoff says more). A failed
+ * poll is in ds->poll_error. */
+int daemon_reports(struct daemon_state *ds, const char *root, const struct lifeline_config *cfg,
+                   unsigned jobs, uint64_t now);

@@ -35,6 +35,7 @@
 #include "agent/conf/components.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
+#include "agent/ops/ops.h"
 #include "agent/decision/decide.h"
 #include "agent/decision/history.h"
 #include "agent/inventory/inventory.h"
@@ -96,8 +97,7 @@ static void take_last_good_inventory(const struct lifeline_config *cfg, int mode
 static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 {
 	_cleanup_free_ char *why = NULL;
-	struct store *store = NULL;
-	struct state_record rec;
+	struct ops_result res;
 	int r;
 
 	ds->blessed = false;
@@ -117,34 +117,19 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 	if (r < 0)
 		log_warning_errno(r, "Failed to run the checks in /etc/lifeline/check.d: %m");
 
-	r = config_open_store(cfg, &store, NULL);
+	r = ops_bless(arg_root, OPS_ACTOR_DAEMON,
+	              "healthy and up stable_after seconds; every check.d script passed", &res);
 	if (r < 0) {
-		snprintf(ds->why, sizeof(ds->why), "no state store: %s", strerror(-r));
-		return log_error_errno(r, "No state store, cannot bless this boot: %m");
-	}
-	r = store_load(store, &rec);
-	if (r < 0) {
-		snprintf(ds->why, sizeof(ds->why), "state record: %s", state_record_strerror(r));
-		log_error("Cannot bless this boot: %s", state_record_strerror(r));
-		store_free(store);
+		if (res.record_error != 0 || r == -ENOENT)
+			snprintf(ds->why, sizeof(ds->why), "state record: %s",
+			         state_record_strerror(r));
+		else
+			snprintf(ds->why, sizeof(ds->why), "not blessed: %s", strerror(-r));
 		return r;
 	}
-	decide_bless(&rec, (unsigned long long)time(NULL));
-	r = store_save(store, &rec);
-	store_free(store);
-	if (r < 0) {
-		snprintf(ds->why, sizeof(ds->why), "state record not written: %s", strerror(-r));
-		return log_error_errno(r, "Failed to write the state record: %m");
-	}
-	log_info("boot #%u blessed (mode %s, level %u)", rec.boot_seq,
-	         state_mode_to_string(rec.mode), rec.level);
 	ds->blessed = true;
 	ds->why[0] = 0;
-	r = history_record(arg_root, HISTORY_WHO_DAEMON, "bless", &rec,
-	                   "healthy and up stable_after seconds; every check.d script passed");
-	if (r < 0)
-		log_warning_errno(r, "Failed to record the blessing in %s: %m", HISTORY_FILE);
-	take_last_good_inventory(cfg, rec.mode);
+	take_last_good_inventory(cfg, res.mode);
 	return 0;
 }
 
@@ -174,50 +159,17 @@ static int mark_clean_shutdown(const struct lifeline_config *cfg)
 	return 0;
 }
 
-static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, bool start,
-                   bool heartbeat, bool poll, bool force)
+static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, unsigned jobs)
 {
-	struct report_sched s;
-	uint64_t now = uptime_seconds();
-	int r, ret = 0;
+	int r = daemon_reports(ds, arg_root, cfg, jobs, uptime_seconds());
 
-	report_sched_init(&s);
-	s.backoff.failures = ds->failures;
-	s.backoff.next_attempt = ds->next_attempt;
-	s.backoff.delay = ds->delay;
-	s.backoff.last_status = ds->last_status;
-	memcpy(s.poller.seen, ds->seen, sizeof(s.poller.seen));
-	if (start) {
-		r = report_sched_start(&s, arg_root, cfg, now);
-		if (r < 0)
-			log_warning_errno(r, "Failed to spool the start report: %m");
-		force = true; /* the spool goes out at every start */
-	}
-	s.next_heartbeat = heartbeat ? 0 : UINT64_MAX;
-	s.next_poll = poll ? 0 : UINT64_MAX;
-	if (force)
-		s.backoff.next_attempt = 0;
-	r = report_sched_tick(&s, arg_root, cfg, now);
 	if (r < 0 && r != -EAGAIN && r != -EBUSY) {
 		log_warning("reports not delivered to %s: %s; next try in %llu s", cfg->report_url,
-		            s.backoff.last_error[0] ? s.backoff.last_error : strerror(-r),
-		            (unsigned long long)s.backoff.delay);
-		ret = r;
+		            ds->backoff.last_error[0] ? ds->backoff.last_error : strerror(-r),
+		            (unsigned long long)ds->backoff.delay);
+		return r;
 	}
-	if (poll && s.poll_error < 0 && s.poll_error != ds->poll_error)
-		log_warning_errno(s.poll_error, "Fleet commands from %s not checked: %m",
-		                  cfg->commands_url);
-	if (poll)
-		ds->poll_error = s.poll_error;
-	ds->failures = s.backoff.failures;
-	ds->next_attempt = s.backoff.next_attempt;
-	ds->delay = s.backoff.delay;
-	ds->last_status = s.backoff.last_status;
-	memcpy(ds->seen, s.poller.seen, sizeof(ds->seen));
-	/* another process is flushing: try again soon, not at once */
-	if (r == -EBUSY && ds->next_attempt <= now)
-		ds->next_attempt = now + SPOOL_BACKOFF_MIN;
-	return ret;
+	return 0;
 }
 
 static void help(void)
@@ -288,7 +240,10 @@ int main(int argc, char **argv)
 	if (bless && bless_now(&cfg, &ds) < 0)
 		ret = 1;
 	if ((start || heartbeat || poll || flush) &&
-	    reports(&cfg, &ds, start, heartbeat, poll, force) < 0)
+	    reports(&cfg, &ds,
+	            (start ? DAEMON_JOB_START : 0) | (poll ? DAEMON_JOB_POLL : 0) |
+	                (heartbeat ? DAEMON_JOB_HEARTBEAT : 0) | (force ? DAEMON_JOB_FORCE : 0)) <
+	        0)
 		ret = 1;
 	if (shutdown && mark_clean_shutdown(&cfg) < 0)
 		ret = 1;

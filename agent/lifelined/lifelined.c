@@ -298,7 +298,8 @@ static void on_worker_done(struct daemon *d, int status)
 	}
 	/* Reports left in the spool: try again when the back-off says. */
 	if (d->cfg.report_url && *d->cfg.report_url && ds.spooled > 0) {
-		uint64_t at = ds.next_attempt * USEC_PER_SEC, min = now_usec() + USEC_PER_SEC;
+		uint64_t at = ds.backoff.next_attempt * USEC_PER_SEC,
+		         min = now_usec() + USEC_PER_SEC;
 
 		arm(d->flush_timer, at > min ? at : min);
 	} else

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Prometheus textfile of the last report (metrics.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -50,25 +51,61 @@ static void put_header(FILE *f, const char *name, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
-int metrics_format(struct json_object *report, unsigned spooled, char **ret)
+static void put_modes(FILE *f, const char *name, const char *mode)
 {
 	static const char *const modes[] = {"normal", "safe", "given-up", "unreadable"};
+	bool known = false;
+
+	for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+		fprintf(f, "%s{mode=\"%s\"} %d\n", name, modes[i],
+		        streq_ptr(mode, modes[i]) ? 1 : 0);
+		known = known || streq_ptr(mode, modes[i]);
+	}
+	if (mode && !known) {
+		fprintf(f, "%s{mode=\"", name);
+		put_label_value(f, mode);
+		fputs("\"} 1\n", f);
+	}
+}
+
+static bool get_bool(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return o && json_object_object_get_ex(o, key, &v) &&
+	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
+int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq, char **ret)
+{
 	_cleanup_free_ char *buf = NULL;
-	json_object *state = NULL, *q = NULL;
-	const char *mode;
+	json_object *state = NULL, *q = NULL, *boot = NULL, *machine = NULL, *lg = NULL;
+	const char *next, *now, *version;
 	size_t size = 0;
 	bool readable;
 	FILE *f;
 
 	(void)json_object_object_get_ex(report, "state", &state);
+	(void)json_object_object_get_ex(report, "this_boot", &boot);
+	(void)json_object_object_get_ex(report, "machine", &machine);
 	readable = state && !get_str(state, "error");
-	mode = readable ? get_str(state, "mode") : "unreadable";
+	next = readable ? get_str(state, "mode") : "unreadable";
+	/* this boot's mode as lifeline-early started it; when it did not
+	 * count this boot, the record's is the best word there is */
+	now = get_str(boot, "mode");
+	if (!now || streq(now, "uncounted"))
+		now = next;
+	version = get_str(machine, "agent_version");
 
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return -ENOMEM;
 	put_header(f, "lifeline_up", "The lifeline agent wrote this file.");
 	fprintf(f, "lifeline_up 1\n");
+	put_header(f, "lifeline_build_info", "The lifeline agent's version (always 1).");
+	fputs("lifeline_build_info{version=\"", f);
+	put_label_value(f, version ? version : LIFELINE_VERSION);
+	fputs("\"} 1\n", f);
 	put_header(f, "lifeline_state_readable", "1 when the boot-state record could be read.");
 	fprintf(f, "lifeline_state_readable %d\n", readable ? 1 : 0);
 	if (readable) {
@@ -78,17 +115,22 @@ int metrics_format(struct json_object *report, unsigned spooled, char **ret)
 		fprintf(f, "lifeline_level %" PRId64 "\n", get_int(state, "level", 0));
 		put_header(f, "lifeline_boot_seq", "Boot attempts counted by lifeline.");
 		fprintf(f, "lifeline_boot_seq %" PRId64 "\n", get_int(state, "boot_seq", 0));
+		(void)json_object_object_get_ex(state, "last_good", &lg);
+		put_header(f, "lifeline_last_bless_timestamp_seconds",
+		           "When a boot was last blessed (unix seconds; 0 never).");
+		fprintf(f, "lifeline_last_bless_timestamp_seconds %" PRId64 "\n",
+		        get_int(lg, "time", 0));
 	}
-	put_header(f, "lifeline_mode", "1 for the current boot mode.");
-	for (size_t i = 0; i < ELEMENTSOF(modes); i++)
-		fprintf(f, "lifeline_mode{mode=\"%s\"} %d\n", modes[i],
-		        streq_ptr(mode, modes[i]) ? 1 : 0);
-	if (mode && !streq(mode, "normal") && !streq(mode, "safe") && !streq(mode, "given-up") &&
-	    !streq(mode, "unreadable")) {
-		fputs("lifeline_mode{mode=\"", f);
-		put_label_value(f, mode);
-		fputs("\"} 1\n", f);
-	}
+	put_header(f, "lifeline_mode", "1 for the mode this boot runs in.");
+	put_modes(f, "lifeline_mode", now);
+	put_header(f, "lifeline_next_boot_mode", "1 for the mode the next boot starts in.");
+	put_modes(f, "lifeline_next_boot_mode", next);
+	put_header(f, "lifeline_reboot_required",
+	           "1 when what was decided since this boot started needs a reboot.");
+	fprintf(f, "lifeline_reboot_required %d\n", get_bool(boot, "reboot_required") ? 1 : 0);
+	put_header(f, "lifeline_command_seq",
+	           "Sequence number of the last fleet command accepted.");
+	fprintf(f, "lifeline_command_seq %" PRIu64 "\n", command_seq);
 	put_header(f, "lifeline_quarantined", "1 for each quarantined component.");
 	if (json_object_object_get_ex(report, "quarantined", &q) &&
 	    json_object_is_type(q, json_type_array))
@@ -112,15 +154,49 @@ int metrics_format(struct json_object *report, unsigned spooled, char **ret)
 	return 0;
 }
 
-int metrics_write(const char *root, struct json_object *report, unsigned spooled)
+static char *metrics_path(const char *root, const char *dir)
 {
-	_cleanup_free_ char *path = path_under_root(root, METRICS_FILE), *text = NULL;
+	_cleanup_free_ char *d = path_under_root(root, dir ? dir : METRICS_DIR);
+
+	return d ? path_join(d, METRICS_NAME) : NULL;
+}
+
+/* The seq of an accepted fleet command in report (its seq is used up,
+ * whether its action ran or its condition was not met), or 0. */
+static uint64_t report_command_seq(json_object *report)
+{
+	json_object *c = NULL;
+
+	if (!json_object_object_get_ex(report, "command", &c) ||
+	    !streq_ptr(get_str(c, "result"), "accepted"))
+		return 0;
+	return (uint64_t)get_int(c, "seq", 0);
+}
+
+/* lifeline_command_seq of the file written before, or 0. */
+static uint64_t previous_command_seq(const char *path)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *key = "\nlifeline_command_seq ", *at;
+
+	if (read_full_file(path, 1024 * 1024, &text, NULL) < 0 || !(at = strstr(text, key)))
+		return 0;
+	return strtoull(at + strlen(key), NULL, 10);
+}
+
+int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled)
+{
+	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL;
+	uint64_t seq;
 	char *slash;
 	int r;
 
 	if (!path)
 		return -ENOMEM;
-	r = metrics_format(report, spooled, &text);
+	seq = report_command_seq(report);
+	if (seq == 0)
+		seq = previous_command_seq(path);
+	r = metrics_format(report, spooled, seq, &text);
 	if (r < 0)
 		return r;
 	slash = strrchr(path, '/');
@@ -132,9 +208,9 @@ int metrics_write(const char *root, struct json_object *report, unsigned spooled
 	return write_file_atomic(path, text, strlen(text), 0644);
 }
 
-int metrics_update_spooled(const char *root, unsigned spooled)
+int metrics_update_spooled(const char *root, const char *dir, unsigned spooled)
 {
-	_cleanup_free_ char *path = path_under_root(root, METRICS_FILE), *text = NULL, *out = NULL;
+	_cleanup_free_ char *path = metrics_path(root, dir), *text = NULL, *out = NULL;
 	const char *key = "\nlifeline_reports_spooled ";
 	char *at, *eol;
 	int r;

@@ -5,11 +5,26 @@
  * /var/lib/prometheus/node-exporter): the counters of the last report.
  *
  *   lifeline_up 1                              the agent wrote this file
+ *   lifeline_build_info{version="0.1.0"} 1     the agent's version
  *   lifeline_state_readable 1                  0: the record is unreadable
  *   lifeline_failures 0                        consecutive unblessed boots
  *   lifeline_level 0                           escalation level
  *   lifeline_boot_seq 42
- *   lifeline_mode{mode="normal"} 1             one series per mode, 0 or 1
+ *   lifeline_mode{mode="safe"} 1               the mode THIS boot runs in, one
+ *                                              series per mode, 0 or 1 (the
+ *                                              record's when lifeline-early did
+ *                                              not count this boot)
+ *   lifeline_next_boot_mode{mode="normal"} 1   the mode the next boot gets (the
+ *                                              record's), one series per mode
+ *   lifeline_reboot_required 1                 1: what was decided since this
+ *                                              boot started needs a reboot
+ *   lifeline_last_bless_timestamp_seconds 1.7e9  when a boot was last blessed
+ *                                              (0: never)
+ *   lifeline_command_seq 7                     the seq of the last fleet command
+ *                                              accepted (used up: applied, or
+ *                                              its condition not met); kept
+ *                                              from the previous file when
+ *                                              this report is not one
  *   lifeline_quarantined{component="x"} 1      one per quarantined component
  *   lifeline_reports_spooled 0                 reports waiting for the collector
  *   lifeline_report_timestamp_seconds 1.7e9    when the file was written
@@ -19,14 +34,21 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 struct json_object;
 
-#define METRICS_FILE "/var/lib/prometheus/node-exporter/lifeline.prom"
+#define METRICS_DIR  "/var/lib/prometheus/node-exporter"
+#define METRICS_NAME "lifeline.prom"
+#define METRICS_FILE METRICS_DIR "/" METRICS_NAME
 
-/* The file's text for a report (agent/report.h) and the spool count. */
-int metrics_format(struct json_object *report, unsigned spooled, char **ret);
-/* Writes <root>/METRICS_FILE (creating its directory). */
-int metrics_write(const char *root, struct json_object *report, unsigned spooled);
+/* The file's text for a report (agent/report.h), the spool count and the
+ * last applied command's seq (0: none yet). */
+int metrics_format(struct json_object *report, unsigned spooled, uint64_t command_seq, char **ret);
+/* Writes <root>/<dir>/METRICS_NAME (dir NULL: METRICS_DIR), creating the
+ * directory. The command seq comes from the report when it is an accepted
+ * fleet command, else from the file written before. */
+int metrics_write(const char *root, const char *dir, struct json_object *report, unsigned spooled);
 /* Updates only lifeline_reports_spooled in an existing file (after a
  * flush). -ENOENT when there is no file yet. */
-int metrics_update_spooled(const char *root, unsigned spooled);
+int metrics_update_spooled(const char *root, const char *dir, unsigned spooled);

@@ -7,8 +7,9 @@
  * and why, as soon as lifelined (or `lifelinectl report`) finds a network.
  *
  * This file runs in the initramfs: it must not pull libcurl or json-c into
- * lifeline-early (spool.c has both). So it writes the JSON itself and
- * follows spool.h's file naming and bound by hand.
+ * lifeline-early (spool.c has both). So it writes the JSON with
+ * common/json-writer and names the file with spool-name.c; the decision
+ * drops only heartbeats to fit [report] spool_max.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "common/json-writer.h"
 #include "common/macro.h"
 #include "common/strv.h"
 #include "agent/conf/config.h"
@@ -32,88 +34,31 @@
 #include "agent/decision/runstate.h"
 #include "agent/report/spool.h"
 
-#define DECISION_TIME_DIGITS 16
-#define DECISION_ID_DIGITS   32
-#define DECISION_NAME_LEN    (DECISION_TIME_DIGITS + 1 + DECISION_ID_DIGITS + 5)
-
-/* A JSON string: quotes, backslash and control characters escaped, bytes
- * that are not UTF-8 (pstore lines may hold anything) as U+FFFD. */
-static void put_string(FILE *f, const char *s)
+static void put_key_string(struct json_writer *w, const char *key, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	while (*p) {
-		unsigned n = *p < 0x80             ? 0
-		             : (*p & 0xe0) == 0xc0 ? 1
-		             : (*p & 0xf0) == 0xe0 ? 2
-		             : (*p & 0xf8) == 0xf0 ? 3
-		                                   : 4;
-		bool ok = n < 4 && !(n == 1 && *p < 0xc2);
-
-		for (unsigned i = 1; ok && i <= n; i++)
-			ok = (p[i] & 0xc0) == 0x80;
-		if (!ok) {
-			fputs("\\ufffd", f);
-			p++;
-		} else if (n > 0) {
-			fwrite(p, 1, n + 1, f);
-			p += n + 1;
-		} else {
-			if (*p == '"' || *p == '\\')
-				fprintf(f, "\\%c", *p);
-			else if (*p < 0x20)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-			p++;
-		}
-	}
-	fputc('"', f);
+	json_writer_key(w, key);
+	json_writer_string(w, s);
 }
 
-static void put_strv(FILE *f, char *const *l)
+static void put_key_uint(struct json_writer *w, const char *key, uint64_t v)
 {
-	fputc('[', f);
-	for (char *const *s = l; s && *s; s++) {
-		if (s != l)
-			fputc(',', f);
-		put_string(f, *s);
-	}
-	fputc(']', f);
+	json_writer_key(w, key);
+	json_writer_uint(w, v);
 }
 
-static void put_key(FILE *f, const char *key)
+static void put_key_strv(struct json_writer *w, const char *key, char *const *l)
 {
-	fprintf(f, ",\"%s\":", key);
-}
-
-/* The first line of <root>/etc/<name>, or NULL. */
-static char *etc_line(const char *root, const char *rel)
-{
-	_cleanup_free_ char *p = path_under_root(root, rel);
-	char *t = NULL;
-
-	if (!p || read_full_file(p, 4096, &t, NULL) < 0)
-		return NULL;
-	t[strcspn(t, "\n")] = 0;
-	if (!*t) {
-		free(t);
-		return NULL;
-	}
-	return t;
+	json_writer_key(w, key);
+	json_writer_strv(w, l, 0, 0);
 }
 
 int report_decision_format(const char *root, const struct runstate *rs, const char *id, int64_t now,
                            char **ret, size_t *ret_size)
 {
-	_cleanup_free_ char *host = etc_line(root, "/etc/hostname");
+	_cleanup_free_ char *host = report_hostname(root);
 	char mid[33];
 	bool have_mid = machine_id_read(root, mid) >= 0;
+	struct json_writer w;
 	char *buf = NULL;
 	size_t size = 0;
 	struct utsname u;
@@ -122,43 +67,52 @@ int report_decision_format(const char *root, const struct runstate *rs, const ch
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "{\"version\":%d,\"id\":", REPORT_FORMAT_VERSION);
-	put_string(f, id);
-	fprintf(f, ",\"time\":%" PRId64 ",\"event\":\"mode-change\"", now);
-	fputs(",\"machine\":{\"machine_id\":", f);
-	put_string(f, have_mid ? mid : NULL);
-	put_key(f, "hostname");
-	put_string(f, host);
-	put_key(f, "kernel");
-	put_string(f, uname(&u) >= 0 ? u.release : NULL);
-	put_key(f, "agent_version");
-	put_string(f, LIFELINE_VERSION);
-	fputc('}', f);
+	json_writer_init(&w, f);
+	json_writer_object_begin(&w);
+	put_key_uint(&w, "version", REPORT_FORMAT_VERSION);
+	put_key_string(&w, "id", id);
+	json_writer_key(&w, "time");
+	json_writer_int(&w, now);
+	put_key_string(&w, "event", "mode-change");
+	json_writer_key(&w, "machine");
+	json_writer_object_begin(&w);
+	put_key_string(&w, "machine_id", have_mid ? mid : NULL);
+	put_key_string(&w, "hostname", host);
+	put_key_string(&w, "kernel", uname(&u) >= 0 ? u.release : NULL);
+	put_key_string(&w, "agent_version", LIFELINE_VERSION);
+	json_writer_object_end(&w);
 	/* What the state record says after this boot was counted. */
-	fprintf(f, ",\"state\":{\"store\":");
-	put_string(f, rs->store);
-	fprintf(f, ",\"record\":true,\"boot_seq\":%u,\"failures\":%u,\"mode\":", rs->boot_seq,
-	        rs->failures);
-	put_string(f, rs->mode);
-	fprintf(f, ",\"level\":%u,\"generation\":%u}", rs->level, rs->generation);
-	fputs(",\"this_boot\":{\"mode\":", f);
-	put_string(f, rs->mode);
-	put_key(f, "action");
-	put_string(f, rs->action);
-	put_key(f, "reason");
-	put_string(f, rs->reason);
-	put_key(f, "evidence");
-	put_strv(f, rs->evidence);
-	put_key(f, "quarantine");
-	put_strv(f, rs->quarantine);
-	put_key(f, "error");
-	put_string(f, rs->error);
-	fputc('}', f);
+	json_writer_key(&w, "state");
+	json_writer_object_begin(&w);
+	put_key_string(&w, "store", rs->store);
+	json_writer_key(&w, "record");
+	json_writer_bool(&w, true);
+	put_key_uint(&w, "boot_seq", rs->boot_seq);
+	put_key_uint(&w, "failures", rs->failures);
+	put_key_string(&w, "mode", rs->mode);
+	put_key_uint(&w, "level", rs->level);
+	put_key_uint(&w, "generation", rs->generation);
+	json_writer_object_end(&w);
+	json_writer_key(&w, "this_boot");
+	json_writer_object_begin(&w);
+	put_key_string(&w, "mode", rs->mode);
+	put_key_string(&w, "action", rs->action);
+	put_key_string(&w, "reason", rs->reason);
+	put_key_strv(&w, "evidence", rs->evidence);
+	put_key_strv(&w, "quarantine", rs->quarantine);
+	put_key_string(&w, "error", rs->error);
+	json_writer_object_end(&w);
 	/* The report a collector can tell from the daemon's later ones: the
 	 * quarantine was decided, its files not yet moved. */
-	fputs(",\"decision\":{\"phase\":\"before-quarantine\",\"quarantine\":", f);
-	put_strv(f, rs->quarantine);
-	fprintf(f, ",\"level\":%u,\"generation\":%u}}\n", rs->level, rs->generation);
+	json_writer_key(&w, "decision");
+	json_writer_object_begin(&w);
+	put_key_string(&w, "phase", "before-quarantine");
+	put_key_strv(&w, "quarantine", rs->quarantine);
+	put_key_uint(&w, "level", rs->level);
+	put_key_uint(&w, "generation", rs->generation);
+	json_writer_object_end(&w);
+	json_writer_object_end(&w);
+	fputc('\n', f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -166,15 +120,6 @@ int report_decision_format(const char *root, const struct runstate *rs, const ch
 	*ret = buf;
 	*ret_size = size;
 	return 0;
-}
-
-static bool is_spool_name(const char *n)
-{
-	if (strlen(n) != DECISION_NAME_LEN || n[DECISION_TIME_DIGITS] != '-' ||
-	    strcmp(n + DECISION_NAME_LEN - 5, ".json") != 0)
-		return false;
-	return strspn(n, "0123456789") == DECISION_TIME_DIGITS &&
-	       strspn(n + DECISION_TIME_DIGITS + 1, "0123456789abcdef") == DECISION_ID_DIGITS;
 }
 
 /* A heartbeat as spool_add() writes it (json-c, plain): the exact bytes
@@ -188,48 +133,32 @@ static bool is_heartbeat(const char *path)
 	       strstr(t, "\"event\":\"heartbeat\"");
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Room for need bytes under max_bytes: drops the oldest heartbeats only
  * (spool.h: a report never pushes out one of a higher class, and this is
- * one of the highest). */
-static int decision_make_room(const char *dir, uint64_t need, uint64_t max_bytes)
+ * one of the highest). names: the spool, oldest first. */
+static int decision_make_room(const char *dir, char **names, uint64_t need, uint64_t max_bytes)
 {
-	_cleanup_strv_free_ char **names = NULL;
 	uint64_t total = 0;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
 
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (!is_spool_name(de->d_name) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		total += (uint64_t)st.st_size;
-		if (strv_extend(&names, de->d_name) < 0) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		n++;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(names, n, sizeof(char *), cmp_names);
-	for (size_t i = 0; i < n && total + need > max_bytes; i++) {
-		_cleanup_free_ char *p = path_join(dir, names[i]);
+	STRV_FOREACH (n, names) {
+		_cleanup_free_ char *p = path_join(dir, *n);
 		struct stat st;
 
 		if (!p)
 			return -ENOMEM;
-		if (stat(p, &st) < 0 || !is_heartbeat(p))
+		if (lstat(p, &st) >= 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	STRV_FOREACH (n, names) {
+		_cleanup_free_ char *p = NULL;
+		struct stat st;
+
+		if (total + need <= max_bytes)
+			break;
+		p = path_join(dir, *n);
+		if (!p)
+			return -ENOMEM;
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) || !is_heartbeat(p))
 			continue;
 		if (unlink(p) == 0)
 			total -= (uint64_t)st.st_size;
@@ -240,10 +169,9 @@ static int decision_make_room(const char *dir, uint64_t need, uint64_t max_bytes
 int report_spool_decision(const char *root, const struct lifeline_config *cfg,
                           const struct runstate *rs, char **ret_path)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
-	uint8_t raw[DECISION_ID_DIGITS / 2] = {0};
-	char id[DECISION_ID_DIGITS + 1];
-	struct timespec ts;
+	_cleanup_free_ char *dir = NULL, *text = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	char id[SPOOL_ID_DIGITS + 1];
 	size_t size = 0;
 	int r;
 
@@ -251,18 +179,10 @@ int report_spool_decision(const char *root, const struct lifeline_config *cfg,
 		*ret_path = NULL;
 	if (!cfg->report_url || !*cfg->report_url)
 		return 0;
-	/* GRND_NONBLOCK: early in the boot the pool may not be ready; the id
-	 * needs to be unique, not secret, so the clock fills in. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (getrandom(raw, sizeof(raw), GRND_NONBLOCK) != (ssize_t)sizeof(raw)) {
-		uint64_t t = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-
-		memcpy(raw, &t, sizeof(t));
-		raw[8] = (uint8_t)getpid();
-	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(id + 2 * i, 3, "%02x", raw[i]);
-	r = report_decision_format(root, rs, id, (int64_t)ts.tv_sec, &text, &size);
+	/* the id needs to be unique, not secret: early in the boot, when the
+	 * entropy pool is not ready, spool_random_bytes() fills in */
+	spool_id_new(id);
+	r = report_decision_format(root, rs, id, (int64_t)time(NULL), &text, &size);
 	if (r < 0)
 		return r;
 	if ((uint64_t)size > cfg->report_spool_max)
@@ -273,19 +193,14 @@ int report_spool_decision(const char *root, const struct lifeline_config *cfg,
 	r = mkdir_p(dir, 0700);
 	if (r < 0)
 		return r;
-	r = decision_make_room(dir, size, cfg->report_spool_max);
+	r = spool_list(root, &names);
 	if (r < 0)
 		return r;
-	if (asprintf(&path, "%s/%0*llu-%s.json", dir, DECISION_TIME_DIGITS,
-	             (unsigned long long)ts.tv_sec * 1000000ULL +
-	                 (unsigned long long)ts.tv_nsec / 1000ULL,
-	             id) < 0)
-		return -ENOMEM;
-	/* temp + fsync + rename + fsync(dir): on disk before any file moves */
-	r = write_file_atomic(path, text, size, 0600);
+	r = decision_make_room(dir, names, size, cfg->report_spool_max);
 	if (r < 0)
 		return r;
-	if (ret_path)
-		*ret_path = TAKE_PTR(path);
-	return 1;
+	/* spool.h's naming, with its "never below the newest name" rule: in
+	 * the initramfs the clock is most often wrong */
+	r = spool_write(root, names, id, text, size, ret_path);
+	return r < 0 ? r : 1;
 }

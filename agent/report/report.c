@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Report documents with json-c (report.h): building one for the machine
+ * under a root, its journal entry, and report_emit() to the spool, the
+ * journal and the metrics file; mode-change detection for lifelined.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -17,12 +22,12 @@
 #include "common/macro.h"
 #include "common/strv.h"
 #include "agent/conf/config.h"
-#include "agent/ctl/ctl.h"
 #include "efi/store.h"
 #include "agent/conf/machine-id.h"
 #include "agent/report/metrics.h"
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
+#include "agent/ops/ops.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct store *, store_free)
@@ -60,29 +65,31 @@ static json_object *strv_array(char *const *l)
 static json_object *machine_object(const char *root)
 {
 	json_object *o = json_object_new_object();
-	char mid[33], host[HOST_NAME_MAX + 1] = "";
+	_cleanup_free_ char *host = report_hostname(root);
+	char mid[33];
 	struct utsname u;
 
 	if (!o)
 		return NULL;
 	json_object_object_add(
 	    o, "machine_id", machine_id_read(root, mid) >= 0 ? json_object_new_string(mid) : NULL);
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		host[0] = 0;
-	json_object_object_add(o, "hostname", string_or_null(*host ? host : NULL));
+	json_object_object_add(o, "hostname", string_or_null(host));
 	json_object_object_add(o, "kernel",
 	                       uname(&u) >= 0 ? json_object_new_string(u.release) : NULL);
 	json_object_object_add(o, "agent_version", json_object_new_string(LIFELINE_VERSION));
 	return o;
 }
 
-static json_object *state_object(const struct lifeline_config *cfg)
+/* ret_rec gets the record when it could be read (or is a new one). */
+static json_object *state_object(const struct lifeline_config *cfg, struct state_record *ret_rec,
+                                 bool *ret_have_rec)
 {
 	_cleanup_(store_freep) struct store *store = NULL;
 	json_object *o = json_object_new_object(), *m;
 	struct state_record rec;
 	int r;
 
+	*ret_have_rec = false;
 	if (!o)
 		return NULL;
 	r = config_open_store(cfg, &store, NULL);
@@ -104,6 +111,8 @@ static json_object *state_object(const struct lifeline_config *cfg)
 	}
 	if (r == -ENOENT)
 		state_record_init(&rec);
+	*ret_rec = rec;
+	*ret_have_rec = true;
 	json_object_object_add(o, "record", json_object_new_boolean(r == 0));
 	json_object_object_add(o, "boot_seq", json_object_new_int64(rec.boot_seq));
 	json_object_object_add(o, "failures", json_object_new_int64(rec.failures));
@@ -128,9 +137,11 @@ static json_object *state_object(const struct lifeline_config *cfg)
 	return o;
 }
 
-static json_object *this_boot_object(const struct runstate *rs)
+static json_object *this_boot_object(const struct runstate *rs, const struct state_record *rec)
 {
 	json_object *o = json_object_new_object();
+	const char *why = NULL;
+	bool reboot = rec && ops_reboot_required(rec, rs, &why);
 
 	if (!o)
 		return NULL;
@@ -140,6 +151,8 @@ static json_object *this_boot_object(const struct runstate *rs)
 	json_object_object_add(o, "evidence", strv_array(rs->evidence));
 	json_object_object_add(o, "quarantine", strv_array(rs->quarantine));
 	json_object_object_add(o, "error", string_or_null(rs->error));
+	json_object_object_add(o, "reboot_required", json_object_new_boolean(reboot));
+	json_object_object_add(o, "reboot_reason", string_or_null(why));
 	return o;
 }
 
@@ -147,7 +160,7 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 {
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	json_object *a = json_object_new_array();
-	unsigned n = 0;
+	unsigned n = 0, decided = 0;
 
 	if (!a)
 		return NULL;
@@ -163,7 +176,11 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 		json_object_array_add(a, e);
 	}
 	/* Decided in this boot but not (yet) in the durable list: the rootfs
-	 * phase may not have written it. */
+	 * phase may not have written it. Once it has (quarantine/decided at
+	 * this boot's generation), the active list is the whole truth: a
+	 * clear since removed them. */
+	if (rs && quarantine_decided_read(root, &decided) >= 0 && decided >= rs->generation)
+		rs = NULL;
 	if (rs)
 		STRV_FOREACH (id, rs->quarantine) {
 			bool found = false;
@@ -188,16 +205,14 @@ static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ char *rs_path = path_under_root(root, RUNSTATE_FILE);
+	struct state_record rec;
 	struct runstate rs;
-	bool have_rs;
-	uint8_t raw[16];
-	char id[33];
+	bool have_rs, have_rec;
+	char id[SPOOL_ID_DIGITS + 1];
 
 	if (!o || !rs_path)
 		return -ENOMEM;
-	spool_random_bytes(raw, sizeof(raw));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	spool_id_new(id);
 
 	runstate_init(&rs);
 	have_rs = runstate_read(rs_path, &rs) >= 0;
@@ -206,8 +221,9 @@ static int report_build_cfg(const char *root, const struct lifeline_config *cfg,
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
 	json_object_object_add(o, "machine", machine_object(root));
-	json_object_object_add(o, "state", state_object(cfg));
-	json_object_object_add(o, "this_boot", have_rs ? this_boot_object(&rs) : NULL);
+	json_object_object_add(o, "state", state_object(cfg, &rec, &have_rec));
+	json_object_object_add(o, "this_boot",
+	                       have_rs ? this_boot_object(&rs, have_rec ? &rec : NULL) : NULL);
 	json_object_object_add(o, "quarantined", quarantined_array(root, have_rs ? &rs : NULL));
 	runstate_done(&rs);
 	*ret = TAKE_PTR(o);
@@ -394,6 +410,14 @@ int report_journal_send(struct json_object *report)
 	return sd_journal_sendv(iov, (int)n);
 }
 
+/* The textfile directory: METRICS_DIR (NULL) until [report] metrics_dir
+ * is a key of lifeline.conf. */
+static const char *metrics_dir(const struct lifeline_config *cfg)
+{
+	(void)cfg;
+	return NULL;
+}
+
 int report_emit(const char *root, const struct lifeline_config *cfg, struct json_object *report)
 {
 	unsigned spooled = 0;
@@ -408,7 +432,7 @@ int report_emit(const char *root, const struct lifeline_config *cfg, struct json
 	if (k < 0)
 		log_debug_errno(k, "Failed to send report to the journal: %m");
 	(void)spool_count(root, &spooled, NULL);
-	k = metrics_write(root, report, spooled);
+	k = metrics_write(root, metrics_dir(cfg), report, spooled);
 	if (k < 0)
 		log_debug_errno(k, "Failed to write %s: %m", METRICS_FILE);
 	return r;
@@ -431,12 +455,7 @@ int report_unblessed(const char *root, const struct lifeline_config *cfg, const 
 	return report_emit(root, cfg, o);
 }
 
-/* ---- the daemon's schedule ---- */
-
-void report_sched_init(struct report_sched *s)
-{
-	memset(s, 0, sizeof(*s));
-}
+/* ---- mode changes and the spool ---- */
 
 static int mode_file_read(const char *root, char **ret)
 {
@@ -470,13 +489,8 @@ static int mode_file_write(const char *root, const char *mode)
 	return write_file_atomic(p, buf, strlen(buf), 0644);
 }
 
-/* Reports a mode change when there is one; else, when fallback is a valid
- * event (and, with only_outside_normal, the mode is not normal), a report
- * of that event. The mode file is written after the
- * report is spooled: a crash in between reports the change twice, never
- * not at all. */
-static int report_mode_or(const char *root, const struct lifeline_config *cfg,
-                          enum report_event fallback, bool only_outside_normal)
+int report_mode_change(const char *root, const struct lifeline_config *cfg,
+                       enum report_event fallback, bool only_outside_normal)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	_cleanup_free_ char *last = NULL;
@@ -516,114 +530,17 @@ out:
 	return 0;
 }
 
-int report_sched_start(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                       uint64_t now)
-{
-	s->next_heartbeat = now + cfg->report_heartbeat;
-	s->next_poll = now;
-	/* Started outside normal mode: say so even when it is no change
-	 * (a restarted agent in safe mode). */
-	return report_mode_or(root, cfg, REPORT_EVENT_START, true);
-}
-
-/* spool_flush(), then the metrics file's spool count follows. */
-static int flush_and_count(const char *root, const struct lifeline_config *cfg,
-                           struct spool_backoff *b, uint64_t now, bool force,
-                           void (*keepalive)(void *userdata), void *userdata, unsigned *ret_sent)
+int report_flush(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
+                 uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
+                 unsigned *ret_sent)
 {
 	unsigned sent = 0, left = 0;
 	int r;
 
 	r = spool_flush(root, cfg, b, now, force, keepalive, userdata, &sent);
 	if (sent > 0 && spool_count(root, &left, NULL) >= 0)
-		(void)metrics_update_spooled(root, left);
+		(void)metrics_update_spooled(root, metrics_dir(cfg), left);
 	if (ret_sent)
 		*ret_sent = sent;
 	return r;
-}
-
-int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                      uint64_t now)
-{
-	int r;
-
-	if (cfg->commands_url && *cfg->commands_url && now >= s->next_poll) {
-		unsigned judged = 0;
-
-		s->next_poll = now + cfg->commands_poll_interval;
-		r = command_poll(&s->poller, root, cfg, s->keepalive, s->userdata,
-		                 (int64_t)time(NULL), &judged);
-		if (r < 0)
-			log_debug_errno(r, "Command poll failed: %m");
-		s->poll_error = r < 0 ? r : 0;
-		/* An applied command may have changed the mode. */
-		if (judged > 0)
-			(void)report_mode_or(root, cfg, _REPORT_EVENT_MAX, false);
-	}
-	if (now >= s->next_heartbeat) {
-		s->next_heartbeat = now + cfg->report_heartbeat;
-		r = report_mode_or(root, cfg, REPORT_EVENT_HEARTBEAT, false);
-		if (r < 0)
-			log_debug_errno(r, "Heartbeat report failed: %m");
-	}
-	return flush_and_count(root, cfg, &s->backoff, now, false, s->keepalive, s->userdata, NULL);
-}
-
-/* ---- lifelinectl report ---- */
-
-int report_verb(const struct ctl_ctx *ctx)
-{
-	_cleanup_(config_donep) struct lifeline_config cfg;
-	_cleanup_(json_object_putp) json_object *o = NULL;
-	struct spool_backoff b = {0};
-	bool dry_run = false;
-	unsigned sent = 0, left = 0;
-	int r;
-
-	load_config(ctx->root, &cfg);
-	for (int i = 0; i < ctx->n_args; i++) {
-		if (streq(ctx->args[i], "--dry-run") || streq(ctx->args[i], "-n"))
-			dry_run = true;
-		else if (!streq(ctx->args[i], "--")) {
-			log_error("report: unknown argument '%s' (report [--dry-run])",
-			          ctx->args[i]);
-			return CTL_EXIT_USAGE;
-		}
-	}
-	r = report_build_cfg(ctx->root, &cfg, &o);
-	if (r < 0) {
-		log_error_errno(r, "Failed to build the report: %m");
-		return CTL_EXIT_FAILURE;
-	}
-	set_event(o, REPORT_EVENT_MANUAL);
-	if (dry_run) {
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-		                                           JSON_C_TO_STRING_NOSLASHESCAPE));
-		return CTL_EXIT_OK;
-	}
-	r = report_emit(ctx->root, &cfg, o);
-	if (r < 0) {
-		log_error_errno(r, "Failed to spool the report under %s: %m", SPOOL_DIR);
-		return CTL_EXIT_FAILURE;
-	}
-	if (!cfg.report_url || !*cfg.report_url) {
-		log_info("report %s written to the journal and %s ([report] url is not set)",
-		         get_str(o, "id"), METRICS_FILE);
-		return CTL_EXIT_OK;
-	}
-	r = flush_and_count(ctx->root, &cfg, &b, 0, true, NULL, NULL, &sent);
-	(void)spool_count(ctx->root, &left, NULL);
-	if (r == -EBUSY) {
-		log_info("report %s spooled; lifelined is sending the spool right now",
-		         get_str(o, "id"));
-		return CTL_EXIT_OK;
-	}
-	if (r < 0) {
-		log_error("report %s spooled but not sent: %s (%u report(s) wait in %s)",
-		          get_str(o, "id"), *b.last_error ? b.last_error : strerror(-r), left,
-		          SPOOL_DIR);
-		return CTL_EXIT_FAILURE;
-	}
-	log_info("report %s sent (%u delivered)", get_str(o, "id"), sent);
-	return CTL_EXIT_OK;
 }

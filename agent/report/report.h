@@ -19,7 +19,10 @@
  *              or, when the record is unreadable,
  *              { "store": ..., "error": "<why>" },
  *     "this_boot": { "mode", "action", "reason", "evidence": [...],
- *                    "quarantine": [...], "error" } | null,
+ *                    "quarantine": [...], "error",
+ *                    "reboot_required": true|false, "reboot_reason" } | null,
+ *              ("mode" is the mode this boot runs in, state's "mode" the
+ *              next boot's; reboot_required: ops_reboot_required())
  *     "quarantined": [ { "component", "generation", "level" }, ... ],
  *     "command": { "result": "accepted"|"rejected", "reason", "detail",
  *                  "source", "action", "seq", "applied" }   (event "command" only)
@@ -39,12 +42,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/command/command.h"
 #include "agent/report/spool.h"
 
 struct json_object;
 struct lifeline_config;
-struct ctl_ctx;
 
 #define REPORT_FORMAT_VERSION 1
 /* The journal MESSAGE_ID of every lifeline report (journalctl
@@ -77,6 +78,11 @@ int report_build_event(const char *root, enum report_event event, struct json_ob
 int report_build_config(const char *root, const struct lifeline_config *cfg,
                         enum report_event event, struct json_object **ret);
 
+/* The "hostname" of a report: the kernel's hostname, or, when none is set
+ * yet ("(none)" in the initramfs), the first line of <root>/etc/hostname;
+ * NULL when neither has one (or out of memory). */
+char *report_hostname(const char *root);
+
 /* The mode the report shows: "normal", "safe", "given-up" or "unreadable". */
 const char *report_mode(struct json_object *report);
 
@@ -91,29 +97,22 @@ int report_journal_send(struct json_object *report);
  * (debug log); returns the spool's result. */
 int report_emit(const char *root, const struct lifeline_config *cfg, struct json_object *report);
 
-/* The daemon's reporting schedule: heartbeats, command polls, spool flushes
- * with back-off, and mode-change reports. Times are seconds on the caller's
- * monotonic clock. */
-struct report_sched {
-	uint64_t next_heartbeat;
-	uint64_t next_poll;
-	struct spool_backoff backoff;
-	struct command_poller poller;
-	int poll_error;                    /* why the last command poll failed, or 0 */
-	void (*keepalive)(void *userdata); /* called during long requests */
-	void *userdata;
-};
+/* Reports a mode change when the mode differs from the last one reported
+ * (REPORT_MODE_FILE; no file yet: a mode other than normal is a change);
+ * else a report of event fallback, unless fallback is _REPORT_EVENT_MAX or
+ * (with only_outside_normal) the mode is normal. The mode file is written
+ * after the report is spooled: a crash in between reports the change
+ * twice, never not at all. Returns report_emit()'s result, or 0 when
+ * nothing was reported. lifelined's start ("start" outside normal mode),
+ * heartbeats ("heartbeat") and applied commands (no fallback) use it. */
+int report_mode_change(const char *root, const struct lifeline_config *cfg,
+                       enum report_event fallback, bool only_outside_normal);
 
-void report_sched_init(struct report_sched *s);
-/* At daemon start: a "mode-change" report when the mode differs from the
- * last one reported (REPORT_MODE_FILE), else a "start" report when not in
- * normal mode. Schedules the first heartbeat and poll. */
-int report_sched_start(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                       uint64_t now);
-/* Does what is due. Returns the flush's result (0, -EAGAIN when backing
- * off, or why the collector was not reached: s->backoff says more). */
-int report_sched_tick(struct report_sched *s, const char *root, const struct lifeline_config *cfg,
-                      uint64_t now);
+/* spool_flush(), then the metrics file's spool count follows what was
+ * sent. Arguments and result as spool_flush(). */
+int report_flush(const char *root, const struct lifeline_config *cfg, struct spool_backoff *b,
+                 uint64_t now, bool force, void (*keepalive)(void *userdata), void *userdata,
+                 unsigned *ret_sent);
 
 /* A boot that is healthy by systemd's word and stable but fails a check.d
  * script stays unblessed and is reported (event "unblessed") with the
@@ -141,7 +140,3 @@ int report_spool_decision(const char *root, const struct lifeline_config *cfg,
 /* Its text, for tests: one JSON object and a newline. */
 int report_decision_format(const char *root, const struct runstate *rs, const char *id, int64_t now,
                            char **ret, size_t *ret_size);
-
-/* lifelinectl report [--dry-run]: print the report (--dry-run), or emit it
- * and send the spool now. Exit codes as ctl.h. */
-int report_verb(const struct ctl_ctx *ctx);

@@ -24,11 +24,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
 
-#define SPOOL_TIME_DIGITS 16
-#define SPOOL_ID_DIGITS   32
-#define SPOOL_NAME_LEN    (SPOOL_TIME_DIGITS + 1 + SPOOL_ID_DIGITS + 5)
-#define SPOOL_TIME_MAX    9999999999999999ULL /* the largest SPOOL_TIME_DIGITS number */
-
 /* Request timeouts; tests shorten them (spool_set_http_timeouts()). */
 static long http_connect_timeout = SPOOL_HTTP_CONNECT_TIMEOUT;
 static long http_total_timeout = SPOOL_HTTP_TOTAL_TIMEOUT;
@@ -38,107 +33,6 @@ void spool_set_http_timeouts(long connect_seconds, long total_seconds)
 	http_connect_timeout = connect_seconds > 0 ? connect_seconds : SPOOL_HTTP_CONNECT_TIMEOUT;
 	http_total_timeout = total_seconds > 0 ? total_seconds : SPOOL_HTTP_TOTAL_TIMEOUT;
 }
-/* A temp file of write_file_atomic() that a crash left behind is removed
- * when its writer's PID no longer runs, or once it is this old (the PID
- * may have been reused after a reboot). */
-#define SPOOL_STALE_TMP_SECONDS 3600
-
-void spool_random_bytes(void *buf, size_t n)
-{
-	uint8_t *p = buf;
-
-	while (n > 0) {
-		ssize_t k = getrandom(p, n, GRND_NONBLOCK);
-
-		if (k <= 0) {
-			/* Entropy pool not ready this early (getrandom(2)):
-			 * ids and jitter need to be unlikely to collide, not
-			 * secret. */
-			struct timespec ts;
-			static unsigned counter;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
-			             (uint64_t)getpid() ^ ((uint64_t)++counter << 48);
-			for (; n > 0; n--, x = x * 6364136223846793005ULL + 1442695040888963407ULL)
-				*p++ = (uint8_t)(x >> 56);
-			return;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-}
-
-static bool name_is_spool_file(const char *name)
-{
-	if (strlen(name) != SPOOL_NAME_LEN || !streq(name + SPOOL_NAME_LEN - 5, ".json") ||
-	    name[SPOOL_TIME_DIGITS] != '-')
-		return false;
-	for (int i = 0; i < SPOOL_TIME_DIGITS; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-	for (int i = SPOOL_TIME_DIGITS + 1; i < SPOOL_TIME_DIGITS + 1 + SPOOL_ID_DIGITS; i++)
-		if (!strchr("0123456789abcdef", name[i]) || !name[i])
-			return false;
-	return true;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Lists the spool; also removes temp files a crash left behind. */
-int spool_list(const char *root, char ***ret_names)
-{
-	_cleanup_free_ char *dir = path_under_root(root, SPOOL_DIR);
-	_cleanup_(closedirp) DIR *d = NULL;
-	_cleanup_strv_free_ char **names = NULL;
-	struct dirent *de;
-	int r;
-
-	if (!dir)
-		return -ENOMEM;
-	d = opendir(dir);
-	if (!d) {
-		if (errno != ENOENT)
-			return negative_errno();
-		names = calloc(1, sizeof(char *));
-		if (!names)
-			return -ENOMEM;
-		*ret_names = TAKE_PTR(names);
-		return 0;
-	}
-	errno = 0;
-	while ((de = readdir(d))) {
-		if (name_is_spool_file(de->d_name)) {
-			r = strv_extend(&names, de->d_name);
-			if (r < 0)
-				return r;
-		} else if (strstr(de->d_name, ".json.tmp-")) {
-			struct stat st;
-
-			/* its writer is gone (a power cut, a killed agent),
-			 * or it is old enough that its PID was reused */
-			if (temp_file_is_stale(de->d_name) ||
-			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
-			     st.st_mtime + SPOOL_STALE_TMP_SECONDS < time(NULL)))
-				(void)unlinkat(dirfd(d), de->d_name, 0);
-		}
-		errno = 0;
-	}
-	if (errno != 0)
-		return negative_errno();
-	if (!names) {
-		names = calloc(1, sizeof(char *));
-		if (!names)
-			return -ENOMEM;
-	}
-	qsort(names, strv_length(names), sizeof(char *), cmp_str);
-	*ret_names = TAKE_PTR(names);
-	return 0;
-}
-
 static int file_size_at(const char *dir, const char *name, uint64_t *ret)
 {
 	_cleanup_free_ char *p = path_join(dir, name);
@@ -275,14 +169,12 @@ static int make_room(const char *dir, char **names, uint64_t need, uint64_t max_
 
 int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, char **ret_path)
 {
-	_cleanup_free_ char *dir = path_under_root(root, SPOOL_DIR), *path = NULL;
+	_cleanup_free_ char *dir = path_under_root(root, SPOOL_DIR), *buf = NULL;
 	_cleanup_strv_free_ char **names = NULL;
+	char hex[SPOOL_ID_DIGITS + 1];
 	json_object *idv;
 	const char *text, *id;
-	char hex[SPOOL_ID_DIGITS + 1];
-	struct timespec ts;
-	unsigned long long us;
-	size_t len, n_names;
+	size_t len;
 	int r;
 
 	if (!dir)
@@ -299,13 +191,8 @@ int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, 
 	if (json_object_object_get_ex(report, "id", &idv) && (id = json_object_get_string(idv)) &&
 	    strlen(id) == SPOOL_ID_DIGITS && strspn(id, "0123456789abcdef") == SPOOL_ID_DIGITS)
 		memcpy(hex, id, sizeof(hex));
-	else {
-		uint8_t raw[SPOOL_ID_DIGITS / 2];
-
-		spool_random_bytes(raw, sizeof(raw));
-		for (size_t i = 0; i < sizeof(raw); i++)
-			snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	}
+	else
+		spool_id_new(hex);
 
 	r = mkdir_p(dir, 0700);
 	if (r < 0)
@@ -316,34 +203,9 @@ int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, 
 	r = make_room(dir, names, (uint64_t)len + 1, max_bytes, spool_class_of(report));
 	if (r < 0)
 		return r;
-
-	/* Names sort in the order the reports were made, also when the
-	 * realtime clock was set back (an NTP step, a wrong RTC): a new name
-	 * is never below the newest one in the spool, or this report would be
-	 * sent before older ones and dropped first when the spool is full. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	us = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL;
-	n_names = strv_length(names);
-	if (n_names > 0) {
-		unsigned long long newest = strtoull(names[n_names - 1], NULL, 10);
-
-		if (newest >= us && newest < SPOOL_TIME_MAX)
-			us = newest + 1;
-	}
-	if (asprintf(&path, "%s/%0*llu-%s.json", dir, SPOOL_TIME_DIGITS, us, hex) < 0)
+	if (asprintf(&buf, "%s\n", text) < 0)
 		return -ENOMEM;
-	{
-		_cleanup_free_ char *buf = NULL;
-
-		if (asprintf(&buf, "%s\n", text) < 0)
-			return -ENOMEM;
-		r = write_file_atomic(path, buf, len + 1, 0600);
-		if (r < 0)
-			return r;
-	}
-	if (ret_path)
-		*ret_path = TAKE_PTR(path);
-	return 0;
+	return spool_write(root, names, hex, buf, len + 1, ret_path);
 }
 
 bool spool_backoff_due(const struct spool_backoff *b, uint64_t now)

@@ -34,6 +34,10 @@ struct lifeline_config;
 #define SPOOL_BACKOFF_MIN 30u           /* seconds */
 #define SPOOL_BACKOFF_MAX 3600u         /* seconds */
 #define SPOOL_FILE_MAX    (1024 * 1024) /* largest spool file read back */
+#define SPOOL_TIME_DIGITS 16
+#define SPOOL_ID_DIGITS   32
+#define SPOOL_NAME_LEN    (SPOOL_TIME_DIGITS + 1 + SPOOL_ID_DIGITS + 5)
+#define SPOOL_TIME_MAX    9999999999999999ULL /* the largest SPOOL_TIME_DIGITS number */
 
 /* Timeouts of every request (seconds): a collector that accepts and never
  * answers (or drips) costs at most SPOOL_HTTP_TOTAL_TIMEOUT per flush. */
@@ -76,9 +80,23 @@ struct spool_http {
  * when only reports of a higher class could make room. */
 int spool_add(const char *root, uint64_t max_bytes, struct json_object *report, char **ret_path);
 
+/* ---- names and files (spool-name.c: libc only, in lifeline-early) ---- */
+
 /* The spooled file names (not paths), oldest first. An absent spool is an
- * empty list. */
+ * empty list. Also removes temp files a crash left behind. */
 int spool_list(const char *root, char ***ret_names);
+/* True for a name as above. */
+bool spool_name_is_valid(const char *name);
+/* The <time> of a new name: now_us, or one above the newest of names
+ * (sorted, as spool_list() gives them) when that is not below now_us. */
+uint64_t spool_name_time(char *const *names, uint64_t now_us);
+/* A new random report id (32 hex digits). */
+void spool_id_new(char ret[SPOOL_ID_DIGITS + 1]);
+/* Writes text durably as the spool file of a report with id, named by
+ * spool_name_time() (names: the spool as listed before room was made).
+ * The caller made room and created the directory. ret_path may be NULL. */
+int spool_write(const char *root, char *const *names, const char *id, const void *text, size_t size,
+                char **ret_path);
 
 /* How many reports and bytes are spooled. */
 int spool_count(const char *root, unsigned *ret_n, uint64_t *ret_bytes);
@@ -118,5 +136,6 @@ int spool_http_request(const struct spool_http *h, const char *url, const void *
 /* True for an http(s) URL whose host is 127.0.0.0/8, ::1 or localhost. */
 bool spool_url_is_loopback(const char *url);
 
-/* Fills buf with n random bytes (getrandom, never blocks for long). */
+/* Fills buf with n random bytes (getrandom, never blocks for long;
+ * spool-name.c). */
 void spool_random_bytes(void *buf, size_t n);

@@ -85,8 +85,8 @@ for src in $srcs; do
 	echo "== $name"
 	# shellcheck disable=SC2086
 	if ! ${CC:-cc} -std=gnu11 -O2 -g -D_GNU_SOURCE -I"$top" $cflags -o "$bin" "$src" \
-		-Wl,--start-group "$build/agent/libprograms.a" "$build/agent/libagent.a" "$build/efi/libefi.a" \
-		"$build/common/libcommon.a" -Wl,--end-group $libs; then
+		"$build/agent/libprograms.a" "$build/agent/libagent.a" "$build/efi/libefi.a" \
+		"$build/common/libcommon.a" $libs; then
 		echo "$name: could not be built (skipped)"
 		printf '%s\tnot built\t-\t-\t-\t-\n' "$name" >> "$table"
 		continue

@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # shellcheck disable=SC2046,SC2086
 ${CC:-cc} -std=gnu11 -O1 -g -D_GNU_SOURCE -I. $(pkg-config --cflags $pkgs) -o "$tmp/seeds" \
-	tests/fuzz/seeds.c -Wl,--start-group build/agent/libprograms.a build/agent/libagent.a build/efi/libefi.a build/common/libcommon.a -Wl,--end-group \
+	tests/fuzz/seeds.c build/agent/libprograms.a build/agent/libagent.a build/efi/libefi.a build/common/libcommon.a \
 	$(pkg-config --libs $pkgs)
 mkdir -p "$tmp/out" "$tmp/root"
 "$tmp/seeds" "$tmp/out" "$tmp/root"

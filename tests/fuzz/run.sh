@@ -110,11 +110,11 @@ build_one() { # name
 	local n=$1 src="tests/fuzz/fuzz-$1.c" util=tests/fuzz/fuzz-util.c
 	# shellcheck disable=SC2086
 	"$gcc" $common $warn -fsanitize=$san -fno-sanitize-recover=all -o "$out/gcc/fuzz-$n" \
-		"$src" "$util" tests/fuzz/fuzz-replay.c -Wl,--start-group $san_libs -Wl,--end-group $pkg_libs || return 1
+		"$src" "$util" tests/fuzz/fuzz-replay.c $san_libs $pkg_libs || return 1
 	[ $have_clang = yes ] || return 0
 	# shellcheck disable=SC2086
 	clang $common $warn -fsanitize=fuzzer,$san -fno-sanitize-recover=all \
-		-o "$out/clang/fuzz-$n" "$src" "$util" -Wl,--start-group $clang_libs -Wl,--end-group $pkg_libs
+		-o "$out/clang/fuzz-$n" "$src" "$util" $clang_libs $pkg_libs
 }
 
 built=""

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lifelinectl plan: what recovery levels 1, 2 and 3 would quarantine on
+ * this machine now, by the same choice the boot makes (agent/crash
+ * suspects_pick(): level 1 the components the newest panic log names,
+ * level 2 every configured component, level 3 those and the out-of-tree
+ * modules), with each component's files as they exist now, its units and
+ * modules. Read only.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "agent/conf/components.h"
+#include "agent/conf/config.h"
+#include "agent/crash/suspects.h"
+#include "agent/ctl/ctl-internal.h"
+#include "agent/ctl/ctl.h"
+#include "agent/decision/runstate.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/strv.h"
+
+/* files listed per component in the text form */
+#define PLAN_TEXT_FILES 8
+
+static json_object *strv_json(char **l)
+{
+	json_object *a = json_object_new_array();
+
+	STRV_FOREACH (s, l)
+		json_object_array_add(a, json_object_new_string(*s));
+	return a;
+}
+
+static void print_list(const char *label, char **l, size_t max)
+{
+	size_t n = strv_length(l);
+
+	if (n == 0)
+		return;
+	printf("      %-9s", label);
+	for (size_t i = 0; i < n && i < max; i++)
+		printf("%s%s", i ? "\n              " : "", l[i]);
+	if (n > max)
+		printf("\n              ... and %zu more", n - max);
+	printf("\n");
+}
+
+/* One component's part of the plan. */
+static int plan_component(const char *root, const struct component *c, bool json, json_object *arr)
+{
+	_cleanup_strv_free_ char **files = NULL;
+	int r = component_expand_files(c, root, false, &files);
+
+	if (r < 0)
+		log_warning_errno(r, "Failed to list the files of %s: %m", c->id);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "component", json_object_new_string(c->id));
+		json_object_object_add(o, "files", strv_json(files));
+		json_object_object_add(o, "units", strv_json(c->units));
+		json_object_object_add(o, "modules", strv_json(c->modules));
+		json_object_array_add(arr, o);
+	} else {
+		printf("    %s%s%s\n", c->id, c->vendor ? " - " : "", strempty(c->vendor));
+		print_list("files:", files, PLAN_TEXT_FILES);
+		print_list("units:", c->units, SIZE_MAX);
+		print_list("modules:", c->modules, SIZE_MAX);
+		if (!strv_length(files) && !strv_length(c->units) && !strv_length(c->modules))
+			printf("      nothing of it is on this machine\n");
+	}
+	return 0;
+}
+
+static char *pstore_dir(const char *root)
+{
+	_cleanup_free_ char *run = path_under_root(root, RUNSTATE_DIR "/pstore");
+
+	/* this boot's copy (lifeline-early moved the records there), else
+	 * what pstore holds now */
+	if (run && access(run, F_OK) == 0)
+		return TAKE_PTR(run);
+	return path_under_root(root, "/sys/fs/pstore");
+}
+
+int ctl_plan(const struct ctl_ctx *ctx)
+{
+	_cleanup_(json_object_putp) json_object *top = NULL;
+	json_object *levels = NULL;
+	_cleanup_free_ char *pstore = pstore_dir(ctx->root);
+	struct lifeline_config cfg;
+	struct component_set set = {0};
+	struct component oot = {0};
+	struct utsname u;
+	unsigned problems = 0;
+	bool have_oot;
+	int r;
+
+	if (!pstore)
+		return CTL_EXIT_FAILURE;
+	config_init_defaults(&cfg);
+	(void)config_load(ctx->root, &cfg);
+	r = components_load(ctx->root, &set, &problems);
+	if (r < 0) {
+		log_error_errno(r, "Failed to load /etc/lifeline/components.d: %m");
+		config_done(&cfg);
+		return CTL_EXIT_FAILURE;
+	}
+	have_oot = uname(&u) >= 0 && suspects_oot_component(u.release, &oot) >= 0;
+	if (ctx->json) {
+		top = json_object_new_object();
+		levels = json_object_new_array();
+		json_object_object_add(top, "version", json_object_new_int(1));
+		json_object_object_add(top, "levels", levels);
+	} else
+		printf(
+		    "What each recovery level would quarantine here now (nothing is changed):\n");
+
+	for (unsigned level = 1; level <= 3; level++) {
+		_cleanup_strv_free_ char **ids = NULL;
+		struct suspects s = {0};
+		unsigned after = cfg.threshold + 1 + (level - 1) * cfg.escalate_after;
+		json_object *lv = NULL, *comps = NULL;
+
+		r = suspects_pick(level, pstore, &set, &s);
+		if (r < 0)
+			log_warning_errno(r, "Failed to choose the suspects of level %u: %m",
+			                  level);
+		ids = strv_copy(s.components);
+		/* as the boot does: level 2 and 3 take every component */
+		if (level >= 2)
+			for (size_t i = 0; i < set.n; i++)
+				if (!strv_contains(ids, set.items[i].id))
+					(void)strv_extend(&ids, set.items[i].id);
+		if (ctx->json) {
+			lv = json_object_new_object();
+			comps = json_object_new_array();
+			json_object_object_add(lv, "level", json_object_new_int((int)level));
+			json_object_object_add(lv, "after_failed_boots",
+			                       json_object_new_int64(after));
+			json_object_object_add(lv, "reason",
+			                       s.reason ? json_object_new_string(s.reason) : NULL);
+			json_object_object_add(lv, "evidence", strv_json(s.evidence));
+			json_object_object_add(lv, "chosen_at_boot",
+			                       json_object_new_boolean(s.need_inventory));
+		} else {
+			printf("\nLevel %u (after %u consecutive failed boots): %s\n", level, after,
+			       strempty(s.reason));
+			if (s.need_inventory)
+				printf("    chosen at boot from what changed since the last good "
+				       "boot (the inventory diff); without a change, every "
+				       "component's modules are blocked in the initramfs\n");
+		}
+		STRV_FOREACH (id, ids) {
+			const struct component *c = components_find(&set, *id);
+
+			if (c)
+				(void)plan_component(ctx->root, c, ctx->json, comps);
+		}
+		if (level == 3 && have_oot)
+			(void)plan_component(ctx->root, &oot, ctx->json, comps);
+		if (level == 3 && s.extra_modules) {
+			if (ctx->json)
+				json_object_object_add(lv, "extra_modules",
+				                       strv_json(s.extra_modules));
+			else
+				print_list("blocked:", s.extra_modules, SIZE_MAX);
+		}
+		if (ctx->json) {
+			json_object_object_add(lv, "components", comps);
+			json_object_array_add(levels, lv);
+		} else if (!ids && !(level == 3 && have_oot))
+			printf("    nothing\n");
+		suspects_done(&s);
+	}
+	if (ctx->json)
+		puts(json_object_to_json_string_ext(top, CTL_JSON_FLAGS));
+	if (have_oot)
+		component_done(&oot);
+	components_done(&set);
+	config_done(&cfg);
+	/* a broken drop-in was logged; the plan shows the others */
+	return CTL_EXIT_OK;
+}

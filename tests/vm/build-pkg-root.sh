@@ -176,11 +176,19 @@ else
 		echo "build-pkg-root: lifelined.service is not enabled" >&2
 		exit 1
 	}
+	# (and the "lifeline is enabled" flag, when the hook writes one: the
+	# image must have been built after postinst enabled lifelined)
+	flag=""
+	grep -q 'usr/lib/lifeline/enabled' "$tmp/root/usr/share/initramfs-tools/hooks/lifeline" &&
+		flag=usr/lib/lifeline/enabled
 	for img in "$tmp/root"/boot/initrd.img-*; do
-		chroot "$tmp/root" lsinitramfs "${img#"$tmp/root"}" | grep -q 'usr/lib/lifeline/lifeline-early$' || {
-			echo "build-pkg-root: $img does not carry lifeline-early" >&2
-			exit 1
-		}
+		list=$(chroot "$tmp/root" lsinitramfs "${img#"$tmp/root"}")
+		for f in usr/lib/lifeline/lifeline-early $flag; do
+			echo "$list" | grep -q "^$f\$" || {
+				echo "build-pkg-root: $img does not carry $f" >&2
+				exit 1
+			}
+		done
 	done
 	bad=$(chroot "$tmp/root" dpkg-query -W -f='${Package}\n' | grep -E "$FORBIDDEN" || :)
 	if [ -n "$bad" ]; then

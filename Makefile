@@ -149,6 +149,7 @@ check: ensure-deps
 	$(MAKE) check-fuzz
 	$(MAKE) check-analyze
 	$(MAKE) check-initramfs
+	$(MAKE) check-observe
 	$(MAKE) check-vm
 
 check-unit: tests
@@ -193,6 +194,10 @@ check-analyze: all
 # inspected (lsinitramfs, lsinitrd).
 check-initramfs: all
 	tests/initramfs/run.sh
+
+# Alert rules (promtool) and the report JSON Schema against real reports.
+check-observe: all
+	tests/observe/run.sh $(O)
 
 check-vm: all
 	tests/vm/run-all.sh
@@ -294,7 +299,7 @@ check-pkg:
 clean:
 	rm -rf build build-san
 
-.PHONY: format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
+.PHONY: check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
 .DELETE_ON_ERROR:
 
 # -type f: build/deb/ holds folders named *.d (components.d, check.d)

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * File helpers every layer uses: bounded whole-file reads, crash-safe
+ * writes (temp + fsync + rename + fsync of the directory, stale temps
+ * removed), mkdir -p, and paths joined under a --root.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one logger: level-filtered lines on stderr (the journal adds the
+ * rest under systemd), log_*_errno() returning the -errno it was given so
+ * a caller can log and return in one statement.
+ */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>

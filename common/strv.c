@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * NULL-terminated string vectors (strv): build, extend, split on
+ * whitespace, join, sort and deduplicate, search, free.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -26,6 +26,12 @@ Every request is appended to D/requests.log as "METHOD PATH STATUS".
 --cert/--key: serve HTTPS with that certificate (the VM tests' collector,
 reached by the guest as https://10.0.2.2:PORT, QEMU's alias for the host's
 loopback).
+--schema FILE (default: the environment's LIFELINE_REPORT_SCHEMA, if set):
+every POST body is first checked against that JSON Schema
+(docs/report.schema.json); an invalid one is answered 400, not stored, and
+logged as "collector: invalid report: PATH: what is wrong" on stderr and in
+D/invalid.log, so a test that sends a malformed report fails and says where.
+--no-schema turns it off (tests that POST documents that are not reports).
 """
 import argparse
 import email.utils
@@ -51,7 +57,18 @@ def main():
     ap.add_argument("--retry-after", default=None)
     ap.add_argument("--cert", default=None)
     ap.add_argument("--key", default=None)
+    ap.add_argument("--schema", default=os.environ.get("LIFELINE_REPORT_SCHEMA") or None)
+    ap.add_argument("--no-schema", dest="schema", action="store_const", const=None)
     args = ap.parse_args()
+    validator = None
+    if args.schema:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "observe"))
+        try:
+            import report_schema
+            validator = report_schema.load(args.schema)
+        except Exception as e:  # no jsonschema, or a bad schema: say so, serve nothing
+            print("collector: cannot use --schema %s: %s" % (args.schema, e), file=sys.stderr)
+            return 2
     os.makedirs(args.dir, exist_ok=True)
     state = {"posts": 0, "stored": 0, "requests": 0}
 
@@ -83,6 +100,16 @@ def main():
                 self._answer(413)
                 return
             body = self.rfile.read(n)
+            if validator is not None:
+                found = report_schema.check_bytes(validator, body)
+                if found:
+                    with open(os.path.join(args.dir, "invalid.log"), "a") as f:
+                        for p in found:
+                            line = "collector: invalid report: %s" % p
+                            print(line, file=sys.stderr, flush=True)
+                            f.write(line + "\n")
+                    self._answer(400, ("".join(p + "\n" for p in found)).encode())
+                    return
             if args.delay > 0:
                 time.sleep(args.delay)
             state["posts"] += 1

@@ -1,4 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The report spool: every report is a file under SPOOL_DIR before it is
+ * sent, named so the directory's sort order is the sending order (see
+ * spool.h and spool-name.c); the sender posts the oldest first with
+ * libcurl, removes a file only after a 2xx answer, backs off on failure
+ * and keeps the directory within [report] spool_max by dropping the least
+ * important reports first.
+ */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>

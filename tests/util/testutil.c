@@ -176,7 +176,7 @@ void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout
 
 	assert_true((size_t)snprintf(cmd, sizeof(cmd),
 	                             "exec python3 tests/collector.py --port 0 --dir '%s' "
-	                             "--timeout %u %s",
+	                             "--timeout %u --schema docs/report.schema.json %s",
 	                             dir, timeout, extra ? extra : "") < sizeof(cmd));
 	/* the collector prints its port once it listens */
 	tu_spawn_line(pid, line, sizeof(line), "/bin/sh", argv);

@@ -65,8 +65,11 @@ void tu_spawn_line(pid_t *pid, char *line, size_t size, const char *path, char *
 
 /* Starts tests/collector.py on a loopback port it picks itself, storing
  * what it receives under dir and exiting after timeout seconds; extra
- * (may be NULL) is added to its command line as shell words. *pid is set
- * as soon as it runs (so a teardown can stop it), *port once it listens. */
+ * (may be NULL) is added to its command line as shell words. Every POSTed
+ * report is checked against docs/report.schema.json (an invalid one is
+ * answered 400 and named on stderr); extra "--no-schema" turns that off
+ * for a test that sends documents that are not reports. *pid is set as
+ * soon as it runs (so a teardown can stop it), *port once it listens. */
 void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout,
                         const char *extra);
 

@@ -153,7 +153,7 @@ for f in /usr/sbin/lifelined /usr/sbin/lifelinectl /usr/lib/lifeline/lifeline-ea
 	/usr/share/man/man8/lifelinectl.8.gz /usr/share/man/man8/lifelined.8.gz \
 	/usr/share/man/man8/lifeline-early.8.gz /usr/share/man/man8/lifeline-generator.8.gz \
 	/usr/share/man/man5/lifeline.conf.5.gz /usr/share/man/man5/lifeline-components.5.gz \
-	/usr/share/doc/lifeline/copyright; do
+	/usr/share/doc/lifeline/copyright /usr/share/doc/lifeline/examples/lifeline-alerts.yml; do
 	grep -qx "$f" "$tmp/contents" || fail "package lacks $f"
 done
 if grep -q '^/etc/lifeline/components.d/.' "$tmp/contents"; then

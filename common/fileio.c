@@ -69,7 +69,7 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size)
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size)
+int fd_write_all(int fd, const void *data, size_t size)
 {
 	const char *p = data;
 
@@ -128,7 +128,7 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return negative_errno();
-	r = write_all(fd, data, size);
+	r = fd_write_all(fd, data, size);
 	if (r >= 0 && fchmod(fd, mode) < 0)
 		r = negative_errno();
 	if (r >= 0 && fsync(fd) < 0)

@@ -10,6 +10,9 @@
  * NUL-terminated (not counted in *ret_size). */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
+/* write(2) until all size bytes are written (EINTR retried): 0 or -errno. */
+int fd_write_all(int fd, const void *data, size_t size);
+
 /* Write path crash-safely: temp file in the same directory (PATH.tmp-PID),
  * fsync, rename, fsync of the directory. After power loss the file holds
  * the old or the new content, never a mix. It first removes the temp

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "agent/conf/components.h"
+#include "agent/conf/glob-walk.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -563,6 +564,104 @@ static void test_expand_does_not_follow_or_return_symlinks(void **state)
 	components_done(&s);
 }
 
+/* Vendor drop-ins in /usr/lib/lifeline/components.d; a same-named file in
+ * /etc/lifeline/components.d overrides one, an empty one or a symlink to
+ * /dev/null masks it (systemd's convention). */
+static void test_vendor_dropins_are_overridden_or_masked_from_etc(void **state)
+{
+	struct component_set s = {0};
+	const struct component *c;
+
+	(void)state;
+	put("/usr/lib/lifeline/components.d/10-acme.conf", "[acme]\nfiles = /opt/acme/bin/*\n");
+	put("/usr/lib/lifeline/components.d/20-beta.conf", "[beta]\nfiles = /opt/beta/bin/*\n");
+	put("/usr/lib/lifeline/components.d/30-gamma.conf", "[gamma]\nfiles = /opt/gamma/*\n");
+	put("/usr/lib/lifeline/components.d/40-delta.conf", "[delta]\nfiles = /opt/delta/*\n");
+	/* overridden: the admin's copy, another path */
+	put_dropin("10-acme.conf", "[acme]\nfiles = /srv/acme/bin/*\n");
+	/* masked: an empty file, and a symlink to /dev/null */
+	put_dropin("20-beta.conf", "");
+	symlink_in_root("/dev/null", "/etc/lifeline/components.d/30-gamma.conf");
+	/* the admin's own, between the vendor's in name order */
+	put_dropin("35-local.conf", "[local]\nunits = local-agent.service\n");
+
+	assert_int_equal(components_load(root, &s, NULL), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.items[0].id, "acme");
+	assert_string_equal(s.items[1].id, "local");
+	assert_string_equal(s.items[2].id, "delta");
+	c = components_find(&s, "acme");
+	assert_string_equal(c->files[0], "/srv/acme/bin/*");
+	assert_null(c->files[1]);
+	assert_non_null(strstr(c->source_file, "/etc/lifeline/components.d/10-acme.conf"));
+	assert_non_null(strstr(components_find(&s, "delta")->source_file,
+	                       "/usr/lib/lifeline/components.d/40-delta.conf"));
+	assert_null(components_find(&s, "beta"));
+	assert_null(components_find(&s, "gamma"));
+	components_done(&s);
+}
+
+/* Merged /usr: /lib, /bin and /sbin are links to usr/...; a glob written
+ * with the short form finds the files by their real path, and a link
+ * under the root never leads out of it. */
+static void test_globs_through_the_roots_own_symlinks_resolve(void **state)
+{
+	struct component_set s = {0};
+	const struct component *c;
+	_cleanup_strv_free_ char **fw = NULL, **bin = NULL, **esc = NULL, **deep = NULL;
+	_cleanup_free_ char *resolved = NULL;
+	_cleanup_close_ int rfd = -1;
+
+	(void)state;
+	put("/usr/lib/firmware/acme/chan-1.bin", "x");
+	put("/usr/lib/firmware/acme/chan-2.bin", "x");
+	put("/usr/bin/acmed", "x");
+	put("/usr/lib64/ld.so", "x");
+	symlink_in_root("usr/lib", "/lib");           /* relative, as Debian ships it */
+	symlink_in_root("/usr/bin", "/bin");          /* absolute: from the root */
+	symlink_in_root("../../../../..", "/escape"); /* ".." stops at the root */
+	symlink_in_root("/../../usr/lib64", "/lib64");
+	put_dropin("fw.conf", "[fw]\nfiles = /bin/acmed\ncontent = /lib/firmware/acme/*.bin\n"
+	                      "[esc]\nfiles = /escape/usr/lib64/*\n"
+	                      "[deep]\nfiles = /lib64/*\n");
+	assert_int_equal(components_load(root, &s, NULL), 0);
+
+	c = components_find(&s, "fw");
+	assert_true(component_is_active(c, root));
+	assert_int_equal(component_expand_files(c, root, true, &fw), 0);
+	assert_int_equal(strv_length(fw), 2);
+	assert_string_equal(fw[0], "/usr/lib/firmware/acme/chan-1.bin");
+	assert_string_equal(fw[1], "/usr/lib/firmware/acme/chan-2.bin");
+	assert_int_equal(component_expand_files(c, root, false, &bin), 0);
+	assert_int_equal(strv_length(bin), 3);
+	assert_string_equal(bin[0], "/usr/bin/acmed");
+
+	/* the escaping link lands on the root itself */
+	assert_int_equal(component_expand_files(components_find(&s, "esc"), root, false, &esc), 0);
+	assert_int_equal(strv_length(esc), 1);
+	assert_string_equal(esc[0], "/usr/lib64/ld.so");
+	assert_int_equal(component_expand_files(components_find(&s, "deep"), root, false, &deep),
+	                 0);
+	assert_int_equal(strv_length(deep), 1);
+	assert_string_equal(deep[0], "/usr/lib64/ld.so");
+
+	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	assert_int_equal(glob_resolve_prefix(rfd, "/lib/firmware/acme/*.bin", &resolved), 0);
+	assert_string_equal(resolved, "/usr/lib/firmware/acme/*.bin");
+	free(resolved);
+	/* the last component is a match, never resolved */
+	assert_int_equal(glob_resolve_prefix(rfd, "/lib", &resolved), 0);
+	assert_string_equal(resolved, "/lib");
+	free(resolved);
+	resolved = NULL;
+	/* a loop ends with -ELOOP, not forever */
+	symlink_in_root("loop2", "/loop1");
+	symlink_in_root("loop1", "/loop2");
+	assert_int_equal(glob_resolve_prefix(rfd, "/loop1/x/*", &resolved), -ELOOP);
+	components_done(&s);
+}
+
 static void test_is_active_needs_an_existing_path_under_the_root(void **state)
 {
 	struct component_set s = {0};
@@ -689,6 +788,8 @@ int main(void)
 	        test_glob_over_5000_files_is_cheap_for_is_active_and_bounded_in_expand, new_root),
 	    cmocka_unit_test_setup(test_expand_does_not_follow_or_return_symlinks, new_root),
 	    cmocka_unit_test_setup(test_is_active_needs_an_existing_path_under_the_root, new_root),
+	    cmocka_unit_test_setup(test_globs_through_the_roots_own_symlinks_resolve, new_root),
+	    cmocka_unit_test_setup(test_vendor_dropins_are_overridden_or_masked_from_etc, new_root),
 	    cmocka_unit_test_setup(test_loaded_modules_are_matched_by_normalised_name_and_pattern,
 	                           new_root),
 	    cmocka_unit_test_setup(test_loaded_module_makes_active_only_on_the_real_root, new_root),

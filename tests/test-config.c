@@ -109,6 +109,7 @@ static void assert_defaults(const struct lifeline_config *c)
 {
 	assert_int_equal(c->threshold, 3);
 	assert_int_equal(c->escalate_after, 2);
+	assert_int_equal(c->max_level, 3);
 	assert_int_equal(c->stable_after, 120);
 	assert_int_equal(c->boot_watchdog, 600);
 	assert_int_equal(c->panic_reboot, 10);
@@ -167,6 +168,7 @@ static void test_every_key_is_parsed(void **state)
 	assert_int_equal(config_load_file("tests/data/config/full.conf", &c), 0);
 	assert_int_equal(c.threshold, 5);
 	assert_int_equal(c.escalate_after, 4);
+	assert_int_equal(c.max_level, 2);
 	assert_int_equal(c.stable_after, 300);
 	assert_int_equal(c.boot_watchdog, 0);
 	assert_int_equal(c.panic_reboot, 30);
@@ -180,6 +182,7 @@ static void test_every_key_is_parsed(void **state)
 	assert_string_equal(c.allowed_failed_units[0], "systemd-networkd-wait-online.service");
 	assert_string_equal(c.allowed_failed_units[1], "apt-daily.timer");
 	assert_string_equal(c.report_url, "https://fleet.example.com/lifeline/report?site=a&b=c");
+	assert_true(c.report_allow_http);
 	assert_string_equal(c.report_ca_file, "/etc/lifeline/ca.pem");
 	assert_string_equal(c.report_client_cert, "/etc/lifeline/client.pem");
 	assert_string_equal(c.report_client_key, "/etc/lifeline/client.key");
@@ -282,6 +285,81 @@ static void test_bad_enum_bool_path_url_and_unit_keep_defaults(void **state)
 	config_done(&c);
 }
 
+/* Plain http:// to a collector on another machine: refused at load with
+ * the line and what to do (the sender would refuse it, and no report
+ * would ever leave); to this machine (tests' collectors) or with
+ * allow_http = yes (test rigs) it is kept. */
+static void test_http_report_url_needs_loopback_or_allow_http(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[report]\n"
+	           "heartbeat = 60\n"
+	           "url = http://collector.example.com/report\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_null(c.report_url);
+	assert_int_equal(c.report_heartbeat, 60); /* the rest still loads */
+	assert_non_null(strstr(log, ":3: [report] url: \"http://collector.example.com/report\" is "
+	                            "plain http:// to another machine"));
+	assert_non_null(strstr(log, "allow_http = yes"));
+	config_done(&c);
+
+	/* the key may come after the url */
+	WRITE_CONF("[report]\n"
+	           "url = http://10.0.2.2:8443/report\n"
+	           "allow_http = yes\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_string_equal(c.report_url, "http://10.0.2.2:8443/report");
+	assert_true(c.report_allow_http);
+	config_done(&c);
+
+	WRITE_CONF("[report]\nurl = http://127.0.0.1:9/r\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_string_equal(c.report_url, "http://127.0.0.1:9/r");
+	assert_false(c.report_allow_http);
+	config_done(&c);
+
+	assert_true(config_url_is_loopback("http://localhost:80/x"));
+	assert_true(config_url_is_loopback("http://[::1]:99/"));
+	assert_true(config_url_is_loopback("https://127.3.4.5/"));
+	assert_false(config_url_is_loopback("http://127.0.0.1.example.com/"));
+	assert_false(config_url_is_loopback("http://user@127.0.0.1/"));
+	assert_false(config_url_is_loopback("http://10.0.0.1/"));
+	assert_false(config_url_is_loopback("ftp://127.0.0.1/"));
+}
+
+/* max_level bounds escalation: 1..3; anything else keeps 3 and says so. */
+static void test_max_level_is_1_to_3(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[boot]\nmax_level = 1\n");
+	config_init_defaults(&c);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_int_equal(c.max_level, 1);
+	config_done(&c);
+
+	WRITE_CONF("[boot]\nmax_level = 4\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_int_equal(c.max_level, 3);
+	assert_non_null(strstr(log, ":2: [boot] max_level: \"4\" is out of range (1..3)"));
+	config_done(&c);
+}
+
 static void test_unknown_key_and_section_warn_but_load(void **state)
 {
 	struct lifeline_config c;
@@ -341,7 +419,7 @@ static void test_syntax_errors_are_reported_by_line_and_the_rest_loads(void **st
 	config_done(&c);
 }
 
-/* Debian's inih 55 cuts lines at 200 bytes (PLATFORM-NOTES.md): a list
+/* Debian's inih 55 cuts lines at 200 bytes: a list
  * this long must arrive whole, not cut and half-parsed. */
 static void test_300_byte_line_is_parsed_whole(void **state)
 {
@@ -658,6 +736,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_missing_file_gives_defaults_and_returns_0),
+	    cmocka_unit_test(test_http_report_url_needs_loopback_or_allow_http),
+	    cmocka_unit_test(test_max_level_is_1_to_3),
 	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
 	    cmocka_unit_test(test_every_key_is_parsed),
 	    cmocka_unit_test(

@@ -218,6 +218,30 @@ static void test_take_records_every_globbed_file_with_metadata_and_hash(void **s
 	components_done(&set);
 }
 
+/* Merged /usr: a content glob written through /lib (a link to usr/lib)
+ * is inventoried at the file's real path, the one a rollback or a
+ * quarantine acts on; before, it matched nothing, silently. */
+static void test_globs_through_merged_usr_links_are_inventoried(void **state)
+{
+	struct component_set set = {0};
+	_cleanup_inventory_free_ struct inventory *inv = NULL;
+	_cleanup_free_ char *lib = rooted("/lib");
+	const struct inventory_component *c;
+
+	(void)state;
+	put("/usr/lib/firmware/acme/chan-1.bin", "channel 1");
+	assert_int_equal(symlink("usr/lib", lib), 0);
+	put("/etc/lifeline/components.d/acme.conf", "[acme]\ncontent = /lib/firmware/acme/*.bin\n");
+	load_set(&set);
+	assert_int_equal(inventory_take(root, &set, NULL, &inv), 0);
+	c = inventory_find_component(inv, "acme");
+	assert_non_null(c);
+	assert_int_equal(c->n_files, 1);
+	assert_string_equal(c->files[0].path, "/usr/lib/firmware/acme/chan-1.bin");
+	assert_true(c->files[0].content);
+	components_done(&set);
+}
+
 static void test_save_then_load_round_trips(void **state)
 {
 	struct component_set set = {0};
@@ -1274,6 +1298,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_take_records_every_globbed_file_with_metadata_and_hash,
 	                           new_root),
+	    cmocka_unit_test_setup(test_globs_through_merged_usr_links_are_inventoried, new_root),
 	    cmocka_unit_test_setup(test_save_then_load_round_trips, new_root),
 	    cmocka_unit_test_setup(test_warm_run_rehashes_only_changed_files, new_root),
 	    cmocka_unit_test_setup(test_file_changed_in_the_walks_clock_tick_is_rehashed, new_root),

@@ -23,7 +23,9 @@
 
 #include <cmocka.h>
 
+#include "agent/conf/components.h"
 #include "agent/crash/pstore.h"
+#include "agent/crash/suspects.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -520,6 +522,68 @@ static void test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor(void 
 	assert_false(pstore_comm_matches_binary(e.comm, "falcon-sensor"));
 	assert_false(pstore_comm_matches_binary(e.comm, "falcond"));
 	pstore_evidence_done(&e);
+}
+
+/* ------------------------------------------- suspects: Comm is not evidence */
+
+/* A component that owns the binary a task runs from. */
+static void comm_component(struct component *c, const char *id, const char *binary)
+{
+	*c = (struct component){.id = strdup(id), .rollback_content = true};
+	assert_non_null(c->id);
+	assert_int_equal(strv_extend(&c->files, binary), 0);
+}
+
+/* Level 1 picks from the fixture saved as the only crash record of a
+ * folder, with the Falcon and Tanium components configured. */
+static void pick_from_fixture(const char *fixture, struct suspects *s)
+{
+	_cleanup_free_ char *dir = make_tmp(), *text = NULL, *path = NULL;
+	struct component items[2];
+	struct component_set set = {.items = items, .n = 2};
+	size_t size;
+
+	comm_component(&items[0], "crowdstrike-falcon", "/opt/CrowdStrike/falcon-sensor-bpf");
+	comm_component(&items[1], "tanium", "/opt/Tanium/TaniumClient/TaniumClient");
+	text = slurp_fixture(fixture, &size);
+	path = path_join(dir, "crash.txt");
+	assert_non_null(path);
+	assert_int_equal(write_file_atomic(path, text, size, 0600), 0);
+	assert_int_equal(suspects_pick(1, dir, &set, s), 0);
+	component_done(&items[0]);
+	component_done(&items[1]);
+	rm_rf(dir);
+}
+
+/* The May 2024 Falcon-on-RHEL panic: the task is falcon-sensor-b, and the
+ * trace runs through the sensor's eBPF program (bpf_prog_*), which no
+ * user can put there: attributed to Falcon at level 1. */
+static void test_comm_with_bpf_program_frame_names_the_component(void **state)
+{
+	struct suspects s = {0};
+
+	(void)state;
+	pick_from_fixture("5.14-rhel9-falcon-bpf-core-rip.txt", &s);
+	assert_int_equal(strv_length(s.components), 1);
+	assert_string_equal(s.components[0], "crowdstrike-falcon");
+	assert_false(s.need_inventory);
+	assert_non_null(strstr(s.reason, "eBPF program"));
+	suspects_done(&s);
+}
+
+/* The same crash with Comm: TaniumClient and no eBPF frame: any user can
+ * name a task TaniumClient (prctl(PR_SET_NAME)); nothing is attributed,
+ * level 1 is left to the inventory diff. */
+static void test_comm_alone_names_no_component(void **state)
+{
+	struct suspects s = {0};
+
+	(void)state;
+	pick_from_fixture("5.14-rhel9-core-rip-comm-taniumclient.txt", &s);
+	assert_int_equal(strv_length(s.components), 0);
+	assert_true(s.need_inventory);
+	assert_non_null(s.evidence); /* the crash is still reported */
+	suspects_done(&s);
 }
 
 static void test_comm_matches_binary_compares_first_15_bytes(void **state)
@@ -1157,6 +1221,8 @@ int main(void)
 	    cmocka_unit_test(test_badsec_panic_record_keeps_panic_line),
 	    cmocka_unit_test(test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor),
 	    cmocka_unit_test(test_comm_matches_binary_compares_first_15_bytes),
+	    cmocka_unit_test(test_comm_with_bpf_program_frame_names_the_component),
+	    cmocka_unit_test(test_comm_alone_names_no_component),
 	    cmocka_unit_test(test_old_format_rank_puts_rip_then_reliable_then_unreliable),
 	    cmocka_unit_test(test_rhel7_comm_stops_before_kdump_and_module_list_continues),
 	    cmocka_unit_test(test_hung_task_names_blocked_task_not_khungtaskd),

@@ -353,6 +353,77 @@ static void test_symlink_matched_by_a_glob_is_neither_followed_nor_moved(void **
 	component_done(&c);
 }
 
+/* A folder the vendor removed after the apply comes back as it was: a
+ * 0700 secrets folder is not made world-readable by the restore. */
+static void test_restore_makes_missing_folders_with_their_modes(void **state)
+{
+	_cleanup_free_ char *top = NULL, *keys = NULL, *cmd = NULL;
+	struct quarantine_result res = {0};
+	struct component c;
+	struct stat st;
+	mode_t old = umask(022);
+
+	(void)state;
+	put("/opt/vault/keys/private/agent.key", "secret\n");
+	put("/opt/vault/bin/vaultd", "daemon\n");
+	top = at_root("/opt/vault/keys");
+	keys = at_root("/opt/vault/keys/private");
+	assert_int_equal(chmod(keys, 0700), 0);
+	assert_int_equal(chmod(top, 02750), 0); /* setgid survives the restore's chown */
+	make_component(&c, "vault", "/opt/vault/keys/private/* /opt/vault/bin/*", NULL);
+	assert_int_equal(quarantine_apply(root, &c, 1, &res), 0);
+	assert_int_equal(res.moved, 2);
+	quarantine_result_done(&res);
+
+	/* the vendor's uninstall removed the folders meanwhile */
+	assert_int_equal(rmdir(keys), 0);
+	assert_int_equal(rmdir(top), 0);
+	assert_false(exists("/opt/vault/keys"));
+
+	assert_int_equal(quarantine_restore(root, "vault", &res), 0);
+	print_lines(&res);
+	assert_int_equal(res.restored, 2);
+	assert_int_equal(res.errors, 0);
+	quarantine_result_done(&res);
+	assert_int_equal(lstat(keys, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(lstat(top, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 02750);
+	assert_true(exists("/opt/vault/keys/private/agent.key"));
+	umask(old);
+	component_done(&c);
+}
+
+/* Merged /usr: a glob written through /lib (a link to usr/lib) moves the
+ * file at its real path, and the restore puts it back there. */
+static void test_globs_through_merged_usr_links_are_quarantined(void **state)
+{
+	_cleanup_free_ char *lib = NULL;
+	struct quarantine_result res = {0};
+	struct component c;
+
+	(void)state;
+	put("/usr/lib/firmware/acme/chan-7.bin", "bad content\n");
+	put("/usr/lib/firmware/other/keep.bin", "not acme's\n");
+	lib = at_root("/lib");
+	assert_int_equal(symlink("usr/lib", lib), 0);
+	make_component(&c, "acme", NULL, "/lib/firmware/acme/*.bin");
+	assert_int_equal(quarantine_apply(root, &c, 1, &res), 0);
+	print_lines(&res);
+	assert_int_equal(res.moved, 1);
+	quarantine_result_done(&res);
+	assert_false(exists("/usr/lib/firmware/acme/chan-7.bin"));
+	assert_true(exists("/usr/lib/firmware/other/keep.bin"));
+	assert_true(
+	    exists("/var/lib/lifeline/quarantine/1/acme/files/usr/lib/firmware/acme/chan-7.bin"));
+
+	assert_int_equal(quarantine_restore(root, "acme", &res), 0);
+	assert_int_equal(res.restored, 1);
+	quarantine_result_done(&res);
+	assert_true(exists("/usr/lib/firmware/acme/chan-7.bin"));
+	component_done(&c);
+}
+
 static void test_symlinked_parent_directory_is_refused(void **state)
 {
 	_cleanup_free_ char *link = NULL, *bin = NULL, *moved = NULL, *cmd = NULL;
@@ -1033,6 +1104,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_symlink_matched_by_a_glob_is_neither_followed_nor_moved,
 	                           new_root),
 	    cmocka_unit_test_setup(test_symlinked_parent_directory_is_refused, new_root),
+	    cmocka_unit_test_setup(test_restore_makes_missing_folders_with_their_modes, new_root),
+	    cmocka_unit_test_setup(test_globs_through_merged_usr_links_are_quarantined, new_root),
 	    cmocka_unit_test_setup(test_paths_outside_the_globs_are_untouched, new_root),
 	    cmocka_unit_test_setup(test_vendor_replaced_file_is_kept_on_restore, new_root),
 	    cmocka_unit_test_setup(test_reapply_is_idempotent_and_picks_up_new_files, new_root),

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The component registry (components.h): the components.d drop-ins
+ * parsed into components, the lookups by id, module, unit and path, and
+ * what a component's globs find on disk (through glob-walk.c).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,128 +15,15 @@
 #include <unistd.h>
 
 #include "agent/conf/components.h"
-#include "agent/conf/config.h"
+#include "agent/conf/glob-walk.h"
+#include "agent/conf/ini.h"
+#include "agent/conf/protected.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
 
 #define VALUE_SHOWN 80
-
-/* ---------------------------------------------------------------------- */
-/* Names */
-
-static bool char_is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool component_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	/* The id names quarantine directories and manifests: "." and ".."
-	 * would name something else. */
-	if (n == 0 || n > COMPONENT_ID_MAX || streq(id, ".") || streq(id, ".."))
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!char_is_alnum(*p) && !strchr("_.-", *p))
-			return false;
-	return true;
-}
-
-bool module_name_is_valid(const char *name, bool allow_glob)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > MODULE_NAME_MAX)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!char_is_alnum(*p) && *p != '_' && *p != '-' &&
-		    !(allow_glob && (*p == '*' || *p == '?')))
-			return false;
-	return true;
-}
-
-char *module_name_normalize(char *name)
-{
-	for (char *p = name; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	return name;
-}
-
-bool module_name_match(const char *pattern, const char *name)
-{
-	char p[MODULE_NAME_MAX + 1], n[MODULE_NAME_MAX + 1];
-
-	if (strlen(pattern) > MODULE_NAME_MAX || strlen(name) > MODULE_NAME_MAX)
-		return false;
-	module_name_normalize(strcpy(p, pattern));
-	module_name_normalize(strcpy(n, name));
-	return fnmatch(p, n, 0) == 0;
-}
-
-bool unit_name_is_valid(const char *name)
-{
-	/* systemd.unit(5) unit types. */
-	static const char *const suffixes[] = {
-	    ".service",   ".socket", ".target", ".timer", ".path",   ".mount",
-	    ".automount", ".swap",   ".slice",  ".scope", ".device",
-	};
-	size_t n = strlen(name);
-
-	if (n == 0 || n > UNIT_NAME_MAX || name[0] == '@' || name[0] == '.')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!char_is_alnum(*p) && !strchr(":_.\\@-", *p))
-			return false;
-	if (strchr(name, '@') != strrchr(name, '@'))
-		return false;
-	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-		size_t k = strlen(suffixes[i]);
-
-		if (n > k && streq(name + n - k, suffixes[i]))
-			return true;
-	}
-	return false;
-}
-
-static bool has_glob_chars(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '*' || s[i] == '?' || s[i] == '[')
-			return true;
-	return false;
-}
-
-bool component_glob_is_valid(const char *glob)
-{
-	bool first = true;
-
-	if (glob[0] != '/' || strlen(glob) >= PATH_MAX)
-		return false;
-	for (const char *p = glob; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-			return false;
-	for (const char *c = glob; *c;) {
-		size_t n;
-
-		c += strspn(c, "/");
-		n = strcspn(c, "/");
-		if (n == 0)
-			break;
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		/* "/ *" or "/ * /bin" would reach into every top-level
-		 * directory: a quarantine must never sweep the whole root. */
-		if (first && has_glob_chars(c, n))
-			return false;
-		first = false;
-		c += n;
-	}
-	return !first;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Parsing one drop-in */
@@ -143,6 +35,8 @@ struct pending {
 
 struct file_ctx {
 	const char *file;
+	const struct protected_set *protected;
+	struct component_set *set; /* for its refusals */
 	struct pending *items;
 	size_t n;
 	struct pending *current; /* NULL: the current section was refused */
@@ -187,6 +81,57 @@ static int item_problem(struct file_ctx *ctx, const struct config_ini_item *it, 
 
 enum list_kind { LIST_MODULES, LIST_UNITS, LIST_GLOBS };
 
+static int refusal_add(struct file_ctx *ctx, const struct config_ini_item *it, const char *what,
+                       const char *reason)
+{
+	struct component_set *s = ctx->set;
+	struct component_refusal *n = realloc(s->refused, (s->n_refused + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	s->refused = n;
+	n = &s->refused[s->n_refused];
+	*n = (struct component_refusal){
+	    .id = strdup(it->section),
+	    .file = strdup(it->file),
+	    .line = it->line,
+	    .what = strdup(what),
+	    .reason = strdup(reason),
+	};
+	s->n_refused++;
+	return n->id && n->file && n->what && n->reason ? 0 : -ENOMEM;
+}
+
+/* A module, unit or glob in the protected set: the component is left out
+ * (lifeline then does nothing for it, which never harms the machine). */
+static int protected_problem(struct file_ctx *ctx, const struct config_ini_item *it,
+                             const char *what, const char *reason)
+{
+	int r;
+
+	config_log_item_error(it, "\"%.*s\" is protected (%s); component left out", VALUE_SHOWN,
+	                      what, reason);
+	ctx->current->broken = true;
+	ctx->errors++;
+	r = refusal_add(ctx, it, what, reason);
+	return r < 0 ? r : -EPERM;
+}
+
+static const char *protected_reason(const struct file_ctx *ctx, enum list_kind kind, const char *w)
+{
+	const struct protected_set *p = ctx->protected;
+
+	switch (kind) {
+	case LIST_MODULES:
+		return protected_module_reason(p, w);
+	case LIST_UNITS:
+		return protected_unit_reason(p, w);
+	case LIST_GLOBS:
+		return protected_glob_reason(p, w);
+	}
+	return NULL;
+}
+
 static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, enum list_kind kind,
                       char ***list)
 {
@@ -221,6 +166,12 @@ static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, en
 				    "literal first directory",
 				    *w);
 			break;
+		}
+		{
+			const char *why = protected_reason(ctx, kind, *w);
+
+			if (why)
+				return protected_problem(ctx, it, *w, why);
 		}
 	}
 	if (!it->continuation)
@@ -343,6 +294,14 @@ void components_done(struct component_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		component_done(&s->items[i]);
 	free(s->items);
+	for (size_t i = 0; i < s->n_refused; i++) {
+		free(s->refused[i].id);
+		free(s->refused[i].file);
+		free(s->refused[i].what);
+		free(s->refused[i].reason);
+	}
+	free(s->refused);
+	protected_set_unref(s->protected);
 	*s = (struct component_set){0};
 }
 
@@ -460,7 +419,7 @@ static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct comp
 static int load_one(const char *path, struct component_set *set, unsigned *problems)
 {
 	_cleanup_free_ char *text = NULL;
-	struct file_ctx ctx = {.file = path};
+	struct file_ctx ctx = {.file = path, .protected = set->protected, .set = set};
 	unsigned syntax_errors = 0;
 	size_t size;
 	int r;
@@ -514,11 +473,6 @@ static void warn_overlaps(const struct component_set *s)
 		}
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool dropin_name_ok(const char *name)
 {
 	size_t n = strlen(name);
@@ -526,66 +480,118 @@ static bool dropin_name_ok(const char *name)
 	return name[0] != '.' && n > 5 && streq(name + n - 5, ".conf");
 }
 
-int components_load(const char *root, struct component_set *ret, unsigned *ret_problems)
+/* The drop-in folders, the one that wins first: the administrator's
+ * /etc overrides or masks the vendor's /usr/lib (systemd's convention). */
+static const char *const dropin_dirs[] = {
+    "/etc/lifeline/components.d",
+    "/usr/lib/lifeline/components.d",
+};
+
+/* Adds the drop-in names of dir not in *names yet. A missing folder adds
+ * nothing. */
+static int list_dropins(const char *dir, char ***names)
 {
-	_cleanup_(components_donep) struct component_set set = {0};
-	_cleanup_free_ char *dir = path_under_root(root, "/etc/lifeline/components.d");
-	_cleanup_strv_free_ char **names = NULL;
-	unsigned problems = 0;
-	size_t n_names = 0, alloc = 0;
-	DIR *d;
 	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
-	if (!dir)
-		return -ENOMEM;
 	d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT) {
-			log_debug("%s does not exist: no components", dir);
-			goto done;
+			log_debug("%s does not exist", dir);
+			return 0;
 		}
 		return log_error_errno(errno, "Failed to open %s: %m", dir);
 	}
 	while ((errno = 0, de = readdir(d))) {
-		if (!dropin_name_ok(de->d_name))
+		if (!dropin_name_ok(de->d_name) || strv_contains(*names, de->d_name))
 			continue;
-		if (n_names + 2 > alloc) {
-			size_t na = alloc ? alloc * 2 : 16;
-			char **nn = realloc(names, na * sizeof(char *));
-
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-			alloc = na;
-		}
-		names[n_names] = strdup(de->d_name);
-		names[n_names + 1] = NULL;
-		if (!names[n_names]) {
-			r = -ENOMEM;
+		r = strv_extend(names, de->d_name);
+		if (r < 0)
 			break;
-		}
-		n_names++;
 	}
 	if (r == 0 && errno != 0)
-		r = negative_errno();
-	if (r < 0) {
-		closedir(d);
-		return log_error_errno(r, "Failed to list %s: %m", dir);
-	}
+		r = log_error_errno(errno, "Failed to list %s: %m", dir);
 	closedir(d);
+	return r;
+}
 
-	if (n_names > 0)
-		qsort(names, n_names, sizeof(char *), cmp_names);
+/* An empty file or a symlink to /dev/null: the name is masked. */
+static bool dropin_masks(const char *path, const struct stat *lst)
+{
+	char target[16];
+	ssize_t n;
 
-	STRV_FOREACH (name, names) {
-		_cleanup_free_ char *path = path_join(dir, *name);
-		struct stat st;
+	if (S_ISREG(lst->st_mode))
+		return lst->st_size == 0;
+	if (!S_ISLNK(lst->st_mode))
+		return false;
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	return streq(target, "/dev/null");
+}
+
+/* The file that holds name: the first folder that has it wins; an empty
+ * or /dev/null one there masks the name (NULL, 0). */
+static int dropin_path(char *const *dirs, const char *name, char **ret)
+{
+	for (size_t i = 0; i < ELEMENTSOF(dropin_dirs); i++) {
+		_cleanup_free_ char *path = path_join(dirs[i], name);
+		struct stat lst;
 
 		if (!path)
 			return -ENOMEM;
+		if (lstat(path, &lst) < 0)
+			continue;
+		if (dropin_masks(path, &lst)) {
+			log_debug("%s masks the drop-in %s", path, name);
+			*ret = NULL;
+			return 0;
+		}
+		*ret = TAKE_PTR(path);
+		return 0;
+	}
+	*ret = NULL;
+	return 0;
+}
+
+int components_load(const char *root, struct component_set *ret, unsigned *ret_problems)
+{
+	_cleanup_(components_donep) struct component_set set = {0};
+	_cleanup_strv_free_ char **dirs = NULL, **names = NULL;
+	unsigned problems = 0;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(dropin_dirs); i++) {
+		r = strv_consume(&dirs, path_under_root(root, dropin_dirs[i]));
+		if (r < 0)
+			return r;
+	}
+	STRV_FOREACH (dir, dirs) {
+		r = list_dropins(*dir, &names);
+		if (r < 0)
+			return r;
+	}
+	/* every set carries the protected set: level 3 and the quarantine
+	 * check against it even when no drop-in is installed */
+	set.protected = protected_set_get(root);
+	if (!set.protected)
+		return -ENOMEM;
+	if (!names)
+		goto done;
+	strv_sort_uniq(names);
+
+	STRV_FOREACH (name, names) {
+		_cleanup_free_ char *path = NULL;
+		struct stat st;
+
+		r = dropin_path(dirs, *name, &path);
+		if (r < 0)
+			return r;
+		if (!path)
+			continue; /* masked */
 		/* stat, not lstat: a symlink to a regular file is fine. */
 		if (stat(path, &st) < 0) {
 			log_warning("%s: %s, ignoring it", path, strerror(errno));
@@ -610,126 +616,16 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
-/* Globs on disk */
+/* Globs on disk (glob-walk.h) */
 
-/*
- * Why not glob(3): it collects every match before returning (a content
- * directory with thousands of files costs thousands of lstat()s just to
- * learn "installed"), and it follows symlinks in directory components. The
- * walk below matches one path component at a time with fnmatch(3), the
- * same rules glob(3) applies by default (no leading-'.' matches, no brace
- * expansion), opens directories with O_NOFOLLOW unless asked otherwise,
- * and lets the caller stop at the first match.
- */
-struct walk {
-	char **parts;
-	size_t nparts;
-	bool follow_dirs;
-	char path[PATH_MAX]; /* the match so far, without the root */
-	size_t len;
-	/* >0: stop the walk, <0: error, 0: go on */
-	int (*fn)(struct walk *w, const struct stat *st);
-	/* for expand */
-	char **found;
-	size_t n, alloc, max;
-};
-
-static int walk_dir(struct walk *w, int dfd, size_t idx);
-
-static int walk_entry(struct walk *w, int dfd, const char *name, size_t idx)
+static int open_root(const char *root)
 {
-	size_t saved = w->len, nl = strlen(name);
-	int r = 0;
+	int fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (w->len + 1 + nl >= sizeof(w->path))
-		return 0;
-	w->path[w->len++] = '/';
-	memcpy(w->path + w->len, name, nl + 1);
-	w->len += nl;
-
-	if (idx + 1 == w->nparts) {
-		struct stat st;
-
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			r = w->fn(w, &st);
-	} else {
-		int fd =
-		    openat(dfd, name,
-		           O_RDONLY | O_DIRECTORY | O_CLOEXEC | (w->follow_dirs ? 0 : O_NOFOLLOW));
-
-		/* Absent, not a directory, a symlink (ELOOP/ENOTDIR with
-		 * O_NOFOLLOW) or unreadable: no match below it. */
-		if (fd >= 0) {
-			r = walk_dir(w, fd, idx + 1);
-			close(fd);
-		}
-	}
-	w->len = saved;
-	w->path[saved] = 0;
-	return r;
-}
-
-static int walk_dir(struct walk *w, int dfd, size_t idx)
-{
-	const char *part = w->parts[idx];
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	if (!has_glob_chars(part, strlen(part)))
-		return walk_entry(w, dfd, part, idx);
-
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fnmatch(part, de->d_name, FNM_PERIOD) != 0)
-			continue;
-		r = walk_entry(w, dirfd(d), de->d_name, idx);
-		if (r != 0)
-			break;
-	}
-	closedir(d);
-	return r;
-}
-
-static int walk_glob(struct walk *w, const char *root, const char *glob)
-{
-	_cleanup_strv_free_ char **parts = NULL;
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *copy = strdup(glob);
-	char *save = NULL;
-	int r;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		r = strv_extend(&parts, t);
-		if (r < 0)
-			return r;
-	}
-	if (!parts)
-		return 0;
-
-	fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return log_debug_errno(errno, "Failed to open root %s: %m",
 		                       root && *root ? root : "/");
-
-	w->parts = parts;
-	w->nparts = strv_length(parts);
-	w->len = 0;
-	w->path[0] = 0;
-	r = walk_dir(w, fd, 0);
-	w->parts = NULL;
-	return r;
+	return fd;
 }
 
 static bool root_is_real(const char *root)
@@ -737,7 +633,8 @@ static bool root_is_real(const char *root)
 	return !root || !*root || streq(root, "/");
 }
 
-static int found_any(struct walk *w _unused_, const struct stat *st _unused_)
+static int found_any(const char *path _unused_, const struct stat *st _unused_,
+                     void *userdata _unused_)
 {
 	return 1;
 }
@@ -779,28 +676,34 @@ static bool module_loaded(const struct component *c)
 
 bool component_is_active(const struct component *c, const char *root)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	/* symlinks resolve right only on the real root */
+	unsigned flags = root_is_real(root) ? GLOB_WALK_FOLLOW_DIRS : 0;
 	char **lists[] = {c->files, c->content};
+	_cleanup_close_ int fd = -1;
 	bool active = false;
 
-	if (!w)
-		return false;
-	w->follow_dirs = root_is_real(root); /* symlinks resolve right only on the real root */
-	w->fn = found_any;
-	for (size_t i = 0; i < ELEMENTSOF(lists) && !active; i++)
+	if (c->files || c->content)
+		fd = open_root(root);
+	for (size_t i = 0; fd >= 0 && i < ELEMENTSOF(lists) && !active; i++)
 		STRV_FOREACH (g, lists[i])
-			if (walk_glob(w, root, *g) > 0) {
+			if (glob_walk(fd, *g, flags, found_any, NULL) > 0) {
 				active = true;
 				break;
 			}
-	free(w);
 	if (!active && root_is_real(root))
 		active = module_loaded(c);
 	return active;
 }
 
-static int found_file(struct walk *w, const struct stat *st)
+struct expand {
+	char **found;
+	size_t n, alloc, max;
+};
+
+static int found_file(const char *path, const struct stat *st, void *userdata)
 {
+	struct expand *w = userdata;
+
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	if (w->n >= w->max)
@@ -814,7 +717,7 @@ static int found_file(struct walk *w, const struct stat *st)
 		w->found = n;
 		w->alloc = na;
 	}
-	w->found[w->n] = strdup(w->path);
+	w->found[w->n] = strdup(path);
 	if (!w->found[w->n])
 		return -ENOMEM;
 	w->found[++w->n] = NULL;
@@ -824,32 +727,33 @@ static int found_file(struct walk *w, const struct stat *st)
 int component_expand_files_max(const struct component *c, const char *root, bool content_only,
                                size_t max, char ***ret_paths)
 {
-	_cleanup_free_ struct walk *w = calloc(1, sizeof(*w));
+	struct expand w = {.max = max};
 	char **lists[] = {c->content, content_only ? NULL : c->files};
+	_cleanup_close_ int fd = -1;
 	int r = 0;
 
-	if (!w)
+	w.found = calloc(1, sizeof(char *));
+	if (!w.found)
 		return -ENOMEM;
-	w->fn = found_file;
-	w->max = max;
-	w->found = calloc(1, sizeof(char *));
-	if (!w->found)
-		return -ENOMEM;
-	w->alloc = 1;
+	w.alloc = 1;
+	if (lists[0] || lists[1]) {
+		fd = open_root(root);
+		r = fd < 0 ? fd : 0;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(lists) && r >= 0; i++)
 		STRV_FOREACH (g, lists[i]) {
-			r = walk_glob(w, root, *g);
+			r = glob_walk(fd, *g, 0, found_file, &w);
 			if (r < 0)
 				break;
 		}
 	if (r < 0) {
-		strv_free(w->found);
+		strv_free(w.found);
 		return r;
 	}
 	/* Overlapping globs may have found a path twice; the bound above
 	 * counts those twice, which only errs on the safe side. */
-	strv_sort_uniq(w->found);
-	*ret_paths = w->found;
+	strv_sort_uniq(w.found);
+	*ret_paths = w.found;
 	return 0;
 }
 

@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The component registry: /etc/lifeline/components.d/NAME.conf, one section
- * per third-party security product (DESIGN.md "Interfaces").
+ * The component registry: one section per third-party security product
+ * in drop-ins NAME.conf of two folders, systemd's
+ * convention: vendors and the package ship theirs in
+ * /usr/lib/lifeline/components.d/; a file of the same name in
+ * /etc/lifeline/components.d/ replaces it, and an empty one or a symlink
+ * to /dev/null there masks it (the name is then not loaded at all). Files
+ * only in /etc are loaded as well (an install without /usr/lib drop-ins
+ * works as before). Names of both folders are loaded in one lexical order.
  *
  * A broken drop-in never takes the registry down: a component with a bad
  * value is left out, a file with a syntax error is left out whole, and
- * every other component still loads. Problems are logged by the loader
- * ("FILE:LINE: [id] key: ...": they are the user-facing message).
+ * every other component still loads. A component that names something
+ * protected (protected.h) is left out too, and listed in ->refused.
+ * Problems are logged by the loader ("FILE:LINE: [id] key: ...": they are
+ * the user-facing message).
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "agent/conf/names.h"
 
 struct component {
 	char *id;          /* the section name: [A-Za-z0-9_.-], at most 64 */
@@ -27,20 +37,37 @@ struct component {
 	unsigned source_line;  /* line of the section header */
 };
 
+/* A component the loader left out because it names something protected
+ * (protected.h), for `lifelinectl components` and `check` to show. */
+struct component_refusal {
+	char *id;
+	char *file;
+	unsigned line; /* of the offending key line */
+	char *what;    /* the module, unit or glob */
+	char *reason;  /* why it is protected */
+};
+
+struct protected_set;
+
 struct component_set {
 	struct component *items;
 	size_t n;
+	struct component_refusal *refused; /* left out: names protected things */
+	size_t n_refused;
+	/* the protected set the drop-ins were checked against; a reference
+	 * the set holds (components_done() drops it); NULL when unknown */
+	struct protected_set *protected;
 };
 
-/* Limits for names, as the kernel and systemd define them. */
-#define COMPONENT_ID_MAX 64
-#define MODULE_NAME_MAX  55  /* MODULE_NAME_LEN (64 - sizeof(unsigned long)) - 1 on 64-bit */
-#define UNIT_NAME_MAX    255 /* systemd's UNIT_NAME_MAX */
 /* component_expand_files() refuses to return more paths than this. */
 #define COMPONENT_EXPAND_MAX 100000
 
-/* Loads <root>/etc/lifeline/components.d/NAME.conf (root NULL or "/" = the
- * real root) in lexical order. Only names ending in ".conf" and not
+/* Loads the drop-ins of <root>/etc/lifeline/components.d and
+ * <root>/usr/lib/lifeline/components.d (root NULL or "/" = the real root;
+ * see above) in lexical order. A component naming a protected module,
+ * unit or path (protected.h: checked against the set of root) is left out
+ * with "FILE:LINE: [id] key: "X" is protected (reason)" and listed in
+ * ->refused. Only names ending in ".conf" and not
  * starting with '.', that are regular files or symlinks to one.
  * Returns 0 with the good components (*ret assigned; a missing directory
  * is an empty set) and, when ret_problems is not NULL, the number of
@@ -84,19 +111,3 @@ const struct component *components_find_unit(const struct component_set *s, cons
 /* path: an absolute path (without root) that one of the files/content
  * globs matches (fnmatch with FNM_PATHNAME | FNM_PERIOD). */
 const struct component *components_find_path(const struct component_set *s, const char *path);
-
-/* Name rules, shared with the config parser. */
-bool component_id_is_valid(const char *id);
-/* [A-Za-z0-9_-], 1..MODULE_NAME_MAX; with allow_glob also '*' and '?'. */
-bool module_name_is_valid(const char *name, bool allow_glob);
-/* Replaces '-' with '_' in place, as the kernel does for module names. */
-char *module_name_normalize(char *name);
-/* pattern (possibly with '*' / '?') against a module name; '-' and '_'
- * compare equal. */
-bool module_name_match(const char *pattern, const char *name);
-/* [A-Za-z0-9:_.\\@-], no '/', at most UNIT_NAME_MAX, and a unit type
- * suffix (.service, .socket, .target, .timer, .path, .mount, ...). */
-bool unit_name_is_valid(const char *name);
-/* Absolute, no "." or ".." components, no NUL/newline, a literal (glob-free)
- * first component (so "/ *" cannot sweep the whole root), at most PATH_MAX. */
-bool component_glob_is_valid(const char *glob);

@@ -1,30 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lifeline.conf loader and the INI line parser shared with components.d.
- *
- * Why not inih itself: Debian's inih 55 (PLATFORM-NOTES.md) cuts every
- * line at 200 bytes and reports the rest as an error on a phantom line,
- * keeps only the first 49 bytes of a section name (MAX_SECTION 50 in
- * ini.c, so two long component ids could collide silently), returns only
- * the first error's line, and calls the handler without the line number
- * unless built with INI_HANDLER_LINENO, which the packaged library is not.
- * Every message here has to name its file and line, so the few lines of
- * INI syntax are parsed here, in inih's dialect (sections, "key = value",
- * ';' and '#' comments, indented continuation lines), with no length
- * limit below CONFIG_LINE_MAX and every over-long or non-UTF-8 line
- * reported instead of misparsed.
+ * lifeline.conf: the table of its keys, their parsers and defaults. The
+ * INI syntax itself is ini.c's.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "agent/conf/components.h"
 #include "agent/conf/config.h"
+#include "agent/conf/names.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -33,385 +21,6 @@
 #define WHITESPACE " \t\r\n\v\f"
 /* How much of a bad value an error message quotes. */
 #define VALUE_SHOWN 80
-
-/* ---------------------------------------------------------------------- */
-/* INI lines */
-
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_is_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need;
-		unsigned char lo = 0x80, hi = 0xBF;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			need = 1;
-		else if (c >= 0xE0 && c <= 0xEF) {
-			need = 2;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			need = 3;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else
-			return false;
-		if (n - i - 1 < need)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= need; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-				return false;
-		i += need + 1;
-	}
-	return true;
-}
-
-static char *strip(char *s)
-{
-	size_t n;
-
-	s += strspn(s, WHITESPACE);
-	n = strlen(s);
-	while (n > 0 && strchr(WHITESPACE, s[n - 1]))
-		s[--n] = 0;
-	return s;
-}
-
-/* Cuts an inline comment: ';' or '#' at the start or after whitespace. */
-static void strip_inline_comment(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((*p == ';' || *p == '#') && (p == s || strchr(WHITESPACE, p[-1]))) {
-			*p = 0;
-			return;
-		}
-}
-
-static bool ini_key_is_valid(const char *k, size_t n)
-{
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isascii(k[i]) || !(isalnum(k[i]) || strchr("_.-", k[i])))
-			return false;
-	return true;
-}
-
-void config_log_item_error(const struct config_ini_item *item, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
-	if (item->section && item->key)
-		log_error("%s:%u: [%s] %s: %s", item->file, item->line, item->section, item->key,
-		          msg);
-	else if (item->section)
-		log_error("%s:%u: [%s]: %s", item->file, item->line, item->section, msg);
-	else if (item->key)
-		log_error("%s:%u: %s: %s", item->file, item->line, item->key, msg);
-	else
-		log_error("%s:%u: %s", item->file, item->line, msg);
-}
-
-struct ini_state {
-	const char *file;
-	config_ini_handler_t handler;
-	void *userdata;
-	unsigned errors;
-	char *section;       /* current section, NULL before the first one */
-	bool section_broken; /* header was bad: skip keys up to the next one */
-	char *key;           /* last key line in this section, for continuations */
-	bool skip_indented;  /* the last key-ish line was bad: its continuations go too */
-};
-
-_printf_(3, 4) static void ini_syntax_error(struct ini_state *st, unsigned line, const char *fmt,
-                                            ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_error("%s:%u: %s", st->file, line, msg);
-	st->errors++;
-}
-
-static int ini_call(struct ini_state *st, unsigned line, const char *key, const char *value,
-                    bool continuation)
-{
-	struct config_ini_item item = {
-	    .file = st->file,
-	    .line = line,
-	    .section = st->section,
-	    .key = key,
-	    .value = value,
-	    .continuation = continuation,
-	};
-	int r = st->handler(&item, st->userdata);
-
-	return r == -ENOMEM ? r : 0;
-}
-
-static int ini_section_line(struct ini_state *st, unsigned line, char *s)
-{
-	char *close = strchr(s, ']');
-	char *name, *rest;
-
-	free(st->section);
-	st->section = NULL;
-	free(st->key);
-	st->key = NULL;
-	st->section_broken = true;
-	st->skip_indented = true;
-
-	if (!close) {
-		ini_syntax_error(st, line, "section header without ']'");
-		return 0;
-	}
-	*close = 0;
-	rest = strip(close + 1);
-	if (*rest && *rest != ';' && *rest != '#') {
-		ini_syntax_error(st, line, "unexpected text after the section header");
-		return 0;
-	}
-	name = strip(s + 1);
-	if (!*name) {
-		ini_syntax_error(st, line, "empty section name");
-		return 0;
-	}
-	st->section = strdup(name);
-	if (!st->section)
-		return -ENOMEM;
-	st->section_broken = false;
-	st->skip_indented = false;
-	return ini_call(st, line, NULL, NULL, false);
-}
-
-static int ini_line(struct ini_state *st, unsigned line, char *raw)
-{
-	char *s = strip(raw);
-	bool indented = s != raw;
-	char *eq;
-
-	if (!*s || *s == ';' || *s == '#')
-		return 0;
-	if (*s == '[')
-		return ini_section_line(st, line, s);
-
-	eq = strchr(s, '=');
-	if (eq) {
-		size_t klen = (size_t)(eq - s);
-
-		while (klen > 0 && strchr(WHITESPACE, s[klen - 1]))
-			klen--;
-		if (ini_key_is_valid(s, klen)) {
-			char *value = eq + 1;
-
-			s[klen] = 0;
-			strip_inline_comment(value);
-			value = strip(value);
-			free(st->key);
-			st->key = NULL;
-			/* Under a broken header the key is skipped, and so are
-			 * its continuation lines. */
-			st->skip_indented = st->section_broken;
-			if (st->section_broken)
-				return 0;
-			st->key = strdup(s);
-			if (!st->key)
-				return -ENOMEM;
-			return ini_call(st, line, st->key, value, false);
-		}
-	}
-
-	if (indented && st->skip_indented)
-		return 0;
-	if (indented && st->key) {
-		strip_inline_comment(s);
-		s = strip(s);
-		if (!*s)
-			return 0;
-		return ini_call(st, line, st->key, s, true);
-	}
-
-	free(st->key);
-	st->key = NULL;
-	st->skip_indented = true;
-	if (eq)
-		ini_syntax_error(st, line,
-		                 "invalid key name before '=' (letters, digits, '_', '.', '-')");
-	else
-		ini_syntax_error(st, line, "expected \"[section]\", \"key = value\" or a comment");
-	return 0;
-}
-
-int config_parse_ini(const char *file, const char *text, size_t size, config_ini_handler_t handler,
-                     void *userdata, unsigned *ret_syntax_errors)
-{
-	struct ini_state st = {
-	    .file = file,
-	    .handler = handler,
-	    .userdata = userdata,
-	};
-	_cleanup_free_ char *buf = malloc(CONFIG_LINE_MAX + 1);
-	const char *p = text, *end = text + size;
-	unsigned line = 0;
-	int r = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if (size >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		const char *next = nl ? nl + 1 : end;
-
-		line++;
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-
-		if (len > CONFIG_LINE_MAX || memchr(p, 0, len) ||
-		    !utf8_is_valid((const unsigned char *)p, len)) {
-			if (len > CONFIG_LINE_MAX)
-				ini_syntax_error(
-				    &st, line,
-				    "line is too long (%zu bytes, at most %d), ignoring it", len,
-				    CONFIG_LINE_MAX);
-			else if (memchr(p, 0, len))
-				ini_syntax_error(&st, line,
-				                 "line contains a NUL byte, ignoring it");
-			else
-				ini_syntax_error(&st, line, "line is not valid UTF-8, ignoring it");
-			/* An unreadable indented line may have been part of the
-			 * last key's list: tell the handler that value is not
-			 * whole. */
-			if (len > 0 && (p[0] == ' ' || p[0] == '\t') && st.key &&
-			    !st.skip_indented) {
-				r = ini_call(&st, line, st.key, NULL, true);
-				if (r < 0)
-					break;
-			}
-			st.skip_indented = true;
-		} else {
-			memcpy(buf, p, len);
-			buf[len] = 0;
-			r = ini_line(&st, line, buf);
-			if (r < 0)
-				break;
-		}
-		p = next;
-	}
-
-	free(st.section);
-	free(st.key);
-	if (r < 0)
-		return r;
-	if (ret_syntax_errors)
-		*ret_syntax_errors = st.errors;
-	return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Values */
-
-static int parse_u64(const char *s, uint64_t *ret, const char **ret_end)
-{
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (!isdigit((unsigned char)*p))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-	}
-	*ret = v;
-	*ret_end = p;
-	return 0;
-}
-
-int config_parse_boolean(const char *s)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1", "y"};
-	static const char *const no[] = {"no", "false", "off", "0", "n"};
-
-	for (size_t i = 0; i < ELEMENTSOF(yes); i++)
-		if (strcasecmp(s, yes[i]) == 0)
-			return 1;
-	for (size_t i = 0; i < ELEMENTSOF(no); i++)
-		if (strcasecmp(s, no[i]) == 0)
-			return 0;
-	return -EINVAL;
-}
-
-int config_parse_size(const char *s, uint64_t *ret)
-{
-	uint64_t v, mult = 1;
-	const char *end;
-	int r;
-
-	r = parse_u64(s, &v, &end);
-	if (r < 0)
-		return r;
-	switch (*end) {
-	case 'K':
-	case 'k':
-		mult = UINT64_C(1) << 10;
-		break;
-	case 'M':
-	case 'm':
-		mult = UINT64_C(1) << 20;
-		break;
-	case 'G':
-	case 'g':
-		mult = UINT64_C(1) << 30;
-		break;
-	case 'T':
-	case 't':
-		mult = UINT64_C(1) << 40;
-		break;
-	case 0:
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (mult > 1) {
-		end++;
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-	}
-	if (*end)
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*ret = v * mult;
-	return 0;
-}
 
 static const char *const store_names[_CONFIG_STORE_MAX] = {
     [CONFIG_STORE_AUTO] = "auto",
@@ -470,7 +79,7 @@ static int parse_unsigned(const struct config_item *ci, const struct config_ini_
 	const char *end;
 	int r;
 
-	r = parse_u64(it->value, &v, &end);
+	r = ini_parse_u64(it->value, &v, &end);
 	if (r == 0 && *end)
 		r = -EINVAL;
 	if (r == -EINVAL) {
@@ -582,7 +191,8 @@ static int parse_path(const struct config_item *ci _unused_, const struct config
 	return set_string(field, it->value);
 }
 
-/* Empty = not set. http:// is accepted for test rigs (DESIGN.md). */
+/* Empty = not set. Syntax only: whether an http:// [report] url may be
+ * used is decided once the whole file is read (check_report_url()). */
 static int parse_url(const struct config_item *ci _unused_, const struct config_ini_item *it,
                      void *field)
 {
@@ -668,6 +278,7 @@ static int parse_watchdog_modules(const struct config_item *ci _unused_,
 static const struct config_item config_items[] = {
     ITEM("boot", "threshold", parse_unsigned, threshold, 1, 1000, false),
     ITEM("boot", "escalate_after", parse_unsigned, escalate_after, 1, 1000, false),
+    ITEM("boot", "max_level", parse_unsigned, max_level, 1, 3, false),
     ITEM("boot", "stable_after", parse_unsigned, stable_after, 0, 86400, false),
     ITEM("boot", "boot_watchdog", parse_unsigned, boot_watchdog, 0, 3600, false),
     ITEM("boot", "panic_reboot", parse_unsigned, panic_reboot, 0, 3600, false),
@@ -678,6 +289,7 @@ static const struct config_item config_items[] = {
     ITEM("safe-mode", "keep_units", parse_units, keep_units, 0, 0, true),
     ITEM("safe-mode", "allowed_failed_units", parse_units, allowed_failed_units, 0, 0, true),
     ITEM("report", "url", parse_url, report_url, 0, 0, false),
+    ITEM("report", "allow_http", parse_bool, report_allow_http, 0, 0, false),
     ITEM("report", "ca_file", parse_path, report_ca_file, 0, 0, false),
     ITEM("report", "client_cert", parse_path, report_client_cert, 0, 0, false),
     ITEM("report", "client_key", parse_path, report_client_key, 0, 0, false),
@@ -711,6 +323,7 @@ static const struct config_item *item_find(const char *section, const char *key)
 struct load_ctx {
 	struct lifeline_config *config;
 	unsigned errors;
+	unsigned report_url_line; /* where [report] url was last set */
 	bool section_known;
 	/* the last key line, for its continuation lines */
 	const struct config_item *item; /* NULL: unknown key, continuations ignored */
@@ -799,6 +412,8 @@ static int load_handler(const struct config_ini_item *it, void *userdata)
 	}
 	field = (char *)ctx->config + ci->offset;
 	ctx->item = ci;
+	if (field == (void *)&ctx->config->report_url)
+		ctx->report_url_line = it->line;
 	if (ci->list) {
 		ctx->list_before = strv_copy(*(char ***)field);
 		if (!ctx->list_before)
@@ -819,6 +434,7 @@ void config_init_defaults(struct lifeline_config *c)
 	*c = (struct lifeline_config){
 	    .threshold = 3,
 	    .escalate_after = 2,
+	    .max_level = 3,
 	    .stable_after = 120,
 	    .boot_watchdog = 600,
 	    .panic_reboot = 10,
@@ -851,6 +467,54 @@ void config_done(struct lifeline_config *c)
 	*c = (struct lifeline_config){0};
 }
 
+bool config_url_is_loopback(const char *url)
+{
+	const char *h;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) == 0)
+		h = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		h = url + 8;
+	else
+		return false;
+	n = strcspn(h, "/?#");
+	if (memchr(h, '@', n))
+		return false; /* userinfo: keep it simple, not loopback */
+	if (n >= 5 && strncmp(h, "[::1]", 5) == 0 && (n == 5 || h[5] == ':'))
+		return true;
+	n = strcspn(h, ":/?#");
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (n < 9 || strncmp(h, "127.", 4) != 0)
+		return false;
+	for (size_t i = 4; i < n; i++)
+		if (!strchr("0123456789.", h[i]))
+			return false;
+	return true;
+}
+
+/* A report sent over plain http:// to another machine can be read and
+ * forged on the way; the sender refuses it, so accepting it here meant
+ * no report ever left, silently. Refused unless the host is this
+ * machine or [report] allow_http = yes (test rigs). */
+static int check_report_url(const char *path, struct load_ctx *ctx)
+{
+	struct lifeline_config *c = ctx->config;
+
+	if (!c->report_url || strncmp(c->report_url, "http://", 7) != 0 || c->report_allow_http ||
+	    config_url_is_loopback(c->report_url))
+		return 0;
+	log_error("%s:%u: [report] url: \"%.*s\" is plain http:// to another machine: reports "
+	          "would travel unencrypted; use https://, or set \"allow_http = yes\" in "
+	          "[report] (test rigs only); no reports are sent",
+	          path, ctx->report_url_line, VALUE_SHOWN, c->report_url);
+	free(c->report_url);
+	c->report_url = NULL;
+	ctx->errors++;
+	return -EINVAL;
+}
+
 int config_load_file(const char *path, struct lifeline_config *c)
 {
 	_cleanup_free_ char *text = NULL;
@@ -875,6 +539,7 @@ int config_load_file(const char *path, struct lifeline_config *c)
 	load_ctx_end_key(&ctx);
 	if (r < 0)
 		return log_error_errno(r, "Failed to parse %s: %m", path);
+	(void)check_report_url(path, &ctx);
 	if (ctx.errors + syntax_errors > 0) {
 		log_debug("%s: %u problems; their keys keep the defaults", path,
 		          ctx.errors + syntax_errors);

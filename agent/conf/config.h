@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * /etc/lifeline/lifeline.conf (DESIGN.md "Interfaces"), and the INI line
- * parser it shares with components.d.
+ * /etc/lifeline/lifeline.conf: its keys, their
+ * defaults and the loader. The INI syntax is ini.h's.
  *
  * Errors in the file are the user-facing message, so the loader logs them
  * itself (one line per problem, "FILE:LINE: [section] key: ..."); a bad
@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "agent/conf/ini.h"
 
 enum config_store {
 	CONFIG_STORE_AUTO,
@@ -26,6 +28,9 @@ struct lifeline_config {
 	unsigned threshold; /* consecutive failed boots before level 1; 1..1000, default 3 */
 	unsigned
 	    escalate_after;    /* further failed boots before each next level; 1..1000, default 2 */
+	unsigned max_level;    /* the highest quarantine level escalation may reach; 1..3,
+	                        * default 3 (give-up follows it); config only, the state
+	                        * record cannot raise it */
 	unsigned stable_after; /* seconds up and healthy before blessing; 0..86400, default 120 */
 	unsigned
 	    boot_watchdog; /* hardware watchdog seconds for a boot; 0 = off; 0..3600, default 600 */
@@ -43,8 +48,12 @@ struct lifeline_config {
 	char **allowed_failed_units; /* may be failed when blessing; default empty */
 
 	/* [report] NULL = not set */
-	char *report_url;     /* http:// or https://; NULL: journal + metrics only */
-	char *report_ca_file; /* absolute paths */
+	char *report_url;       /* https://, or http:// to a loopback host (a collector on this
+	                         * machine) or with report_allow_http; NULL: journal + metrics
+	                         * only */
+	bool report_allow_http; /* [report] allow_http: plain http:// to another host, for test
+	                         * rigs only (reports then travel unencrypted); default no */
+	char *report_ca_file;   /* absolute paths */
 	char *report_client_cert;
 	char *report_client_key;
 	unsigned report_heartbeat; /* seconds; 1..604800, default 3600 */
@@ -75,61 +84,15 @@ void config_init_defaults(struct lifeline_config *c);
 int config_load(const char *root, struct lifeline_config *c);
 int config_load_file(const char *path, struct lifeline_config *c);
 
+/* Whether url's host is this machine (localhost, 127.x.y.z, [::1]). */
+bool config_url_is_loopback(const char *url);
+
 /* Frees what c owns and resets it to zeros. Accepts NULL. */
 void config_done(struct lifeline_config *c);
 
 const char *config_store_to_string(enum config_store s);
 /* Returns the store or -EINVAL. */
 int config_store_from_string(const char *s);
-
-/* Value helpers, also for the components.d parser. */
-/* yes/no, true/false, on/off, 1/0 (case-insensitive): 1, 0 or -EINVAL. */
-int config_parse_boolean(const char *s);
-/* Decimal digits with an optional K, M, G or T suffix (powers of 1024,
- * optionally followed by "B" or "iB"): 0, -EINVAL or -ERANGE. */
-int config_parse_size(const char *s, uint64_t *ret);
-
-/*
- * The INI syntax both files use (the inih format of DESIGN.md, parsed
- * here without inih's line and name limits; see config.c): "[section]"
- * lines, "key = value" lines, whole-line comments starting with ';' or
- * '#', inline comments starting with ';' or '#' after whitespace, an
- * optional UTF-8 BOM, CRLF or LF line ends. An indented line that is not
- * itself "key = value" continues the previous key's value
- * (continuation = true), which lists use to span several lines.
- */
-struct config_ini_item {
-	const char *file;
-	unsigned line;
-	const char *section; /* NULL for keys before the first section */
-	const char *key;     /* NULL: this item is the section header itself */
-	const char *value;   /* NULL for a section header, and for a continuation
-	                      * line that could not be read (over-long, not
-	                      * UTF-8; already logged): key's value is not whole */
-	bool continuation;
-};
-
-/* Return 0 when the item was fine, -ENOMEM to abort the parse, any other
- * negative errno after logging a problem with the item (the parse goes
- * on). */
-typedef int (*config_ini_handler_t)(const struct config_ini_item *item, void *userdata);
-
-/* Longest line accepted (bytes, without the newline). */
-#define CONFIG_LINE_MAX 4096
-/* Largest file read. */
-#define CONFIG_FILE_MAX (1024 * 1024)
-
-/* Parses text (size bytes, which may contain stray NULs). Syntax errors,
- * over-long lines and lines that are not UTF-8 are logged as
- * "FILE:LINE: ..." and counted in *ret_syntax_errors (the line is skipped;
- * keys after a broken section header are skipped up to the next header).
- * Returns 0, or -ENOMEM (also when the handler returned it). */
-int config_parse_ini(const char *file, const char *text, size_t size, config_ini_handler_t handler,
-                     void *userdata, unsigned *ret_syntax_errors);
-
-/* Logs "FILE:LINE: [section] key: <message>" at error level for an item. */
-void config_log_item_error(const struct config_ini_item *item, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 struct store;
 

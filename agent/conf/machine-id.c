@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The one reader of /etc/machine-id (machine-id.h) for commands, reports
+ * and the early decision report.
+ */
 #include <errno.h>
 #include <string.h>
 

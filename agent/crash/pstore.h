@@ -13,9 +13,9 @@
  * so a record reads in log order when its parts are sorted by descending
  * part number. Unlinking a file erases its variable; nothing else does
  * while a crash loop never reaches systemd-pstore, and efi-pstore fills
- * NVRAM in about ten crashes (PLATFORM-NOTES.md).
+ * NVRAM in about ten crashes.
  *
- * Parsing. One record's text yields the evidence DESIGN.md ranks for
+ * Parsing. One record's text yields the evidence lifeline ranks for
  * choosing suspects: the module of the faulting instruction (RIP line),
  * the modules of the call trace, the task (Comm:). "Modules linked in"
  * lists every loaded module and is context, never evidence by itself.

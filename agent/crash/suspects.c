@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Choosing suspects (suspects.h): which components, and at level 3 which
+ * out-of-tree modules, a level quarantines, from the panic logs' evidence.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
+#include "agent/conf/protected.h"
 #include "agent/crash/pstore.h"
 #include "agent/crash/suspects.h"
 
@@ -43,6 +48,43 @@ static const struct component *component_by_comm(const struct component_set *set
 			if (name && pstore_comm_matches_binary(comm, name))
 				return c;
 		}
+	}
+	return NULL;
+}
+
+static bool is_bpf_prog(const char *function)
+{
+	return function && strncmp(function, "bpf_prog_", 9) == 0;
+}
+
+static bool module_of(const struct component *c, const char *module)
+{
+	STRV_FOREACH (m, c->modules)
+		if (module && module_name_match(*m, module))
+			return true;
+	return false;
+}
+
+/* A task name is chosen by whoever starts the task (prctl(PR_SET_NAME),
+ * argv[0]): it names a component only when the trace corroborates it,
+ * with code no user can put there: a JIT-ed eBPF program (an eBPF
+ * agent's) at the RIP or in a reliable frame, or the RIP or a reliable
+ * frame in one of that component's own modules. */
+static const char *comm_corroborated(const struct pstore_evidence *e, const struct component *c)
+{
+	if (is_bpf_prog(e->rip_function))
+		return "the RIP is in an eBPF program";
+	if (module_of(c, e->rip_module))
+		return "the RIP is in its module";
+	for (size_t i = 0; i < e->n_frames; i++) {
+		const struct pstore_frame *f = &e->frames[i];
+
+		if (!f->reliable)
+			continue;
+		if (is_bpf_prog(f->function))
+			return "the call trace runs through an eBPF program";
+		if (module_of(c, f->module))
+			return "the call trace runs through its module";
 	}
 	return NULL;
 }
@@ -92,18 +134,38 @@ static int from_text(const char *text, size_t size, const struct component_set *
 		for (char *p = m; *p; p++)
 			if (*p == '-')
 				*p = '_';
-		if (!components_find_module(set, m) && !strv_contains(s->extra_modules, m))
-			(void)strv_extend(&s->extra_modules, m);
+		if (components_find_module(set, m) || strv_contains(s->extra_modules, m))
+			continue;
+		/* a driver this machine needs (zfs under its root, its NIC's
+		 * r8168) or an in-tree one: never blocked (protected.h) */
+		if (protected_module_reason(set->protected, m)) {
+			log_info("Level 3 leaves module %s alone: %s", m,
+			         protected_module_reason(set->protected, m));
+			continue;
+		}
+		(void)strv_extend(&s->extra_modules, m);
 	}
 	if (!named && e.comm) {
-		named = component_by_comm(set, e.comm);
-		if (named) {
+		const struct component *c = component_by_comm(set, e.comm);
+		const char *corroboration = c ? comm_corroborated(&e, c) : NULL;
+
+		if (corroboration) {
+			named = c;
 			module = e.comm;
-			why = "the crashing task is";
-		}
+			why = corroboration;
+		} else if (c)
+			log_info("The crashing task %s matches component %s, but nothing in the "
+			         "trace corroborates it (no eBPF program, none of its modules): "
+			         "a task name alone is not evidence",
+			         e.comm, c->id);
 	}
 	if (named && !strv_contains(s->components, named->id)) {
 		(void)strv_extend(&s->components, named->id);
+		if (!s->reason && module == e.comm &&
+		    asprintf(&s->reason,
+		             "panic log: the crashing task %s belongs to component %s, and %s",
+		             module, named->id, why) < 0)
+			s->reason = NULL;
 		if (!s->reason &&
 		    asprintf(&s->reason, "panic log: %s %s, which belongs to component %s", why,
 		             module, named->id) < 0)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Which components to quarantine at a level (DESIGN.md "Choosing
- * suspects"): level 1 the component the last panic log names (RIP module,
- * call-trace modules, Comm task mapped to a component binary), level 2
- * every configured component, level 3 those plus every out-of-tree or
- * unsigned module the panic log lists (taint O/E). Level 1 with no
- * evidence leaves the choice to the inventory diff on the real root.
+ * Which components to quarantine at a level: level 1 the component the last panic log names (RIP
+ * module, call-trace modules, or the Comm task mapped to a component binary or unit, but only when
+ * the trace corroborates it: an eBPF program (bpf_prog_*) at the RIP or in a reliable frame, or the
+ * RIP or a reliable frame in that component's own module; a task name alone can be set by any user
+ * and is never evidence), level 2 every configured component, level 3 those plus every out-of-tree
+ * or unsigned module the panic log lists (taint O/E). Level 1 with no evidence leaves the choice to
+ * the inventory diff on the real root.
  *
  * Level 3, precisely (issue #4: "every out-of-tree / unsigned module"):
  *  - every module the panic logs' "Modules linked in" flags O (out of
@@ -13,7 +14,9 @@
  *    owns, blocked by name (state record for the initramfs, the durable
  *    module list for the real root). P is included: a proprietary module
  *    is never part of the kernel tree, so it is third-party kernel code as
- *    much as O. Modules merely named in the call trace are not: an in-tree
+ *    much as O. A protected module (protected.h: a driver this machine
+ *    needs to boot or be reached, DKMS zfs, r8168) never is. Modules
+ *    merely named in the call trace are not: an in-tree
  *    module (xfs, ext4, a NIC driver) may be the root's own, and blocking
  *    it could leave the machine unbootable, which a crash in it does not
  *    justify (give-up follows instead).

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Last-good copies of content files, and rolling a changed content file
- * back to its copy (DESIGN.md: "A content file that changed since the last
- * good boot is rolled back to its last-good copy when one is cached").
+ * back to its copy: a content file that changed since the last good boot
+ * is rolled back to its last-good copy when one is cached.
  *
  * A copy is named by its SHA-256 and is only ever made from a live file
  * that still is the one the inventory describes, and checked again before
@@ -100,14 +100,14 @@ static int copy_fd(int in, int out, uint8_t *buf, const char *fault,
 		if (ret_sha256)
 			sha256_update(&ctx, buf, (size_t)n);
 		half = fault ? (size_t)n / 2 : 0;
-		r = inv_write_all(out, buf, half);
+		r = fd_write_all(out, buf, half);
 		if (r < 0)
 			return r;
 		if (fault) {
 			fault_point(fault);
 			fault = NULL;
 		}
-		r = inv_write_all(out, buf + half, (size_t)n - half);
+		r = fd_write_all(out, buf + half, (size_t)n - half);
 		if (r < 0)
 			return r;
 	}

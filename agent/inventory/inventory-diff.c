@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What changed between the last good inventory and the current one, per
- * component: the evidence of level 1 when the panic log names nobody
- * (DESIGN.md "Choosing suspects").
+ * component: the evidence of level 1 when the panic log names nobody.
  */
 #include <errno.h>
 #include <inttypes.h>

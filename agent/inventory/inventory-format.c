@@ -38,6 +38,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 #include "common/strv.h"
 
 #define MAGIC   "lifeline-inventory"
@@ -228,7 +229,7 @@ static int decode_path(const char *s, size_t len, char **ret)
 		out[n++] = (char)c;
 	}
 	out[n] = 0;
-	if (!inv_path_is_valid(out))
+	if (!rooted_path_is_valid(out))
 		return -EBADMSG;
 	*ret = TAKE_PTR(out);
 	return 0;

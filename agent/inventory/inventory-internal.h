@@ -18,10 +18,6 @@
 /* Opens root (NULL or "" = "/") as a directory descriptor. */
 int inv_open_root(const char *root);
 
-/* An absolute path without "." / ".." / empty components, shorter than
- * PATH_MAX, every name at most NAME_MAX. */
-bool inv_path_is_valid(const char *path);
-
 /* The directory that holds a file, opened one component at a time from
  * the root with O_NOFOLLOW | O_DIRECTORY, and kept open while the next
  * path shares it (paths come sorted, so a directory is opened once per
@@ -52,9 +48,6 @@ int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SH
 /* 64 lowercase hex digits + NUL; parse: 0 or -EINVAL. */
 void inv_hex(const uint8_t sha256[INVENTORY_SHA256_SIZE], char ret[2 * INVENTORY_SHA256_SIZE + 1]);
 int inv_unhex(const char *s, size_t len, uint8_t ret[INVENTORY_SHA256_SIZE]);
-
-/* Writes everything (EINTR retried); 0 or -errno. */
-int inv_write_all(int fd, const void *data, size_t size);
 
 /* Fills f's stat fields from st (path, hash, content untouched). */
 void inv_file_set_stat(struct inventory_file *f, const struct stat *st);

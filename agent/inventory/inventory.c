@@ -24,10 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/conf/glob-walk.h"
 #include "agent/inventory/inventory-internal.h"
 #include "agent/inventory/inventory.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 #include "common/sha256.h"
 #include "common/strv.h"
 
@@ -39,23 +42,6 @@ int inv_open_root(const char *root)
 	int fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	return fd < 0 ? negative_errno() : fd;
-}
-
-bool inv_path_is_valid(const char *path)
-{
-	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX)
-		return false;
-	for (const char *c = path + 1;;) {
-		size_t n = strcspn(c, "/");
-
-		if (n == 0 || n > NAME_MAX)
-			return false;
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		if (!c[n])
-			return true;
-		c += n + 1;
-	}
 }
 
 void inv_dir_init(struct inv_dir *d, int root_fd)
@@ -74,38 +60,9 @@ void inv_dir_done(struct inv_dir *d)
 
 int inv_openat_dir(int root_fd, const char *path, bool create, mode_t mode)
 {
-	_cleanup_free_ char *copy = strdup(path);
-	char *save = NULL;
-	int fd;
+	const struct rooted_mkdir mk = {.mode = mode};
 
-	if (!copy)
-		return -ENOMEM;
-	fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		int nfd = openat(fd, t, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (nfd < 0 && errno == ENOENT && create) {
-			if (mkdirat(fd, t, mode) < 0 && errno != EEXIST) {
-				int r = negative_errno();
-				close(fd);
-				return r;
-			}
-			/* The new entry must outlive a power cut as much as
-			 * what is written below it. */
-			(void)fsync(fd);
-			nfd = openat(fd, t, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (nfd < 0) {
-			int r = negative_errno();
-			close(fd);
-			return r;
-		}
-		close(fd);
-		fd = nfd;
-	}
-	return fd;
+	return rooted_open_dir(root_fd, path, create ? &mk : NULL);
 }
 
 int inv_dir_open(struct inv_dir *d, const char *path, const char **ret_name)
@@ -172,57 +129,12 @@ int inv_hash_data(const void *data, size_t size, uint8_t ret_sha256[INVENTORY_SH
 
 void inv_hex(const uint8_t sha256[INVENTORY_SHA256_SIZE], char ret[2 * INVENTORY_SHA256_SIZE + 1])
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < INVENTORY_SHA256_SIZE; i++) {
-		ret[2 * i] = digits[sha256[i] >> 4];
-		ret[2 * i + 1] = digits[sha256[i] & 15];
-	}
-	ret[2 * INVENTORY_SHA256_SIZE] = 0;
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	hex_encode(sha256, INVENTORY_SHA256_SIZE, ret);
 }
 
 int inv_unhex(const char *s, size_t len, uint8_t ret[INVENTORY_SHA256_SIZE])
 {
-	uint8_t out[INVENTORY_SHA256_SIZE];
-
-	if (len != 2 * INVENTORY_SHA256_SIZE)
-		return -EINVAL;
-	for (size_t i = 0; i < INVENTORY_SHA256_SIZE; i++) {
-		int hi = unhex_digit(s[2 * i]), lo = unhex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(ret, out, sizeof(out));
-	return 0;
-}
-
-int inv_write_all(int fd, const void *data, size_t size)
-{
-	const char *p = data;
-
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		p += n;
-		size -= (size_t)n;
-	}
-	return 0;
+	return len == 2 * INVENTORY_SHA256_SIZE ? hex_decode(s, len, ret) : -EINVAL;
 }
 
 static int64_t timespec_ns(const struct timespec *ts)
@@ -317,35 +229,22 @@ const struct inventory_file *inventory_component_find_file(const struct inventor
 /* Walking the globs */
 
 /*
- * The globs are matched one path component at a time with fnmatch(3),
- * the rules component_expand_files() applies (no leading-'.' matches,
- * directories opened with O_NOFOLLOW, so nothing below a symlinked
- * directory is seen), but every non-directory the last component matches
- * is kept with the stat the walk made anyway: regular files, and symlinks
- * and special files as what they are, so a file swapped for a symlink is
- * recorded as such and never read through. One fstatat() per file is the
- * whole cost of an unchanged file; the expansion followed by a second
- * stat doubled it.
+ * The globs are walked by glob_walk() (agent/conf/glob-walk.h), the
+ * walker component_expand_files() uses, but every non-folder the last
+ * component matches is kept with the lstat the walk made anyway: regular
+ * files, and symlinks and special files as what they are, so a file
+ * swapped for a symlink is recorded as such and never read through. One
+ * fstatat() per file is the whole cost of an unchanged file.
  */
 struct walk {
-	char **parts;
-	size_t nparts;
 	bool content;
-	char path[PATH_MAX]; /* the match so far, without the root */
-	size_t len;
 	struct inventory_component *ic;
 	size_t alloc;
 };
 
-static bool has_glob_chars(const char *s)
+static int walk_found(const char *path, const struct stat *st, void *userdata)
 {
-	return strpbrk(s, "*?[") != NULL;
-}
-
-static int walk_dir(struct walk *w, int dfd, size_t idx);
-
-static int walk_found(struct walk *w, const struct stat *st)
-{
+	struct walk *w = userdata;
 	struct inventory_file *f;
 
 	if (S_ISDIR(st->st_mode))
@@ -363,100 +262,13 @@ static int walk_found(struct walk *w, const struct stat *st)
 	}
 	f = &w->ic->files[w->ic->n_files];
 	memset(f, 0, sizeof(*f));
-	f->path = strndup(w->path, w->len);
+	f->path = strdup(path);
 	if (!f->path)
 		return -ENOMEM;
 	inv_file_set_stat(f, st);
 	f->content = w->content;
 	w->ic->n_files++;
 	return 0;
-}
-
-static int walk_entry(struct walk *w, int dfd, const char *name, size_t idx)
-{
-	size_t saved = w->len, nl = strlen(name);
-	int r = 0;
-
-	if (w->len + 1 + nl >= sizeof(w->path))
-		return 0;
-	w->path[w->len++] = '/';
-	memcpy(w->path + w->len, name, nl + 1);
-	w->len += nl;
-
-	if (idx + 1 == w->nparts) {
-		struct stat st;
-
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			r = walk_found(w, &st);
-	} else {
-		/* Absent, not a directory, a symlink (ELOOP with O_NOFOLLOW)
-		 * or unreadable: nothing below it matches. */
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-		if (fd >= 0) {
-			r = walk_dir(w, fd, idx + 1);
-			close(fd);
-		}
-	}
-	w->len = saved;
-	w->path[saved] = 0;
-	return r;
-}
-
-static int walk_dir(struct walk *w, int dfd, size_t idx)
-{
-	const char *part = w->parts[idx];
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	if (!has_glob_chars(part))
-		return walk_entry(w, dfd, part, idx);
-
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d))) {
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		if (fnmatch(part, de->d_name, FNM_PERIOD) != 0)
-			continue;
-		r = walk_entry(w, dirfd(d), de->d_name, idx);
-		if (r < 0)
-			break;
-	}
-	closedir(d);
-	return r;
-}
-
-static int walk_glob(struct walk *w, int root_fd, const char *glob)
-{
-	_cleanup_strv_free_ char **parts = NULL;
-	_cleanup_free_ char *copy = strdup(glob);
-	char *save = NULL;
-	int r;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		r = strv_extend(&parts, t);
-		if (r < 0)
-			return r;
-	}
-	if (!parts)
-		return 0;
-	w->parts = parts;
-	w->nparts = strv_length(parts);
-	w->len = 0;
-	w->path[0] = 0;
-	r = walk_dir(w, root_fd, 0);
-	w->parts = NULL;
-	return r;
 }
 
 static int file_path_cmp(const void *a, const void *b)
@@ -472,23 +284,19 @@ static int file_path_cmp(const void *a, const void *b)
  * when any content glob matched it). */
 static int walk_component(const struct component *c, int root_fd, struct inventory_component *ic)
 {
-	struct walk *w = calloc(1, sizeof(*w));
+	struct walk w = {.ic = ic};
 	char **lists[] = {c->files, c->content};
 	size_t n = 0;
 	int r = 0;
 
-	if (!w)
-		return -ENOMEM;
-	w->ic = ic;
 	for (size_t l = 0; l < ELEMENTSOF(lists) && r >= 0; l++) {
-		w->content = l == 1;
+		w.content = l == 1;
 		STRV_FOREACH (g, lists[l]) {
-			r = walk_glob(w, root_fd, *g);
+			r = glob_walk(root_fd, *g, 0, walk_found, &w);
 			if (r < 0)
 				break;
 		}
 	}
-	free(w);
 	if (r < 0)
 		return r;
 	if (ic->n_files > 1)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The inventory of every component's files (DESIGN.md "Boot flow" 4 and
- * "Choosing suspects", level 1), the diff against the last good boot's
+ * The inventory of every component's files (taken at each blessed boot;
+ * level 1's evidence when the panic log names nobody), the diff against the last good boot's
  * inventory, and the cache of last-good copies of content files that lets
  * level 1 roll a changed content file back instead of only moving it aside.
  *

@@ -23,33 +23,17 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 #include "common/sha256.h"
 
 #define COPY_CHUNK (256 * 1024)
 #define TMP_PREFIX ".lifeline-tmp-"
 
-bool qpath_is_valid(const char *path)
-{
-	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX)
-		return false;
-	for (const char *c = path + 1;;) {
-		size_t n = strcspn(c, "/");
-
-		if (n == 0 || n > NAME_MAX)
-			return false;
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		if (!c[n])
-			return true;
-		c += n + 1;
-	}
-}
-
 int qpath_split(const char *path, char **ret_buf, const char **ret_dir, const char **ret_name)
 {
 	char *buf, *slash;
 
-	if (!qpath_is_valid(path))
+	if (!rooted_path_is_valid(path))
 		return -EINVAL;
 	buf = strdup(path + 1);
 	if (!buf)
@@ -96,28 +80,17 @@ void qdir_done(struct qdir *d)
 	d->fd = -1;
 }
 
-static int open_dir_step(int parent, const char *name, bool create, mode_t mode)
-{
-	int fd;
-
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 || errno != ENOENT || !create)
-		return fd >= 0 ? fd : negative_errno();
-	fault_point("quarantine-mkdir");
-	if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
-		return negative_errno();
-	/* The new entry must be durable before anything is moved into it. */
-	if (fsync(parent) < 0)
-		return negative_errno();
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd >= 0 ? fd : negative_errno();
-}
-
 int qdir_get(struct qdir *d, const char *dir, int *ret_fd)
 {
-	_cleanup_free_ char *copy = NULL, *path = NULL;
+	const struct rooted_mkdir mk = {
+	    .mode = d->mode,
+	    .meta_of = d->meta_of,
+	    .userdata = d->mode_userdata,
+	    .strict = true,
+	    .fault = "quarantine-mkdir",
+	};
+	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
-	char *save = NULL;
 	int r;
 
 	if (d->fd >= 0 && streq(d->path, dir)) {
@@ -133,22 +106,13 @@ int qdir_get(struct qdir *d, const char *dir, int *ret_fd)
 	free(d->path);
 	d->path = NULL;
 
-	copy = strdup(dir);
 	path = strdup(dir);
-	if (!copy || !path)
+	if (!path)
 		return -ENOMEM;
-	fd = fcntl(d->base_fd, F_DUPFD_CLOEXEC, 3);
+	fd = rooted_open_dir(d->base_fd, dir, d->create ? &mk : NULL);
+	/* ELOOP: a symlink; ENOTDIR: not a directory. Both refused. */
 	if (fd < 0)
-		return negative_errno();
-	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		int next = open_dir_step(fd, c, d->create, d->mode);
-
-		/* ELOOP: a symlink; ENOTDIR: not a directory. Both refused. */
-		if (next < 0)
-			return next == -ENOTDIR ? -ELOOP : next;
-		close(fd);
-		fd = next;
-	}
+		return fd == -ENOTDIR ? -ELOOP : fd;
 	d->fd = TAKE_FD(fd);
 	d->path = TAKE_PTR(path);
 	*ret_fd = d->fd;

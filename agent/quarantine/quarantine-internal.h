@@ -15,6 +15,7 @@
 #include "agent/conf/components.h"
 #include "agent/quarantine/quarantine.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 
 #define QM_MAGIC     "lifeline-quarantine-manifest"
 #define QM_VERSION   1
@@ -63,12 +64,21 @@ struct qentry {
 	int error; /* errno of the last failure, 0 if none */
 };
 
+/* A folder on the way to a quarantined file, as it was at the apply:
+ * a restore that must make it again makes it like this. */
+struct qdirmeta {
+	char *path; /* absolute, without the root */
+	struct rooted_dir_meta meta;
+};
+
 struct qmanifest {
 	char *component;
 	unsigned generation;
 	enum qm_state state;
 	struct qentry *entries; /* sorted by path */
 	size_t n, alloc;
+	struct qdirmeta *dirs; /* "dir" lines, in the order noted */
+	size_t n_dirs;
 };
 
 /* quarantine-manifest.c */
@@ -90,11 +100,16 @@ struct qentry *qmanifest_find(const struct qmanifest *m, const char *path);
 /* Only among the first n entries (the sorted part before appends). */
 struct qentry *qmanifest_find_in(const struct qmanifest *m, size_t n, const char *path);
 void sha256_to_hex(const uint8_t sha[SHA256_SIZE], char hex[2 * SHA256_SIZE + 1]);
+/* Notes the owner and mode of dir ("a/b", relative to root_fd) and of
+ * every folder above it that m does not know yet. */
+int qmanifest_note_dirs(struct qmanifest *m, int root_fd, const char *dir);
+/* The folder path ("/a/b") as noted, or NULL. */
+const struct qdirmeta *qmanifest_find_dir(const struct qmanifest *m, const char *path);
+/* For qdir.meta_of: userdata is the manifest, dir relative ("a/b"). */
+bool qmanifest_dir_meta(const char *dir, void *userdata, struct rooted_dir_meta *ret);
 
 /* quarantine-fs.c */
 
-/* Absolute, no empty, "." or ".." components, each component < NAME_MAX. */
-bool qpath_is_valid(const char *path);
 /* Splits "/a/b/c" into "a/b" (maybe "") and "c" (both point into buf). */
 int qpath_split(const char *path, char **ret_buf, const char **ret_dir, const char **ret_name);
 
@@ -106,6 +121,9 @@ struct qdir {
 	int base_fd; /* not owned */
 	bool create;
 	mode_t mode;
+	/* the owner and mode of a folder to create (rooted-walk.h); NULL: mode */
+	bool (*meta_of)(const char *dir, void *userdata, struct rooted_dir_meta *ret);
+	void *mode_userdata;
 	char *path;
 	int fd;
 	bool dirty;
@@ -161,8 +179,9 @@ struct qjob {
 	struct quarantine_result res;
 	unsigned since_flush;
 	unsigned generation;
-	bool removed; /* the restore finished and removed the directory */
-	bool rerun;   /* continues an interrupted run: look for its temp files */
+	struct protected_set *protected; /* apply: never moved (a reference) */
+	bool removed;                    /* the restore finished and removed the directory */
+	bool rerun;                      /* continues an interrupted run: look for its temp files */
 	char id[COMPONENT_ID_MAX + 1];
 };
 

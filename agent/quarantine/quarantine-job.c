@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/conf/components.h"
+#include "agent/conf/protected.h"
 #include "agent/quarantine/quarantine-internal.h"
 #include "agent/quarantine/quarantine.h"
 #include "agent/decision/runstate.h"
@@ -84,6 +85,7 @@ void qjob_done(struct qjob *j)
 	qdir_done(&j->quar);
 	qmanifest_done(&j->m);
 	quarantine_result_done(&j->res);
+	j->protected = protected_set_unref(j->protected);
 	for (int *fd = &j->gen_fd; fd <= &j->files_fd; fd++)
 		if (*fd >= 0) {
 			close(*fd);

@@ -6,6 +6,8 @@
  *   component examplesec
  *   generation 7
  *   state applying
+ *   dir /opt/examplesec mode=0755 uid=0 gid=0
+ *   dir /opt/examplesec/bin mode=0750 uid=0 gid=0
  *   file pending /opt/examplesec/bin/agent mode=0755 uid=0 gid=0 size=1234
  * mtime=1700000000.000000000 sha256=<64 hex> xattrs=user.test:6869,security.selinux:73797374... end
  * 1 sha256=<64 hex of every byte before this line>
@@ -17,12 +19,16 @@
  * added without a version bump; a change that old readers must not
  * misread bumps the version, and an old reader then refuses the manifest
  * (it never acts on what it cannot read). The end line catches a damaged
- * or truncated file: the manifest is written atomically (tmp + fsync +
+ * or truncated file. "dir" lines (owner and mode of the folders above the
+ * files, so a restore that has to make one again makes it as it was: a
+ * 0700 folder comes back 0700) came later; a reader without them makes
+ * missing folders 0755: the manifest is written atomically (tmp + fsync +
  * rename + fsync of the directory), so only the disk can damage it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +38,10 @@
 #include "agent/conf/components.h"
 #include "agent/quarantine/quarantine-internal.h"
 #include "common/fileio.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 #include "common/sha256.h"
 
 static const char *const qm_state_names[_QM_STATE_MAX] = {
@@ -87,7 +95,87 @@ void qmanifest_done(struct qmanifest *m)
 	for (size_t i = 0; i < m->n; i++)
 		qentry_done(&m->entries[i]);
 	free(m->entries);
+	for (size_t i = 0; i < m->n_dirs; i++)
+		free(m->dirs[i].path);
+	free(m->dirs);
 	memset(m, 0, sizeof(*m));
+}
+
+const struct qdirmeta *qmanifest_find_dir(const struct qmanifest *m, const char *path)
+{
+	for (size_t i = m->n_dirs; i > 0; i--)
+		if (streq(m->dirs[i - 1].path, path))
+			return &m->dirs[i - 1];
+	return NULL;
+}
+
+static int dir_add(struct qmanifest *m, const char *path, const struct rooted_dir_meta *meta)
+{
+	struct qdirmeta *n = realloc(m->dirs, (m->n_dirs + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	m->dirs = n;
+	n[m->n_dirs].path = strdup(path);
+	if (!n[m->n_dirs].path)
+		return -ENOMEM;
+	n[m->n_dirs].meta = *meta;
+	m->n_dirs++;
+	return 0;
+}
+
+int qmanifest_note_dirs(struct qmanifest *m, int root_fd, const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = 0;
+
+	/* files come sorted: most share the folder noted last */
+	if (m->n_dirs > 0 && m->dirs[m->n_dirs - 1].path[0] == '/' &&
+	    streq(m->dirs[m->n_dirs - 1].path + 1, dir + strspn(dir, "/")))
+		return 0;
+	for (const char *c = dir;;) {
+		struct stat st;
+		size_t n;
+		int r;
+
+		c += strspn(c, "/");
+		n = strcspn(c, "/");
+		if (n == 0)
+			return 0;
+		if (len + 1 + n >= sizeof(path))
+			return -ENAMETOOLONG;
+		path[len++] = '/';
+		memcpy(path + len, c, n);
+		len += n;
+		path[len] = 0;
+		c += n;
+		if (qmanifest_find_dir(m, path))
+			continue;
+		/* path + 1: relative to the root's descriptor */
+		if (fstatat(root_fd, path + 1, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			return 0; /* nothing to note: the walk refuses it anyway */
+		r = dir_add(m, path,
+		            &(struct rooted_dir_meta){
+		                .mode = st.st_mode & 07777, .uid = st.st_uid, .gid = st.st_gid});
+		if (r < 0)
+			return r;
+	}
+}
+
+bool qmanifest_dir_meta(const char *dir, void *userdata, struct rooted_dir_meta *ret)
+{
+	const struct qmanifest *m = userdata;
+	char path[PATH_MAX];
+	const struct qdirmeta *d;
+
+	if ((size_t)snprintf(path, sizeof(path), "/%s", dir) >= sizeof(path))
+		return false;
+	d = qmanifest_find_dir(m, path);
+	if (!d)
+		return false;
+	*ret = d->meta;
+	return true;
 }
 
 int qmanifest_add(struct qmanifest *m, struct qentry *e)
@@ -134,41 +222,15 @@ struct qentry *qmanifest_find(const struct qmanifest *m, const char *path)
 /* ---------------------------------------------------------------------- */
 /* Encoding */
 
-static const char hexdigits[] = "0123456789abcdef";
-
 void sha256_to_hex(const uint8_t sha[SHA256_SIZE], char hex[2 * SHA256_SIZE + 1])
 {
-	for (size_t i = 0; i < SHA256_SIZE; i++) {
-		hex[2 * i] = hexdigits[sha[i] >> 4];
-		hex[2 * i + 1] = hexdigits[sha[i] & 15];
-	}
-	hex[2 * SHA256_SIZE] = 0;
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	hex_encode(sha, SHA256_SIZE, hex);
 }
 
 /* n hex digits at s into out (n/2 bytes). */
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
-	if (n % 2)
-		return -EBADMSG;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = unhex_digit(s[i]), lo = unhex_digit(s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EBADMSG;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return hex_decode(s, n, out) < 0 ? -EBADMSG : 0;
 }
 
 static void put_escaped(FILE *f, const char *s, const char *extra)
@@ -195,7 +257,7 @@ static int unescape(const char *s, size_t n, char **ret)
 		}
 		if (i + 2 >= n)
 			return -EBADMSG;
-		int hi = unhex_digit(s[i + 1]), lo = unhex_digit(s[i + 2]);
+		int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			return -EBADMSG;
 		out[k++] = (char)(hi << 4 | lo);
@@ -251,6 +313,12 @@ int qmanifest_format(const struct qmanifest *m, char **ret, size_t *ret_size)
 		return -ENOMEM;
 	fprintf(f, "%s %d\ncomponent %s\ngeneration %u\nstate %s\n", QM_MAGIC, QM_VERSION,
 	        m->component, m->generation, qm_state_to_string(m->state));
+	for (size_t i = 0; i < m->n_dirs; i++) {
+		fputs("dir ", f);
+		put_escaped(f, m->dirs[i].path, "");
+		fprintf(f, " mode=%04o uid=%u gid=%u\n", (unsigned)(m->dirs[i].meta.mode & 07777),
+		        (unsigned)m->dirs[i].meta.uid, (unsigned)m->dirs[i].meta.gid);
+	}
 	for (size_t i = 0; i < m->n; i++)
 		put_entry(f, &m->entries[i]);
 	if (fflush(f) != 0) {
@@ -403,7 +471,7 @@ static int parse_file_line(char *line, struct qentry *e)
 	r = unescape(path, strlen(path), &e->path);
 	if (r < 0)
 		return r;
-	if (!qpath_is_valid(e->path))
+	if (!rooted_path_is_valid(e->path))
 		return -EBADMSG;
 	while ((field = strtok_r(NULL, " ", &save))) {
 		r = parse_field(e, field, &seen);
@@ -411,6 +479,33 @@ static int parse_file_line(char *line, struct qentry *e)
 			return r;
 	}
 	return seen == 127 ? 0 : -EBADMSG;
+}
+
+/* "dir PATH mode=0700 uid=0 gid=0": the fields file lines have */
+static int parse_dir_line(struct qmanifest *m, char *line)
+{
+	_cleanup_(qentry_done) struct qentry e = {0};
+	char *save = NULL, *path, *field;
+	unsigned seen = 0;
+	int r;
+
+	path = strtok_r(line, " ", &save);
+	if (!path)
+		return -EBADMSG;
+	r = unescape(path, strlen(path), &e.path);
+	if (r < 0)
+		return r;
+	if (!rooted_path_is_valid(e.path) || qmanifest_find_dir(m, e.path))
+		return -EBADMSG;
+	while ((field = strtok_r(NULL, " ", &save))) {
+		r = parse_field(&e, field, &seen);
+		if (r < 0)
+			return r;
+	}
+	if ((seen & 7) != 7)
+		return -EBADMSG;
+	return dir_add(m, e.path,
+	               &(struct rooted_dir_meta){.mode = e.mode, .uid = e.uid, .gid = e.gid});
 }
 
 int qmanifest_parse(const char *text, size_t size, struct qmanifest *ret)
@@ -475,6 +570,10 @@ int qmanifest_parse(const char *text, size_t size, struct qmanifest *ret)
 			if (r < 0)
 				return r;
 			n_entries++;
+		} else if (streq(line, "dir")) {
+			r = parse_dir_line(&m, sp + 1);
+			if (r < 0)
+				return r;
 		} else if (streq(line, "component")) {
 			if (m.component || !component_id_is_valid(sp + 1))
 				return -EBADMSG;
@@ -544,21 +643,6 @@ int qmanifest_load(int dir_fd, struct qmanifest *ret)
 	return qmanifest_parse(buf, size, ret);
 }
 
-static int write_all(int fd, const char *p, size_t size)
-{
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return negative_errno();
-		p += n;
-		size -= (size_t)n;
-	}
-	return 0;
-}
-
 int qmanifest_save(int dir_fd, const struct qmanifest *m)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -577,11 +661,11 @@ int qmanifest_save(int dir_fd, const struct qmanifest *m)
 	 * the next save truncates). A failed write (ENOSPC) removes it: on
 	 * a full disk it holds the space a later try needs. */
 	half = size / 2;
-	r = write_all(fd, buf, half);
+	r = fd_write_all(fd, buf, half);
 	if (r < 0)
 		goto fail;
 	fault_point("quarantine-manifest-write");
-	r = write_all(fd, buf + half, size - half);
+	r = fd_write_all(fd, buf + half, size - half);
 	if (r < 0)
 		goto fail;
 	fault_point("quarantine-manifest-fsync");

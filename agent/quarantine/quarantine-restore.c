@@ -213,7 +213,9 @@ int qjob_restore(struct qjob *j)
 	unsigned left, kept;
 	int r;
 
-	j->orig.create = true; /* the vendor may have removed a directory */
+	j->orig.create = true;                /* the vendor may have removed a directory */
+	j->orig.meta_of = qmanifest_dir_meta; /* made again as it was */
+	j->orig.mode_userdata = &j->m;
 	j->quar.create = false;
 	if (j->m.state != QM_RESTORING) {
 		j->m.state = QM_RESTORING;

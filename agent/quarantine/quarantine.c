@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "agent/conf/components.h"
+#include "agent/conf/protected.h"
 #include "agent/quarantine/quarantine-internal.h"
 #include "agent/quarantine/quarantine.h"
 #include "agent/decision/runstate.h"
@@ -225,8 +226,16 @@ static int run_apply(struct qjob *j)
 	for (size_t i = 0; i < j->m.n; i++) {
 		struct qentry *e = &j->m.entries[i];
 
+		const char *why;
+
 		if (e->state != QE_PENDING)
 			continue;
+		why = protected_path_reason(j->protected, e->path);
+		if (why) {
+			/* recorded before it was protected: still never moved */
+			qjob_entry_error(j, e, QE_FAILED, EPERM, "refused, protected");
+			continue;
+		}
 		r = apply_entry(j, e);
 		if (r < 0)
 			return r;
@@ -243,7 +252,7 @@ static int apply_add(struct qjob *j, const char *path)
 {
 	_cleanup_free_ char *buf = NULL;
 	struct qentry e = {0};
-	const char *dir, *name;
+	const char *dir, *name, *why;
 	int fd, r;
 
 	if (path_is_own_state(path)) {
@@ -252,11 +261,21 @@ static int apply_add(struct qjob *j, const char *path)
 		             path);
 		return 0;
 	}
+	why = protected_path_reason(j->protected, path);
+	if (why) {
+		j->res.errors++;
+		qresult_line(&j->res, "%s: refused, protected: %s; left in place", path, why);
+		return 0;
+	}
 	r = qpath_split(path, &buf, &dir, &name);
 	if (r >= 0)
 		r = qdir_get(&j->orig, dir, &fd);
 	if (r >= 0)
 		r = qentry_read(fd, name, &e);
+	/* the folders above it, as they are: a restore that has to make
+	 * one again makes it so */
+	if (r >= 0 && qmanifest_note_dirs(&j->m, j->root_fd, dir) == -ENOMEM)
+		r = -ENOMEM;
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -386,6 +405,10 @@ int quarantine_apply(const char *root, const struct component *c, unsigned gener
 	qjob_init(&j);
 	if (!c || !c->id || !component_id_is_valid(c->id))
 		return -EINVAL;
+	/* what lifeline must never move (protected.h), checked file by file */
+	j.protected = protected_set_get(root);
+	if (!j.protected)
+		return -ENOMEM;
 	r = component_expand_files(c, root, false, &paths);
 	if (r < 0)
 		return r;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The file part of a quarantine (DESIGN.md "Words": quarantine, "Crash
- * safety"): a component's files are moved aside under
+ * The file part of a quarantine, crash-safe: a component's files are moved aside under
  *
  *   <root>/var/lib/lifeline/quarantine/<generation>/<component>/files/<path>
  *

@@ -7,7 +7,13 @@
 #   make check-vm        the VM tests (real Debian under OVMF in QEMU)
 #   make demo            the crash-loop demo in a VM
 #   make bench           benchmarks (print, never fail)
-#   make install DESTDIR=D PREFIX=/usr
+#   make install         install into DESTDIR (PREFIX=/usr); edited files in
+#                        /etc are never overwritten
+#   make uninstall       remove what install put there (not /etc/lifeline
+#                        files that were edited, nor /var/lib/lifeline)
+#   make man             the man pages (scdoc) into build/man/
+#   make deb             the Debian package (dpkg-buildpackage) into build/deb/
+#   make check-pkg       build the package, lintian, contents, fake install
 #   make deps            install missing Debian 12 packages (apt-get)
 #   make SANITIZE=1      ASan+UBSan build (into build-san/)
 #
@@ -15,13 +21,20 @@
 # folders <- the programs; `make check-layers` fails when a folder includes
 # the header of a folder above it or beside it.
 
-PREFIX ?= /usr/local
+# /usr: the unit (ExecStart=), the initramfs hooks and lifelined look for
+# the programs under /usr/sbin and /usr/lib/lifeline, whatever PREFIX is.
+PREFIX ?= /usr
 SYSCONFDIR ?= /etc
 DESTDIR ?=
 SBINDIR = $(PREFIX)/sbin
 LIBEXECDIR = $(PREFIX)/lib/lifeline
+MANDIR = $(PREFIX)/share/man
+# The vendors' component drop-ins; a same-named file in
+# $(SYSCONFDIR)/lifeline/components.d overrides or masks one.
+VENDORCOMPDIR = $(PREFIX)/lib/lifeline/components.d
 # systemd and initramfs-tools look only under /usr (and /etc), whatever
-# PREFIX is.
+# PREFIX is. (The Debian package sets UNITDIR and GENERATORDIR to /lib/...,
+# where Debian 12's debhelper and lintian want them.)
 UNITDIR = /usr/lib/systemd/system
 GENERATORDIR = /usr/lib/systemd/system-generators
 INITRAMFSDIR = /usr/share/initramfs-tools
@@ -29,7 +42,7 @@ DRACUTDIR = /usr/lib/dracut/modules.d
 
 VERSION = 0.1.0
 CC ?= cc
-PKGS = efivar libsystemd blkid inih libcurl json-c libcrypto
+PKGS = efivar libsystemd blkid libcurl json-c libcrypto
 
 ifeq ($(SANITIZE),1)
 O ?= build-san
@@ -41,8 +54,12 @@ SANFLAGS =
 OPTFLAGS = -O2 -g -D_FORTIFY_SOURCE=2
 endif
 
+# Warnings are errors in development and CI; a distribution build with
+# another compiler sets WERROR=0 (debian/rules does), so a new compiler's
+# new warning does not fail the package build.
+WERROR ?= 1
 WARNFLAGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wpointer-arith -Wcast-qual -Werror
+	-Wpointer-arith -Wcast-qual $(if $(filter 1,$(WERROR)),-Werror)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPTFLAGS)
@@ -51,7 +68,9 @@ CFLAGS ?= $(OPTFLAGS)
 # each libagent.a member it pulls in (lifeline-early is copied into every
 # initramfs; issue 3 size goal).
 SECTIONFLAGS = -ffunction-sections -fdata-sections
-ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $(PKG_CFLAGS) \
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are
+# honoured; CFLAGS replaces the default optimisation flags.
+ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $(PKG_CFLAGS) \
 	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 
@@ -189,10 +208,38 @@ demo: ensure-deps all
 bench: all
 	tests/bench/run.sh $(O)
 
-install: all
+# Man pages: man/NAME.SECTION.scd -> $(O)/man/NAME.SECTION (scdoc).
+MAN_SRC = $(wildcard man/*.scd)
+MAN_PAGES = $(patsubst man/%.scd,$(O)/man/%,$(MAN_SRC))
+man: $(MAN_PAGES)
+$(O)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@.tmp
+	mv $@.tmp $@
+
+# The files install puts in place, relative to DESTDIR (uninstall removes
+# exactly these). Programs:
+INSTALLED_BIN = $(SBINDIR)/lifelined $(SBINDIR)/lifelinectl \
+	$(LIBEXECDIR)/lifeline-early $(LIBEXECDIR)/lifelined-worker \
+	$(LIBEXECDIR)/watchdog-drivers $(GENERATORDIR)/lifeline-generator
+INSTALLED_DATA = $(addprefix $(VENDORCOMPDIR)/,$(notdir $(wildcard config/components.d/*.conf))) \
+	$(addprefix $(UNITDIR)/,$(notdir $(wildcard config/*.service config/*.target))) \
+	$(INITRAMFSDIR)/hooks/lifeline $(INITRAMFSDIR)/scripts/init-top/lifeline \
+	$(INITRAMFSDIR)/scripts/init-bottom/lifeline \
+	$(addprefix $(DRACUTDIR)/90lifeline/,$(notdir $(wildcard initramfs-hook/dracut/*))) \
+	$(foreach m,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+# Nothing in $(SYSCONFDIR) is overwritten: lifeline.conf is installed only
+# when there is none (the administrator's edits stay), components.d/ and
+# check.d/ are the administrator's (created empty). The vendors' drop-ins go
+# to $(VENDORCOMPDIR), replaced at every install like the programs.
+install: all man
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(GENERATORDIR) \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d \
-		$(DESTDIR)$(SYSCONFDIR)/lifeline/check.d
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(VENDORCOMPDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/lifeline/components.d $(DESTDIR)$(SYSCONFDIR)/lifeline/check.d \
+		$(DESTDIR)$(INITRAMFSDIR)/hooks $(DESTDIR)$(INITRAMFSDIR)/scripts/init-top \
+		$(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom $(DESTDIR)$(DRACUTDIR)/90lifeline \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(O)/bin/lifelined $(O)/bin/lifelinectl $(DESTDIR)$(SBINDIR)/
 	# stripped: it is copied into every initramfs (issue 3 size goal)
 	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
@@ -203,26 +250,57 @@ install: all
 	install -m 0755 $(O)/bin/lifeline-generator $(DESTDIR)$(GENERATORDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] || \
 		install -m 0644 config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf
-	for f in config/components.d/*.conf; do \
-		[ -e "$$f" ] || continue; \
-		install -m 0644 "$$f" $(DESTDIR)$(SYSCONFDIR)/lifeline/components.d/; done
-	for f in config/*.service config/*.target; do \
-		[ -e "$$f" ] || continue; \
-		install -m 0644 "$$f" $(DESTDIR)$(UNITDIR)/; done
-	if [ -d initramfs-hook/initramfs-tools ]; then \
-		install -d $(DESTDIR)$(INITRAMFSDIR)/hooks $(DESTDIR)$(INITRAMFSDIR)/scripts/init-top \
-			$(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom && \
-		install -m 0755 initramfs-hook/initramfs-tools/hooks/lifeline $(DESTDIR)$(INITRAMFSDIR)/hooks/lifeline && \
-		install -m 0755 initramfs-hook/initramfs-tools/scripts/init-top/lifeline $(DESTDIR)$(INITRAMFSDIR)/scripts/init-top/lifeline && \
-		install -m 0755 initramfs-hook/initramfs-tools/scripts/init-bottom/lifeline $(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom/lifeline; fi
-	if [ -d initramfs-hook/dracut ]; then \
-		install -d $(DESTDIR)$(DRACUTDIR)/90lifeline && \
-		install -m 0755 initramfs-hook/dracut/* $(DESTDIR)$(DRACUTDIR)/90lifeline/; fi
+	install -m 0644 config/components.d/*.conf $(DESTDIR)$(VENDORCOMPDIR)/
+	install -m 0644 config/*.service config/*.target $(DESTDIR)$(UNITDIR)/
+	install -m 0755 initramfs-hook/initramfs-tools/hooks/lifeline $(DESTDIR)$(INITRAMFSDIR)/hooks/lifeline
+	install -m 0755 initramfs-hook/initramfs-tools/scripts/init-top/lifeline \
+		$(DESTDIR)$(INITRAMFSDIR)/scripts/init-top/lifeline
+	install -m 0755 initramfs-hook/initramfs-tools/scripts/init-bottom/lifeline \
+		$(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom/lifeline
+	install -m 0755 initramfs-hook/dracut/*.sh $(DESTDIR)$(DRACUTDIR)/90lifeline/
+	install -m 0644 initramfs-hook/dracut/*.service $(DESTDIR)$(DRACUTDIR)/90lifeline/
+	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	@[ -n "$(DESTDIR)" ] || echo "lifeline installed; next: systemctl daemon-reload;" \
+		"systemctl enable lifelined.service; update-initramfs -u -k all (or dracut --regenerate-all --force)"
+
+# Removes what install put there. Kept: lifeline.conf when edited, the
+# administrator's drop-ins and checks, /var/lib/lifeline (quarantined files
+# may be in it: run 'lifelinectl clear --all' and reboot first).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_BIN) $(INSTALLED_DATA))
+	if [ -f $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf ] && \
+		cmp -s config/lifeline.conf $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/lifeline/lifeline.conf; fi
+	-rmdir $(DESTDIR)$(VENDORCOMPDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DRACUTDIR)/90lifeline \
+		$(DESTDIR)$(SYSCONFDIR)/lifeline/components.d $(DESTDIR)$(SYSCONFDIR)/lifeline/check.d \
+		$(DESTDIR)$(SYSCONFDIR)/lifeline 2>/dev/null
+	@[ -n "$(DESTDIR)" ] || echo "lifeline removed; next: systemctl daemon-reload;" \
+		"update-initramfs -u -k all (or dracut --regenerate-all --force)"
+
+# The Debian package, built from a copy of the tracked and untracked (not
+# ignored) files in $(O)/deb/src, so that dpkg-buildpackage's output lands
+# in $(O)/deb/ and not beside the source tree.
+DEB_SRC = $(O)/deb/src/lifeline-$(VERSION)
+deb:
+	rm -rf $(O)/deb
+	mkdir -p $(DEB_SRC)
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_SRC)
+	# not our make variables (O=, WERROR=...): the package build sets its own
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+		dpkg-buildpackage -us -uc -b
+	mv $(O)/deb/src/*.deb $(O)/deb/src/*.changes $(O)/deb/src/*.buildinfo $(O)/deb/
+	rm -rf $(O)/deb/src
+	@ls $(O)/deb/*.deb
+
+check-pkg:
+	tests/pkg/run.sh $(O)
 
 clean:
 	rm -rf build build-san
 
-.PHONY: check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench install clean
+.PHONY: check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
 .DELETE_ON_ERROR:
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+# -type f: build/deb/ holds folders named *.d (components.d, check.d)
+-include $(shell find $(O) -name '*.d' -type f 2>/dev/null)

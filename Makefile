@@ -150,6 +150,7 @@ check: ensure-deps
 	$(MAKE) check-analyze
 	$(MAKE) check-initramfs
 	$(MAKE) check-observe
+	$(MAKE) check-pkg
 	$(MAKE) check-vm
 
 check-unit: tests

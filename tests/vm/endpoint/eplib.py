@@ -130,6 +130,28 @@ class EndpointVM(VM):
             self._stop_swtpm()
         return done
 
+    def job(self, script, timeout=900, what="guest job"):
+        """Run SCRIPT (sh) in the guest detached from the ssh session and
+        poll for its end: a long CPU-bound step (update-initramfs, clevis
+        bind) under TCG can starve sshd long enough for ssh's keep-alive
+        to drop a session that waits for it.  Returns its output; a
+        non-zero exit fails the test."""
+        self.ssh("rm -f /root/ep-job.rc /root/ep-job.log; cat > /root/ep-job.sh", input=script)
+        self.ssh("setsid sh -c 'sh -e /root/ep-job.sh > /root/ep-job.log 2>&1; echo $? > /root/ep-job.rc' "
+                 "< /dev/null > /dev/null 2>&1 &")
+        deadline = time.time() + timeout
+        while True:
+            r = self.ssh("cat /root/ep-job.rc 2>/dev/null || true", check=False, timeout=60)
+            rc = r.stdout.strip() if r.returncode == 0 else ""
+            if rc:
+                out = self.ssh("cat /root/ep-job.log").stdout
+                if rc != "0":
+                    self.fail("%s failed (exit %s):\n%s" % (what, rc, out))
+                return out
+            if time.time() > deadline:
+                self.fail("%s did not end within %d s" % (what, timeout))
+            time.sleep(5)
+
     # ------------------------------------------------------------ evidence
     def unlock_evidence(self, boot):
         """What boot N's serial log says about the root's unlock: counts of

@@ -114,19 +114,20 @@ def run(work, fleet):
         say("  PCR 7 (sha256) at provisioning: %s" % pcr_prov)
         dev = "/dev/disk/by-uuid/" + inf["LUKS_UUID"]
         t0 = time.time()
-        vm.ssh("set -e; clevis luks bind -y -d %s -k /etc/cryptsetup-keys.d/root.key tpm2 "
-               "'{\"pcr_bank\":\"sha256\",\"pcr_ids\":\"7\"}'" % dev, timeout=600)
+        vm.job("clevis luks bind -y -d %s -k /etc/cryptsetup-keys.d/root.key tpm2 "
+               "'{\"pcr_bank\":\"sha256\",\"pcr_ids\":\"7\"}'\n" % dev, what="clevis luks bind")
         timed("clevis luks bind (TPM2, PCR 7) in the guest", t0)
         dump = vm.ssh("cryptsetup luksDump %s" % dev).stdout
         m = re.search(r"^\s+\d+: clevis\s*\n\s+Keyslot:\s+(\d+)", dump, re.MULTILINE)
         check(m is not None, "boot 1: clevis token bound to a key slot", m.group(0).split() if m else dump, vm, 1)
         slot = m.group(1)
         t0 = time.time()
-        vm.ssh("set -e; cryptsetup config --priority prefer --key-slot %s %s; "
-               "cryptsetup luksRemoveKey --batch-mode %s /etc/cryptsetup-keys.d/root.key; "
-               "rm -f /etc/cryptsetup-keys.d/root.key /etc/cryptsetup-initramfs/conf-hook; "
-               "sed -i 's| /etc/cryptsetup-keys.d/root.key | none |' /etc/crypttab; "
-               "update-initramfs -u 2>&1; sync" % (slot, dev, dev), timeout=900)
+        out = vm.job("cryptsetup config --priority prefer --key-slot %s %s\n"
+                     "cryptsetup luksRemoveKey --batch-mode %s /etc/cryptsetup-keys.d/root.key\n"
+                     "rm -f /etc/cryptsetup-keys.d/root.key /etc/cryptsetup-initramfs/conf-hook\n"
+                     "sed -i 's| /etc/cryptsetup-keys.d/root.key | none |' /etc/crypttab\n"
+                     "update-initramfs -u\nsync\n" % (slot, dev, dev), what="key file removal + update-initramfs")
+        say("  update-initramfs said: %s" % " / ".join(l for l in out.splitlines() if l.strip())[:600])
         timed("key file removed + update-initramfs in the guest", t0)
         slots = re.findall(r"^\s+(\d+): luks2", vm.ssh("cryptsetup luksDump %s" % dev).stdout, re.MULTILINE)
         check(len(slots) == 2 and slot in slots, "boot 1: two key slots left, the recovery passphrase and the TPM's",

@@ -126,6 +126,7 @@ def run(work, fleet):
                      "cryptsetup luksRemoveKey --batch-mode %s /etc/cryptsetup-keys.d/root.key\n"
                      "rm -f /etc/cryptsetup-keys.d/root.key /etc/cryptsetup-initramfs/conf-hook\n"
                      "sed -i 's| /etc/cryptsetup-keys.d/root.key | none |' /etc/crypttab\n"
+                     "mountpoint -q /boot/efi || mount /boot/efi\n"
                      "update-initramfs -u\nsync\n" % (slot, dev, dev), what="key file removal + update-initramfs")
         say("  update-initramfs said: %s" % " / ".join(l for l in out.splitlines() if l.strip())[:600])
         timed("key file removed + update-initramfs in the guest", t0)
@@ -133,6 +134,8 @@ def run(work, fleet):
         check(len(slots) == 2 and slot in slots, "boot 1: two key slots left, the recovery passphrase and the TPM's",
               slots, vm, 1)
         kver = inf["KVER"]
+        same = vm.ssh("cmp /boot/initrd.img-%s /boot/efi/initrd.img && echo same || echo differ" % kver).stdout
+        check("same" in same, "the new initramfs is the one on the ESP", same.strip(), vm, 1)
         files = vm.ssh("lsinitramfs /boot/efi/initrd.img | grep -E 'clevis-decrypt-tpm2$|lifeline-early$|"
                        "cryptsetup-keys.d|cryptroot/keyfiles/.' || true").stdout.split()
         check(any(f.endswith("clevis-decrypt-tpm2") for f in files) and any(f.endswith("lifeline-early") for f in files)

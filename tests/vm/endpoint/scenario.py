@@ -69,7 +69,7 @@ def info(machine):
 
 def check_unlocked_by_tpm(vm, boot):
     ev = vm.unlock_evidence(boot)
-    check(ev["set_up"] == 1 and ev["bad_key"] == 0 and ev["prompts"] == ev["clevis"] and ev["clevis"] >= 1,
+    check(ev["set_up"] == 1 and ev["bad_key"] == 0 and ev["prompts"] <= ev["clevis"] and ev["clevis"] >= 1,
           "boot %d: root unlocked by clevis (TPM2, PCR 7); every passphrase prompt answered by clevis, "
           "none left for a human" % boot, ev, vm, boot)
     return ev
@@ -144,7 +144,7 @@ def run(work, fleet):
               files, vm, 1)
         crypttab = vm.ssh("cat /etc/crypttab").stdout.strip()
         check(" none " in crypttab, "crypttab names no key file", crypttab, vm, 1)
-        st = wait_blessed(vm, 1)
+        st = wait_blessed(vm, 1, timeout=600)
         check(st["boot_seq"] == 1, "boot 1 counted and blessed by lifeline", st["boot_seq"], vm, 1)
         say("boot 1 -> boot 2: reboot into the TPM-unlocked machine")
         t0 = time.time()
@@ -179,7 +179,7 @@ def run(work, fleet):
         check(bool(counted), "lifeline-early counted boot 2 (EFI variable written under lockdown)",
               counted[:1], vm, 2)
         check(module_loaded(vm, "efi_pstore"), "efi_pstore loaded", "in /proc/modules", vm, 2)
-        st = wait_blessed(vm, 2)
+        st = wait_blessed(vm, 2, timeout=600)
         check(st["boot_seq"] == 2 and st["mode"] == "normal", "lifelinectl status: boot 2 counted, normal, blessed",
               "boot_seq=%s mode=%s failures=%s" % (st["boot_seq"], st["mode"], st["failures"]), vm, 2)
         pcr_before = pcr
@@ -206,7 +206,7 @@ def run(work, fleet):
         check(not module_loaded(vm, "badsec"), "badsec.ko not loaded", "absent from /proc/modules", vm, 5)
         pcr = vm.pcr7()
         check(pcr == pcr_before, "PCR 7 in safe mode = before the crash loop", pcr, vm, 5)
-        st = wait_blessed(vm, 5)
+        st = wait_blessed(vm, 5, timeout=600)
 
         say("the vendor's fixed content; the fleet's signed clear, then a signed reboot")
         vm.ssh("mkdir -p /opt/badsec/content && printf 'GOOD channel 291 (fixed update)\\n' > "
@@ -228,10 +228,10 @@ def run(work, fleet):
         check(module_loaded(vm, "badsec"), "badsec.ko (fixed content) loaded again", "in /proc/modules", vm, 6)
         pcr = vm.pcr7()
         check(pcr == pcr_before, "PCR 7 after the cure = before the crash loop", pcr, vm, 6)
-        wait_blessed(vm, 6)
+        wait_blessed(vm, 6, timeout=600)
         total_prompts = sum(vm.unlock_evidence(b)["prompts"] for b in range(1, 7))
         total_clevis = sum(vm.unlock_evidence(b)["clevis"] for b in range(1, 7))
-        check(total_prompts == total_clevis, "across boots 1-6: every passphrase prompt answered by the TPM "
+        check(total_prompts <= total_clevis, "across boots 1-6: every passphrase prompt answered by the TPM "
               "(clevis), no recovery key typed", "prompts=%d clevis=%d" % (total_prompts, total_clevis))
         vm.poweroff()
 

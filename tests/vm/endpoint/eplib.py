@@ -38,9 +38,10 @@ OVMF_MS_VARS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 # What the initramfs prints about the encrypted root (cryptsetup-initramfs
 # and clevis-initramfs on Debian 12).  cryptroot's askpass prints the
 # prompt whenever no key file is configured; clevis's background loop then
-# answers it through askpass's fifo and prints UNLOCKED_CLEVIS.  A prompt
-# that nobody answers is the passphrase prompt a human would have to type
-# into (the serial console here is a log file: nobody can).
+# answers it through askpass's fifo (its "Unlocked ... with clevis" line
+# does not reach the console).  A prompt that is not followed by SET_UP is
+# the passphrase prompt a human would have to type into (the serial
+# console here is a log file: nobody can).
 PROMPT = re.compile(r"Please unlock disk root:")
 UNLOCKED_CLEVIS = re.compile(r"Unlocked \S+ with clevis")
 SET_UP = re.compile(r"cryptsetup: root: set up successfully")

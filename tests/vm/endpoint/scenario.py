@@ -226,7 +226,7 @@ def outage(vm, fleet, pcr_prov, t0):
     check(bool(armed), "lifeline-early armed the boot watchdog", armed[:1], vm, 2)
     seq = counted_seq(vm, 2)
     check(seq is not None, "lifeline-early counted the boot (EFI variable written under lockdown)",
-          lines_with(text, "lifeline: boot")[:1], vm, 2)
+          [l for l in lines_with(text, "lifeline: boot ") if "consecutive" in l][:1], vm, 2)
     check(module_loaded(vm, "efi_pstore"), "efi_pstore loaded", "in /proc/modules", vm, 2)
     st = wait_blessed(vm, 2, timeout=600)
     check(st["boot_seq"] == seq and st["mode"] == "normal", "lifelinectl status: this boot counted, normal, blessed",

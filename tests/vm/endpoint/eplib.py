@@ -15,7 +15,7 @@ start (vmlib's power-cycles included) and stopped with QEMU; it shares the
 VM's slot in /run/lifeline-vm-slots (vmlib), so no other rig VM runs at the
 same time.
 
-QEMU additions to vmlib's machine (PLATFORM-NOTES, QEMU 7.2):
+QEMU additions to vmlib's machine (what Secure Boot firmware needs in QEMU 7.2):
   -machine q35,smm=on, -global driver=cfi.pflash01,property=secure,value=on,
   -global ICH9-LPC.disable_s3=1, OVMF_CODE_4M.secboot.fd,
   -chardev socket + -tpmdev emulator + -device tpm-crb.

@@ -171,6 +171,15 @@ def provision(vm, inf):
     check(m is not None, "boot 1: clevis token bound to a key slot", m.group(0).split() if m else dump, vm, 1)
     slot = m.group(1)
     t0 = time.time()
+    # The TPM's dictionary-attack protection: every unorderly shutdown
+    # (a panic, a watchdog reset, power loss) after a boot that used a
+    # DA-protected key (clevis's primary key) counts as a failed try at
+    # the next startup, and swtpm's defaults (3 tries, 1000 s to forgive
+    # one) lock the TPM after a short crash loop: the disk then needs the
+    # recovery passphrase.  Seen here.  Endpoints' firmware and Windows
+    # use 32 tries; set that, forgiving one every 10 minutes.
+    vm.ssh("tpm2_dictionarylockout --setup-parameters --max-tries=32 --recovery-time=600 "
+           "--lockout-recovery-time=600 && tpm2_getcap properties-variable | grep -iE 'maxtries|lockout'")
     out = vm.job("cryptsetup config --priority prefer --key-slot %s %s\n"
                  "cryptsetup luksRemoveKey --batch-mode %s /etc/cryptsetup-keys.d/root.key\n"
                  "rm -f /etc/cryptsetup-keys.d/root.key /etc/cryptsetup-initramfs/conf-hook\n"

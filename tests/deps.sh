@@ -6,14 +6,15 @@
 set -eu
 
 PKGS_BUILD="gcc make pkg-config libefivar-dev libsystemd-dev libblkid-dev
-libinih-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev"
+libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev"
 PKGS_TEST="python3 e2fsprogs kmod clang libclang-rt-14-dev valgrind cppcheck clang-tidy"
 # the package (make deb), man pages, alert rules, report schema, the poll
 # benchmark's web server
 PKGS_PKG="dpkg-dev debhelper lintian scdoc groff-base fakeroot prometheus
 python3-jsonschema nginx-light"
 PKGS_VM="qemu-system-x86 qemu-utils ovmf mmdebstrap systemd-boot-efi mtools
-dosfstools gdisk cpio zstd openssh-client"
+dosfstools gdisk cpio zstd openssh-client
+swtpm swtpm-tools cryptsetup-bin"
 
 missing=""
 for p in $PKGS_BUILD $PKGS_TEST $PKGS_PKG $PKGS_VM; do

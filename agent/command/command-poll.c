@@ -18,6 +18,7 @@
 #include "agent/decision/runstate.h"
 #include "agent/report/spool.h"
 #include "common/fileio.h"
+#include "common/kv.h"
 #include "common/log.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
@@ -286,36 +287,40 @@ static void copy_value(char *dst, size_t size, const char *v)
 		memcpy(dst, v, strlen(v) + 1);
 }
 
+/* One key of the poller's cache (kv_parse() callback): failures, polls,
+ * and per URL (0: <machine-id>.cmd, 1: all.cmd) seenN, etagN, modifiedN. */
+static int state_key(const char *key, char *v, void *userdata)
+{
+	struct command_poller *p = userdata;
+	char name[32];
+	size_t len = strlen(key);
+	int i;
+
+	if (streq(key, "failures"))
+		p->failures = (unsigned)strtoul(v, NULL, 10) % 64;
+	else if (streq(key, "polls"))
+		p->polls = strtoull(v, NULL, 10);
+	else if (len > 1 && len < sizeof(name) && (i = key[len - 1] - '0', i == 0 || i == 1)) {
+		memcpy(name, key, len - 1);
+		name[len - 1] = 0;
+		if (streq(name, "seen") && strlen(v) == 64 && !p->seen[i][0])
+			copy_value(p->seen[i], sizeof(p->seen[i]), v);
+		else if (streq(name, "etag"))
+			copy_value(p->url[i].etag, sizeof(p->url[i].etag), v);
+		else if (streq(name, "modified"))
+			copy_value(p->url[i].last_modified, sizeof(p->url[i].last_modified), v);
+	}
+	return 0;
+}
+
 static void state_load(struct command_poller *p, const char *root)
 {
 	_cleanup_free_ char *path = path_under_root(root, COMMAND_POLL_STATE_FILE), *text = NULL;
-	char *line, *save = NULL;
 
 	p->loaded = true;
 	if (!path || read_full_file(path, 4096, &text, NULL) < 0)
 		return;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(line, '=');
-		int i;
-
-		if (!v)
-			continue;
-		*v++ = 0;
-		if (streq(line, "failures"))
-			p->failures = (unsigned)strtoul(v, NULL, 10) % 64;
-		else if (streq(line, "polls"))
-			p->polls = strtoull(v, NULL, 10);
-		else if (strlen(line) > 1 && (i = line[strlen(line) - 1] - '0', i == 0 || i == 1)) {
-			line[strlen(line) - 1] = 0;
-			if (streq(line, "seen") && strlen(v) == 64 && !p->seen[i][0])
-				copy_value(p->seen[i], sizeof(p->seen[i]), v);
-			else if (streq(line, "etag"))
-				copy_value(p->url[i].etag, sizeof(p->url[i].etag), v);
-			else if (streq(line, "modified"))
-				copy_value(p->url[i].last_modified, sizeof(p->url[i].last_modified),
-				           v);
-		}
-	}
+	(void)kv_parse(text, state_key, p);
 }
 
 static void state_save(const struct command_poller *p, const char *root)

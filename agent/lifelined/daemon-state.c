@@ -8,6 +8,7 @@
 
 #include "agent/lifelined/daemon-state.h"
 #include "common/fileio.h"
+#include "common/kv.h"
 #include "common/macro.h"
 
 static void copy_hash(char dst[65], const char *v)
@@ -16,11 +17,39 @@ static void copy_hash(char dst[65], const char *v)
 		memcpy(dst, v, 65);
 }
 
+/* One key of the state file (kv_parse() callback); unknown keys are
+ * skipped, so an older daemon reads a newer file. */
+static int state_key(const char *l, char *v, void *userdata)
+{
+	struct daemon_state *sp = userdata;
+
+	if (streq(l, "failures"))
+		sp->backoff.failures = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(l, "next_attempt"))
+		sp->backoff.next_attempt = strtoull(v, NULL, 10);
+	else if (streq(l, "delay"))
+		sp->backoff.delay = strtoull(v, NULL, 10);
+	else if (streq(l, "last_status"))
+		sp->backoff.last_status = strtol(v, NULL, 10);
+	else if (streq(l, "spooled"))
+		sp->spooled = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(l, "seen0"))
+		copy_hash(sp->poller.seen[0], v);
+	else if (streq(l, "seen1"))
+		copy_hash(sp->poller.seen[1], v);
+	else if (streq(l, "poll_error"))
+		sp->poll_error = (int)strtol(v, NULL, 10);
+	else if (streq(l, "blessed"))
+		sp->blessed = streq(v, "1");
+	else if (streq(l, "why"))
+		snprintf(sp->why, sizeof(sp->why), "%s", v);
+	return 0;
+}
+
 int daemon_state_read(const char *root, struct daemon_state *ret)
 {
 	_cleanup_free_ char *p = path_under_root(root, DAEMON_STATE_FILE), *text = NULL;
 	struct daemon_state s = {0};
-	char *save = NULL;
 	int r;
 
 	if (!p)
@@ -32,33 +61,7 @@ int daemon_state_read(const char *root, struct daemon_state *ret)
 	}
 	if (r < 0)
 		return r;
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *v = strchr(l, '=');
-
-		if (!v)
-			continue;
-		*v++ = 0;
-		if (streq(l, "failures"))
-			s.backoff.failures = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(l, "next_attempt"))
-			s.backoff.next_attempt = strtoull(v, NULL, 10);
-		else if (streq(l, "delay"))
-			s.backoff.delay = strtoull(v, NULL, 10);
-		else if (streq(l, "last_status"))
-			s.backoff.last_status = strtol(v, NULL, 10);
-		else if (streq(l, "spooled"))
-			s.spooled = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(l, "seen0"))
-			copy_hash(s.poller.seen[0], v);
-		else if (streq(l, "seen1"))
-			copy_hash(s.poller.seen[1], v);
-		else if (streq(l, "poll_error"))
-			s.poll_error = (int)strtol(v, NULL, 10);
-		else if (streq(l, "blessed"))
-			s.blessed = streq(v, "1");
-		else if (streq(l, "why"))
-			snprintf(s.why, sizeof(s.why), "%s", v);
-	}
+	(void)kv_parse(text, state_key, &s);
 	*ret = s;
 	return 0;
 }

@@ -29,6 +29,8 @@
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
 #include "agent/crash/suspects.h"
+#include "agent/boot/watchdog.h"
+#include "agent/decision/blocked-modules.h"
 
 #define MODPROBE_RUN    "/run/modprobe.d/lifeline.conf"
 #define MODPROBE_INITRD "/etc/modprobe.d/lifeline-quarantine.conf"
@@ -74,32 +76,6 @@ static char *run_path(const struct boot_opts *o, const char *rel)
 	return dir ? path_join(dir, rel) : NULL;
 }
 
-/* Arm the hardware watchdog so that a boot that hangs is reset and counted
- * as a failure. Closing without the magic 'V' leaves it running (the kernel
- * logs "watchdog did not stop!"; Documentation/watchdog/watchdog-api.rst).
- * Hand-over: if systemd's RuntimeWatchdogSec= is set, PID 1 opens the
- * device at start and feeds it from then on; otherwise lifelined disarms it
- * when it blesses the boot. */
-static void arm_watchdog(unsigned timeout)
-{
-	_cleanup_close_ int fd = -1;
-	int t = (int)timeout;
-
-	fd = open("/dev/watchdog0", O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			log_info("no hardware watchdog (/dev/watchdog0): a hang will not be reset");
-		else
-			log_warning_errno(
-			    errno, "Failed to open /dev/watchdog0, boot watchdog not armed: %m");
-		return;
-	}
-	if (ioctl(fd, WDIOC_SETTIMEOUT, &t) < 0)
-		log_warning_errno(errno, "Failed to set the watchdog timeout to %u s: %m", timeout);
-	(void)ioctl(fd, WDIOC_KEEPALIVE, 0);
-	log_info("boot watchdog armed: %d s to bless this boot", t);
-}
-
 static void set_panic_timeout(unsigned seconds)
 {
 	char buf[32];
@@ -131,25 +107,21 @@ static void mount_pstore(void)
 		log_debug_errno(errno, "Failed to mount pstore: %m");
 }
 
-/* Modules of the components ids (patterns are skipped: the kernel only
- * knows concrete names) plus level-3 extras, into the record. */
+/* Modules of the components ids (patterns resolved against the image's
+ * module index: blocked-modules.h) plus level-3 extras, into the record. */
 static void fill_modules(struct state_record *rec, const struct component_set *set, char **ids,
-                         char **extra)
+                         char **extra, const struct module_index *idx)
 {
-	STRV_FOREACH (id, ids) {
-		const struct component *c = components_find(set, *id);
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	unsigned n = 0;
 
-		if (!c)
-			continue;
-		STRV_FOREACH (m, c->modules) {
-			if (strpbrk(*m, "*?["))
-				continue;
-			if (state_record_add_module(rec, *m) == -ENOSPC)
-				log_warning("module list full, %s not blocked in the initramfs",
-				            *m);
-		}
-	}
-	STRV_FOREACH (m, extra)
+	STRV_FOREACH (id, ids)
+		if (quarantine_active_add(&active, &n, *id, 0, 0) == -ENOMEM)
+			return;
+	if (blocked_modules(set, active, n, extra, idx, &l) < 0)
+		return;
+	STRV_FOREACH (m, l)
 		if (state_record_add_module(rec, *m) == -ENOSPC)
 			log_warning("module list full, %s not blocked in the initramfs", *m);
 }
@@ -159,6 +131,102 @@ static void all_component_ids(const struct component_set *set, char ***ids)
 	for (size_t i = 0; i < set->n; i++)
 		if (!strv_contains(*ids, set->items[i].id))
 			(void)strv_extend(ids, set->items[i].id);
+}
+
+static bool record_is_damaged(int r)
+{
+	return r == STATE_E_MAGIC || r == STATE_E_VERSION || r == STATE_E_SIZE ||
+	       r == STATE_E_CHECKSUM || r == STATE_E_FIELD || r == -EBADE;
+}
+
+static void load_components(const char *config_root, struct component_set *set, bool *done)
+{
+	int r;
+
+	if (*done)
+		return;
+	r = components_load(config_root, set, NULL);
+	if (r < 0)
+		log_error_errno(r, "Failed to load components: %m");
+	*done = r >= 0;
+}
+
+static void load_index(const struct boot_opts *o, struct module_index *idx, bool *done)
+{
+	int r;
+
+	if (*done)
+		return;
+	r = module_index_load(o->root, o->kernel_release, idx);
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the kernel's module index: %m");
+	*done = true;
+}
+
+/* Keep the bad bytes in /run (the rootfs phase copies them to the root),
+ * then remove the variable: a fresh record is written in its place by the
+ * one write of this boot (a variable with other attributes cannot be
+ * overwritten, only deleted and created again). */
+static void replace_record(const struct boot_opts *o, struct store *store, const char *why)
+{
+	_cleanup_free_ uint8_t *raw = NULL;
+	_cleanup_free_ char *keep = run_path(o, "record-bad.bin");
+	size_t size = 0;
+	int r;
+
+	log_error("state record damaged or inconsistent (%s): replaced by a fresh record that "
+	          "counts from this boot; nothing is quarantined because of it",
+	          why);
+	if (keep) {
+		_cleanup_free_ char *dir = strdup(keep);
+
+		if (dir) {
+			*strrchr(dir, '/') = 0;
+			(void)mkdir_p(dir, 0755);
+		}
+	}
+	if (keep && store_read_raw(store, &raw, &size) >= 0 &&
+	    (r = write_file_atomic(keep, raw, size, 0600)) < 0)
+		log_warning_errno(r, "Failed to keep the damaged record in %s: %m", keep);
+	r = store_delete(store);
+	if (r < 0)
+		log_warning_errno(r, "Failed to delete the damaged record: %m");
+}
+
+/* The boot watchdog guards progress (watchdog.h): armed only when the
+ * image says lifeline is enabled, and handed to PID 1 through
+ * RuntimeWatchdogSec= so that nothing waits for lifelined. */
+static void arm_boot_watchdog(const struct boot_opts *o, const struct lifeline_config *cfg,
+                              struct runstate *rs)
+{
+	const char *dev = o->watchdog_dev  ? o->watchdog_dev
+	                  : o->real_system ? BOOT_WATCHDOG_DEV
+	                                   : NULL;
+	int r;
+
+	if (cfg->boot_watchdog == 0 || !dev)
+		return;
+	if (rs->image_enabled != 1) {
+		log_info("lifeline is not enabled in this initramfs: boot watchdog not armed");
+		return;
+	}
+	r = boot_watchdog_arm(dev, cfg->boot_watchdog);
+	if (r == -ENOENT) {
+		log_info("no hardware watchdog (%s): a hang will not be reset", dev);
+		return;
+	}
+	if (r < 0) {
+		log_warning_errno(r, "Failed to open %s, boot watchdog not armed: %m", dev);
+		return;
+	}
+	r = boot_watchdog_write_dropin(o->root, cfg->boot_watchdog);
+	if (r < 0)
+		log_error_errno(r, "Failed to hand the boot watchdog to systemd (%s): %m",
+		                BOOT_WATCHDOG_DROPIN);
+	rs->watchdog = cfg->boot_watchdog;
+	log_info("boot watchdog armed: %u s without progress resets this boot, until it has "
+	         "been up %u s",
+	         cfg->boot_watchdog, cfg->stable_after);
 }
 
 int boot_phase_init(const struct boot_opts *o)
@@ -174,10 +242,13 @@ int boot_phase_init(const struct boot_opts *o)
 	struct decision d = {0};
 	struct store *store = NULL;
 	struct pstore_log *plog = NULL;
+	struct module_index idx = {0};
 	char **modules = NULL;
+	bool set_ok = false, idx_ok = false;
 	int r;
 
 	runstate_init(&rs);
+	rs.image_enabled = boot_enabled_in_image(o->root);
 	config_init_defaults(&cfg);
 	r = config_load(config_root, &cfg);
 	if (r < 0)
@@ -224,15 +295,36 @@ int boot_phase_init(const struct boot_opts *o)
 	r = store_load(store, &rec);
 	if (r == -ENOENT) {
 		state_record_init(&rec);
-	} else if (r < 0) {
-		/* A record we cannot trust is never a reason to quarantine:
-		 * leave it alone (a newer lifeline may own it) and boot. */
-		log_error("state record unusable: %s; left untouched, this boot is not counted "
-		          "(lifelinectl status shows it; lifelinectl reset starts over)",
-		          state_record_strerror(r));
+	} else if (r < 0 && !record_is_damaged(r)) {
+		/* cannot read it at all (I/O): nothing is known, nothing done */
+		log_error_errno(r, "Failed to read the state record: %m; this boot is not counted");
 		rs.mode = strdup("uncounted");
-		rs.error = strdup(state_record_strerror(r));
+		rs.error = strdup("state record unreadable");
 		goto write_state;
+	} else {
+		_cleanup_free_ char *why_bad = NULL;
+
+		if (r < 0)
+			why_bad = strdup(state_record_strerror(r));
+		else {
+			load_components(config_root, &set, &set_ok);
+			load_index(o, &idx, &idx_ok);
+			if (decide_record_check(&rec, set_ok ? &set : NULL, &idx, &why_bad) ==
+			    -ENOMEM)
+				why_bad = NULL;
+		}
+		if (why_bad) {
+			/* The record is input, not truth: a damaged or inconsistent
+			 * one never quarantines anything and never switches the
+			 * protection off. A fresh record counts from this boot; the
+			 * bad bytes are kept; the rootfs phase tells the history
+			 * and the fleet. A quarantine on the root stays in force
+			 * (the active list there, not the record, says what is
+			 * quarantined). */
+			replace_record(o, store, why_bad);
+			rs.record_replaced = TAKE_PTR(why_bad);
+			state_record_init(&rec);
+		}
 	}
 
 	{
@@ -247,11 +339,9 @@ int boot_phase_init(const struct boot_opts *o)
 	if (d.action == DECIDE_ESCALATE) {
 		_cleanup_strv_free_ char **block = NULL;
 		struct suspects s = {0};
-		unsigned problems = 0;
 
-		r = components_load(config_root, &set, &problems);
-		if (r < 0)
-			log_error_errno(r, "Failed to load components: %m");
+		load_components(config_root, &set, &set_ok);
+		load_index(o, &idx, &idx_ok);
 		r = suspects_pick(d.new_level, pstore_dst, &set, &s);
 		if (r < 0)
 			log_error_errno(r, "Failed to choose suspects: %m");
@@ -270,7 +360,7 @@ int boot_phase_init(const struct boot_opts *o)
 		 * record again (one variable write per boot attempt). */
 		if (s.need_inventory)
 			all_component_ids(&set, &block);
-		fill_modules(&rec, &set, block, s.extra_modules);
+		fill_modules(&rec, &set, block, s.extra_modules, &idx);
 		rs.quarantine = strv_copy(s.components);
 		rs.extra_modules = strv_copy(s.extra_modules);
 		rs.reason = s.reason ? strdup(s.reason) : NULL;
@@ -343,8 +433,7 @@ int boot_phase_init(const struct boot_opts *o)
 		log_notice("modules blocked by quarantine: %s", strempty(l));
 	}
 
-	if (o->real_system && cfg.boot_watchdog > 0)
-		arm_watchdog(cfg.boot_watchdog);
+	arm_boot_watchdog(o, &cfg, &rs);
 
 write_state:
 	if (!rs.action)
@@ -357,13 +446,15 @@ write_state:
 		int n = snprintf(line, sizeof(line), "%s\n", strempty(rs.mode));
 		(void)write_file_atomic(mode_path, line, (size_t)n, 0644);
 	}
-	log_info("boot %u: %u consecutive unblessed, mode %s, level %u", rs.boot_seq, rs.failures,
-	         strempty(rs.mode), rs.level);
+	log_info("boot %u: %u consecutive failed (this one included until it has been up %u s), "
+	         "mode %s, level %u",
+	         rs.boot_seq, rs.failures, cfg.stable_after, strempty(rs.mode), rs.level);
 	r = 0;
 out:
 	pstore_log_free(plog);
 	strv_free(modules);
 	store_free(store);
+	module_index_done(&idx);
 	components_done(&set);
 	runstate_done(&rs);
 	config_done(&cfg);
@@ -592,25 +683,20 @@ static void pick_out_of_tree(const struct boot_opts *o, struct runstate *rs)
 		(void)strv_extend(&rs->quarantine, SUSPECTS_OOT_ID);
 }
 
-/* The real root's module blocks: the modules of every active component
- * plus the durable level-3 list. */
-static char **blocked_modules(const struct component_set *set,
-                              const struct quarantine_entry *active, unsigned n, char **extra)
+/* The real root's module blocks (blocked-modules.h): the modules of every
+ * active component, patterns resolved against the real root's module
+ * index, plus the durable level-3 list. */
+static char **root_blocked_modules(const struct boot_opts *o, const struct component_set *set,
+                                   const struct quarantine_entry *active, unsigned n, char **extra)
 {
+	struct module_index idx = {0};
 	char **l = NULL;
 
-	for (unsigned i = 0; i < n; i++) {
-		const struct component *c = components_find(set, active[i].id);
-
-		if (!c)
-			continue;
-		STRV_FOREACH (m, c->modules)
-			if (!strpbrk(*m, "*?[") && !strv_contains(l, *m))
-				(void)strv_extend(&l, *m);
-	}
-	STRV_FOREACH (m, extra)
-		if (!strv_contains(l, *m))
-			(void)strv_extend(&l, *m);
+	if (module_index_load(o->root, o->kernel_release, &idx) < 0)
+		log_warning("Failed to read the kernel's module index under %s", o->root);
+	if (blocked_modules(set, active, n, extra, &idx, &l) < 0)
+		log_error("Out of memory computing the blocked modules");
+	module_index_done(&idx);
 	return l;
 }
 
@@ -735,6 +821,48 @@ static void spool_decision_report(const struct boot_opts *o, const struct runsta
 	config_done(&cfg);
 }
 
+/* The init phase replaced a damaged or inconsistent record: keep its bytes
+ * on the root, leave the marker `lifelinectl status` reads, say so in the
+ * history and tell the fleet (RECORD_REPLACED_FILE in runstate.h). */
+static void keep_replaced_record(const struct boot_opts *o, const struct runstate *rs)
+{
+	_cleanup_free_ char *src = run_path(o, "record-bad.bin"), *rel = NULL, *dst = NULL,
+	                    *marker = path_under_root(o->root, RECORD_REPLACED_FILE), *raw = NULL,
+	                    *text = NULL, *why = NULL;
+	struct runstate copy = *rs;
+	size_t size = 0;
+	int n, r;
+
+	if (!src || !marker || asprintf(&rel, RECORD_BAD_FILE_FMT, rs->boot_seq) < 0 ||
+	    !(dst = path_under_root(o->root, rel)))
+		return;
+	{
+		_cleanup_free_ char *dir = strdup(dst);
+
+		if (dir) {
+			*strrchr(dir, '/') = 0;
+			(void)mkdir_p(dir, 0755);
+		}
+	}
+	if (read_full_file(src, 64 * 1024, &raw, &size) >= 0 &&
+	    (r = write_file_atomic(dst, raw, size, 0600)) < 0)
+		log_warning_errno(r, "Failed to keep the replaced record in %s: %m", dst);
+	n = asprintf(&text, "boot_seq=%u\ntime=%lld\nreason=%s\nbytes=%s\n", rs->boot_seq,
+	             (long long)time(NULL), rs->record_replaced, raw ? rel : "");
+	if (n < 0 || (r = write_file_atomic(marker, text, (size_t)n, 0644)) < 0)
+		log_error("Failed to write %s", marker);
+	if (asprintf(&why,
+	             "state record damaged or inconsistent (%s): replaced by a fresh record "
+	             "counting from boot %u; its bytes kept in %s",
+	             rs->record_replaced, rs->boot_seq, raw ? rel : "(unreadable)") < 0)
+		return;
+	record_history(o, rs, "record-replaced", why, NULL, NULL);
+	/* the fleet hears of it: protection was off for this machine until now */
+	copy.action = (char *)"record-replaced";
+	copy.error = why;
+	spool_decision_report(o, &copy);
+}
+
 int boot_phase_rootfs(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = run_path(o, "state"),
@@ -783,7 +911,7 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	pending = quarantine_needs_recovery(o->root);
 	lost = decision_lost(&rs, active, n_active, lists_ok, o->root);
 	decide = escalate || lost;
-	if (!decide && !give_up && pending <= 0 && n_active == 0 && !extra &&
+	if (!decide && !give_up && pending <= 0 && n_active == 0 && !extra && !rs.record_replaced &&
 	    access(modprobe, F_OK) < 0) {
 		runstate_done(&rs); /* a normal boot: nothing to do */
 		return 0;
@@ -793,7 +921,8 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		log_error_errno(r, "Failed to load components: %m");
 		lists_ok = false;
 	}
-	if (!decide && !give_up && pending <= 0 && !quarantine_unapplied(o->root, active, n_active))
+	if (!decide && !give_up && pending <= 0 && !rs.record_replaced &&
+	    !quarantine_unapplied(o->root, active, n_active))
 		goto modprobe; /* nothing to change on the root */
 	if (lost && !lists_ok)
 		lost = decide = false; /* components.d unreadable: wait for a boot that reads it */
@@ -821,6 +950,8 @@ int boot_phase_rootfs(const struct boot_opts *o)
 			           recovered);
 	}
 
+	if (rs.record_replaced)
+		keep_replaced_record(o, &rs);
 	if (lost) {
 		log_warning(
 		    "safe mode level %u: the quarantine of generation %u was decided at an earlier "
@@ -888,7 +1019,7 @@ int boot_phase_rootfs(const struct boot_opts *o)
 	if (decide || give_up)
 		save_crashes(o, rs.boot_seq);
 
-	blocked = blocked_modules(&set, active, n_active, extra);
+	blocked = root_blocked_modules(o, &set, active, n_active, extra);
 	if (escalate)
 		record_history(o, &rs, "escalate", rs.reason, blocked, files);
 	else if (lost)
@@ -920,7 +1051,7 @@ modprobe:
 	 * neither does one a power cut left incomplete. */
 	if (lists_ok) {
 		if (!blocked)
-			blocked = blocked_modules(&set, active, n_active, extra);
+			blocked = root_blocked_modules(o, &set, active, n_active, extra);
 		/* A decision whose lists a power cut kept off the root: the
 		 * record's blocks stay until a rootfs phase makes it durable. */
 		if (quarantine_decided_read(o->root, &decided) < 0 || decided < rs.generation)

@@ -14,6 +14,7 @@
 void runstate_init(struct runstate *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->image_enabled = RUNSTATE_UNKNOWN;
 }
 
 void runstate_done(struct runstate *s)
@@ -27,6 +28,7 @@ void runstate_done(struct runstate *s)
 	free(s->reason);
 	strv_free(s->evidence);
 	free(s->error);
+	free(s->record_replaced);
 	runstate_init(s);
 }
 
@@ -84,6 +86,11 @@ int runstate_write(const char *path, const struct runstate *s)
 		put_line(f, "evidence", *e);
 	if (s->error)
 		put_line(f, "error", s->error);
+	if (s->image_enabled != RUNSTATE_UNKNOWN)
+		put_line(f, "enabled", s->image_enabled ? "yes" : "no");
+	fprintf(f, "watchdog=%u\n", s->watchdog);
+	if (s->record_replaced)
+		put_line(f, "record_replaced", s->record_replaced);
 	if (fclose(f) != 0)
 		return -ENOMEM;
 
@@ -143,6 +150,14 @@ int runstate_read(const char *path, struct runstate *ret)
 			r = set_value(&s.reason, v);
 		else if (streq(k, "error"))
 			r = set_value(&s.error, v);
+		else if (streq(k, "record_replaced"))
+			r = set_value(&s.record_replaced, v);
+		else if (streq(k, "watchdog"))
+			s.watchdog = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "enabled"))
+			s.image_enabled = streq(v, "yes")  ? 1
+			                  : streq(v, "no") ? 0
+			                                   : RUNSTATE_UNKNOWN;
 		else if (streq(k, "quarantine")) {
 			strv_free(s.quarantine);
 			s.quarantine = NULL;

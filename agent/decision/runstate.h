@@ -39,7 +39,33 @@ struct runstate {
 	char *reason;
 	char **evidence;
 	char *error; /* why the boot is uncounted, if it is */
+	/* The initramfs image says lifeline is enabled (its BOOT_ENABLED_FLAG,
+	 * written by the initramfs hooks from lifelined.service's enablement
+	 * at build time): RUNSTATE_UNKNOWN when an older writer left it out.
+	 * `lifelinectl check` compares it with systemctl is-enabled. */
+	int image_enabled;
+	unsigned watchdog; /* seconds the boot watchdog was armed with; 0: not armed */
+	/* Why the init phase replaced a damaged or inconsistent state record
+	 * with a fresh one (its bytes kept in RECORD_BAD_RUN_FILE); NULL when
+	 * it did not. */
+	char *record_replaced;
 };
+
+#define RUNSTATE_UNKNOWN (-1)
+
+/* The bytes of a state record the init phase replaced, kept for
+ * forensics in /run, then copied by the rootfs phase next to
+ * RECORD_REPLACED_FILE as RECORD_BAD_FILE_FMT (the boot number). */
+#define RECORD_BAD_RUN_FILE "/run/lifeline/record-bad.bin"
+#define RECORD_BAD_FILE_FMT "/var/lib/lifeline/record-bad-boot-%u.bin"
+/* Written by the rootfs phase when the record was replaced in this boot
+ * (key=value lines: boot_seq, time, reason, bytes = the kept file);
+ * stays until `lifelinectl reset` or the next replacement: status says
+ * "the record was replaced" from it. */
+#define RECORD_REPLACED_FILE "/var/lib/lifeline/record-replaced"
+/* Written by lifeline-survived.service once the boot has been up
+ * stable_after seconds: "boot_seq=N". */
+#define RUNSTATE_SURVIVED_FILE "/run/lifeline/survived"
 
 void runstate_init(struct runstate *s);
 void runstate_done(struct runstate *s);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "agent/boot/boot.h"
+#include "agent/boot/var-mount.h"
 #include "agent/boot/watchdog.h"
 #include "agent/decision/blocked-modules.h"
 #include "agent/decision/runstate.h"
@@ -56,8 +57,9 @@ static int setup(void **state)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	tu_var_reset(var_path);
-	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
-	                                   "stable_after = 30\nboot_watchdog = 90\n");
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "stable_after = 30\nboot_watchdog = 90\n");
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec*\nunits = badsec.service\n"
 	    "files = /opt/badsec/bin/*\n");
@@ -259,11 +261,13 @@ static void test_admin_watchdog_setting_is_found(void **state)
 	put(BOOT_WATCHDOG_DROPIN, "[Manager]\nRuntimeWatchdogSec=90s\n");
 	assert_int_equal(boot_watchdog_admin_usec(root, &u), 0);
 
-	put("/etc/systemd/system.conf", "[Manager]\n#RuntimeWatchdogSec=off\nRuntimeWatchdogSec=30s\n");
+	put("/etc/systemd/system.conf",
+	    "[Manager]\n#RuntimeWatchdogSec=off\nRuntimeWatchdogSec=30s\n");
 	assert_int_equal(boot_watchdog_admin_usec(root, &u), 1);
 	assert_true(u == 30000000ULL);
 	/* a drop-in overrides the main file */
-	put("/usr/lib/systemd/system.conf.d/10-vendor.conf", "[Manager]\nRuntimeWatchdogSec=1min\n");
+	put("/usr/lib/systemd/system.conf.d/10-vendor.conf",
+	    "[Manager]\nRuntimeWatchdogSec=1min\n");
 	assert_int_equal(boot_watchdog_admin_usec(root, &u), 1);
 	assert_true(u == 60000000ULL);
 	/* same name in /etc masks /usr's; a later name wins */
@@ -302,7 +306,8 @@ static void test_forged_record_blocks_nothing(void **state)
 	assert_false(exists("/run/modprobe.d/lifeline.conf"));
 	assert_false(exists("/etc/modprobe.d/lifeline-quarantine.conf"));
 	text = get("/run/lifeline/state");
-	assert_non_null(strstr(text, "record_replaced=module ext4 is part of the kernel's own tree"));
+	assert_non_null(
+	    strstr(text, "record_replaced=module ext4 is part of the kernel's own tree"));
 	free(text);
 	assert_true(exists(RECORD_BAD_RUN_FILE));
 }
@@ -397,10 +402,49 @@ static void test_blocked_modules_in_one_place(void **state)
 	module_index_done(&idx);
 }
 
+static void test_fstab_finds_a_separate_var(void **state)
+{
+	struct fstab_entry e = {0};
+
+	(void)state;
+	assert_int_equal(boot_fstab_find(root, "/var", &e), -ENOENT); /* no fstab */
+	put("/etc/fstab", "# comment\nPARTUUID=aa / ext4 errors=remount-ro 0 1\n"
+	                  "  UUID=\"1234\"\t/var/\text4\tdefaults,nodev 0 2\n");
+	assert_int_equal(boot_fstab_find(root, "/var", &e), 0);
+	assert_string_equal(e.spec, "UUID=\"1234\"");
+	assert_string_equal(e.fstype, "ext4");
+	assert_string_equal(e.options, "defaults,nodev");
+	fstab_entry_done(&e);
+	assert_int_equal(boot_fstab_find(root, "/var/lib", &e), -ENOENT);
+	/* noauto: not mounted at boot, so not lifeline's either */
+	put("/etc/fstab", "LABEL=var /var xfs noauto 0 0\n");
+	assert_int_equal(boot_fstab_find(root, "/var", &e), -ENOENT);
+	/* no /var entry: nothing to mount, nothing fails */
+	put("/etc/fstab", "PARTUUID=aa / ext4 defaults 0 1\n");
+	assert_int_equal(boot_var_mount(root), 0);
+}
+
+/* The rootfs phase leaves the active list in /run for the generator. */
+static void test_active_list_handed_to_run(void **state)
+{
+	char *text;
+
+	(void)state;
+	put(QUARANTINE_ACTIVE_FILE, "badsec 2 1\n");
+	put(QUARANTINE_DECIDED_FILE, "2\n");
+	boot_init();
+	boot_rootfs();
+	text = get(RUNSTATE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "badsec 2 1\n");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_boots_that_stay_up_never_escalate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_boots_that_stay_up_never_escalate, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_survival_ends_the_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watchdog_armed_only_when_enabled_and_handed_back,
 	                                    setup, teardown),
@@ -411,6 +455,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wildcard_modules_are_blocked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blocked_modules_in_one_place, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fstab_finds_a_separate_var, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_active_list_handed_to_run, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

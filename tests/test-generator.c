@@ -188,6 +188,32 @@ static void test_durable_quarantine_masks_even_after_blessing(void **state)
 	assert_null(link_of("default.target")); /* level 1 */
 }
 
+/* A separate /var is not mounted when generators run: the copy of the
+ * active list the rootfs phase left in /run counts; once /var/lib/lifeline
+ * is there, the durable list does. */
+static void test_separate_var_masks_from_the_run_copy(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state",
+	    "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	put("/run/lifeline/active", "badsec 1 1\n");
+	assert_int_equal(run_generator(), 0);
+	assert_string_equal(link_of("badsec.service"), "/dev/null");
+	assert_string_equal(link_of("badsecd.service"), "/dev/null");
+}
+
+static void test_durable_list_wins_over_the_run_copy(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state",
+	    "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	put("/run/lifeline/active", "badsec 1 1\n");
+	put("/var/lib/lifeline/quarantine/active", "other 1 1\n");
+	assert_int_equal(run_generator(), 0);
+	assert_null(link_of("badsec.service"));
+	assert_string_equal(link_of("other.service"), "/dev/null");
+}
+
 static void test_normal_boot_generates_nothing(void **state)
 {
 	char p[8192];
@@ -228,6 +254,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_safe_mode_with_nothing_quarantined_stops_nothing, setup),
 	    cmocka_unit_test_setup(test_survived_timer_follows_stable_after, setup),
 	    cmocka_unit_test_setup(test_durable_quarantine_masks_even_after_blessing, setup),
+	    cmocka_unit_test_setup(test_separate_var_masks_from_the_run_copy, setup),
+	    cmocka_unit_test_setup(test_durable_list_wins_over_the_run_copy, setup),
 	    cmocka_unit_test_setup(test_normal_boot_generates_nothing, setup),
 	    cmocka_unit_test_setup(test_no_state_and_bad_arguments_never_fail, setup),
 	};

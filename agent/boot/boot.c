@@ -29,6 +29,7 @@
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
 #include "agent/crash/suspects.h"
+#include "agent/boot/var-mount.h"
 #include "agent/boot/watchdog.h"
 #include "agent/decision/blocked-modules.h"
 
@@ -863,10 +864,11 @@ static void keep_replaced_record(const struct boot_opts *o, const struct runstat
 	spool_decision_report(o, &copy);
 }
 
-int boot_phase_rootfs(const struct boot_opts *o)
+static int rootfs_phase(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = run_path(o, "state"),
-	                    *modprobe = run_path(o, "../modprobe.d/lifeline.conf");
+	                    *modprobe = run_path(o, "../modprobe.d/lifeline.conf"),
+	                    *active_path = run_path(o, "active");
 	_cleanup_free_ struct quarantine_entry *active = NULL;
 	_cleanup_strv_free_ char **extra = NULL, **blocked = NULL, **files = NULL;
 	struct component_set set = {0};
@@ -1062,8 +1064,27 @@ modprobe:
 		if (r < 0)
 			log_error_errno(r, "Failed to write the module quarantine into %s: %m",
 			                modprobe);
+		/* the generator's copy: it does not see a separate /var */
+		r = active_path ? quarantine_active_write_path(active_path, active, n_active)
+		                : -ENOMEM;
+		if (r < 0)
+			log_error_errno(r,
+			                "Failed to leave the active quarantine list in /run: %m");
 	}
 	components_done(&set);
 	runstate_done(&rs);
 	return 0;
+}
+
+int boot_phase_rootfs(const struct boot_opts *o)
+{
+	int mounted = 0, r;
+
+	/* a separate /var holds the quarantine, history and spool (var-mount.h) */
+	if (o->real_system && root_looks_mounted(o->root))
+		mounted = boot_var_mount(o->root);
+	r = rootfs_phase(o);
+	if (mounted > 0)
+		boot_var_unmount(o->root);
+	return r;
 }

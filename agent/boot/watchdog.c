@@ -74,12 +74,16 @@ int boot_parse_timespan_usec(const char *s, uint64_t *ret)
 		const char *suffix;
 		uint64_t usec;
 	} units[] = {
-	    {"usec", 1ULL},      {"us", 1ULL},         {"msec", 1000ULL},   {"ms", 1000ULL},
-	    {"seconds", 1000000ULL}, {"second", 1000000ULL}, {"sec", 1000000ULL}, {"s", 1000000ULL},
-	    {"minutes", 60000000ULL}, {"minute", 60000000ULL}, {"min", 60000000ULL},
-	    {"m", 60000000ULL},  {"hours", 3600000000ULL}, {"hour", 3600000000ULL},
-	    {"hr", 3600000000ULL}, {"h", 3600000000ULL}, {"days", 86400000000ULL},
-	    {"day", 86400000000ULL}, {"d", 86400000000ULL},
+	    {"usec", 1ULL},           {"us", 1ULL},
+	    {"msec", 1000ULL},        {"ms", 1000ULL},
+	    {"seconds", 1000000ULL},  {"second", 1000000ULL},
+	    {"sec", 1000000ULL},      {"s", 1000000ULL},
+	    {"minutes", 60000000ULL}, {"minute", 60000000ULL},
+	    {"min", 60000000ULL},     {"m", 60000000ULL},
+	    {"hours", 3600000000ULL}, {"hour", 3600000000ULL},
+	    {"hr", 3600000000ULL},    {"h", 3600000000ULL},
+	    {"days", 86400000000ULL}, {"day", 86400000000ULL},
+	    {"d", 86400000000ULL},
 	};
 	uint64_t total = 0;
 	const char *p = s;
@@ -118,7 +122,8 @@ int boot_parse_timespan_usec(const char *s, uint64_t *ret)
 			size_t l = strlen(units[i].suffix);
 
 			if (strncmp(p, units[i].suffix, l) == 0 &&
-			    (p[l] == 0 || p[l] == ' ' || p[l] == '\t' || (p[l] >= '0' && p[l] <= '9'))) {
+			    (p[l] == 0 || p[l] == ' ' || p[l] == '\t' ||
+			     (p[l] >= '0' && p[l] <= '9'))) {
 				mult = units[i].usec;
 				p += l;
 				break;
@@ -166,7 +171,8 @@ static int scan_file(const char *path, uint64_t *val, bool *found)
 		if (*v != '=')
 			continue;
 		v++;
-		for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
+		for (char *e = v + strlen(v);
+		     e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
 			*--e = 0;
 		if (*v == 0) {
 			*found = false; /* an empty assignment resets to the default (off) */
@@ -308,6 +314,7 @@ int boot_watchdog_hand_back(const char *root, bool call_pid1)
 		return 1;
 	r = set_pid1_watchdog(admin ? usec : 0);
 	if (r < 0)
-		return log_error_errno(r, "Failed to set systemd's RuntimeWatchdogUSec with busctl: %m");
+		return log_error_errno(
+		    r, "Failed to set systemd's RuntimeWatchdogUSec with busctl: %m");
 	return 1;
 }

@@ -156,8 +156,7 @@ int blocked_modules_add_component(const struct component *c, const struct module
 }
 
 int blocked_modules(const struct component_set *set, const struct quarantine_entry *active,
-                    unsigned n_active, char **extra, const struct module_index *idx,
-                    char ***ret)
+                    unsigned n_active, char **extra, const struct module_index *idx, char ***ret)
 {
 	_cleanup_strv_free_ char **l = NULL;
 	int r;

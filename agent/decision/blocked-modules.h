@@ -43,5 +43,4 @@ int blocked_modules_add_component(const struct component *c, const struct module
  * id in set; unknown ids have none) plus extra (level 3's list), in-tree
  * ones left out. *ret is NULL when nothing is blocked. */
 int blocked_modules(const struct component_set *set, const struct quarantine_entry *active,
-                    unsigned n_active, char **extra, const struct module_index *idx,
-                    char ***ret);
+                    unsigned n_active, char **extra, const struct module_index *idx, char ***ret);

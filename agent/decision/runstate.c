@@ -183,7 +183,16 @@ int runstate_read(const char *path, struct runstate *ret)
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n)
 {
-	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *text = NULL;
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE);
+
+	if (!path)
+		return -ENOMEM;
+	return quarantine_active_read_path(path, ret, ret_n);
+}
+
+int quarantine_active_read_path(const char *path, struct quarantine_entry **ret, unsigned *ret_n)
+{
+	_cleanup_free_ char *text = NULL;
 	_cleanup_free_ struct quarantine_entry *list = NULL;
 	char *line, *save = NULL;
 	unsigned n = 0;
@@ -220,7 +229,16 @@ int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsi
 
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n)
 {
-	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *buf = NULL;
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE);
+
+	if (!path)
+		return -ENOMEM;
+	return quarantine_active_write_path(path, e, n);
+}
+
+int quarantine_active_write_path(const char *path, const struct quarantine_entry *e, unsigned n)
+{
+	_cleanup_free_ char *buf = NULL;
 	size_t size = 0;
 	FILE *f;
 	int r;

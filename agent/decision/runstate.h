@@ -66,6 +66,8 @@ struct runstate {
 /* Written by lifeline-survived.service once the boot has been up
  * stable_after seconds: "boot_seq=N". */
 #define RUNSTATE_SURVIVED_FILE "/run/lifeline/survived"
+/* The active quarantine list as the rootfs phase left it (var-mount.h). */
+#define RUNSTATE_ACTIVE_FILE "/run/lifeline/active"
 
 void runstate_init(struct runstate *s);
 void runstate_done(struct runstate *s);
@@ -83,6 +85,11 @@ struct quarantine_entry {
 };
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);
+/* The same list from a file path (RUNSTATE_ACTIVE_FILE: the copy the
+ * rootfs phase leaves in /run for the generator, which does not see a
+ * separate /var). */
+int quarantine_active_read_path(const char *path, struct quarantine_entry **ret, unsigned *ret_n);
+int quarantine_active_write_path(const char *path, const struct quarantine_entry *e, unsigned n);
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n);
 
 /* The level-3 module list: names valid as module names only (a damaged

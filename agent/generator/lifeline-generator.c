@@ -99,6 +99,21 @@ static void write_survived_timer(const char *dir, unsigned stable_after)
 	(void)symlink_in(dir, "timers.target.wants/lifeline-survived.timer", p);
 }
 
+/* The durable list when /var/lib/lifeline is there; else (a separate /var,
+ * not mounted yet when generators run) the copy the rootfs phase left in
+ * /run. */
+static int read_active(struct quarantine_entry **ret, unsigned *ret_n)
+{
+	_cleanup_free_ char *dir = path_under_root(root, LIFELINE_STATE_DIR),
+	                    *copy = path_under_root(root, RUNSTATE_ACTIVE_FILE);
+
+	if (!dir || !copy)
+		return -ENOMEM;
+	if (access(dir, F_OK) < 0 && access(copy, F_OK) == 0)
+		return quarantine_active_read_path(copy, ret, ret_n);
+	return quarantine_active_read(root, ret, ret_n);
+}
+
 static void write_banner(const struct runstate *rs, char *const *quarantined)
 {
 	_cleanup_free_ char *text = NULL, *q = strv_join(quarantined, ", ");
@@ -146,7 +161,7 @@ int main(int argc, char **argv)
 	if (!counted)
 		runstate_init(&rs);
 
-	r = quarantine_active_read(root, &active, &n_active);
+	r = read_active(&active, &n_active);
 	if (r < 0)
 		log_warning_errno(r, "Failed to read the active quarantine: %m");
 	for (unsigned i = 0; i < n_active; i++)

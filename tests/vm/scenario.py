@@ -130,6 +130,33 @@ def wait_blessed(vm, boot, timeout=240):
                   % (boot, timeout, last, vm.tail(30, boot=boot)))
 
 
+def wait_last_good(vm, boot, timeout=240):
+    """lifelined blessed this boot as the new last good."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = status(vm)
+        if (last.get("last_good") or {}).get("boot_seq") == last.get("boot_seq"):
+            return last
+        time.sleep(5)
+    raise VMError("boot %d was never blessed as the last good within %d s; last status: %s\n%s"
+                  % (boot, timeout, last, vm.tail(30, boot=boot)))
+
+
+def wait_survived(vm, boot, timeout=240):
+    """lifeline-survived.service has run in this boot (stable_after)."""
+    deadline = time.time() + timeout
+    out = ""
+    while time.time() < deadline:
+        out = vm.ssh("systemctl show -p ActiveState,Result --value lifeline-survived.service; "
+                     "cat /run/lifeline/survived 2>/dev/null || true", check=False).stdout
+        if "boot_seq=" in out:
+            return out
+        time.sleep(5)
+    raise VMError("boot %d: lifeline-survived never ran within %d s; saw: %s\n%s"
+                  % (boot, timeout, " ".join(out.split()), vm.tail(30, boot=boot)))
+
+
 def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
     """Debian root (cached) + BadSec (good content) + lifeline -> disk.
     extra_conf is appended to lifeline.conf; etc_files maps names to host

@@ -57,7 +57,8 @@ int boot_fstab_find(const char *root, const char *dir, struct fstab_entry *ret)
 
 		while (*line == ' ' || *line == '\t')
 			line++;
-		if (*line == '#' || sscanf(line, "%1023s %1023s %63s %1023s", spec, mnt, type, opts) < 3)
+		if (*line == '#' ||
+		    sscanf(line, "%1023s %1023s %63s %1023s", spec, mnt, type, opts) < 3)
 			continue;
 		ml = strlen(mnt);
 		while (ml > 1 && mnt[ml - 1] == '/')

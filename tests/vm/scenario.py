@@ -32,7 +32,7 @@ rollback_content = yes
 
 LIFELINE_CONF = """\
 [boot]
-threshold = 3
+threshold = %(threshold)d
 escalate_after = 2
 stable_after = 20
 boot_watchdog = %(watchdog)d
@@ -157,10 +157,12 @@ def wait_survived(vm, boot, timeout=240):
                   % (boot, timeout, " ".join(out.split()), vm.tail(30, boot=boot)))
 
 
-def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
+def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, prepare=(),
+                mkdisk_args=()):
     """Debian root (cached) + BadSec (good content) + lifeline -> disk.
     extra_conf is appended to lifeline.conf; etc_files maps names to host
-    files copied into the guest's /etc/lifeline."""
+    files copied into the guest's /etc/lifeline; prepare: more mkdisk.sh
+    --prepare commands ($ROOT is the root); mkdisk_args: more options."""
     base = os.path.join(work, "base")
     run([os.path.join(HERE, "build-root.sh"), base])
     root = os.path.join(base, "root")
@@ -170,14 +172,16 @@ def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
         f.write(BADSEC_CONF)
     conf = os.path.join(work, "lifeline.conf")
     with open(conf, "w") as f:
-        f.write(LIFELINE_CONF % {"watchdog": watchdog} + extra_conf)
+        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold} + extra_conf)
     for name, src in (etc_files or {}).items():
         shutil.copy(src, os.path.join(root, "etc/lifeline", name))
     disk = os.path.join(work, "disk.img")
     # lifeline.conf goes in after `make install`, which keeps an existing one
-    run([os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
-         "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf,
-         root, disk])
+    argv = [os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
+            "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf]
+    for p in prepare:
+        argv += ["--prepare", p]
+    run(argv + list(mkdisk_args) + [root, disk])
     return disk, os.path.join(base, "id_ed25519")
 
 

@@ -468,4 +468,3 @@ out:
 	config_done(&cfg);
 	return r;
 }
-

@@ -40,7 +40,6 @@
 
 #include "agent/boot/boot-internal.h"
 
-
 char *boot_kernel_release(const struct boot_opts *o)
 {
 	struct utsname u;
@@ -60,7 +59,7 @@ char *boot_kernel_release(const struct boot_opts *o)
  * written again: the init phase already blocked every component's modules
  * for the initramfs (boot_phase_init()). */
 void boot_pick_by_inventory(const struct boot_opts *o, const struct component_set *set,
-                              struct runstate *rs, char ***files)
+                            struct runstate *rs, char ***files)
 {
 	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
 	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
@@ -149,7 +148,7 @@ void boot_pick_out_of_tree(const struct boot_opts *o, struct runstate *rs)
  * only "decided" is missing). Safe mode only: after give-up nothing more
  * is changed, and a cleared record is at level 0. */
 bool boot_decision_lost(const struct runstate *rs, const struct quarantine_entry *active,
-                          unsigned n_active, bool lists_ok, const char *root)
+                        unsigned n_active, bool lists_ok, const char *root)
 {
 	unsigned decided = 0;
 
@@ -172,7 +171,7 @@ bool boot_decision_lost(const struct runstate *rs, const struct quarantine_entry
  * was the inventory pick (boot_phase_init()): it is made again here, as
  * the escalating boot would have. */
 void boot_rebuild_decision(const struct boot_opts *o, const struct component_set *set,
-                             struct runstate *rs, char ***files)
+                           struct runstate *rs, char ***files)
 {
 	_cleanup_strv_free_ char **ids = NULL;
 	_cleanup_free_ char *why = NULL;

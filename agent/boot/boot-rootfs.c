@@ -41,7 +41,7 @@
 
 #include "agent/boot/boot-internal.h"
 
-#define MODPROBE_RUN    "/run/modprobe.d/lifeline.conf"
+#define MODPROBE_RUN "/run/modprobe.d/lifeline.conf"
 
 /* Save the crash texts collected in the initramfs on the root, so reports
  * and `lifelinectl history` still have them after /run is gone. */
@@ -182,7 +182,6 @@ static char **root_blocked_modules(const struct boot_opts *o, const struct compo
 	module_index_done(&idx);
 	return l;
 }
-
 
 static void record_history(const struct boot_opts *o, const struct runstate *rs, const char *action,
                            const char *reason, char **modules, char **files)
@@ -496,4 +495,3 @@ int boot_phase_rootfs(const struct boot_opts *o)
 		boot_var_unmount(o->root);
 	return r;
 }
-

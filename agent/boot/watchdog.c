@@ -264,28 +264,39 @@ int boot_watchdog_admin_usec(const char *root, uint64_t *ret)
 	return 1;
 }
 
-static int set_pid1_watchdog(uint64_t usec)
+/* PID 1 re-executes itself and reads system.conf(.d) again, without our
+ * drop-in: the administrator's RuntimeWatchdogSec= (or none) is in force
+ * from then on. Before it re-executes, PID 1 closes and disarms the
+ * device (so the new instance is not reset while it starts), and the new
+ * instance opens it only when a RuntimeWatchdogSec= is configured.
+ * Measured on systemd 252: its writable D-Bus property
+ * RuntimeWatchdogUSec accepted 0 (and 60 s, then 0) and left the watchdog
+ * running, so it is not used. systemctl talks to PID 1 on its private
+ * socket: no D-Bus daemon needed. A few tries, two seconds apart. */
+static int reexec_pid1(void)
 {
-	char arg[32];
-	pid_t pid;
-	int status;
+	int r = -EIO;
 
-	snprintf(arg, sizeof(arg), "%llu", (unsigned long long)usec);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		execl("/usr/bin/busctl", "busctl", "--quiet", "set-property",
-		      "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-		      "org.freedesktop.systemd1.Manager", "RuntimeWatchdogUSec", "t", arg,
-		      (char *)NULL);
-		_exit(127);
+	for (int i = 0; i < 5; i++) {
+		pid_t pid;
+		int status;
+
+		if (i > 0)
+			sleep(2);
+		pid = fork();
+		if (pid < 0)
+			return -errno;
+		if (pid == 0) {
+			execl("/usr/bin/systemctl", "systemctl", "daemon-reexec", (char *)NULL);
+			execl("/bin/systemctl", "systemctl", "daemon-reexec", (char *)NULL);
+			_exit(127);
+		}
+		if (waitpid(pid, &status, 0) < 0)
+			return -errno;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return 0;
 	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return -EIO;
-	return 0;
+	return r;
 }
 
 int boot_watchdog_hand_back(const char *root, bool call_pid1)
@@ -312,9 +323,9 @@ int boot_watchdog_hand_back(const char *root, bool call_pid1)
 		log_info("boot watchdog stood down: the boot has been up stable_after seconds");
 	if (!call_pid1)
 		return 1;
-	r = set_pid1_watchdog(admin ? usec : 0);
+	r = reexec_pid1();
 	if (r < 0)
-		return log_error_errno(
-		    r, "Failed to set systemd's RuntimeWatchdogUSec with busctl: %m");
+		return log_error_errno(r, "Failed to have PID 1 read its watchdog setting again "
+		                          "(systemctl daemon-reexec): %m");
 	return 1;
 }

@@ -11,9 +11,10 @@
  * missing lifelined does not (nothing waits for a verdict).
  *
  * Once the boot has been up [boot] stable_after seconds, the survived step
- * (survived.h) hands the watchdog back: the drop-in goes, and PID 1's
- * RuntimeWatchdogUSec (a writable D-Bus property of systemd's manager) is
- * set to what the administrator configured in system.conf(.d), or 0 (off).
+ * (boot.h boot_phase_survived()) hands the watchdog back: the drop-in goes
+ * and PID 1 re-executes (systemctl daemon-reexec), which disarms the
+ * device and reads system.conf(.d) again: the administrator's own
+ * RuntimeWatchdogSec= wins, and without one the watchdog is off.
  */
 #pragma once
 
@@ -52,9 +53,9 @@ int boot_parse_timespan_usec(const char *s, uint64_t *ret);
  * configured, 0 when none is. */
 int boot_watchdog_admin_usec(const char *root, uint64_t *ret);
 
-/* Hand the watchdog back after stable_after: remove the drop-in (a later
- * daemon-reexec must not re-arm it) and, when it was there and call_pid1,
- * set PID 1's RuntimeWatchdogUSec to the administrator's value or 0 with
- * busctl(1). Returns 1 when a hand-back was due (drop-in found), 0 when
- * lifeline had not armed the watchdog in this boot, -errno on failure. */
+/* Hand the watchdog back after stable_after: remove the drop-in and, when
+ * it was there and call_pid1, have PID 1 re-execute (systemctl
+ * daemon-reexec) so that it takes the administrator's setting. Returns 1
+ * when a hand-back was due (drop-in found), 0 when lifeline had not armed
+ * the watchdog in this boot, -errno on failure. */
 int boot_watchdog_hand_back(const char *root, bool call_pid1);

@@ -78,7 +78,10 @@ def check(cond, what, seen, vm=None, boot=None):
         return
     msg = "FAILED: %s\n  saw: %s" % (what, seen)
     if vm is not None:
-        msg += "\n  serial log of boot %s (last lines):\n%s" % (boot, vm.tail(30, boot=boot))
+        where = vm.boot_lines(boot) if boot else None
+        msg += "\n  serial log of boot %s%s (last lines):\n%s" % (
+            boot, " = %s lines %d-%d" % ((vm.serial_log,) + where) if where else "",
+            vm.tail(30, boot=boot))
     raise VMError(msg)
 
 

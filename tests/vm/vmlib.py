@@ -426,6 +426,17 @@ class VM:
         end = starts[boot] if boot < len(starts) else len(text)
         return text[starts[boot - 1]:end]
 
+    def boot_lines(self, boot):
+        """(first, last) line numbers of boot N in serial_text(), 1-based,
+        so a failure can point into serial.log."""
+        text = self.serial_text()
+        starts = self.boot_starts(text)
+        if boot < 1 or boot > len(starts):
+            return None
+        end = starts[boot] if boot < len(starts) else len(text)
+        first = text.count("\n", 0, starts[boot - 1]) + 1
+        return first, first + text.count("\n", starts[boot - 1], end)
+
     def resets(self):
         """QMP RESET events so far (each a firmware start after the first)."""
         return [e for e in self.events if e["event"] == "RESET"]

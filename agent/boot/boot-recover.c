@@ -152,8 +152,9 @@ bool boot_decision_lost(const struct runstate *rs, const struct quarantine_entry
 {
 	unsigned decided = 0;
 
-	if (!lists_ok || rs->level < 1 || rs->generation == 0 || !streq_ptr(rs->mode, "safe") ||
-	    streq_ptr(rs->action, "escalate") || streq_ptr(rs->action, "give-up"))
+	if (!lists_ok || rs->level < 1 || rs->generation == 0 ||
+	    rs->mode_kind != RUNSTATE_MODE_SAFE || rs->action_kind == RUNSTATE_ACTION_ESCALATE ||
+	    rs->action_kind == RUNSTATE_ACTION_GIVE_UP)
 		return false;
 	if (quarantine_decided_read(root, &decided) < 0 || decided >= rs->generation)
 		return false;

@@ -294,8 +294,8 @@ static int rootfs_phase(const struct boot_opts *o)
 			log_error_errno(r, "Failed to read %s: %m", state_path);
 		return 0;
 	}
-	escalate = streq_ptr(rs.action, "escalate");
-	give_up = streq_ptr(rs.action, "give-up");
+	escalate = rs.action_kind == RUNSTATE_ACTION_ESCALATE;
+	give_up = rs.action_kind == RUNSTATE_ACTION_GIVE_UP;
 	r = quarantine_active_read(o->root, &active, &n_active);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to read the active quarantine list: %m");

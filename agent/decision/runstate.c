@@ -177,6 +177,16 @@ int runstate_read(const char *path, struct runstate *ret)
 			return r;
 		}
 	}
+	s.mode_kind = !s.mode                      ? RUNSTATE_MODE_UNKNOWN
+	              : streq(s.mode, "normal")    ? RUNSTATE_MODE_NORMAL
+	              : streq(s.mode, "safe")      ? RUNSTATE_MODE_SAFE
+	              : streq(s.mode, "given-up")  ? RUNSTATE_MODE_GIVEN_UP
+	              : streq(s.mode, "uncounted") ? RUNSTATE_MODE_UNCOUNTED
+	                                           : RUNSTATE_MODE_UNKNOWN;
+	s.action_kind = !s.action || streq(s.action, "none") ? RUNSTATE_ACTION_NONE
+	                : streq(s.action, "escalate")        ? RUNSTATE_ACTION_ESCALATE
+	                : streq(s.action, "give-up")         ? RUNSTATE_ACTION_GIVE_UP
+	                                                     : RUNSTATE_ACTION_OTHER;
 	*ret = s;
 	return 0;
 }

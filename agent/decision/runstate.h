@@ -25,6 +25,23 @@
 #define QUARANTINE_DECIDED_FILE "/var/lib/lifeline/quarantine/decided"
 #define LIFELINE_STATE_DIR      "/var/lib/lifeline"
 
+/* The mode and action as the code uses them; the file carries their
+ * names (runstate_read() parses them at the file edge). */
+enum runstate_mode {
+	RUNSTATE_MODE_UNKNOWN, /* absent, or a name this version does not know */
+	RUNSTATE_MODE_NORMAL,
+	RUNSTATE_MODE_SAFE,
+	RUNSTATE_MODE_GIVEN_UP,
+	RUNSTATE_MODE_UNCOUNTED,
+};
+
+enum runstate_action {
+	RUNSTATE_ACTION_NONE,
+	RUNSTATE_ACTION_ESCALATE,
+	RUNSTATE_ACTION_GIVE_UP,
+	RUNSTATE_ACTION_OTHER, /* error, or a name this version does not know */
+};
+
 struct runstate {
 	unsigned boot_seq;
 	unsigned failures;
@@ -49,6 +66,9 @@ struct runstate {
 	 * with a fresh one (its bytes kept in RECORD_BAD_RUN_FILE); NULL when
 	 * it did not. */
 	char *record_replaced;
+	/* parsed from mode and action by runstate_read() */
+	enum runstate_mode mode_kind;
+	enum runstate_action action_kind;
 };
 
 #define RUNSTATE_UNKNOWN (-1)

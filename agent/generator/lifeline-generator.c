@@ -181,9 +181,9 @@ int main(int argc, char **argv)
 	if (counted)
 		write_survived_timer(argv[1], cfg.stable_after);
 
-	safe = streq_ptr(rs.mode, "safe") || streq_ptr(rs.mode, "given-up");
+	safe = rs.mode_kind == RUNSTATE_MODE_SAFE || rs.mode_kind == RUNSTATE_MODE_GIVEN_UP;
 	/* the minimal target only at level 3 and after give-up */
-	minimal = streq_ptr(rs.mode, "given-up") || (safe && rs.level >= 3);
+	minimal = rs.mode_kind == RUNSTATE_MODE_GIVEN_UP || (safe && rs.level >= 3);
 	if (!safe && strv_length(quarantined) == 0)
 		goto out;
 

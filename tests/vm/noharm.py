@@ -153,8 +153,10 @@ def run_scenario(work, demo, fleet):
         boot = THRESHOLD + 3
         t0 = time.time()
         say("lifelined cannot start: its binary replaced by 'exit 1'")
+        # renamed over the running binary ("text file busy" for a write)
         vm.ssh("cp -p /usr/sbin/lifelined /root/lifelined.good && "
-               "printf '#!/bin/sh\\nexit 1\\n' > /usr/sbin/lifelined && sync")
+               "printf '#!/bin/sh\\nexit 1\\n' > /usr/sbin/lifelined.new && "
+               "chmod 0755 /usr/sbin/lifelined.new && mv -f /usr/sbin/lifelined.new /usr/sbin/lifelined && sync")
         vm.reboot()
         vm.wait_ssh(boot)
         stay_up(vm, boot, UP)
@@ -171,7 +173,8 @@ def run_scenario(work, demo, fleet):
 
         say("lifelined repaired; the state variable is damaged (garbage, as a firmware "
             "update or an NVRAM fault leaves it)")
-        vm.ssh("cp -p /root/lifelined.good /usr/sbin/lifelined && "
+        vm.ssh("cp -p /root/lifelined.good /usr/sbin/lifelined.new && "
+               "mv -f /usr/sbin/lifelined.new /usr/sbin/lifelined && "
                "V=/sys/firmware/efi/efivars/LifelineState-77117627-ad6b-4cc0-8022-2661bb477dc2 && "
                "chattr -i $V && printf '\\007\\000\\000\\000GARBAGE: not a lifeline record' > /tmp/bad && "
                "dd if=/tmp/bad of=$V bs=4096 2>/dev/null && sync")

@@ -455,10 +455,12 @@ class VM:
             self.tail(boot=boot)))
 
     def _firmware_stalled(self):
-        resets = [e for e in self.events if e["event"] == "RESET"]
-        if not resets or not self.running():
+        # measured from the last guest reset or from the power-cycle that
+        # followed one: a fresh QEMU has not had its 150 s yet
+        marks = [e for e in self.events if e["event"] in ("RESET", "START")]
+        if not any(e["event"] == "RESET" for e in marks) or not self.running():
             return False
-        last = resets[-1]
+        last = marks[-1]
         if self._serial_size() > last["offset"]:
             return False
         return time.time() - last["time"] > FIRMWARE_STALL * TIMEOUT_SCALE

@@ -101,6 +101,15 @@ int store_load(struct store *s, struct state_record *ret)
 	return 0;
 }
 
+int store_read_raw(struct store *s, uint8_t **ret_data, size_t *ret_size)
+{
+	uint32_t attrs;
+
+	if (s->kind == STORE_KIND_EFI)
+		return store_efi_read(ret_data, ret_size, &attrs);
+	return store_file_read(s->file_path, ret_data, ret_size);
+}
+
 int store_save(struct store *s, const struct state_record *rec)
 {
 	uint8_t buf[STATE_RECORD_SIZE];

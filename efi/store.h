@@ -53,6 +53,10 @@ struct store *store_free(struct store *s);
  * trusted; -EBADE for wrong variable attributes. */
 int store_load(struct store *s, struct state_record *ret);
 
+/* The raw bytes of the record as stored (for forensics when it does not
+ * decode or cannot be trusted); -ENOENT when there is none. */
+int store_read_raw(struct store *s, uint8_t **ret_data, size_t *ret_size);
+
 /* Returns 1 when written, 0 when skipped because nothing changed. */
 int store_save(struct store *s, const struct state_record *r);
 

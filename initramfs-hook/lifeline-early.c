@@ -4,6 +4,8 @@
  *
  *   lifeline-early --phase=init              (init-top, before udev)
  *   lifeline-early --phase=rootfs --root=DIR (init-bottom, real root at DIR)
+ *   lifeline-early --phase=survived          (lifeline-survived.service, after
+ *                                             [boot] stable_after)
  *   lifeline-early --initramfs-watchdog      (the initramfs hooks, at build time)
  *
  * It must never stop a boot: it always exits 0 unless the command line is
@@ -38,6 +40,8 @@ static void help(void)
 	       "                    modules (/run/modprobe.d), arm the hardware watchdog\n"
 	       "  --phase=rootfs    real root mounted at --root: record and apply a new\n"
 	       "                    quarantine on the root, save the crash texts\n"
+	       "  --phase=survived  the boot has been up [boot] stable_after seconds: reset\n"
+	       "                    the failure count, hand the boot watchdog back\n"
 	       "  --root=DIR        root directory (init: \"/\"; rootfs: ${rootmnt})\n"
 	       "  --run-dir=DIR     state for later phases (default ROOT/run/lifeline;\n"
 	       "                    rootfs phase: /run/lifeline)\n"
@@ -155,12 +159,15 @@ int main(int argc, char **argv)
 		log_set_prefix("lifeline-early: ");
 		return print_initramfs_watchdog(o.config_root ? o.config_root : o.root);
 	}
-	if (optind < argc || !phase || (!streq(phase, "init") && !streq(phase, "rootfs"))) {
-		fprintf(stderr, "lifeline-early: --phase=init or --phase=rootfs is required\n");
+	if (optind < argc || !phase ||
+	    (!streq(phase, "init") && !streq(phase, "rootfs") && !streq(phase, "survived"))) {
+		fprintf(stderr, "lifeline-early: --phase=init, --phase=rootfs or --phase=survived "
+		                "is required\n");
 		return 2;
 	}
 
-	if (!to_stderr)
+	/* the survived step runs as a service: its stderr is the journal */
+	if (!to_stderr && !streq(phase, "survived"))
 		log_set_target(LOG_TARGET_KMSG);
 	else
 		log_set_prefix("lifeline-early: ");
@@ -169,6 +176,9 @@ int main(int argc, char **argv)
 		if (o.real_system)
 			ensure_efivarfs(argv);
 		(void)boot_phase_init(&o);
+	} else if (streq(phase, "survived")) {
+		log_set_prefix("lifeline: ");
+		(void)boot_phase_survived(&o);
 	} else {
 		if (!o.run_dir)
 			o.run_dir = "/run/lifeline";

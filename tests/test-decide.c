@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Boot counting and escalation, boot by boot. */
+#include <errno.h>
 #include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,16 +74,124 @@ static void test_bless_resets_failures_but_keeps_safe_mode(void **state)
 	for (int i = 0; i < 4; i++)
 		decide_boot(&r, &P, &d);
 	assert_int_equal(r.mode, STATE_MODE_SAFE);
-	decide_bless(&r, 1000);
+	/* a safe-mode boot never becomes the last good */
+	assert_false(decide_bless(&r, 1000));
 	assert_int_equal(r.failures, 0);
-	assert_int_equal(r.last_blessed_seq, 4);
-	assert_true(r.last_blessed_time == 1000);
+	assert_int_equal(r.last_blessed_seq, 0);
+	assert_true(r.last_blessed_time == 0);
 	assert_int_equal(r.mode, STATE_MODE_SAFE);
 	assert_int_equal(r.level, 1);
 	/* the next boot counts from 1 again and does not re-escalate */
 	decide_boot(&r, &P, &d);
 	assert_int_equal(r.failures, 1);
 	assert_int_equal(d.action, DECIDE_NONE);
+}
+
+static void test_survived_resets_failures_only(void **state)
+{
+	struct state_record r;
+	struct decision d;
+
+	(void)state;
+	state_record_init(&r);
+	for (int i = 0; i < 4; i++)
+		decide_boot(&r, &P, &d);
+	assert_true(decide_survived(&r));
+	assert_int_equal(r.failures, 0);
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.mode, STATE_MODE_SAFE);
+	assert_int_equal(r.last_blessed_seq, 0);
+	assert_false(decide_survived(&r)); /* nothing to write the second time */
+	/* a normal boot blessed becomes the last good */
+	decide_clear(&r);
+	decide_boot(&r, &P, &d);
+	assert_true(decide_bless(&r, 77));
+	assert_int_equal(r.last_blessed_seq, 5);
+}
+
+/* A forged count (failures = 1000) never skips a level. */
+static void test_level_rises_by_one_per_boot(void **state)
+{
+	struct state_record r;
+	struct decision d;
+
+	(void)state;
+	state_record_init(&r);
+	r.boot_seq = 5000;
+	r.failures = 1000;
+	decide_boot(&r, &P, &d);
+	assert_int_equal(d.action, DECIDE_ESCALATE);
+	assert_int_equal(d.new_level, 1);
+	assert_int_equal(r.level, 1);
+	decide_boot(&r, &P, &d);
+	assert_int_equal(r.level, 2);
+	decide_boot(&r, &P, &d);
+	assert_int_equal(r.level, 3);
+	decide_boot(&r, &P, &d);
+	assert_int_equal(d.action, DECIDE_GIVE_UP);
+}
+
+static void test_record_check_refuses_forged_records(void **state)
+{
+	struct component_set set = {0};
+	struct component c = {0};
+	struct module_index idx = {0};
+	char *mods[] = {(char *)"badsec*", NULL};
+	char *names[] = {(char *)"ext4", (char *)"badsec_core", NULL};
+	char *in_tree[] = {(char *)"ext4", NULL};
+	struct state_record r;
+	char *why = NULL;
+
+	(void)state;
+	c.id = (char *)"badsec";
+	c.modules = mods;
+	set.items = &c;
+	set.n = 1;
+	idx.names = names;
+	idx.in_tree = in_tree;
+	idx.loaded = true;
+
+	state_record_init(&r);
+	r.boot_seq = 3;
+	r.failures = 3;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), 0);
+	assert_null(why);
+	/* a component's module (pattern), at any level */
+	assert_true(state_record_add_module(&r, "badsec_core") >= 0);
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), 0);
+
+	/* ext4 at level 0: in-tree, and no component's */
+	assert_true(state_record_add_module(&r, "ext4") >= 0);
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	assert_non_null(strstr(why, "ext4"));
+	free(why);
+	/* in-tree even at level 3 */
+	r.level = 3;
+	r.mode = STATE_MODE_SAFE;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	free(why);
+	/* level 3 may block a module no component has, if out of tree */
+	state_record_clear_modules(&r);
+	assert_true(state_record_add_module(&r, "vendor_oot") >= 0);
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), 0);
+	r.level = 1;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	free(why);
+	state_record_clear_modules(&r);
+
+	/* counts that cannot be */
+	r.failures = 1000;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	assert_non_null(strstr(why, "1000"));
+	free(why);
+	r.failures = 1;
+	r.last_blessed_seq = 9;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	free(why);
+	r.last_blessed_seq = 0;
+	r.mode = STATE_MODE_GIVEN_UP;
+	assert_int_equal(decide_record_check(&r, &set, &idx, &why), -EUCLEAN);
+	free(why);
 }
 
 static void test_clear_returns_to_normal(void **state)
@@ -143,6 +254,9 @@ int main(void)
 	    cmocka_unit_test(test_levels_follow_threshold_and_escalate_after),
 	    cmocka_unit_test(test_crash_loop_escalates_boot_by_boot),
 	    cmocka_unit_test(test_bless_resets_failures_but_keeps_safe_mode),
+	    cmocka_unit_test(test_survived_resets_failures_only),
+	    cmocka_unit_test(test_level_rises_by_one_per_boot),
+	    cmocka_unit_test(test_record_check_refuses_forged_records),
 	    cmocka_unit_test(test_clear_returns_to_normal),
 	    cmocka_unit_test(test_clean_reboots_do_not_count_when_configured),
 	    cmocka_unit_test(test_clean_reboots_count_by_default),

@@ -295,7 +295,8 @@ static void test_bless_and_clear_return_to_normal(void **state)
 	assert_int_equal(ctl_bless(&ctx), CTL_EXIT_OK);
 	r = load_record();
 	assert_int_equal(r.failures, 0);
-	assert_int_equal(r.last_blessed_seq, 4);
+	/* a safe-mode boot is never the last good */
+	assert_int_equal(r.last_blessed_seq, 0);
 	assert_int_equal(r.mode, STATE_MODE_SAFE); /* blessed, still quarantined */
 
 	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
@@ -316,14 +317,41 @@ static void test_bless_and_clear_return_to_normal(void **state)
 	free(text);
 }
 
-static void test_corrupt_record_is_left_alone_and_boot_uncounted(void **state)
+/* The one report in the spool. */
+static char *spooled_report(void)
+{
+	char spool[4200], rel[4400];
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(spool, sizeof(spool), "%s/var/lib/lifeline/spool", root);
+	d = opendir(spool);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".json")) {
+			snprintf(rel, sizeof(rel), "/var/lib/lifeline/spool/%s", de->d_name);
+			return get(rel);
+		}
+	fail();
+	return NULL;
+}
+
+/* The record is input, not truth: a damaged variable never quarantines
+ * anything and never switches protection off. The boot that finds it
+ * starts a fresh record counting from itself, keeps the bad bytes, and
+ * the rootfs phase says so in the history, a marker for status and a
+ * report; the following boots count again. */
+static void test_corrupt_record_is_replaced_and_counting_resumes(void **state)
 {
 	uint8_t buf[4 + STATE_RECORD_SIZE];
-	struct stat st1, st2;
-	char *text, *before = NULL, *after = NULL;
-	size_t n1, n2;
+	char *text, *kept = NULL;
+	size_t n = 0;
+	struct state_record r;
 
 	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "[report]\nurl = https://collector.invalid/lifeline\n");
 	memset(buf, 0x5a, sizeof(buf));
 	buf[0] = 7;
 	buf[1] = buf[2] = buf[3] = 0;
@@ -331,34 +359,62 @@ static void test_corrupt_record_is_left_alone_and_boot_uncounted(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	close(fd);
-	assert_int_equal(stat(var_path, &st1), 0);
-	assert_int_equal(read_full_file(var_path, 4096, &before, &n1), 0);
 
 	/* even with a crash log naming a component: nothing is quarantined */
 	put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
-	for (int i = 0; i < 5; i++)
-		boot_init();
-	assert_int_equal(read_full_file(var_path, 4096, &after, &n2), 0);
-	assert_int_equal(n1, n2);
-	assert_memory_equal(before, after, n1);
-	free(before);
-	free(after);
+	boot_init();
+	r = load_record();
+	assert_int_equal(r.boot_seq, 1);
+	assert_int_equal(r.failures, 1);
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	assert_int_equal(r.n_modules, 0);
 	assert_false(exists("/run/modprobe.d/lifeline.conf"));
 	text = get("/run/lifeline/state");
-	assert_non_null(strstr(text, "mode=uncounted\n"));
-	assert_non_null(strstr(text, "error=not a lifeline state record"));
+	assert_non_null(strstr(text, "mode=normal\n"));
+	assert_non_null(strstr(text, "record_replaced=not a lifeline state record"));
 	free(text);
+	/* the bad bytes, as they were (without the 4 attribute bytes) */
+	assert_int_equal(
+	    read_full_file(strcat(strcpy((char[4200]){0}, root), "/run/lifeline/record-bad.bin"),
+	                   4096, &kept, &n),
+	    0);
+	assert_int_equal(n, STATE_RECORD_SIZE);
+	assert_memory_equal(kept, buf + 4, n);
+	free(kept);
 
-	/* lifelinectl says so with exit code 3 and refuses to bless */
+	boot_rootfs();
+	text = get(RECORD_REPLACED_FILE);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "boot_seq=1\n"));
+	assert_non_null(strstr(text, "reason=not a lifeline state record (bad magic)\n"));
+	assert_non_null(strstr(text, "bytes=/var/lib/lifeline/record-bad-boot-1.bin\n"));
+	free(text);
+	assert_true(exists("/var/lib/lifeline/record-bad-boot-1.bin"));
+	text = get(HISTORY_FILE);
+	assert_non_null(strstr(text, "record-replaced"));
+	free(text);
+	assert_int_equal(
+	    tu_count_files(strcat(strcpy((char[4200]){0}, root), "/var/lib/lifeline/spool"),
+	                   ".json"),
+	    1);
+	text = spooled_report();
+	assert_non_null(strstr(text, "\"action\":\"record-replaced\""));
+	free(text);
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+
+	/* lifelinectl: a valid record again, exit 0 */
 	struct ctl_ctx ctx = {.root = root};
-	assert_int_equal(ctl_status(&ctx), CTL_EXIT_STATE);
-	assert_int_equal(ctl_bless(&ctx), CTL_EXIT_STATE);
-	/* reset starts over */
-	assert_int_equal(ctl_reset(&ctx), CTL_EXIT_OK);
+	assert_int_equal(ctl_status(&ctx), CTL_EXIT_OK);
+
+	/* and the next boots count again: protection is back */
+	wipe_run();
 	boot_init();
-	struct state_record r = load_record();
-	assert_int_equal(r.failures, 1);
-	(void)st2;
+	r = load_record();
+	assert_int_equal(r.boot_seq, 2);
+	assert_int_equal(r.failures, 2);
+	text = get("/run/lifeline/state");
+	assert_null(strstr(text, "record_replaced"));
+	free(text);
 }
 
 static void test_pstore_without_known_component_still_enters_safe_mode(void **state)
@@ -998,7 +1054,7 @@ int main(void)
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_bless_and_clear_return_to_normal, setup_root,
 	                                    teardown_root),
-	    cmocka_unit_test_setup_teardown(test_corrupt_record_is_left_alone_and_boot_uncounted,
+	    cmocka_unit_test_setup_teardown(test_corrupt_record_is_replaced_and_counting_resumes,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(
 	        test_pstore_without_known_component_still_enters_safe_mode, setup_root,

@@ -73,7 +73,17 @@ static int setup(void **state)
 	return 0;
 }
 
-static void test_safe_mode_masks_units_and_redirects_default_target(void **state)
+static char *normal_file(const char *rel)
+{
+	char p[8192], *text = NULL;
+
+	snprintf(p, sizeof(p), "%s/normal/%s", out, rel);
+	return read_full_file(p, 65536, &text, NULL) < 0 ? NULL : text;
+}
+
+/* Safe mode at levels 1 and 2: the normal target minus the quarantined
+ * components' units; every other unit keeps running. */
+static void test_safe_mode_level_1_masks_units_and_keeps_default_target(void **state)
 {
 	(void)state;
 	put("/run/lifeline/state",
@@ -84,10 +94,8 @@ static void test_safe_mode_masks_units_and_redirects_default_target(void **state
 	assert_string_equal(link_of("badsec.service"), "/dev/null");
 	assert_string_equal(link_of("badsecd.service"), "/dev/null");
 	assert_null(link_of("other.service"));
-	assert_string_equal(link_of("default.target"),
-	                    "/usr/lib/systemd/system/lifeline-safe.target");
-	assert_non_null(link_of("lifeline-safe.target.wants/myagent.service"));
-	assert_non_null(link_of("lifeline-safe.target.wants/ssh.service"));
+	assert_null(link_of("default.target"));
+	assert_null(link_of("lifeline-safe.target.wants/ssh.service"));
 
 	char p[8192], *text = NULL;
 	snprintf(p, sizeof(p), "%s/run/motd.d/50-lifeline", root);
@@ -100,6 +108,73 @@ static void test_safe_mode_masks_units_and_redirects_default_target(void **state
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* Level 3 and give-up: the minimal safe target with keep_units. */
+static void test_level_3_and_give_up_redirect_to_the_safe_target(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state", "boot_seq=9\nfailures=8\nlevel=3\ngeneration=3\nmode=safe\n"
+	                           "action=escalate\nquarantine=badsec other\n");
+	assert_int_equal(run_generator(), 0);
+	assert_string_equal(link_of("default.target"),
+	                    "/usr/lib/systemd/system/lifeline-safe.target");
+	assert_non_null(link_of("lifeline-safe.target.wants/myagent.service"));
+	assert_non_null(link_of("lifeline-safe.target.wants/ssh.service"));
+	assert_string_equal(link_of("other.service"), "/dev/null");
+}
+
+static void test_given_up_redirects_to_the_safe_target(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state", "boot_seq=11\nfailures=10\nlevel=3\ngeneration=3\n"
+	                           "mode=given-up\naction=give-up\nquarantine=\n");
+	assert_int_equal(run_generator(), 0);
+	assert_string_equal(link_of("default.target"),
+	                    "/usr/lib/systemd/system/lifeline-safe.target");
+}
+
+/* Safe mode with nothing quarantined (e.g. only content rolled back, or
+ * every quarantine cleared by hand): no unit is masked, and the machine
+ * boots its normal target, every sensor running. */
+static void test_safe_mode_with_nothing_quarantined_stops_nothing(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state",
+	    "boot_seq=6\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	assert_int_equal(run_generator(), 0);
+	assert_null(link_of("default.target"));
+	assert_null(link_of("badsec.service"));
+	assert_null(link_of("other.service"));
+}
+
+/* Every counted boot gets the survived timer, with stable_after from the
+ * configuration, wanted by timers.target; an uncounted one (no state) not. */
+static void test_survived_timer_follows_stable_after(void **state)
+{
+	char p[8192], target[4096];
+	char *text;
+	ssize_t n;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstable_after = 45\n");
+	assert_int_equal(run_generator(), 0);
+	assert_null(normal_file("lifeline-survived.timer"));
+
+	put("/run/lifeline/state", "boot_seq=2\nfailures=1\nlevel=0\ngeneration=0\nmode="
+	                           "normal\naction=none\nquarantine=\n");
+	assert_int_equal(run_generator(), 0);
+	text = normal_file("lifeline-survived.timer");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\nOnBootSec=45s\n"));
+	assert_non_null(strstr(text, "Conflicts=emergency.target rescue.target"));
+	assert_non_null(strstr(text, "\nUnit=lifeline-survived.service\n"));
+	free(text);
+	snprintf(p, sizeof(p), "%s/normal/timers.target.wants/lifeline-survived.timer", out);
+	n = readlink(p, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = 0;
+	assert_non_null(strstr(target, "/normal/lifeline-survived.timer"));
+}
+
 static void test_durable_quarantine_masks_even_after_blessing(void **state)
 {
 	(void)state;
@@ -110,7 +185,33 @@ static void test_durable_quarantine_masks_even_after_blessing(void **state)
 	assert_int_equal(run_generator(), 0);
 	assert_string_equal(link_of("other.service"), "/dev/null");
 	assert_null(link_of("badsec.service"));
-	assert_non_null(link_of("default.target"));
+	assert_null(link_of("default.target")); /* level 1 */
+}
+
+/* A separate /var is not mounted when generators run: the copy of the
+ * active list the rootfs phase left in /run counts; once /var/lib/lifeline
+ * is there, the durable list does. */
+static void test_separate_var_masks_from_the_run_copy(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state",
+	    "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	put("/run/lifeline/active", "badsec 1 1\n");
+	assert_int_equal(run_generator(), 0);
+	assert_string_equal(link_of("badsec.service"), "/dev/null");
+	assert_string_equal(link_of("badsecd.service"), "/dev/null");
+}
+
+static void test_durable_list_wins_over_the_run_copy(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state",
+	    "boot_seq=7\nfailures=1\nlevel=1\ngeneration=1\nmode=safe\naction=none\nquarantine=\n");
+	put("/run/lifeline/active", "badsec 1 1\n");
+	put("/var/lib/lifeline/quarantine/active", "other 1 1\n");
+	assert_int_equal(run_generator(), 0);
+	assert_null(link_of("badsec.service"));
+	assert_string_equal(link_of("other.service"), "/dev/null");
 }
 
 static void test_normal_boot_generates_nothing(void **state)
@@ -146,8 +247,15 @@ static void test_no_state_and_bad_arguments_never_fail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(test_safe_mode_masks_units_and_redirects_default_target, setup),
+	    cmocka_unit_test_setup(test_safe_mode_level_1_masks_units_and_keeps_default_target,
+	                           setup),
+	    cmocka_unit_test_setup(test_level_3_and_give_up_redirect_to_the_safe_target, setup),
+	    cmocka_unit_test_setup(test_given_up_redirects_to_the_safe_target, setup),
+	    cmocka_unit_test_setup(test_safe_mode_with_nothing_quarantined_stops_nothing, setup),
+	    cmocka_unit_test_setup(test_survived_timer_follows_stable_after, setup),
 	    cmocka_unit_test_setup(test_durable_quarantine_masks_even_after_blessing, setup),
+	    cmocka_unit_test_setup(test_separate_var_masks_from_the_run_copy, setup),
+	    cmocka_unit_test_setup(test_durable_list_wins_over_the_run_copy, setup),
 	    cmocka_unit_test_setup(test_normal_boot_generates_nothing, setup),
 	    cmocka_unit_test_setup(test_no_state_and_bad_arguments_never_fail, setup),
 	};

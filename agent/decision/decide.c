@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "agent/decision/decide.h"
+#include "common/macro.h"
+#include "common/strv.h"
 
 unsigned decide_target_level(unsigned failures, const struct decide_params *p)
 {
@@ -36,8 +42,10 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, struct
 		d.action = DECIDE_GIVE_UP;
 		rec->mode = STATE_MODE_GIVEN_UP;
 	} else if (target > rec->level) {
+		/* one level per boot attempt: a count that jumps (a forged or
+		 * damaged record, a lowered threshold) never skips a level */
 		d.action = DECIDE_ESCALATE;
-		d.new_level = target > 3 ? 3 : target;
+		d.new_level = MIN(MIN(target, (unsigned)rec->level + 1), 3u);
 		rec->level = (uint8_t)d.new_level;
 		rec->mode = STATE_MODE_SAFE;
 		rec->generation++;
@@ -45,11 +53,51 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, struct
 	*ret = d;
 }
 
-void decide_bless(struct state_record *rec, unsigned long long now)
+bool decide_survived(struct state_record *rec)
+{
+	bool changed = rec->failures != 0;
+
+	rec->failures = 0;
+	return changed;
+}
+
+bool decide_bless(struct state_record *rec, unsigned long long now)
 {
 	rec->failures = 0;
+	if (rec->mode != STATE_MODE_NORMAL)
+		return false;
 	rec->last_blessed_seq = rec->boot_seq;
 	rec->last_blessed_time = now;
+	return true;
+}
+
+int decide_record_check(const struct state_record *rec, const struct component_set *set,
+                        const struct module_index *idx, char **ret_why)
+{
+	int r = 0;
+
+	*ret_why = NULL;
+	if (rec->failures > rec->boot_seq)
+		r = asprintf(ret_why, "%u consecutive failures in %u boot attempts", rec->failures,
+		             rec->boot_seq);
+	else if (rec->last_blessed_seq > rec->boot_seq)
+		r = asprintf(ret_why, "last blessed boot %u after boot attempt %u",
+		             rec->last_blessed_seq, rec->boot_seq);
+	else if (rec->mode == STATE_MODE_GIVEN_UP && rec->level < 3)
+		r = asprintf(ret_why, "given up at level %u (only level 3 gives up)", rec->level);
+	for (unsigned i = 0; r == 0 && i < rec->n_modules; i++) {
+		const char *m = rec->modules[i];
+
+		if (module_index_in_tree(idx, m))
+			r = asprintf(ret_why, "module %s is part of the kernel's own tree", m);
+		else if (!components_find_module(set, m) && rec->level < 3)
+			r = asprintf(ret_why,
+			             "module %s at level %u: no configured component has it", m,
+			             rec->level);
+	}
+	if (r < 0)
+		return -ENOMEM;
+	return *ret_why ? -EUCLEAN : 0;
 }
 
 void decide_clear(struct state_record *rec)

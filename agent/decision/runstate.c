@@ -14,6 +14,7 @@
 void runstate_init(struct runstate *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->image_enabled = RUNSTATE_UNKNOWN;
 }
 
 void runstate_done(struct runstate *s)
@@ -27,6 +28,7 @@ void runstate_done(struct runstate *s)
 	free(s->reason);
 	strv_free(s->evidence);
 	free(s->error);
+	free(s->record_replaced);
 	runstate_init(s);
 }
 
@@ -84,6 +86,11 @@ int runstate_write(const char *path, const struct runstate *s)
 		put_line(f, "evidence", *e);
 	if (s->error)
 		put_line(f, "error", s->error);
+	if (s->image_enabled != RUNSTATE_UNKNOWN)
+		put_line(f, "enabled", s->image_enabled ? "yes" : "no");
+	fprintf(f, "watchdog=%u\n", s->watchdog);
+	if (s->record_replaced)
+		put_line(f, "record_replaced", s->record_replaced);
 	if (fclose(f) != 0)
 		return -ENOMEM;
 
@@ -143,6 +150,14 @@ int runstate_read(const char *path, struct runstate *ret)
 			r = set_value(&s.reason, v);
 		else if (streq(k, "error"))
 			r = set_value(&s.error, v);
+		else if (streq(k, "record_replaced"))
+			r = set_value(&s.record_replaced, v);
+		else if (streq(k, "watchdog"))
+			s.watchdog = (unsigned)strtoul(v, NULL, 10);
+		else if (streq(k, "enabled"))
+			s.image_enabled = streq(v, "yes")  ? 1
+			                  : streq(v, "no") ? 0
+			                                   : RUNSTATE_UNKNOWN;
 		else if (streq(k, "quarantine")) {
 			strv_free(s.quarantine);
 			s.quarantine = NULL;
@@ -162,13 +177,32 @@ int runstate_read(const char *path, struct runstate *ret)
 			return r;
 		}
 	}
+	s.mode_kind = !s.mode                      ? RUNSTATE_MODE_UNKNOWN
+	              : streq(s.mode, "normal")    ? RUNSTATE_MODE_NORMAL
+	              : streq(s.mode, "safe")      ? RUNSTATE_MODE_SAFE
+	              : streq(s.mode, "given-up")  ? RUNSTATE_MODE_GIVEN_UP
+	              : streq(s.mode, "uncounted") ? RUNSTATE_MODE_UNCOUNTED
+	                                           : RUNSTATE_MODE_UNKNOWN;
+	s.action_kind = !s.action || streq(s.action, "none") ? RUNSTATE_ACTION_NONE
+	                : streq(s.action, "escalate")        ? RUNSTATE_ACTION_ESCALATE
+	                : streq(s.action, "give-up")         ? RUNSTATE_ACTION_GIVE_UP
+	                                                     : RUNSTATE_ACTION_OTHER;
 	*ret = s;
 	return 0;
 }
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n)
 {
-	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *text = NULL;
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE);
+
+	if (!path)
+		return -ENOMEM;
+	return quarantine_active_read_path(path, ret, ret_n);
+}
+
+int quarantine_active_read_path(const char *path, struct quarantine_entry **ret, unsigned *ret_n)
+{
+	_cleanup_free_ char *text = NULL;
 	_cleanup_free_ struct quarantine_entry *list = NULL;
 	char *line, *save = NULL;
 	unsigned n = 0;
@@ -205,7 +239,16 @@ int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsi
 
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n)
 {
-	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE), *buf = NULL;
+	_cleanup_free_ char *path = path_under_root(root, QUARANTINE_ACTIVE_FILE);
+
+	if (!path)
+		return -ENOMEM;
+	return quarantine_active_write_path(path, e, n);
+}
+
+int quarantine_active_write_path(const char *path, const struct quarantine_entry *e, unsigned n)
+{
+	_cleanup_free_ char *buf = NULL;
 	size_t size = 0;
 	FILE *f;
 	int r;

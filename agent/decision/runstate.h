@@ -25,6 +25,23 @@
 #define QUARANTINE_DECIDED_FILE "/var/lib/lifeline/quarantine/decided"
 #define LIFELINE_STATE_DIR      "/var/lib/lifeline"
 
+/* The mode and action as the code uses them; the file carries their
+ * names (runstate_read() parses them at the file edge). */
+enum runstate_mode {
+	RUNSTATE_MODE_UNKNOWN, /* absent, or a name this version does not know */
+	RUNSTATE_MODE_NORMAL,
+	RUNSTATE_MODE_SAFE,
+	RUNSTATE_MODE_GIVEN_UP,
+	RUNSTATE_MODE_UNCOUNTED,
+};
+
+enum runstate_action {
+	RUNSTATE_ACTION_NONE,
+	RUNSTATE_ACTION_ESCALATE,
+	RUNSTATE_ACTION_GIVE_UP,
+	RUNSTATE_ACTION_OTHER, /* error, or a name this version does not know */
+};
+
 struct runstate {
 	unsigned boot_seq;
 	unsigned failures;
@@ -39,7 +56,38 @@ struct runstate {
 	char *reason;
 	char **evidence;
 	char *error; /* why the boot is uncounted, if it is */
+	/* The initramfs image says lifeline is enabled (its BOOT_ENABLED_FLAG,
+	 * written by the initramfs hooks from lifelined.service's enablement
+	 * at build time): RUNSTATE_UNKNOWN when an older writer left it out.
+	 * `lifelinectl check` compares it with systemctl is-enabled. */
+	int image_enabled;
+	unsigned watchdog; /* seconds the boot watchdog was armed with; 0: not armed */
+	/* Why the init phase replaced a damaged or inconsistent state record
+	 * with a fresh one (its bytes kept in RECORD_BAD_RUN_FILE); NULL when
+	 * it did not. */
+	char *record_replaced;
+	/* parsed from mode and action by runstate_read() */
+	enum runstate_mode mode_kind;
+	enum runstate_action action_kind;
 };
+
+#define RUNSTATE_UNKNOWN (-1)
+
+/* The bytes of a state record the init phase replaced, kept for
+ * forensics in /run, then copied by the rootfs phase next to
+ * RECORD_REPLACED_FILE as RECORD_BAD_FILE_FMT (the boot number). */
+#define RECORD_BAD_RUN_FILE "/run/lifeline/record-bad.bin"
+#define RECORD_BAD_FILE_FMT "/var/lib/lifeline/record-bad-boot-%u.bin"
+/* Written by the rootfs phase when the record was replaced in this boot
+ * (key=value lines: boot_seq, time, reason, bytes = the kept file);
+ * stays until `lifelinectl reset` or the next replacement: status says
+ * "the record was replaced" from it. */
+#define RECORD_REPLACED_FILE "/var/lib/lifeline/record-replaced"
+/* Written by lifeline-survived.service once the boot has been up
+ * stable_after seconds: "boot_seq=N". */
+#define RUNSTATE_SURVIVED_FILE "/run/lifeline/survived"
+/* The active quarantine list as the rootfs phase left it (var-mount.h). */
+#define RUNSTATE_ACTIVE_FILE "/run/lifeline/active"
 
 void runstate_init(struct runstate *s);
 void runstate_done(struct runstate *s);
@@ -57,6 +105,11 @@ struct quarantine_entry {
 };
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);
+/* The same list from a file path (RUNSTATE_ACTIVE_FILE: the copy the
+ * rootfs phase leaves in /run for the generator, which does not see a
+ * separate /var). */
+int quarantine_active_read_path(const char *path, struct quarantine_entry **ret, unsigned *ret_n);
+int quarantine_active_write_path(const char *path, const struct quarantine_entry *e, unsigned n);
 int quarantine_active_write(const char *root, const struct quarantine_entry *e, unsigned n);
 
 /* The level-3 module list: names valid as module names only (a damaged

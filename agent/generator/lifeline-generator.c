@@ -5,10 +5,17 @@
  * Runs first thing in systemd, before any unit. While a quarantine is
  * active it masks the quarantined components' units in the generator's
  * "early" directory (argv[2], which overrides /etc: nothing in /etc
- * changes) and, in safe mode, points default.target at
- * lifeline-safe.target (as systemd-system-update-generator redirects the
- * boot), with the configured keep_units wanted by it. It also leaves a
- * console (/run/issue.d) and login (/run/motd.d) banner.
+ * changes). Safe mode at levels 1 and 2 is the machine's normal target
+ * minus those units (every other component and first-party service keeps
+ * running); at level 3 and after give-up it points default.target at the
+ * minimal lifeline-safe.target (as systemd-system-update-generator
+ * redirects the boot), with the configured keep_units wanted by it. It
+ * also leaves a console (/run/issue.d) and login (/run/motd.d) banner.
+ *
+ * In every boot lifeline-early counted (/run/lifeline/state exists) it
+ * writes lifeline-survived.timer (OnBootSec= [boot] stable_after) and
+ * wants it from timers.target: the step that ends the failure count when
+ * the boot stays up (lifeline-survived.service), independent of lifelined.
  *
  * LIFELINE_ROOT (tests only) reads config and state under another root.
  * A generator must not fail the boot: it always exits 0 after logging.
@@ -58,6 +65,55 @@ static void write_run_file(const char *dir, const char *name, const char *text, 
 		log_warning("Failed to write %s", p);
 }
 
+/* lifeline-survived.timer into the normal directory (argv[1]): its
+ * OnBootSec= comes from the configuration, so it is generated rather than
+ * shipped. timers.target is part of basic.target; emergency.target and
+ * rescue.target do not pull it in and conflict with the timer. */
+static void write_survived_timer(const char *dir, unsigned stable_after)
+{
+	_cleanup_free_ char *p = path_join(dir, "lifeline-survived.timer"), *text = NULL;
+	int n;
+
+	if (!p)
+		return;
+	n = asprintf(&text,
+	             "# Written by lifeline-generator from [boot] stable_after.\n"
+	             "[Unit]\n"
+	             "Description=lifeline: the boot has been up stable_after seconds\n"
+	             "Documentation=man:lifelinectl(8)\n"
+	             "DefaultDependencies=no\n"
+	             "Conflicts=emergency.target rescue.target shutdown.target\n"
+	             "Before=timers.target shutdown.target\n"
+	             "\n"
+	             "[Timer]\n"
+	             "OnBootSec=%us\n"
+	             "AccuracySec=1s\n"
+	             "Unit=lifeline-survived.service\n",
+	             stable_after);
+	if (n < 0)
+		return;
+	if (write_file_atomic(p, text, (size_t)n, 0644) < 0) {
+		log_warning("Failed to write %s", p);
+		return;
+	}
+	(void)symlink_in(dir, "timers.target.wants/lifeline-survived.timer", p);
+}
+
+/* The durable list when /var/lib/lifeline is there; else (a separate /var,
+ * not mounted yet when generators run) the copy the rootfs phase left in
+ * /run. */
+static int read_active(struct quarantine_entry **ret, unsigned *ret_n)
+{
+	_cleanup_free_ char *dir = path_under_root(root, LIFELINE_STATE_DIR),
+	                    *copy = path_under_root(root, RUNSTATE_ACTIVE_FILE);
+
+	if (!dir || !copy)
+		return -ENOMEM;
+	if (access(dir, F_OK) < 0 && access(copy, F_OK) == 0)
+		return quarantine_active_read_path(copy, ret, ret_n);
+	return quarantine_active_read(root, ret, ret_n);
+}
+
 static void write_banner(const struct runstate *rs, char *const *quarantined)
 {
 	_cleanup_free_ char *text = NULL, *q = strv_join(quarantined, ", ");
@@ -87,7 +143,7 @@ int main(int argc, char **argv)
 	struct runstate rs;
 	unsigned n_active = 0, problems = 0;
 	const char *early;
-	bool safe;
+	bool safe, minimal, counted;
 	int r;
 
 	log_set_prefix("lifeline-generator: ");
@@ -101,10 +157,11 @@ int main(int argc, char **argv)
 
 	runstate_init(&rs);
 	state_path = path_under_root(root, RUNSTATE_FILE);
-	if (state_path && runstate_read(state_path, &rs) < 0)
+	counted = state_path && runstate_read(state_path, &rs) >= 0;
+	if (!counted)
 		runstate_init(&rs);
 
-	r = quarantine_active_read(root, &active, &n_active);
+	r = read_active(&active, &n_active);
 	if (r < 0)
 		log_warning_errno(r, "Failed to read the active quarantine: %m");
 	for (unsigned i = 0; i < n_active; i++)
@@ -119,12 +176,17 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_warning_errno(r, "Failed to write lifelined's %s: %m", UNIT_SANDBOX_DROPIN);
 
-	safe = streq_ptr(rs.mode, "safe") || streq_ptr(rs.mode, "given-up");
+	config_init_defaults(&cfg);
+	(void)config_load(root, &cfg);
+	if (counted)
+		write_survived_timer(argv[1], cfg.stable_after);
+
+	safe = rs.mode_kind == RUNSTATE_MODE_SAFE || rs.mode_kind == RUNSTATE_MODE_GIVEN_UP;
+	/* the minimal target only at level 3 and after give-up */
+	minimal = rs.mode_kind == RUNSTATE_MODE_GIVEN_UP || (safe && rs.level >= 3);
 	if (!safe && strv_length(quarantined) == 0)
 		goto out;
 
-	config_init_defaults(&cfg);
-	(void)config_load(root, &cfg);
 	(void)components_load(root, &set, &problems);
 
 	/* Mask every unit of every quarantined component. */
@@ -143,7 +205,7 @@ int main(int argc, char **argv)
 				log_info("masked %s (component %s quarantined)", *u, *id);
 	}
 
-	if (safe) {
+	if (minimal) {
 		(void)symlink_in(early, "default.target",
 		                 "/usr/lib/systemd/system/lifeline-safe.target");
 		STRV_FOREACH (u, cfg.keep_units) {
@@ -154,11 +216,12 @@ int main(int argc, char **argv)
 				break;
 			(void)symlink_in(early, link, target);
 		}
-		write_banner(&rs, quarantined);
 	}
-	config_done(&cfg);
+	if (safe)
+		write_banner(&rs, quarantined);
 	components_done(&set);
 out:
+	config_done(&cfg);
 	runstate_done(&rs);
 	return 0;
 }

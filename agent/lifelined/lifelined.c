@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * lifelined — the agent daemon. Decides that a boot is good and blesses it
- * (resets the failure counter: the second and last variable write of a
- * good boot), then stands down the boot watchdog that lifeline-early armed,
- * keeps systemd's service watchdog fed, and has reports and fleet commands
- * sent.
+ * lifelined — the agent daemon. Decides that a boot is healthy and blesses
+ * it as the new last good (inventory, content cache), keeps systemd's
+ * service watchdog fed, and has reports and fleet commands sent.
+ *
+ * It holds nothing a boot depends on: the failure counter is reset and the
+ * boot watchdog handed back by lifeline-survived.service once the boot has
+ * been up [boot] stable_after seconds (agent/boot/survived.c), whether or
+ * not lifelined runs; a boot that is up but not healthy is reported and
+ * shown, never reset.
  *
  * It waits, it does not poll (issue 5: no wake-ups but the watchdog ping
  * and the heartbeat). One sd-event loop:
@@ -154,28 +158,6 @@ static unsigned long kernel_taint(void)
 	return strtoul(t, NULL, 10);
 }
 
-/* The boot is blessed: the hardware watchdog lifeline-early armed has done
- * its job. Writing 'V' before close stops it (magic close). If systemd's
- * RuntimeWatchdogSec= owns the device, open fails with EBUSY: leave it. */
-static void stand_down_boot_watchdog(const char *root)
-{
-	_cleanup_close_ int fd = -1;
-
-	if (root && !streq(root, "/"))
-		return; /* a test root: never the real device */
-	fd = open("/dev/watchdog0", O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == EBUSY)
-			log_info("hardware watchdog is held by another process (systemd "
-			         "RuntimeWatchdogSec=?): left to it");
-		return;
-	}
-	if (write(fd, "V", 1) != 1)
-		log_warning_errno(errno, "Failed to disarm the boot watchdog: %m");
-	else
-		log_info("boot watchdog disarmed");
-}
-
 /* lifelined-worker: beside lifelined (the build tree), else in
  * ../lib/lifeline (make install: sbin/ and lib/lifeline/ of one PREFIX). */
 static char *find_worker(void)
@@ -273,7 +255,6 @@ static void on_worker_done(struct daemon *d, int status)
 	if (jobs & JOB_BLESS) {
 		if (status == 0 && ds.blessed) {
 			d->blessed = true;
-			stand_down_boot_watchdog(d->root);
 			sd_notify(0, "STATUS=boot blessed");
 			disarm(d->judge_timer);
 			disarm(d->bless_retry_timer);
@@ -613,8 +594,9 @@ static void help(void)
 	printf("Usage: lifelined [--once] [--root=DIR]\n"
 	       "\n"
 	       "The lifeline agent (run by lifelined.service). Blesses a boot that is\n"
-	       "healthy and has been up [boot] stable_after seconds, then disarms the boot\n"
-	       "watchdog lifeline-early armed; sends reports and polls fleet commands.\n"
+	       "healthy and has been up [boot] stable_after seconds as the new last good;\n"
+	       "sends reports and polls fleet commands. (The failure count and the boot\n"
+	       "watchdog are lifeline-survived.service's, not lifelined's.)\n"
 	       "SIGUSR1: the network is up, send waiting reports now.\n"
 	       "\n"
 	       "  --once       judge and bless once if healthy, then exit (0 blessed,\n"
@@ -643,7 +625,6 @@ static int run_once(struct daemon *d)
 		return 1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return 1;
-	stand_down_boot_watchdog(d->root);
 	return 0;
 }
 

@@ -81,6 +81,18 @@ install() {
     inst_binary /bin/false
     inst_multiple -o modprobe
 
+    # "lifeline is enabled" travels in the image (lifeline-early arms the
+    # boot watchdog only then): lifelined.service's enablement when the
+    # image is built; rebuild it (dracut -f) after enable or disable.
+    mkdir -p "$initdir/usr/lib/lifeline"
+    for _f in "$dracutsysrootdir"/etc/systemd/system/*.wants/lifelined.service; do
+        if [[ -e "$_f" || -L "$_f" ]]; then
+            echo "lifelined.service enabled when this image was built" \
+                > "$initdir/usr/lib/lifeline/enabled"
+            break
+        fi
+    done
+
     # Configuration read by the early phases (thresholds, components).
     if [[ -d "$dracutsysrootdir/etc/lifeline" ]]; then
         inst_dir /etc/lifeline/components.d

@@ -212,6 +212,20 @@ else
 	finish
 fi
 
+# "lifeline is enabled" travels in the image: the flag follows
+# lifelined.service's enablement when the image is built (the boot
+# watchdog is armed only with it). First an image with lifelined disabled.
+if chroot "$root" mkinitramfs -o "$t/disabled.img" "$kver" > "$logs/mkinitramfs-disabled.log" 2>&1 &&
+	chroot "$root" lsinitramfs "$t/disabled.img" > "$work/disabled.list" 2>/dev/null; then
+	check "initramfs-tools: lifelined disabled: the image carries no usr/lib/lifeline/enabled" \
+		eval '! grep -qx "usr/lib/lifeline/enabled" "$work/disabled.list"'
+else
+	fail "initramfs-tools: mkinitramfs with lifeline, lifelined disabled"
+	show_log "$logs/mkinitramfs-disabled.log"
+fi
+chroot "$root" systemctl enable lifelined.service > "$logs/enable.log" 2>&1 ||
+	fail "systemctl enable lifelined.service in the root"
+
 if chroot "$root" mkinitramfs -o "$t/lifeline.img" "$kver" > "$logs/mkinitramfs.log" 2>&1; then
 	pass "initramfs-tools: mkinitramfs builds an image with lifeline"
 else
@@ -234,6 +248,12 @@ if [ -s "$root$t/lifeline.img" ]; then
 	[ -d "$tree/main" ] && tree=$tree/main # with an early (microcode) archive
 
 	common_payload "$name" "$tree" "$list"
+
+	check "$name: lifelined enabled: the image carries usr/lib/lifeline/enabled" \
+		eval 'grep -qx "usr/lib/lifeline/enabled" "$list"'
+	# an image built without busybox has no grep: the script must not need it
+	check "$name: scripts/init-top/lifeline calls no grep" \
+		eval '! grep -Eq "(^|[^a-z_])grep( |$)" "$tree/scripts/init-top/lifeline"'
 
 	for s in init-top init-bottom; do
 		check "$name: scripts/$s/lifeline is in the image, executable, and ours" \

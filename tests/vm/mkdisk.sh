@@ -29,6 +29,9 @@
 #   --chroot CMD       LIFELINE_VM_CHROOT
 #   --cmdline ARGS     LIFELINE_VM_CMDLINE    appended to the kernel command line
 #   --root-size MIB    LIFELINE_VM_ROOT_MB    root partition size (default 4096)
+#   --var-size MIB     LIFELINE_VM_VAR_MB     a separate /var (the CIS layout): p3,
+#                      ext4, made from ROOTDIR/var; /var on the root is left an
+#                      empty mount point; fstab mounts it by PARTUUID
 # Other environment:
 #   LIFELINE_VM_INITRAMFS_MODULES=most|dep|list  override the root's MODULES=list
 #   LIFELINE_VM_SDBOOT  systemd-boot binary (default the host's systemd-boot-efi)
@@ -38,7 +41,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: mkdisk.sh [--overlay DIR] [--prepare CMD] [--lifeline SRC] [--chroot CMD] [--cmdline ARGS] [--root-size MIB] ROOTDIR DISK.img" >&2; exit 2; }
+usage() { echo "usage: mkdisk.sh [--overlay DIR] [--prepare CMD] [--lifeline SRC] [--chroot CMD] [--cmdline ARGS] [--root-size MIB] [--var-size MIB] ROOTDIR DISK.img" >&2; exit 2; }
 
 # Repeated options are kept as newline-separated lists (one entry a line).
 overlays=${LIFELINE_VM_OVERLAY:-}
@@ -47,6 +50,7 @@ lifelines=${LIFELINE_VM_LIFELINE:-}
 chroots=${LIFELINE_VM_CHROOT:-}
 cmdline_extra=${LIFELINE_VM_CMDLINE:-}
 root_mb=${LIFELINE_VM_ROOT_MB:-4096}
+var_mb=${LIFELINE_VM_VAR_MB:-0}
 add() { if [ -n "$1" ]; then printf '%s\n%s' "$1" "$2"; else printf '%s' "$2"; fi; }
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--chroot)    chroots=$(add "$chroots" "${2:?}"); shift 2 ;;
 	--cmdline)   cmdline_extra="$cmdline_extra ${2:?}"; shift 2 ;;
 	--root-size) root_mb=${2:?}; shift 2 ;;
+	--var-size)  var_mb=${2:?}; shift 2 ;;
 	--) shift; break ;;
 	-*) usage ;;
 	*) break ;;
@@ -116,6 +121,7 @@ each "$chroots" do_chroot
 esp_partuuid=$(cat /proc/sys/kernel/random/uuid)
 root_partuuid=$(cat /proc/sys/kernel/random/uuid)
 root_fsuuid=$(cat /proc/sys/kernel/random/uuid)
+var_partuuid=$(cat /proc/sys/kernel/random/uuid)
 esp_vol=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 
 # Each disk is its own machine (lifeline reports and targets by machine-id).
@@ -131,6 +137,9 @@ PARTUUID=$root_partuuid	/	ext4	errors=remount-ro	0	1
 PARTUUID=$esp_partuuid	/boot/efi	vfat	umask=0077,nofail	0	0
 EOF
 mkdir -p "$ROOT/boot/efi"
+if [ "$var_mb" -gt 0 ]; then
+	printf 'PARTUUID=%s\t/var\text4\tdefaults\t0\t2\n' "$var_partuuid" >> "$ROOT/etc/fstab"
+fi
 
 # The initramfs, by the root's own initramfs-tools (hooks included).
 ti=$(date +%s)
@@ -178,21 +187,38 @@ esp_start=2048
 esp_sectors=$((esp_mb * 2048))
 root_start=$((esp_start + esp_sectors))
 root_sectors=$((root_mb * 2048))
-total=$((root_start + root_sectors + 2048))
+var_start=$((root_start + root_sectors))
+var_sectors=$((var_mb * 2048))
+total=$((var_start + var_sectors + 2048))
 rm -f "$disk"
 truncate -s $((total * 512)) "$disk"
 sgdisk -o \
 	-n 1:$esp_start:+$esp_sectors -t 1:ef00 -c 1:ESP -u 1:"$esp_partuuid" \
 	-n 2:$root_start:+$root_sectors -t 2:8304 -c 2:root -u 2:"$root_partuuid" \
 	"$disk" >"$work/sgdisk.log" 2>&1 || { cat "$work/sgdisk.log" >&2; exit 1; }
+if [ "$var_mb" -gt 0 ]; then
+	sgdisk -n 3:$var_start:+$var_sectors -t 3:8310 -c 3:var -u 3:"$var_partuuid" \
+		"$disk" >>"$work/sgdisk.log" 2>&1 || { cat "$work/sgdisk.log" >&2; exit 1; }
+fi
 sgdisk -v "$disk" | grep -q 'No problems found' || { sgdisk -v "$disk" >&2; exit 1; }
 dd if="$work/esp.img" of="$disk" bs=1M seek=$((esp_start * 512 / 1048576)) conv=notrunc,sparse status=none
 
 # Root: mke2fs copies the directory tree (owners, modes, xattrs, device
 # nodes) straight into the image at the partition's offset.  -F: the file
 # holds a partition table and mke2fs would ask before writing.
+if [ "$var_mb" -gt 0 ]; then
+	# /var's content goes to p3; the root keeps an empty mount point
+	mke2fs -q -F -t ext4 -L var -d "$ROOT/var" \
+		-E offset=$((var_start * 512)) "$disk" $((var_sectors / 2))k
+	mv "$ROOT/var" "$work/var-moved"
+	mkdir -m 0755 "$ROOT/var"
+fi
 mke2fs -q -F -t ext4 -L root -U "$root_fsuuid" -d "$ROOT" \
 	-E offset=$((root_start * 512)) "$disk" $((root_sectors / 2))k
+if [ "$var_mb" -gt 0 ]; then
+	rmdir "$ROOT/var"
+	mv "$work/var-moved" "$ROOT/var"
+fi
 
 cat > "$disk.info" <<EOF
 KVER='$kver'
@@ -202,5 +228,7 @@ ROOT_PARTUUID='$root_partuuid'
 ROOT_FSUUID='$root_fsuuid'
 ESP_OFFSET=$((esp_start * 512))
 ROOT_OFFSET=$((root_start * 512))
+VAR_PARTUUID='$([ "$var_mb" -gt 0 ] && echo "$var_partuuid")'
+VAR_OFFSET=$((var_mb > 0 ? var_start * 512 : 0))
 EOF
 echo "mkdisk: $disk ready in $(($(date +%s) - t0)) s (kernel $kver, cmdline: $cmdline)"

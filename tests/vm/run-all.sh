@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 passed=0
 failed=0
-for t in crashloop.py hang.py; do
+for t in crashloop.py hang.py noharm.py; do
 	echo "== VM scenario $t"
 	if python3 "$here/$t"; then
 		passed=$((passed + 1))

@@ -32,7 +32,7 @@ rollback_content = yes
 
 LIFELINE_CONF = """\
 [boot]
-threshold = 3
+threshold = %(threshold)d
 escalate_after = 2
 stable_after = 20
 boot_watchdog = %(watchdog)d
@@ -78,7 +78,10 @@ def check(cond, what, seen, vm=None, boot=None):
         return
     msg = "FAILED: %s\n  saw: %s" % (what, seen)
     if vm is not None:
-        msg += "\n  serial log of boot %s (last lines):\n%s" % (boot, vm.tail(30, boot=boot))
+        where = vm.boot_lines(boot) if boot else None
+        msg += "\n  serial log of boot %s%s (last lines):\n%s" % (
+            boot, " = %s lines %d-%d" % ((vm.serial_log,) + where) if where else "",
+            vm.tail(30, boot=boot))
     raise VMError(msg)
 
 
@@ -130,10 +133,39 @@ def wait_blessed(vm, boot, timeout=240):
                   % (boot, timeout, last, vm.tail(30, boot=boot)))
 
 
-def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
+def wait_last_good(vm, boot, timeout=240):
+    """lifelined blessed this boot as the new last good."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = status(vm)
+        if (last.get("last_good") or {}).get("boot_seq") == last.get("boot_seq"):
+            return last
+        time.sleep(5)
+    raise VMError("boot %d was never blessed as the last good within %d s; last status: %s\n%s"
+                  % (boot, timeout, last, vm.tail(30, boot=boot)))
+
+
+def wait_survived(vm, boot, timeout=240):
+    """lifeline-survived.service has run in this boot (stable_after)."""
+    deadline = time.time() + timeout
+    out = ""
+    while time.time() < deadline:
+        out = vm.ssh("systemctl show -p ActiveState,Result --value lifeline-survived.service; "
+                     "cat /run/lifeline/survived 2>/dev/null || true", check=False).stdout
+        if "boot_seq=" in out:
+            return out
+        time.sleep(5)
+    raise VMError("boot %d: lifeline-survived never ran within %d s; saw: %s\n%s"
+                  % (boot, timeout, " ".join(out.split()), vm.tail(30, boot=boot)))
+
+
+def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, prepare=(),
+                mkdisk_args=()):
     """Debian root (cached) + BadSec (good content) + lifeline -> disk.
     extra_conf is appended to lifeline.conf; etc_files maps names to host
-    files copied into the guest's /etc/lifeline."""
+    files copied into the guest's /etc/lifeline; prepare: more mkdisk.sh
+    --prepare commands ($ROOT is the root); mkdisk_args: more options."""
     base = os.path.join(work, "base")
     run([os.path.join(HERE, "build-root.sh"), base])
     root = os.path.join(base, "root")
@@ -143,14 +175,16 @@ def build_guest(work, watchdog=300, extra_conf="", etc_files=None):
         f.write(BADSEC_CONF)
     conf = os.path.join(work, "lifeline.conf")
     with open(conf, "w") as f:
-        f.write(LIFELINE_CONF % {"watchdog": watchdog} + extra_conf)
+        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold} + extra_conf)
     for name, src in (etc_files or {}).items():
         shutil.copy(src, os.path.join(root, "etc/lifeline", name))
     disk = os.path.join(work, "disk.img")
     # lifeline.conf goes in after `make install`, which keeps an existing one
-    run([os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
-         "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf,
-         root, disk])
+    argv = [os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
+            "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf]
+    for p in prepare:
+        argv += ["--prepare", p]
+    run(argv + list(mkdisk_args) + [root, disk])
     return disk, os.path.join(base, "id_ed25519")
 
 

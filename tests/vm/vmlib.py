@@ -426,6 +426,17 @@ class VM:
         end = starts[boot] if boot < len(starts) else len(text)
         return text[starts[boot - 1]:end]
 
+    def boot_lines(self, boot):
+        """(first, last) line numbers of boot N in serial_text(), 1-based,
+        so a failure can point into serial.log."""
+        text = self.serial_text()
+        starts = self.boot_starts(text)
+        if boot < 1 or boot > len(starts):
+            return None
+        end = starts[boot] if boot < len(starts) else len(text)
+        first = text.count("\n", 0, starts[boot - 1]) + 1
+        return first, first + text.count("\n", starts[boot - 1], end)
+
     def resets(self):
         """QMP RESET events so far (each a firmware start after the first)."""
         return [e for e in self.events if e["event"] == "RESET"]
@@ -444,10 +455,12 @@ class VM:
             self.tail(boot=boot)))
 
     def _firmware_stalled(self):
-        resets = [e for e in self.events if e["event"] == "RESET"]
-        if not resets or not self.running():
+        # measured from the last guest reset or from the power-cycle that
+        # followed one: a fresh QEMU has not had its 150 s yet
+        marks = [e for e in self.events if e["event"] in ("RESET", "START")]
+        if not any(e["event"] == "RESET" for e in marks) or not self.running():
             return False
-        last = resets[-1]
+        last = marks[-1]
         if self._serial_size() > last["offset"]:
             return False
         return time.time() - last["time"] > FIRMWARE_STALL * TIMEOUT_SCALE

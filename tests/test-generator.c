@@ -244,6 +244,32 @@ static void test_no_state_and_bad_arguments_never_fail(void **state)
 	assert_null(link_of("default.target"));
 }
 
+/* --help prints the usage; an option or a relative path is refused with
+ * exit 2 and creates nothing (it once made a directory named "--help"). */
+static void test_help_and_relative_arguments_create_nothing(void **state)
+{
+	const char *b = getenv("LIFELINE_BUILD");
+	char prog[PATH_MAX], cmd[16384], p[2048];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(realpath(b ? b : "build", prog));
+	strncat(prog, "/bin/lifeline-generator", sizeof(prog) - strlen(prog) - 1);
+	snprintf(cmd, sizeof(cmd), "cd %s && %s --help | grep -q '^Usage: lifeline-generator'", out,
+	         prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+	snprintf(cmd, sizeof(cmd), "cd %s && %s --bogus 2>/dev/null", out, prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	snprintf(cmd, sizeof(cmd), "cd %s && %s normal early late 2>/dev/null", out, prog);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+	snprintf(p, sizeof(p), "%s/--help", out);
+	assert_int_equal(stat(p, &st), -1);
+	snprintf(p, sizeof(p), "%s/--bogus", out);
+	assert_int_equal(stat(p, &st), -1);
+	snprintf(p, sizeof(p), "%s/normal", out);
+	assert_int_equal(stat(p, &st), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +284,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_durable_list_wins_over_the_run_copy, setup),
 	    cmocka_unit_test_setup(test_normal_boot_generates_nothing, setup),
 	    cmocka_unit_test_setup(test_no_state_and_bad_arguments_never_fail, setup),
+	    cmocka_unit_test_setup(test_help_and_relative_arguments_create_nothing, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,10 +147,29 @@ int main(int argc, char **argv)
 	int r;
 
 	log_set_prefix("lifeline-generator: ");
+	if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+		printf("Usage: lifeline-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
+		       "\n"
+		       "The systemd generator of lifeline (systemd.generator(7)); systemd runs it\n"
+		       "at boot and at every daemon-reload. Writes lifelined's sandbox drop-in;\n"
+		       "while a quarantine is active masks the quarantined units and, in safe\n"
+		       "mode, points default.target at lifeline-safe.target. See\n"
+		       "lifeline-generator(8).\n");
+		return 0;
+	}
 	if (argc != 2 && argc != 4) {
 		log_error("expects 1 or 3 directory arguments (systemd.generator(7))");
 		return 0;
 	}
+	/* systemd passes absolute paths: anything else (an option, a typo) is
+	 * a person at a shell, and must not become a directory. */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '/') {
+			log_error(
+			    "'%s' is not an absolute directory; try 'lifeline-generator --help'",
+			    argv[i]);
+			return 2;
+		}
 	early = argc == 4 ? argv[2] : argv[1];
 	if (getenv("LIFELINE_ROOT"))
 		root = getenv("LIFELINE_ROOT");

@@ -94,13 +94,19 @@ install() {
     done
 
     # Configuration read by the early phases (thresholds, components).
-    if [[ -d "$dracutsysrootdir/etc/lifeline" ]]; then
-        inst_dir /etc/lifeline/components.d
-        inst_multiple -o /etc/lifeline/lifeline.conf
-        for _f in "$dracutsysrootdir"/etc/lifeline/components.d/*.conf; do
-            [[ -f "$_f" ]] && inst_multiple -o "${_f#"$dracutsysrootdir"}"
-        done
-    fi
+    # The vendors' drop-ins (/usr/lib) and the administrator's (/etc: a
+    # same-named file overrides one, a symlink to /dev/null masks it).
+    inst_dir /usr/lib/lifeline/components.d
+    inst_dir /etc/lifeline/components.d
+    inst_multiple -o /etc/lifeline/lifeline.conf
+    for _f in "$dracutsysrootdir"/usr/lib/lifeline/components.d/*.conf \
+        "$dracutsysrootdir"/etc/lifeline/components.d/*.conf; do
+        if [[ -L "$_f" && "$(readlink "$_f")" == /dev/null ]]; then
+            ln -sf /dev/null "$initdir${_f#"$dracutsysrootdir"}"
+        elif [[ -f "$_f" ]]; then
+            inst_multiple -o "${_f#"$dracutsysrootdir"}"
+        fi
+    done
 
     if dracut_module_included "systemd"; then
         for _unit in lifeline-early-init.service lifeline-early-rootfs.service; do

@@ -157,13 +157,13 @@ common_payload() {
 		tree_same "$tree" /etc/lifeline/lifeline.conf "$root/etc/lifeline/lifeline.conf"
 	missing=""
 	n=0
-	for f in "$root"/etc/lifeline/components.d/*.conf; do
+	for f in "$root"/usr/lib/lifeline/components.d/*.conf "$root"/etc/lifeline/components.d/*.conf; do
 		[ -f "$f" ] || continue
 		n=$((n + 1))
-		tree_same "$tree" "/etc/lifeline/components.d/${f##*/}" "$f" || missing="$missing ${f##*/}"
+		tree_same "$tree" "${f#"$root"}" "$f" || missing="$missing ${f#"$root"}"
 	done
 	if [ "$n" -gt 0 ] && [ -z "$missing" ]; then
-		pass "$name: all $n etc/lifeline/components.d/*.conf are in the image"
+		pass "$name: all $n components.d/*.conf (usr/lib, etc) are in the image"
 	else
 		fail "$name: components.d files missing or different in the image:${missing:- (none in the root)}"
 	fi

@@ -206,6 +206,10 @@ check-observe: all
 check-vm-endpoint: all
 	tests/vm/endpoint/run.sh
 
+# Do-no-harm on real boots (tests/vm/noharm.py): outside check-vm for now.
+check-vm-noharm: all
+	LIFELINE_VM_SCENARIOS=noharm.py tests/vm/run-all.sh
+
 check-vm: all
 	tests/vm/run-all.sh
 
@@ -306,7 +310,7 @@ check-pkg:
 clean:
 	rm -rf build build-san
 
-.PHONY: check-vm-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
+.PHONY: check-vm-noharm check-vm-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
 .DELETE_ON_ERROR:
 
 # -type f: build/deb/ holds folders named *.d (components.d, check.d)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/fileio.h"
+#include "common/kv.h"
 #include "common/macro.h"
 #include "common/strv.h"
 #include "agent/conf/components.h"
@@ -112,70 +113,68 @@ static int set_value(char **field, const char *v)
 	return 0;
 }
 
+/* One key of the hand-off (kv_parse() callback); unknown keys are
+ * skipped, so an older reader takes a newer file. */
+static int runstate_key(const char *k, char *v, void *userdata)
+{
+	struct runstate *s = userdata;
+	int r = 0;
+
+	if (streq(k, "boot_seq"))
+		s->boot_seq = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(k, "failures"))
+		s->failures = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(k, "level"))
+		s->level = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(k, "generation"))
+		s->generation = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(k, "mode"))
+		r = set_value(&s->mode, v);
+	else if (streq(k, "store"))
+		r = set_value(&s->store, v);
+	else if (streq(k, "action"))
+		r = set_value(&s->action, v);
+	else if (streq(k, "reason"))
+		r = set_value(&s->reason, v);
+	else if (streq(k, "error"))
+		r = set_value(&s->error, v);
+	else if (streq(k, "record_replaced"))
+		r = set_value(&s->record_replaced, v);
+	else if (streq(k, "watchdog"))
+		s->watchdog = (unsigned)strtoul(v, NULL, 10);
+	else if (streq(k, "enabled"))
+		s->image_enabled = streq(v, "yes") ? 1 : streq(v, "no") ? 0 : RUNSTATE_UNKNOWN;
+	else if (streq(k, "quarantine")) {
+		strv_free(s->quarantine);
+		s->quarantine = NULL;
+		r = strv_split_ws(v, &s->quarantine);
+	} else if (streq(k, "blocked")) {
+		strv_free(s->blocked);
+		s->blocked = NULL;
+		r = strv_split_ws(v, &s->blocked);
+	} else if (streq(k, "modules")) {
+		strv_free(s->extra_modules);
+		s->extra_modules = NULL;
+		r = strv_split_ws(v, &s->extra_modules);
+	} else if (streq(k, "evidence"))
+		r = strv_extend(&s->evidence, v);
+	return r;
+}
+
 int runstate_read(const char *path, struct runstate *ret)
 {
 	_cleanup_free_ char *text = NULL;
 	struct runstate s;
-	char *line, *save = NULL;
 	int r;
 
 	r = read_full_file(path, 256 * 1024, &text, NULL);
 	if (r < 0)
 		return r;
 	runstate_init(&s);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		const char *k = line, *v;
-
-		if (!eq)
-			continue;
-		*eq = 0;
-		v = eq + 1;
-		r = 0;
-		if (streq(k, "boot_seq"))
-			s.boot_seq = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(k, "failures"))
-			s.failures = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(k, "level"))
-			s.level = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(k, "generation"))
-			s.generation = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(k, "mode"))
-			r = set_value(&s.mode, v);
-		else if (streq(k, "store"))
-			r = set_value(&s.store, v);
-		else if (streq(k, "action"))
-			r = set_value(&s.action, v);
-		else if (streq(k, "reason"))
-			r = set_value(&s.reason, v);
-		else if (streq(k, "error"))
-			r = set_value(&s.error, v);
-		else if (streq(k, "record_replaced"))
-			r = set_value(&s.record_replaced, v);
-		else if (streq(k, "watchdog"))
-			s.watchdog = (unsigned)strtoul(v, NULL, 10);
-		else if (streq(k, "enabled"))
-			s.image_enabled = streq(v, "yes")  ? 1
-			                  : streq(v, "no") ? 0
-			                                   : RUNSTATE_UNKNOWN;
-		else if (streq(k, "quarantine")) {
-			strv_free(s.quarantine);
-			s.quarantine = NULL;
-			r = strv_split_ws(v, &s.quarantine);
-		} else if (streq(k, "blocked")) {
-			strv_free(s.blocked);
-			s.blocked = NULL;
-			r = strv_split_ws(v, &s.blocked);
-		} else if (streq(k, "modules")) {
-			strv_free(s.extra_modules);
-			s.extra_modules = NULL;
-			r = strv_split_ws(v, &s.extra_modules);
-		} else if (streq(k, "evidence"))
-			r = strv_extend(&s.evidence, v);
-		if (r < 0) {
-			runstate_done(&s);
-			return r;
-		}
+	r = kv_parse(text, runstate_key, &s);
+	if (r < 0) {
+		runstate_done(&s);
+		return r;
 	}
 	s.mode_kind = !s.mode                      ? RUNSTATE_MODE_UNKNOWN
 	              : streq(s.mode, "normal")    ? RUNSTATE_MODE_NORMAL

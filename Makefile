@@ -66,7 +66,7 @@ CFLAGS ?= $(OPTFLAGS)
 # One section per function and object, and --gc-sections at link time: a
 # program keeps only the functions it can reach, not every function of
 # each libagent.a member it pulls in (lifeline-early is copied into every
-# initramfs; issue 3 size goal).
+# initramfs; the size goal in tests/bench/README.md).
 SECTIONFLAGS = -ffunction-sections -fdata-sections
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are
 # honoured; CFLAGS replaces the default optimisation flags.
@@ -252,7 +252,7 @@ install: all man
 		$(DESTDIR)$(INITRAMFSDIR)/scripts/init-bottom $(DESTDIR)$(DRACUTDIR)/90lifeline \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(O)/bin/lifelined $(O)/bin/lifelinectl $(DESTDIR)$(SBINDIR)/
-	# stripped: it is copied into every initramfs (issue 3 size goal)
+	# stripped: it is copied into every initramfs (the size goal in tests/bench/README.md)
 	install -m 0755 -s $(O)/initramfs-hook/lifeline-early $(DESTDIR)$(LIBEXECDIR)/
 	# lifelined's short-lived jobs (network, crypto, state store)
 	install -m 0755 $(O)/bin/lifelined-worker $(DESTDIR)$(LIBEXECDIR)/

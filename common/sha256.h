@@ -6,7 +6,7 @@
  * (level-1 suspect pick) and is exec'd on every boot from the initramfs;
  * linking libcrypto.so.3 (4.7 MB, dozens of relocations bound at start
  * with -z now) for one digest cost more start-up time than the phase's
- * whole work (issue 3 performance goal). Signatures (Ed25519) stay on
+ * whole work (the performance goal in tests/bench/README.md). Signatures (Ed25519) stay on
  * libcrypto in agent/command.c.
  *
  * Plain portable C, no SIMD: the inventory hashes small content files and

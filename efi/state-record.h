@@ -4,7 +4,7 @@
  * in the UEFI variable LifelineState-<LIFELINE_GUID> (or the file store).
  *
  * Fixed size on purpose: on a plain directory libefivar does not truncate
- * on set (PLATFORM-NOTES.md), and a small constant-size variable keeps
+ * on set (docs/platform.md), and a small constant-size variable keeps
  * NVRAM use predictable. All integers little-endian.
  *
  *   off size field

@@ -31,7 +31,7 @@ bool store_efi_available(char **ret_reason)
 	const char *why = NULL;
 
 	/* Under libefivar's "default" backend efi_set_variable() crashes on
-	 * a NULL ops pointer (PLATFORM-NOTES.md): never call it unless this
+	 * a NULL ops pointer (docs/platform.md): never call it unless this
 	 * says yes. */
 	if (!efi_variables_supported())
 		why = "EFI variables are not available (no efivarfs mounted, or not booted with "

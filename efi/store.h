@@ -7,7 +7,7 @@
  *
  * Writes are minimal: store_save() skips a record identical to the one
  * last read or written (each NVRAM write costs flash wear and, under a
- * crash loop, NVRAM space: PLATFORM-NOTES.md).
+ * crash loop, NVRAM space: docs/platform.md).
  */
 #pragma once
 

@@ -34,7 +34,7 @@ check() {
 				# no folder: a header beside the file
 				[ "$idir" = "$inc" ] && ok=1
 				for a in $allowed; do [ "$idir" = "$a" ] && ok=1; done
-				# the arrows being taken out (issue 13); this
+				# the arrows being taken out; this
 				# list only shrinks
 				case " $PENDING " in *" ${f#"$root"/}>$inc "*) ok=1 ;; esac
 				if [ $ok -eq 0 ]; then

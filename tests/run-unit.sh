@@ -2,7 +2,7 @@
 # Run every unit/integration test binary in BUILD_DIR/tests.
 # Each gets a fresh EFIVARFS_PATH directory: libefivar reads that variable
 # in a constructor before main, and it needs the trailing '/'
-# (PLATFORM-NOTES.md), so it must be set here, not in the test.
+# (docs/platform.md), so it must be set here, not in the test.
 set -u
 build=${1:-build}
 fails=0

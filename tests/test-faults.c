@@ -297,7 +297,7 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 	NEED_NS();
 	new_root();
 	config("store = efi\n");
-	/* efivarfs answers ENOSPC when NVRAM is full (PLATFORM-NOTES.md): a
+	/* efivarfs answers ENOSPC when NVRAM is full (docs/platform.md): a
 	 * full tmpfs over the variable directory, no record yet */
 	mount_full_tmpfs(dir, "size=8k");
 	snprintf(fill, sizeof(fill), "%s/filler", dir);
@@ -327,7 +327,7 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 }
 
 /* NVRAM full of crash records: efi-pstore fills NVRAM in about ten
- * crashes (PLATFORM-NOTES.md). The init phase keeps the records in /run,
+ * crashes (docs/platform.md). The init phase keeps the records in /run,
  * erases them from NVRAM and writes the state record once more. Modelled
  * by one small tmpfs holding both the variable directory and the pstore
  * directory (bind mounts of two of its directories), full. */

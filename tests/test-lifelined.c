@@ -248,7 +248,7 @@ static void spool_one(void)
  * (the collector answered 500: back-off of 22-30 s) goes out at once when
  * the network comes up (SIGUSR1, what an rtnetlink route event does), and
  * when that first try fails too (DNS not ready yet), 2 s later again, not
- * after the back-off: issue 5 wants <= 5 s after network-online. */
+ * after the back-off: the goal is <= 5 s after network-online. */
 static void test_spool_goes_out_at_start_and_when_the_network_comes_up(void **state)
 {
 	struct daemon_state ds = {0};
@@ -763,7 +763,7 @@ static void test_rtnetlink_event_sends_the_spool(void **state)
 	assert_int_equal(sscanf(out, "%lf %lf %d", &t0, &t1, &files), 3);
 	free(out);
 	assert_int_equal(files, 1);
-	assert_true(t1 - t0 < 5.0); /* issue 5: <= 5 s after the network is up */
+	assert_true(t1 - t0 < 5.0); /* goal: <= 5 s after the network is up */
 }
 
 /* A failing check.d script is reported and retried on its back-off timer

@@ -517,7 +517,7 @@ static void reset_var(void)
 }
 
 /* efivarfs makes every variable not on the kernel's list immutable
- * (PLATFORM-NOTES.md); a plain directory does not: do it here. */
+ * (docs/platform.md); a plain directory does not: do it here. */
 static bool warned_immutable;
 
 static void make_immutable(const char *p)

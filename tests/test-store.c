@@ -179,7 +179,7 @@ static void test_corrupt_and_truncated_variables_give_distinct_errors(void **sta
 	store_free(s);
 }
 
-/* Real efivarfs makes our variable immutable (PLATFORM-NOTES.md); a write
+/* Real efivarfs makes our variable immutable (docs/platform.md); a write
  * must clear and restore the flag. Runs where the test filesystem supports
  * the flag and we have CAP_LINUX_IMMUTABLE. */
 static void test_write_works_through_immutable_flag(void **state)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Is this boot good? (DESIGN.md "blessed boot"). A boot is blessed when
+ * Is this boot good? (docs/design.md "blessed boot"). A boot is blessed when
  * systemd reports the system running (or degraded only in allowed units),
  * every check in /etc/lifeline/check.d exits 0, the kernel is not tainted
  * with D (oops) or L (soft lockup) since boot, and it has been up

@@ -395,7 +395,7 @@ int boot_phase_init(const struct boot_opts *o)
 	}
 
 	/* The one variable write of this boot attempt. efi-pstore fills NVRAM
-	 * in about ten crashes (PLATFORM-NOTES.md): when it is full, the
+	 * in about ten crashes (docs/platform.md): when it is full, the
 	 * crash records (saved in /run above) make room, and the write is
 	 * tried once more. */
 	r = store_save(store, &rec);

@@ -49,7 +49,7 @@ char *boot_kernel_release(const struct boot_opts *o)
 	return uname(&u) >= 0 ? strdup(u.release) : NULL;
 }
 
-/* Level 1 with no panic-log suspect (DESIGN.md): the components whose
+/* Level 1 with no panic-log suspect (docs/design.md): the components whose
  * files differ from the last good inventory, most recently changed first.
  * A changed content file is rolled back to its cached last-good copy; a
  * component whose only changes were rolled back is whole again and is not

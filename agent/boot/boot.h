@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The two early-boot phases of lifeline-early (DESIGN.md "Boot flow" 1-2).
+ * The two early-boot phases of lifeline-early (docs/design.md "Boot flow" 1-2).
  * In a library so that tests and benchmarks run them in-process on a fake
  * root and an EFIVARFS_PATH directory.
  *
@@ -45,5 +45,5 @@ int boot_phase_survived(const struct boot_opts *o);
 
 /* The modprobe configuration that blocks a module both ways: "blacklist"
  * stops alias (udev) loading, "install ... /bin/false" stops modprobe by
- * name (PLATFORM-NOTES.md, systemd/kmod). */
+ * name (docs/platform.md "Kernel panics and module loading"). */
 int boot_write_modprobe_conf(const char *path, char **modules);

@@ -8,7 +8,7 @@
  * or unsigned module the panic log lists (taint O/E). Level 1 with no evidence leaves the choice to
  * the inventory diff on the real root.
  *
- * Level 3, precisely (issue #4: "every out-of-tree / unsigned module"):
+ * Level 3, precisely (docs/design.md, level 3: "every out-of-tree / unsigned module"):
  *  - every module the panic logs' "Modules linked in" flags O (out of
  *    tree), E (unsigned) or P (proprietary licence) that no component
  *    owns, blocked by name (state record for the initramfs, the durable

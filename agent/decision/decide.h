@@ -3,7 +3,7 @@
  * The boot decision: state record in, state record + action out. Pure:
  * no I/O, so every branch is a unit test.
  *
- * Levels (DESIGN.md "Choosing suspects, and escalation"): with threshold T
+ * Levels (docs/design.md "Choosing suspects, and escalation"): with threshold T
  * and escalate_after E, level 1 is entered at failure T+1, level 2 at
  * T+1+E, level 3 at T+1+2E, give-up at T+1+3E; the level rises by at most
  * one per boot attempt whatever the count says. A level never goes down

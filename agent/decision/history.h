@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The decision history: a durable, append-only log of every recovery
- * decision with its reason and evidence (issue #4: "every decision is
+ * decision with its reason and evidence (docs/design.md: "every decision is
  * recorded with its reason and evidence"), read by `lifelinectl history`.
  *
  *   /var/lib/lifeline/history     newest entries, appended

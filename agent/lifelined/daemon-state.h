@@ -3,7 +3,7 @@
  * What lifelined and its short-lived worker (lifelined-worker) hand each
  * other: /run/lifeline/daemon-state, a small "key=value" file.
  *
- * lifelined itself links only libc and libsystemd (idle RSS, issue 5): all
+ * lifelined itself links only libc and libsystemd (the idle RSS goal, tests/bench/README.md): all
  * network, crypto, JSON and state-store work runs in a lifelined-worker
  * process it starts when a job is due. The worker reads this file, does
  * its job, and writes it back; lifelined reads it when the worker exits to

@@ -2,7 +2,7 @@
 /*
  * lifelined-worker — the jobs lifelined runs in a short-lived process, so
  * that the long-lived daemon maps only libc and libsystemd while it waits
- * (issue 5: idle RSS <= 4 MiB). Everything that needs libcurl, OpenSSL,
+ * (goal: idle RSS <= 4 MiB, tests/bench/README.md). Everything that needs libcurl, OpenSSL,
  * json-c, libefivar or libblkid is here: sending the spool, heartbeats,
  * polling and verifying fleet commands, blessing (check.d and the state
  * record), recording a clean shutdown.
@@ -62,7 +62,7 @@ static uint64_t uptime_seconds(void)
 }
 
 /* A blessed normal boot with nothing quarantined is the new "last good":
- * snapshot every component's files (DESIGN.md boot flow 4) and keep
+ * snapshot every component's files (docs/design.md boot flow 4) and keep
  * last-good copies of small content files for rollback. Not in safe mode:
  * quarantined files would be recorded as missing. */
 static void take_last_good_inventory(const struct lifeline_config *cfg, int mode)

@@ -10,7 +10,7 @@
  * not lifelined runs; a boot that is up but not healthy is reported and
  * shown, never reset.
  *
- * It waits, it does not poll (issue 5: no wake-ups but the watchdog ping
+ * It waits, it does not poll (goal: no wake-ups but the watchdog ping
  * and the heartbeat). One sd-event loop:
  *   - a timer to the moment the boot has been up [boot] stable_after;
  *   - systemd's signals (StartupFinished, JobRemoved, a unit's
@@ -25,7 +25,7 @@
  *   - sd_event_set_watchdog(): WATCHDOG=1 at half of WatchdogSec=, and only
  *     while the loop runs.
  *
- * It maps only libc and libsystemd (issue 5: idle RSS <= 4 MiB): whatever
+ * It maps only libc and libsystemd (goal: idle RSS <= 4 MiB, tests/bench/README.md): whatever
  * needs libcurl, OpenSSL, json-c, libefivar or libblkid runs in
  * lifelined-worker (agent/lifelined-worker.c), started when a job is due;
  * the loop (and the watchdog) keep running while it works.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The report of a quarantine decision, spooled before the quarantine takes
- * effect (issue 5, crash-loop-as-attack guard): lifeline-early's rootfs
+ * effect (the crash-loop-as-attack guard, docs/attack-guard.md): lifeline-early's rootfs
  * phase writes it into <root>/var/lib/lifeline/spool, so that whatever the
  * quarantine then moves away, the collector hears first what was decided
  * and why, as soon as lifelined (or `lifelinectl report`) finds a network.

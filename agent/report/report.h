@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Report documents (DESIGN.md "Remote control"): one JSON object with the
+ * Report documents (docs/design.md "Remote control"): one JSON object with the
  * facts an administrator needs about one machine, sent to the collector
  * (agent/spool.c), logged to the journal with a fixed MESSAGE_ID and
  * summed up in the Prometheus textfile (agent/metrics.c).

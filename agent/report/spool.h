@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The report spool (DESIGN.md "Remote control"): every report is first
+ * The report spool (docs/design.md "Remote control"): every report is first
  * written to <root>/var/lib/lifeline/spool/<time>-<id>.json (atomic write,
  * so it survives a crash or a reboot), then sent, oldest first, by HTTP(S)
  * POST to [report] url; a file is deleted only after a 2xx answer.

@@ -9,7 +9,7 @@
 # configures its guests (tests/vm/scenario.py LIFELINE_CONF: among others
 # initramfs_watchdog = i6300esb, the rig's watchdog).
 #
-# The goal (issue 3, <= 300 KiB added) is judged on the image file, the
+# The goal (<= 300 KiB added) is judged on the image file, the
 # zstd-compressed cpio that /boot holds and the boot loader reads: that is
 # what a machine pays in disk, boot loader read time and RAM before the
 # kernel unpacks it. The unpacked bytes are printed as information: with

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The crash-loop scenario on a real boot (DESIGN.md boot flow, end to end).
+"""The crash-loop scenario on a real boot (docs/design.md boot flow, end to end).
 
 A Debian 12 VM under OVMF with lifeline installed and the FAKE BadSec
 Security product. Boot 1 is healthy and blessed. A bad content update then
@@ -121,7 +121,7 @@ def run_scenario(work, demo, fleet):
               "decision=%s" % json.dumps(dec.get("decision")), vm, 5)
         d = report_delay_after_network(vm, fleet, dec)
         say("measured: the decision report reached the collector %s after network-online.target "
-            "(issue 5 goal: <= 5 s)" % ("%.1f s (clock mapping +-%.1f s)" % d if d else "(no timestamp)"))
+            "(goal: <= 5 s)" % ("%.1f s (clock mapping +-%.1f s)" % d if d else "(no timestamp)"))
         rep = fleet.wait_report(lambda r: r.get("state", {}).get("mode") == "safe" and "decision" not in r,
                                 "saying safe mode", 180, vm, 5)
         order = fleet.reports()

@@ -18,6 +18,18 @@
 #include "fileio.h"
 #include "macro.h"
 
+ssize_t fd_read_retry(int fd, void *buf, size_t size)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, size);
+
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = -1;
@@ -45,12 +57,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size)
 			buf = nb;
 			alloc = na;
 		}
-		n = read(fd, buf + size, alloc - 1 - size);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
+		n = fd_read_retry(fd, buf + size, alloc - 1 - size);
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		size += (size_t)n;

@@ -13,6 +13,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 /* write(2) until all size bytes are written (EINTR retried): 0 or -errno. */
 int fd_write_all(int fd, const void *data, size_t size);
 
+/* read(2) that retries EINTR: the bytes read (0 at end of file) or -errno. */
+ssize_t fd_read_retry(int fd, void *buf, size_t size);
+
 /* Write path crash-safely: temp file in the same directory (PATH.tmp-PID),
  * fsync, rename, fsync of the directory. After power loss the file holds
  * the old or the new content, never a mix. It first removes the temp

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The state record's byte format (state-record.h): encode, decode with a
+ * distinct error per fault (magic, version, size, checksum, range), CRC-32.
+ */
 #include <errno.h>
 #include <string.h>
 

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The store interface (store.h): pick the EFI variable or the file store,
+ * load, save only what changed, delete, read the raw bytes for forensics.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

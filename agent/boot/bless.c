@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The health verdict (bless.h): systemd's system state and failed units,
+ * the check.d scripts with a time limit, the kernel's taint. It decides
+ * only whether a boot that stayed up becomes the new last good; it never
+ * resets, counts or quarantines anything.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pure boot decision (decide.h): count the boot, pick the level and
+ * mode from the failure count and the configuration, bless, clear. No I/O.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

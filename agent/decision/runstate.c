@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The /run/lifeline/state hand-off between the boot phases, read through
+ * common/kv into typed fields, and the durable quarantine lists on the
+ * root (active, modules, decided): their only reader and writer.
+ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The drop-in that opens lifelined's ProtectSystem=strict sandbox to
+ * exactly the directories of the active components (unit-sandbox.h).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

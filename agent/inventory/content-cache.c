@@ -86,15 +86,12 @@ static int copy_fd(int in, int out, uint8_t *buf, const char *fault,
 
 	sha256_init(&ctx);
 	for (;;) {
-		ssize_t n = read(in, buf, INV_READ_CHUNK);
+		ssize_t n = fd_read_retry(in, buf, INV_READ_CHUNK);
 		size_t half;
 		int r;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		if (ret_sha256)

@@ -27,6 +27,7 @@
 #include "agent/conf/glob-walk.h"
 #include "agent/inventory/inventory-internal.h"
 #include "agent/inventory/inventory.h"
+#include "common/fileio.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -103,13 +104,10 @@ int inv_hash_fd(int fd, uint8_t *buf, size_t buf_size, uint64_t limit,
 
 	sha256_init(&ctx);
 	while (total < limit) {
-		ssize_t n = read(fd, buf, (size_t)MIN((uint64_t)buf_size, limit - total));
+		ssize_t n = fd_read_retry(fd, buf, (size_t)MIN((uint64_t)buf_size, limit - total));
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		sha256_update(&ctx, buf, (size_t)n);

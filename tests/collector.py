@@ -83,6 +83,9 @@ def main():
                 f.write("%s %s %d\n" % (self.command, self.path, status))
 
         def _answer(self, status, body=b"", headers=()):
+            # logged before the answer leaves: a test that reads
+            # requests.log once its request returned must find the line
+            self._log(status)
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)
@@ -91,7 +94,6 @@ def main():
             self.end_headers()
             if body:
                 self.wfile.write(body)
-            self._log(status)
 
         def do_POST(self):
             state["requests"] += 1

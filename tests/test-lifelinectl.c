@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -777,6 +778,46 @@ static void test_history_shows_every_decision(void **state)
 	free(out);
 }
 
+/* lifelinectl quarantine and clear rebuild the record's module list with
+ * the boot phases' own computation (agent/decision/blocked-modules): a
+ * pattern is resolved against the kernel's module index. (ops had its own
+ * copy that dropped patterns.) */
+static void test_quarantine_blocks_pattern_modules_like_the_boot(void **state)
+{
+	struct state_record rec;
+	struct utsname u;
+	struct boot_opts o = {.root = root};
+	char rel[512], *out;
+	bool core = false, net = false;
+
+	(void)state;
+	assert_int_equal(uname(&u), 0);
+	snprintf(rel, sizeof(rel), "/lib/modules/%s/modules.dep", u.release);
+	put_under_root(rel, "kernel/fs/ext4/ext4.ko.xz:\n"
+	                    "extra/badsec_core.ko:\n"
+	                    "updates/dkms/badsec-net.ko.xz: extra/badsec_core.ko\n");
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec*\nfiles = /opt/badsec/bin/*\n");
+	put_under_root("/opt/badsec/bin/badsecd", "#!/bin/sh\n");
+	assert_int_equal(boot_phase_init(&o), 0);
+	if (run("quarantine badsec", &out) != 0)
+		fail_msg("quarantine badsec: %s", out);
+	free(out);
+	assert_int_equal(tu_record_load(&rec), 0);
+	for (unsigned i = 0; i < rec.n_modules; i++) {
+		core |= strcmp(rec.modules[i], "badsec_core") == 0;
+		net |= strcmp(rec.modules[i], "badsec_net") == 0 ||
+		       strcmp(rec.modules[i], "badsec-net") == 0;
+	}
+	assert_true(core);
+	assert_true(net);
+	assert_true(rec.n_modules == 2);
+	assert_int_equal(run("clear badsec", &out), 0);
+	free(out);
+	assert_int_equal(tu_record_load(&rec), 0);
+	assert_int_equal(rec.n_modules, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +838,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
 	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
 	    cmocka_unit_test_setup(test_components_and_check_show_refused_dropins, setup),
+	    cmocka_unit_test_setup(test_quarantine_blocks_pattern_modules_like_the_boot, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

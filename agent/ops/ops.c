@@ -15,6 +15,7 @@
 #include "agent/conf/config.h"
 #include "agent/crash/suspects.h"
 #include "agent/decision/decide.h"
+#include "agent/decision/blocked-modules.h"
 #include "agent/decision/history.h"
 #include "agent/decision/runstate.h"
 #include "agent/ops/ops.h"
@@ -179,32 +180,28 @@ static int drop_active(const char *root, char **ids, unsigned *ret_left)
 	return 0;
 }
 
-/* The record's module list = level 3's extra modules + the modules of the
- * components still quarantined. */
+/* The record's module list: what the quarantine blocks now, computed by
+ * the one owner of that list (agent/decision/blocked-modules: the active
+ * components' modules, patterns resolved, level 3's extra modules,
+ * in-tree ones never), as the boot phases compute it. */
 static void rebuild_modules(const char *root, struct state_record *rec)
 {
 	_cleanup_free_ struct quarantine_entry *active = NULL;
+	_cleanup_strv_free_ char **extra = NULL, **blocked = NULL;
 	struct component_set set = {0};
-	_cleanup_strv_free_ char **extra = NULL;
+	struct module_index idx = {0};
 	unsigned n = 0, problems = 0;
 
 	state_record_clear_modules(rec);
-	/* level 3's modules beyond the components' own (the rootfs phase) */
-	if (quarantine_modules_read(root, &extra) >= 0)
-		STRV_FOREACH (m, extra)
+	(void)quarantine_modules_read(root, &extra);
+	(void)quarantine_active_read(root, &active, &n);
+	(void)components_load(root, &set, &problems);
+	(void)module_index_load(root, NULL, &idx);
+	if (blocked_modules(&set, active, n, extra, &idx, &blocked) >= 0)
+		STRV_FOREACH (m, blocked)
 			if (state_record_add_module(rec, *m) == -ENOSPC)
 				break;
-	if (quarantine_active_read(root, &active, &n) < 0 || n == 0)
-		return;
-	(void)components_load(root, &set, &problems);
-	for (unsigned i = 0; i < n; i++) {
-		const struct component *c = components_find(&set, active[i].id);
-		if (!c)
-			continue;
-		STRV_FOREACH (m, c->modules)
-			if (!strpbrk(*m, "*?["))
-				(void)state_record_add_module(rec, *m);
-	}
+	module_index_done(&idx);
 	components_done(&set);
 }
 

@@ -40,7 +40,6 @@
 
 #include "agent/boot/boot-internal.h"
 
-#define MODPROBE_RUN    "/run/modprobe.d/lifeline.conf"
 #define MODPROBE_INITRD "/etc/modprobe.d/lifeline-quarantine.conf"
 
 int boot_write_modprobe_conf(const char *path, char **modules)
@@ -266,7 +265,7 @@ int boot_phase_init(const struct boot_opts *o)
 	mode_path = boot_run_path(o, "mode");
 	pstore_dst = boot_run_path(o, "pstore");
 	pstore_src = path_under_root(o->root, "/sys/fs/pstore");
-	modprobe_run = path_under_root(o->root, MODPROBE_RUN);
+	modprobe_run = path_under_root(o->root, BLOCKED_MODPROBE_FILE);
 	modprobe_initrd = path_under_root(o->root, MODPROBE_INITRD);
 	if (!state_path || !mode_path || !pstore_dst || !pstore_src || !modprobe_run ||
 	    !modprobe_initrd) {

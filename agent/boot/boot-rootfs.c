@@ -41,8 +41,6 @@
 
 #include "agent/boot/boot-internal.h"
 
-#define MODPROBE_RUN "/run/modprobe.d/lifeline.conf"
-
 /* Save the crash texts collected in the initramfs on the root, so reports
  * and `lifelinectl history` still have them after /run is gone. */
 static void save_crashes(const struct boot_opts *o, unsigned boot_seq)

@@ -19,6 +19,10 @@
 #include "agent/conf/components.h"
 #include "agent/decision/runstate.h"
 
+/* Where the running system's module blocks go (modprobe reads
+ * /run/modprobe.d): written by the boot phases, removed by a clear. */
+#define BLOCKED_MODPROBE_FILE "/run/modprobe.d/lifeline.conf"
+
 struct module_index {
 	char **names;   /* every module name known (normalised: '_') */
 	char **in_tree; /* the subset that is in-tree or built in */

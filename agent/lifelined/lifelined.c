@@ -53,6 +53,7 @@
 #include "agent/boot/bless.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
+#include "agent/report/spool.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -68,8 +69,6 @@
 /* A failed check is tried again after 60 s, doubling up to an hour. */
 #define BLESS_RETRY_MIN 60u
 #define BLESS_RETRY_MAX 3600u
-/* Spool directory, as agent/spool.h (not included: spool.c links libcurl). */
-#define DAEMON_SPOOL_DIR "/var/lib/lifeline/spool"
 
 enum job {
 	JOB_BLESS = 1 << 0,
@@ -185,7 +184,7 @@ static char *find_worker(void)
  * end in .json). */
 static bool spool_has_reports(const char *root)
 {
-	_cleanup_free_ char *dir = path_under_root(root, DAEMON_SPOOL_DIR);
+	_cleanup_free_ char *dir = path_under_root(root, SPOOL_DIR);
 	struct dirent *de;
 	bool found = false;
 	DIR *d;

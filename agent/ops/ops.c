@@ -27,7 +27,6 @@
 #include "efi/store.h"
 
 /* The module blocks of the running boot (lifeline-early writes them). */
-#define OPS_MODPROBE_FILE "/run/modprobe.d/lifeline.conf"
 
 static const char *const actor_names[_OPS_ACTOR_MAX] = {
     [OPS_ACTOR_ADMIN] = HISTORY_WHO_CTL,
@@ -275,7 +274,7 @@ static int clear_ids_known(const char *root, char **ids, struct ops_result *res)
 
 int ops_clear(const char *root, char **ids, enum ops_actor actor, struct ops_result *res)
 {
-	_cleanup_free_ char *modprobe = path_under_root(root, OPS_MODPROBE_FILE);
+	_cleanup_free_ char *modprobe = path_under_root(root, BLOCKED_MODPROBE_FILE);
 	_cleanup_strv_free_ char **done = NULL, **lines = NULL, **mods = NULL;
 	_cleanup_free_ char *why = NULL;
 	struct ops_result dummy;

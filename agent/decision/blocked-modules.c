@@ -111,20 +111,24 @@ int module_index_load(const char *root, const char *kver, struct module_index *r
 bool module_index_in_tree(const struct module_index *idx, const char *name)
 {
 	char n[MODULE_NAME_MAX + 1];
+	size_t len = strlen(name);
 
-	if (!idx || strlen(name) > MODULE_NAME_MAX)
+	if (!idx || len > MODULE_NAME_MAX)
 		return false;
-	module_name_normalize(strcpy(n, name));
+	memcpy(n, name, len + 1); /* len <= MODULE_NAME_MAX: fits */
+	module_name_normalize(n);
 	return strv_contains(idx->in_tree, n);
 }
 
 static int add_one(char ***l, const char *name, const struct module_index *idx, const char *why)
 {
 	char n[MODULE_NAME_MAX + 1];
+	size_t len = strlen(name);
 
-	if (strlen(name) > MODULE_NAME_MAX || !module_name_is_valid(name, false))
+	if (len > MODULE_NAME_MAX || !module_name_is_valid(name, false))
 		return 0;
-	module_name_normalize(strcpy(n, name));
+	memcpy(n, name, len + 1); /* len <= MODULE_NAME_MAX: fits */
+	module_name_normalize(n);
 	if (module_index_in_tree(idx, n)) {
 		log_warning("module %s (%s) is part of the kernel's own tree: never blocked", n,
 		            why);

@@ -206,10 +206,9 @@ check-observe: all
 check-vm-endpoint: all
 	tests/vm/endpoint/run.sh
 
-# Do-no-harm on real boots (tests/vm/noharm.py): outside check-vm for now.
-check-vm-noharm: all
-	LIFELINE_VM_SCENARIOS=noharm.py tests/vm/run-all.sh
-
+# The VM scenarios (tests/vm/README.md), each a boot sequence on the guest
+# with lifeline installed from its package (built when stale). One of them:
+# make check-vm LIFELINE_VM_SCENARIOS=hang.py
 check-vm: all
 	tests/vm/run-all.sh
 
@@ -296,11 +295,14 @@ DEB_SRC = $(O)/deb/src/lifeline-$(VERSION)
 deb:
 	rm -rf $(O)/deb
 	mkdir -p $(DEB_SRC)
+	# what it is built from (tests/vm/need-deb.sh: never boot a stale package)
+	sh tests/vm/deb-sources-hash.sh > $(O)/deb/SOURCES.tmp
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_SRC)
 	# not our make variables (O=, WERROR=...): the package build sets its own
 	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
 		dpkg-buildpackage -us -uc -b
 	mv $(O)/deb/src/*.deb $(O)/deb/src/*.changes $(O)/deb/src/*.buildinfo $(O)/deb/
+	mv $(O)/deb/SOURCES.tmp $(O)/deb/SOURCES
 	rm -rf $(O)/deb/src
 	@ls $(O)/deb/*.deb
 
@@ -310,7 +312,7 @@ check-pkg:
 clean:
 	rm -rf build build-san
 
-.PHONY: check-vm-noharm check-vm-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
+.PHONY: check-vm-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
 .DELETE_ON_ERROR:
 
 # -type f: build/deb/ holds folders named *.d (components.d, check.d)

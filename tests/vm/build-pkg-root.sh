@@ -11,21 +11,32 @@
 #
 #   DEB     the package (default: build/deb/lifeline_*_amd64.deb; make deb)
 #
-# Produces the same as build-root.sh, so a scenario can use either:
-#   OUTDIR/root/            the root directory, ready for mkdisk.sh
+# Produces:
+#   OUTDIR/root/            the root directory: the package's Depends (as apt
+#                           resolved them when the root was built with the
+#                           package) and the test packages, WITHOUT lifeline
+#                           itself; mkdisk.sh --deb installs the package
+#                           being tested (dpkg -i: no network, no apt, so a
+#                           Depends added since is a test failure)
 #   OUTDIR/id_ed25519[.pub] an ssh key made for this OUTDIR (root's key)
 #   OUTDIR/kver             the guest kernel version
 #
-# The fake vendor's module (badsec/) is built outside the guest, in a
-# separate build root with the guest kernel's headers, gcc and make; only
-# the module and the product's files are copied into the guest.
+# The fake vendor's module (badsec/) is built outside the guest: it is
+# taken from the build root of build-root.sh (gcc, make and the same
+# kernel's headers; badsec/install.sh builds it there); only the module and
+# the product's files are copied into the guest.
 #
 # Cache (${LIFELINE_VM_CACHE:-/var/cache/lifeline-vm}):
 #   pkgroot-<key>.tar.zst   the guest root; <key> hashes this script,
-#                           customize-root.sh, badsec/, the .deb, the
-#                           package lists and the machine's apt sources
-#   badsec-<key>.ko         the module; <key> hashes the kernel version,
-#                           badsec.c, Kbuild and the apt sources
+#                           customize-root.sh, badsec/, the package's
+#                           Depends and Pre-Depends (not its content: the
+#                           root holds no lifeline), the package lists and
+#                           the machine's apt sources
+#
+# Building the root, the package is installed by apt exactly as on a fleet
+# machine, checked (configured, lifelined enabled, every initramfs carries
+# lifeline-early) and then purged, so the cached root can take any later
+# build of the package with the same Depends.
 # Environment: LIFELINE_VM_CACHE, LIFELINE_VM_REBUILD=1 (ignore the cache),
 # LIFELINE_VM_EXTRA_PKGS (more packages; part of the key).
 #
@@ -33,6 +44,39 @@
 # default archive, which this machine's apt setup reaches (a frozen
 # snapshot, hence Check-Valid-Until "false"), as build-root.sh does.
 set -eu
+
+# --check-and-purge ROOT: an mmdebstrap customize hook (on the host, with
+# /proc, /sys and /dev mounted in ROOT). What a test may rely on: apt
+# installed and configured the package, postinst enabled lifelined and
+# rebuilt every initramfs with lifeline-early (and the "enabled" flag) in
+# it. Then the package is purged: the tests install their own build.
+if [ "${1:-}" = --check-and-purge ]; then
+	r=${2:?}
+	status=$(chroot "$r" dpkg-query -W -f='${db:Status-Abbrev}' lifeline)
+	[ "$status" = "ii " ] || {
+		echo "build-pkg-root: lifeline is '$status' in the root, not installed" >&2
+		exit 1
+	}
+	chroot "$r" systemctl is-enabled -q lifelined.service || {
+		echo "build-pkg-root: postinst did not enable lifelined.service" >&2
+		exit 1
+	}
+	for img in "$r"/boot/initrd.img-*; do
+		list=$(chroot "$r" lsinitramfs "${img#"$r"}")
+		for f in usr/lib/lifeline/lifeline-early usr/lib/lifeline/enabled; do
+			echo "$list" | grep -q "^$f\$" || {
+				echo "build-pkg-root: $img does not carry $f" >&2
+				exit 1
+			}
+		done
+	done
+	chroot "$r" dpkg --purge lifeline
+	if chroot "$r" systemctl is-enabled -q lifelined.service 2> /dev/null; then
+		echo "build-pkg-root: lifelined.service still enabled after the purge" >&2
+		exit 1
+	fi
+	exit 0
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -71,7 +115,7 @@ key=$(
 			badsec-update set-content.sh; do
 			cat "$here/badsec/$f"
 		done
-		sha256sum < "$deb"
+		dpkg-deb -f "$deb" Depends Pre-Depends
 		echo "$TEST_PKGS"
 		sources
 	} | sha256sum | cut -c1-16
@@ -93,30 +137,19 @@ mmdebstrap_bookworm() {
 		"$@" bookworm "$target"
 }
 
-# badsec.ko for kernel $1, built in a throwaway build root (cached).
+# badsec.ko for kernel $1: build-root.sh's root (cached) has gcc, make and
+# that kernel's headers, and badsec/install.sh built the module in it.
 build_badsec() {
 	kv=$1
-	kokey=$({
-		echo "$kv"
-		cat "$here/badsec/badsec.c" "$here/badsec/Kbuild"
-		sources
-	} | sha256sum | cut -c1-16)
-	ko=$cache/badsec-$kokey.ko
-	if [ -s "$ko" ] && [ "${LIFELINE_VM_REBUILD:-0}" != 1 ]; then
-		echo "build-pkg-root: using cached $ko" >&2
-		echo "$ko"
-		return 0
+	"$here/build-root.sh" "$tmp/buildroot" >&2
+	bkv=$(cat "$tmp/buildroot/kver")
+	if [ "$bkv" != "$kv" ]; then
+		echo "build-pkg-root: the build root has kernel $bkv, the guest $kv" >&2
+		exit 1
 	fi
-	echo "build-pkg-root: building badsec.ko for $kv in a build root" >&2
-	b=$tmp/buildroot
-	mmdebstrap_bookworm "$b" --include="gcc,make,linux-headers-$kv" >&2
-	mkdir -p "$b/usr/src/badsec"
-	cp "$here/badsec/badsec.c" "$here/badsec/Kbuild" "$b/usr/src/badsec/"
-	chroot "$b" make -s -C "/lib/modules/$kv/build" M=/usr/src/badsec modules >&2
-	cp "$b/usr/src/badsec/badsec.ko" "$ko.tmp"
-	mv "$ko.tmp" "$ko"
-	rm -rf "$b"
-	echo "$ko"
+	cp "$tmp/buildroot/root/lib/modules/$kv/extra/badsec.ko" "$tmp/badsec.ko"
+	rm -rf "$tmp/buildroot"
+	echo "$tmp/badsec.ko"
 }
 
 # The FAKE BadSec Security product, laid out as badsec/install.sh does
@@ -155,7 +188,8 @@ else
 		--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
 		--include="$(echo $TEST_PKGS | tr ' ' ',')" --include="$deb" \
 		--essential-hook="'$here/customize-root.sh' --initramfs-only \"\$1\"" \
-		--customize-hook="'$here/customize-root.sh' \"\$1\""
+		--customize-hook="'$here/customize-root.sh' \"\$1\"" \
+		--customize-hook="'$here/build-pkg-root.sh' --check-and-purge \"\$1\""
 	kv=$(ls "$tmp/root/lib/modules")
 	case "$kv" in
 	*[!A-Za-z0-9._+-]* | "")
@@ -165,31 +199,6 @@ else
 	esac
 	install_badsec "$tmp/root" "$(build_badsec "$kv")" "$kv"
 
-	# What a test may rely on: the package configured, lifelined enabled,
-	# every initramfs carrying lifeline; nothing forbidden.
-	status=$(chroot "$tmp/root" dpkg-query -W -f='${db:Status-Abbrev}' lifeline)
-	[ "$status" = "ii " ] || {
-		echo "build-pkg-root: lifeline is '$status' in the root, not installed" >&2
-		exit 1
-	}
-	chroot "$tmp/root" systemctl is-enabled -q lifelined.service || {
-		echo "build-pkg-root: lifelined.service is not enabled" >&2
-		exit 1
-	}
-	# (and the "lifeline is enabled" flag, when the hook writes one: the
-	# image must have been built after postinst enabled lifelined)
-	flag=""
-	grep -q 'usr/lib/lifeline/enabled' "$tmp/root/usr/share/initramfs-tools/hooks/lifeline" &&
-		flag=usr/lib/lifeline/enabled
-	for img in "$tmp/root"/boot/initrd.img-*; do
-		list=$(chroot "$tmp/root" lsinitramfs "${img#"$tmp/root"}")
-		for f in usr/lib/lifeline/lifeline-early $flag; do
-			echo "$list" | grep -q "^$f\$" || {
-				echo "build-pkg-root: $img does not carry $f" >&2
-				exit 1
-			}
-		done
-	done
 	bad=$(chroot "$tmp/root" dpkg-query -W -f='${Package}\n' | grep -E "$FORBIDDEN" || :)
 	if [ -n "$bad" ]; then
 		echo "build-pkg-root: the root has packages it must not have:" $bad >&2

@@ -15,7 +15,12 @@
 #   1. copy each --overlay DIR over ROOTDIR
 #   2. run each --prepare CMD on the host (sh -c, with ROOT=ROOTDIR exported)
 #   3. --lifeline SRC: make -C SRC install DESTDIR=ROOTDIR PREFIX=/usr, then
-#      `systemctl enable lifelined.service` in the root if that unit exists
+#      `systemctl enable lifelined.service` in the root if that unit exists;
+#      --deb FILE: the package installed in the root with `dpkg -i` (its
+#      Depends must already be there: build-pkg-root.sh; its maintainer
+#      scripts run as on a fleet machine). An /etc/lifeline/lifeline.conf
+#      placed by --prepare is kept (--force-confold), as an administrator's
+#      pre-seeded configuration is
 #   4. run each --chroot CMD inside ROOTDIR (sh -c in a chroot)
 #   5. write /etc/fstab, regenerate the initramfs with update-initramfs in
 #      the chroot (so every initramfs-tools hook installed above, lifeline's
@@ -26,6 +31,7 @@
 #   --overlay DIR      LIFELINE_VM_OVERLAY
 #   --prepare CMD      LIFELINE_VM_PREPARE
 #   --lifeline SRC     LIFELINE_VM_LIFELINE
+#   --deb FILE         LIFELINE_VM_DEB
 #   --chroot CMD       LIFELINE_VM_CHROOT
 #   --cmdline ARGS     LIFELINE_VM_CMDLINE    appended to the kernel command line
 #   --root-size MIB    LIFELINE_VM_ROOT_MB    root partition size (default 4096)
@@ -41,12 +47,13 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: mkdisk.sh [--overlay DIR] [--prepare CMD] [--lifeline SRC] [--chroot CMD] [--cmdline ARGS] [--root-size MIB] [--var-size MIB] ROOTDIR DISK.img" >&2; exit 2; }
+usage() { echo "usage: mkdisk.sh [--overlay DIR] [--prepare CMD] [--lifeline SRC] [--deb FILE] [--chroot CMD] [--cmdline ARGS] [--root-size MIB] [--var-size MIB] ROOTDIR DISK.img" >&2; exit 2; }
 
 # Repeated options are kept as newline-separated lists (one entry a line).
 overlays=${LIFELINE_VM_OVERLAY:-}
 prepares=${LIFELINE_VM_PREPARE:-}
 lifelines=${LIFELINE_VM_LIFELINE:-}
+debs=${LIFELINE_VM_DEB:-}
 chroots=${LIFELINE_VM_CHROOT:-}
 cmdline_extra=${LIFELINE_VM_CMDLINE:-}
 root_mb=${LIFELINE_VM_ROOT_MB:-4096}
@@ -57,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--overlay)   overlays=$(add "$overlays" "${2:?}"); shift 2 ;;
 	--prepare)   prepares=$(add "$prepares" "${2:?}"); shift 2 ;;
 	--lifeline)  lifelines=$(add "$lifelines" "${2:?}"); shift 2 ;;
+	--deb)       debs=$(add "$debs" "${2:?}"); shift 2 ;;
 	--chroot)    chroots=$(add "$chroots" "${2:?}"); shift 2 ;;
 	--cmdline)   cmdline_extra="$cmdline_extra ${2:?}"; shift 2 ;;
 	--root-size) root_mb=${2:?}; shift 2 ;;
@@ -111,10 +119,17 @@ do_lifeline() {
 		in_root systemctl enable lifelined.service
 	fi
 }
+do_deb() {
+	echo "mkdisk: installing the package $1 (dpkg -i)"
+	cp "$1" "$ROOT/var/tmp/lifeline-under-test.deb"
+	in_root dpkg -i --force-confold /var/tmp/lifeline-under-test.deb
+	rm -f "$ROOT/var/tmp/lifeline-under-test.deb"
+}
 do_chroot() { echo "mkdisk: in root: $1"; in_root sh -ec "$1"; }
 each "$overlays" do_overlay
 each "$prepares" do_prepare
 each "$lifelines" do_lifeline
+each "$debs" do_deb
 each "$chroots" do_chroot
 
 # Fresh identities for this disk.

@@ -11,13 +11,19 @@ if [ "$(id -u)" != 0 ]; then
 	echo "check-vm: the VM tests need root (mmdebstrap, chroot, mke2fs -d)" >&2
 	exit 1
 fi
+# the package first, so that a build failure is reported once, not per scenario
+if ! deb=$("$here/need-deb.sh"); then
+	echo "check-vm: FAILED: no package to install (tests/vm/need-deb.sh)" >&2
+	exit 1
+fi
+export LIFELINE_DEB="$deb"
 passed=0
 failed=0
-# noharm.py (a degraded machine, a broken lifelined, a damaged variable,
-# a separate /var) is run by `make check-vm-noharm`: every part has
-# passed, but not yet all of them in one run, and it takes ~20 min more
-# than CI's budget leaves; it joins this list once it has.
-scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py}
+# One guest image for all (build-pkg-root.sh: a minimal Debian 12 with the
+# package's Depends, cached; lifeline installed from the package that
+# tests/vm/need-deb.sh finds or builds). Each scenario is one boot sequence
+# carrying several checks (tests/vm/README.md lists them).
+scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py noharm.py}
 for t in $scenarios; do
 	echo "== VM scenario $t"
 	if python3 "$here/$t"; then

@@ -160,16 +160,27 @@ def wait_survived(vm, boot, timeout=240):
                   % (boot, timeout, " ".join(out.split()), vm.tail(30, boot=boot)))
 
 
+def guest_deb():
+    """The package under test: tests/vm/need-deb.sh builds it when it is
+    missing or older than the sources (LIFELINE_DEB: use that file)."""
+    out = subprocess.run([os.path.join(HERE, "need-deb.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    return out.splitlines()[-1]
+
+
 def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, prepare=(),
                 mkdisk_args=()):
-    """Debian root (cached) + BadSec (good content) + lifeline -> disk.
-    extra_conf is appended to lifeline.conf; etc_files maps names to host
-    files copied into the guest's /etc/lifeline; prepare: more mkdisk.sh
-    --prepare commands ($ROOT is the root); mkdisk_args: more options."""
+    """The guest a fleet machine would be: a minimal Debian 12 root with
+    the package's Depends (build-pkg-root.sh, cached) + the FAKE BadSec
+    product (good content) + lifeline installed from its package (dpkg -i,
+    its maintainer scripts run) -> disk. extra_conf is appended to
+    lifeline.conf; etc_files maps names to host files copied into the
+    guest's /etc/lifeline; prepare: more mkdisk.sh --prepare commands
+    ($ROOT is the root); mkdisk_args: more options."""
+    deb = guest_deb()
     base = os.path.join(work, "base")
-    run([os.path.join(HERE, "build-root.sh"), base])
+    run([os.path.join(HERE, "build-pkg-root.sh"), base, deb])
     root = os.path.join(base, "root")
-    run([os.path.join(HERE, "badsec", "install.sh"), root, "good"])
     os.makedirs(os.path.join(root, "etc/lifeline/components.d"), exist_ok=True)
     with open(os.path.join(root, "etc/lifeline/components.d/badsec.conf"), "w") as f:
         f.write(BADSEC_CONF)
@@ -179,8 +190,9 @@ def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, 
     for name, src in (etc_files or {}).items():
         shutil.copy(src, os.path.join(root, "etc/lifeline", name))
     disk = os.path.join(work, "disk.img")
-    # lifeline.conf goes in after `make install`, which keeps an existing one
-    argv = [os.path.join(HERE, "mkdisk.sh"), "--lifeline", TOP,
+    # the test's lifeline.conf is in place before the package: dpkg keeps it
+    # (--force-confold), as it keeps an administrator's pre-seeded file
+    argv = [os.path.join(HERE, "mkdisk.sh"), "--deb", deb,
             "--prepare", "install -m 0644 '%s' \"$ROOT/etc/lifeline/lifeline.conf\"" % conf]
     for p in prepare:
         argv += ["--prepare", p]

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A module that hangs the machine from its very first boot, a separate
 /var, and the package's removal ([boot] threshold T = 2, boot_watchdog
-60 s, /var on a partition of its own as in the CIS layout).
+60 s, repeat_crash = yes, the default: a hang leaves no panic log, so only
+the threshold counts; /var on a partition of its own as in the CIS
+layout).
 
 The guest is installed with a BadSec update that freezes the whole machine
 (stop_machine, interrupts off: no panic, nothing on the console) and an

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """First, do no harm: lifeline acts on boot loops, nothing else (one VM,
 one boot sequence, [boot] threshold T = 1, boot_watchdog W = 60 s as in
-hang.py, stable_after 20 s, /var on a partition of its own).
+hang.py, stable_after 20 s, repeat_crash = yes, the default, /var on a
+partition of its own).
 
   boot 1      a degraded machine (a first-party unit, backup-job.service,
               fails at every boot) stays up longer than (T+1) x W: no

@@ -26,9 +26,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "agent/boot/boot.h"
 #include "agent/conf/components.h"
+#include "agent/ctl/ctl.h"
 #include "agent/decision/history.h"
 #include "agent/decision/runstate.h"
 #include "agent/inventory/inventory.h"
@@ -718,6 +720,106 @@ static void test_lost_decision_is_finished_by_recency(void **state)
 	history_done(&h);
 }
 
+/* What `lifelinectl plan` prints, its exit code checked. */
+static char *plan(bool json)
+{
+	char path[4200];
+	struct ctl_ctx ctx = {.root = root, .json = json};
+	int saved, fd;
+	char *out;
+
+	snprintf(path, sizeof(path), "%s/plan.out", root);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	close(fd);
+	assert_int_equal(ctl_plan(&ctx), CTL_EXIT_OK);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	out = tu_slurp(path);
+	assert_non_null(out);
+	unlink(path);
+	return out;
+}
+
+/* Level 1 of the plan as JSON: how it is chosen, the components. */
+static void plan_level1(const char **how, char ***ids, char **reason)
+{
+	char *out = plan(true);
+	json_object *o = json_tokener_parse(out), *levels, *lv, *v, *comps;
+
+	free(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "levels", &levels));
+	lv = json_object_array_get_idx(levels, 0);
+	assert_true(json_object_object_get_ex(lv, "chosen_by", &v));
+	*how = streq(json_object_get_string(v), "recency")          ? "recency"
+	       : streq(json_object_get_string(v), "inventory diff") ? "inventory diff"
+	       : streq(json_object_get_string(v), "nothing")        ? "nothing"
+	                                                            : "other";
+	assert_true(json_object_object_get_ex(lv, "reason", &v));
+	*reason = strdup(json_object_get_string(v));
+	assert_true(json_object_object_get_ex(lv, "components", &comps));
+	*ids = NULL;
+	for (size_t i = 0; i < json_object_array_length(comps); i++) {
+		json_object *c = json_object_array_get_idx(comps, i);
+
+		assert_true(json_object_object_get_ex(c, "component", &v));
+		assert_int_equal(strv_extend(ids, json_object_get_string(v)), 0);
+	}
+	json_object_put(o);
+}
+
+/* lifelinectl plan shows the pick level 1 would make now: by recency with
+ * no panic log and no last good boot, by the diff once there is one;
+ * nothing is changed. */
+static void test_plan_shows_the_level1_pick(void **state)
+{
+	const char *how;
+	char **ids, *reason, *text;
+
+	(void)state;
+	install_two();
+	plan_level1(&how, &ids, &reason);
+	assert_string_equal(how, "recency");
+	assert_int_equal(strv_length(ids), 1);
+	assert_string_equal(ids[0], "badsec");
+	assert_string_equal(reason, "no panic log and no last good boot: badsec changed most "
+	                            "recently (/opt/badsec/content/channel-291.bin, "
+	                            "2099-12-31 23:56:00 UTC)");
+	strv_free(ids);
+	free(reason);
+	text = plan(false);
+	assert_non_null(strstr(text, "chosen at boot by recency"));
+	assert_non_null(strstr(text, "recency: othersec: newest change 2099-12-30 00:00:00 UTC "
+	                             "(/etc/systemd/system/othersec.service), older: left alone"));
+	free(text);
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+
+	/* a last good inventory, nothing changed since: nothing */
+	take_last_good();
+	plan_level1(&how, &ids, &reason);
+	assert_string_equal(how, "nothing");
+	assert_null(ids);
+	assert_non_null(strstr(reason, "changed since the last good boot: nothing"));
+	free(reason);
+
+	/* othersec changed since: the diff's pick */
+	put("/opt/othersec/bin/otherd", "v2\n");
+	plan_level1(&how, &ids, &reason);
+	assert_string_equal(how, "inventory diff");
+	assert_int_equal(strv_length(ids), 1);
+	assert_string_equal(ids[0], "othersec");
+	strv_free(ids);
+	free(reason);
+	assert_true(exists("/opt/othersec/bin/otherd"));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +846,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_decision_is_finished_by_recency, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_shows_the_level1_pick, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

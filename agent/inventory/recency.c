@@ -362,14 +362,15 @@ static int rank_cmp(const void *a, const void *b)
 
 static const struct recency_component **ranked(const struct recency *r)
 {
-	const struct recency_component **v = calloc(r->n_components + 1, sizeof(*v));
+	const struct recency_component **v =
+	    calloc(r->n_components + 1, sizeof(const struct recency_component *));
 
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < r->n_components; i++)
 		v[i] = &r->components[i];
 	if (r->n_components > 1)
-		qsort(v, r->n_components, sizeof(*v), rank_cmp);
+		qsort(v, r->n_components, sizeof(const struct recency_component *), rank_cmp);
 	return v;
 }
 

@@ -12,6 +12,7 @@
  * library's is weak) that puts "now" in 2100, and sets mtimes relative
  * to it, so the mtimes are what tells the components apart.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -477,6 +478,27 @@ static struct history read_history(void)
 	return h;
 }
 
+/* The one report spooled for the fleet (the decision's). */
+static char *spooled_report(void)
+{
+	char spool[4200], rel[4400];
+	DIR *d;
+	struct dirent *de;
+	char *text = NULL;
+
+	snprintf(spool, sizeof(spool), "%s/var/lib/lifeline/spool", root);
+	d = opendir(spool);
+	assert_non_null(d);
+	while (!text && (de = readdir(d)))
+		if (strstr(de->d_name, ".json")) {
+			snprintf(rel, sizeof(rel), "/var/lib/lifeline/spool/%s", de->d_name);
+			text = get(rel);
+		}
+	closedir(d);
+	assert_non_null(text);
+	return text;
+}
+
 static void take_last_good(void)
 {
 	struct component_set set = {0};
@@ -508,6 +530,9 @@ static void test_level1_without_evidence_quarantines_the_newest(void **state)
 	char *text;
 
 	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "[report]\nurl = https://collector.invalid/lifeline\n");
 	install_two();
 	failed_boots(3);
 	assert_int_equal(load_level(), 0);
@@ -556,6 +581,14 @@ static void test_level1_without_evidence_quarantines_the_newest(void **state)
 	    h.entries[0].evidence, "recency: othersec: newest change 2099-12-30 00:00:00 UTC "
 	                           "(/etc/systemd/system/othersec.service), older: left alone"));
 	history_done(&h);
+	/* the fleet hears the same reason, before any file moved */
+	text = spooled_report();
+	assert_non_null(
+	    strstr(text, "\"phase\":\"before-quarantine\",\"quarantine\":[\"badsec\"]"));
+	assert_non_null(strstr(text, "no panic log and no last good boot: badsec changed most "
+	                             "recently (/opt/badsec/content/channel-291.bin, "
+	                             "2099-12-31 23:56:00 UTC)"));
+	free(text);
 
 	/* the next boot keeps it so, othersec still untouched */
 	failed_boots(1);

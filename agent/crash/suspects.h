@@ -6,7 +6,10 @@
  * RIP or a reliable frame in that component's own module; a task name alone can be set by any user
  * and is never evidence), level 2 every configured component, level 3 those plus every out-of-tree
  * or unsigned module the panic log lists (taint O/E). Level 1 with no evidence leaves the choice to
- * the inventory diff on the real root.
+ * the real root (need_inventory): the diff against the last good inventory, or, when there was no
+ * crash text at all (evidence NULL) and there is no last good inventory, recency
+ * (agent/inventory/recency.h). A panic log that names no component is evidence against them all:
+ * no recency pick then.
  *
  * Level 3, precisely (docs/design.md, level 3: "every out-of-tree / unsigned module"):
  *  - every module the panic logs' "Modules linked in" flags O (out of
@@ -38,7 +41,7 @@ struct suspects {
 	char **extra_modules; /* level 3: modules not owned by any component */
 	char *reason;         /* one sentence for reports and the console */
 	char **evidence;      /* the log lines the choice rests on */
-	bool need_inventory;  /* level 1 found no evidence in pstore */
+	bool need_inventory;  /* level 1 found no component in pstore */
 };
 
 int suspects_pick(unsigned level, const char *pstore_text_dir, const struct component_set *set,

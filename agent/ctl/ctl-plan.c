@@ -3,9 +3,11 @@
  * lifelinectl plan: what recovery levels 1, 2 and 3 would quarantine on
  * this machine now, by the same choice the boot makes (agent/crash
  * suspects_pick(): level 1 the components the newest panic log names,
- * level 2 every configured component, level 3 those and the out-of-tree
- * modules), with each component's files as they exist now, its units and
- * modules. Read only.
+ * else those changed since the last good boot, else, with no panic log
+ * and no last good inventory, those changed most recently
+ * (agent/inventory/recency.h); level 2 every configured component, level
+ * 3 those and the out-of-tree modules), with each component's files as
+ * they exist now, its units and modules. Read only.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -21,6 +23,8 @@
 #include "agent/ctl/ctl-internal.h"
 #include "agent/ctl/ctl.h"
 #include "agent/decision/runstate.h"
+#include "agent/inventory/inventory.h"
+#include "agent/inventory/recency.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -90,6 +94,63 @@ static char *pstore_dir(const char *root)
 	return path_under_root(root, "/sys/fs/pstore");
 }
 
+/* Level 1 with no panic-log suspect, as the rootfs phase would choose
+ * now: the components changed since the last good inventory (content the
+ * cache can roll back may spare one at boot), or, with no panic log at
+ * all and no last good inventory, the recency pick. Fills *ids and
+ * replaces s->reason; *how says which ("inventory diff", "recency" or
+ * "nothing"). */
+static void plan_level1_on_root(const char *root, const struct component_set *set,
+                                struct suspects *s, char ***ids, const char **how)
+{
+	_cleanup_inventory_free_ struct inventory *lg = NULL, *now = NULL;
+	_cleanup_inventory_diff_free_ struct inventory_diff *d = NULL;
+	_cleanup_recency_free_ struct recency *rec = NULL;
+	_cleanup_free_ char *what = NULL, *why = NULL, *changed = NULL;
+	_cleanup_strv_free_ char **lines = NULL;
+	struct utsname u;
+	int r;
+
+	*how = "nothing";
+	if (inventory_load(root, &lg) >= 0) {
+		r = inventory_take(root, set, lg, &now);
+		if (r >= 0)
+			r = inventory_diff(lg, now, &d);
+		if (r >= 0)
+			r = inventory_diff_suspects(d, ids);
+		if (r < 0) {
+			log_warning_errno(r, "Failed to compare with the last good inventory: %m");
+			return;
+		}
+		(void)inventory_diff_lines(d, 20, &lines);
+		changed = strv_join(*ids, " ");
+		if (asprintf(&why, "%s; changed since the last good boot: %s", strempty(s->reason),
+		             changed && *changed ? changed : "nothing") < 0)
+			return;
+		*how = strv_length(*ids) > 0 ? "inventory diff" : "nothing";
+	} else if (!s->evidence) {
+		r = recency_scan(root, set, uname(&u) >= 0 ? u.release : NULL, recency_clock_ns(),
+		                 &rec);
+		if (r >= 0)
+			r = recency_pick(rec, RECENCY_WINDOW_NS, ids);
+		if (r >= 0)
+			r = recency_explain(rec, *ids, &what, &lines);
+		if (r < 0) {
+			log_warning_errno(r,
+			                  "Failed to rank the components by their last change: %m");
+			return;
+		}
+		if (asprintf(&why, "no panic log and no last good boot: %s", what) < 0)
+			return;
+		*how = strv_length(*ids) > 0 ? "recency" : "nothing";
+	} else
+		return;
+	free(s->reason);
+	s->reason = TAKE_PTR(why);
+	STRV_FOREACH (l, lines)
+		(void)strv_extend(&s->evidence, *l);
+}
+
 int ctl_plan(const struct ctl_ctx *ctx)
 {
 	_cleanup_(json_object_putp) json_object *top = NULL;
@@ -128,12 +189,16 @@ int ctl_plan(const struct ctl_ctx *ctx)
 		struct suspects s = {0};
 		unsigned after = cfg.threshold + 1 + (level - 1) * cfg.escalate_after;
 		json_object *lv = NULL, *comps = NULL;
+		const char *how = "panic log";
 
 		r = suspects_pick(level, pstore, &set, &s);
 		if (r < 0)
 			log_warning_errno(r, "Failed to choose the suspects of level %u: %m",
 			                  level);
-		ids = strv_copy(s.components);
+		if (level == 1 && s.need_inventory)
+			plan_level1_on_root(ctx->root, &set, &s, &ids, &how);
+		else
+			ids = strv_copy(s.components);
 		/* as the boot does: level 2 and 3 take every component */
 		if (level >= 2)
 			for (size_t i = 0; i < set.n; i++)
@@ -150,13 +215,29 @@ int ctl_plan(const struct ctl_ctx *ctx)
 			json_object_object_add(lv, "evidence", strv_json(s.evidence));
 			json_object_object_add(lv, "chosen_at_boot",
 			                       json_object_new_boolean(s.need_inventory));
+			if (level == 1)
+				json_object_object_add(lv, "chosen_by",
+				                       json_object_new_string(how));
 		} else {
 			printf("\nLevel %u (after %u consecutive failed boots): %s\n", level, after,
 			       strempty(s.reason));
-			if (s.need_inventory)
+			if (level == 1 && streq(how, "inventory diff"))
 				printf("    chosen at boot from what changed since the last good "
-				       "boot (the inventory diff); without a change, every "
-				       "component's modules are blocked in the initramfs\n");
+				       "boot (the inventory diff), as it stands now; a changed "
+				       "content file with a cached last-good copy is rolled back "
+				       "instead\n");
+			else if (level == 1 && streq(how, "recency"))
+				printf(
+				    "    chosen at boot by recency: no panic log and no last good "
+				    "boot, so the component(s) changed most recently (within "
+				    "%d minutes of the newest); the others are left alone\n",
+				    RECENCY_WINDOW_SEC / 60);
+			else if (level == 1 && s.need_inventory)
+				printf("    nothing to pick: every component's modules are blocked "
+				       "in the initramfs only, and level 2 follows if the loop "
+				       "goes on\n");
+			if (level == 1 && s.need_inventory)
+				print_list("why:", s.evidence, 20);
 		}
 		STRV_FOREACH (id, ids) {
 			const struct component *c = components_find(&set, *id);

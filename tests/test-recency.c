@@ -478,6 +478,39 @@ static struct history read_history(void)
 	return h;
 }
 
+/* What the code between capture_start() and capture_end() logs (stderr,
+ * the log's target here), echoed for the test's own output. */
+static int captured_saved = -1;
+
+static void capture_start(void)
+{
+	char path[4200];
+	int fd;
+
+	fflush(stderr);
+	snprintf(path, sizeof(path), "%s/stderr.log", root);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	captured_saved = dup(STDERR_FILENO);
+	assert_true(captured_saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+static char *capture_end(void)
+{
+	char *text;
+
+	fflush(stderr);
+	assert_int_equal(dup2(captured_saved, STDERR_FILENO), STDERR_FILENO);
+	close(captured_saved);
+	captured_saved = -1;
+	text = get("/stderr.log");
+	assert_non_null(text);
+	fputs(text, stderr);
+	return text;
+}
+
 /* The one report spooled for the fleet (the decision's). */
 static char *spooled_report(void)
 {
@@ -651,14 +684,23 @@ static void test_panic_log_naming_nobody_is_not_recency(void **state)
 	    "<4>[    9.120300] RIP: 0010:ext4_fill_super+0x5/0x10\n"
 	    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
 
+	char *text;
+
 	(void)state;
 	install_two();
 	for (int i = 0; i < 4; i++) {
 		wipe_run();
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", oops);
 		boot_init();
+		if (i == 3)
+			capture_start();
 		boot_rootfs();
 	}
+	text = capture_end();
+	assert_non_null(strstr(text, "the panic log names no configured component and there is "
+	                             "no last-good inventory (never blessed): nothing to pick"));
+	assert_null(strstr(text, "no panic log"));
+	free(text);
 	assert_int_equal(load_level(), 1);
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
 	assert_true(exists("/opt/badsec/bin/badsecd"));
@@ -734,7 +776,15 @@ static void test_lost_decision_is_finished_by_recency(void **state)
 	wipe_run();
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
 	boot_init();
+	capture_start();
 	boot_rootfs();
+	/* the console says what was picked and why, and nothing that
+	 * contradicts it */
+	text = capture_end();
+	assert_non_null(strstr(text, "safe mode level 1: quarantining badsec: no panic log and "
+	                             "no last good boot: badsec changed most recently"));
+	assert_null(strstr(text, "nothing to pick"));
+	free(text);
 	text = get(QUARANTINE_ACTIVE_FILE);
 	assert_non_null(text);
 	assert_string_equal(text, "badsec 1 1\n");

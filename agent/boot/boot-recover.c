@@ -220,12 +220,23 @@ bool boot_decision_lost(const struct runstate *rs, const struct quarantine_entry
 	return true;
 }
 
+/* Whether one of c's modules, name or pattern, matches a name in l. */
+static bool component_has_module_in(const struct component *c, char **l)
+{
+	STRV_FOREACH (m, c->modules)
+		STRV_FOREACH (n, l)
+			if (module_name_match(*m, *n))
+				return true;
+	return false;
+}
+
 /* The lost decision again, from what the record kept: the components
  * whose modules it blocks (level 1 with a panic-log suspect), every
  * component (level 2 and up), and at level 3 the out-of-tree pseudo
  * component and the modules no component owns. Level 1 whose record
- * blocks every component's modules (more than one component) or none
- * was the inventory pick (boot_phase_init()): it is made again here, as
+ * blocks none, or the modules of more than one component, was the
+ * inventory pick (boot_phase_init() blocks every component's modules
+ * then; a panic pick names one component): it is made again here, as
  * the escalating boot would have. */
 void boot_rebuild_decision(const struct boot_opts *o, const struct component_set *set,
                            struct runstate *rs, char ***files)
@@ -244,12 +255,13 @@ void boot_rebuild_decision(const struct boot_opts *o, const struct component_set
 		else if (!c && rs->level >= 3 && !strv_contains(rs->extra_modules, *m))
 			(void)strv_extend(&rs->extra_modules, *m);
 	}
+	/* the components with a module in the record, by the same match
+	 * as components_find_module() (a `badsec*` pattern counts, resolved
+	 * to names by the initramfs's module index when it was written): the
+	 * root's own index is not needed */
 	for (size_t i = 0; i < set->n; i++)
-		STRV_FOREACH (m, set->items[i].modules)
-			if (!strpbrk(*m, "*?[")) {
-				with_modules++;
-				break;
-			}
+		if (component_has_module_in(&set->items[i], rs->blocked))
+			with_modules++;
 
 	if (rs->level >= 2)
 		boot_all_component_ids(set, &rs->quarantine);

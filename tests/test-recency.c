@@ -478,6 +478,39 @@ static struct history read_history(void)
 	return h;
 }
 
+/* What the code between capture_start() and capture_end() logs (stderr,
+ * the log's target here), echoed for the test's own output. */
+static int captured_saved = -1;
+
+static void capture_start(void)
+{
+	char path[4200];
+	int fd;
+
+	fflush(stderr);
+	snprintf(path, sizeof(path), "%s/stderr.log", root);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	captured_saved = dup(STDERR_FILENO);
+	assert_true(captured_saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+static char *capture_end(void)
+{
+	char *text;
+
+	fflush(stderr);
+	assert_int_equal(dup2(captured_saved, STDERR_FILENO), STDERR_FILENO);
+	close(captured_saved);
+	captured_saved = -1;
+	text = get("/stderr.log");
+	assert_non_null(text);
+	fputs(text, stderr);
+	return text;
+}
+
 /* The one report spooled for the fleet (the decision's). */
 static char *spooled_report(void)
 {
@@ -651,14 +684,23 @@ static void test_panic_log_naming_nobody_is_not_recency(void **state)
 	    "<4>[    9.120300] RIP: 0010:ext4_fill_super+0x5/0x10\n"
 	    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
 
+	char *text;
+
 	(void)state;
 	install_two();
 	for (int i = 0; i < 4; i++) {
 		wipe_run();
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", oops);
 		boot_init();
+		if (i == 3)
+			capture_start();
 		boot_rootfs();
 	}
+	text = capture_end();
+	assert_non_null(strstr(text, "the panic log names no configured component and there is "
+	                             "no last-good inventory (never blessed): nothing to pick"));
+	assert_null(strstr(text, "no panic log"));
+	free(text);
 	assert_int_equal(load_level(), 1);
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
 	assert_true(exists("/opt/badsec/bin/badsecd"));
@@ -711,45 +753,123 @@ static void test_empty_last_good_diff_picks_nothing(void **state)
 	history_done(&h);
 }
 
+/* Boot 4 decides level 1 (on the panic log oops, when not NULL) and is
+ * cut before its rootfs phase; boot 5's initramfs phase runs. */
+static void lose_level1_decision(const char *oops)
+{
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	install_two();
+	failed_boots(3);
+	wipe_run();
+	if (oops)
+		put("/sys/fs/pstore/dmesg-efi-173237123410001", oops);
+	boot_init();
+	assert_int_equal(load_level(), 1);
+	wipe_run();
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+	boot_init();
+}
+
 /* The level-1 boot cut before its rootfs phase: the next boot finishes
- * the decision with the same recency pick. */
+ * the decision with the same recency pick. badsec's modules are a
+ * pattern (badsec*), othersec's a name: the record blocks both
+ * components' modules, which the rebuild must read as "every
+ * component's" (the inventory or recency pick), not as a panic pick of
+ * both. */
 static void test_lost_decision_is_finished_by_recency(void **state)
 {
 	struct history h;
 	char *text;
 
 	(void)state;
-	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
-	/* concrete module names: the rebuild tells "every component's
-	 * modules" (the inventory or recency pick) from a panic pick by
-	 * counting components with such names */
-	put("/etc/lifeline/components.d/badsec.conf",
-	    "[badsec]\nmodules = badsec_core badsec_net\nfiles = /opt/badsec/bin/*\n"
-	    "content = /opt/badsec/content/*\n");
-	install_two();
-	failed_boots(3);
-	wipe_run();
-	boot_init(); /* boot 4 decides level 1, cut before its rootfs phase */
-	wipe_run();
-	assert_false(exists(QUARANTINE_ACTIVE_FILE));
-	boot_init();
+	lose_level1_decision(NULL);
+	capture_start();
+	boot_rootfs();
+	/* the console says what was picked and why, and nothing that
+	 * contradicts it */
+	text = capture_end();
+	assert_non_null(strstr(text, "safe mode level 1: quarantining badsec: no panic log and "
+	                             "no last good boot: badsec changed most recently"));
+	assert_null(strstr(text, "nothing to pick"));
+	free(text);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "badsec 1 1\n");
+	free(text);
+	assert_true(exists("/opt/othersec/bin/otherd"));
+	assert_true(exists("/etc/systemd/system/othersec.service"));
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "install badsec_core /bin/false\n"));
+	assert_non_null(strstr(text, "install badsec_net /bin/false\n"));
+	assert_null(strstr(text, "othersec"));
+	free(text);
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "recover-decision");
+	assert_true(strv_contains(h.entries[0].components, "badsec"));
+	assert_false(strv_contains(h.entries[0].components, "othersec"));
+	assert_non_null(strstr(h.entries[0].reason, "never reached the root"));
+	assert_non_null(strstr(h.entries[0].reason, "; no panic log and no last good boot: "
+	                                            "badsec changed most recently"));
+	history_done(&h);
+}
+
+/* The same without the root's module index (a kernel package half
+ * removed): the record's names are matched against badsec* as they are,
+ * not through an index the root no longer has. */
+static void test_lost_decision_without_the_root_module_index(void **state)
+{
+	char dep[4200], *text;
+
+	(void)state;
+	lose_level1_decision(NULL);
+	snprintf(dep, sizeof(dep), "%s/lib/modules/" KVER "/modules.dep", root);
+	assert_int_equal(unlink(dep), 0);
 	boot_rootfs();
 	text = get(QUARANTINE_ACTIVE_FILE);
 	assert_non_null(text);
 	assert_string_equal(text, "badsec 1 1\n");
 	free(text);
 	assert_true(exists("/opt/othersec/bin/otherd"));
-	text = get("/run/modprobe.d/lifeline.conf");
+}
+
+/* A lost panic pick of the component whose modules are a pattern: that
+ * component alone, as the panic log said (not the recency pick). */
+static void test_lost_panic_pick_of_a_pattern_component(void **state)
+{
+	static const char oops[] =
+	    "Oops#1 Part1\n"
+	    "<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	    "<4>[    9.120100] Modules linked in: badsec_net(OE+) badsec_core(OE) efi_pstore\n"
+	    "<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      "
+	    "6.1.0-27-amd64 #1  Debian 6.1.115-1\n"
+	    "<4>[    9.120300] RIP: 0010:badsec_net_open+0x5/0x10 [badsec_net]\n"
+	    "<4>[    9.120400] Call Trace:\n"
+	    "<4>[    9.120500]  <TASK>\n"
+	    "<4>[    9.120600]  badsec_net_init+0x9d/0x1000 [badsec_net]\n"
+	    "<4>[    9.120700]  do_one_initcall+0x56/0x220\n"
+	    "<4>[    9.120800]  </TASK>\n"
+	    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
+	struct history h;
+	char *text;
+
+	(void)state;
+	/* othersec changed last: a recency pick would take it */
+	lose_level1_decision(oops);
+	age("/opt/othersec/bin/otherd", 10);
+	boot_rootfs();
+	text = get(QUARANTINE_ACTIVE_FILE);
 	assert_non_null(text);
-	assert_null(strstr(text, "othersec"));
+	assert_string_equal(text, "badsec 1 1\n");
 	free(text);
+	assert_true(exists("/opt/othersec/bin/otherd"));
 	h = read_history();
 	assert_int_equal(h.n, 1);
 	assert_string_equal(h.entries[0].action, "recover-decision");
-	assert_non_null(strstr(h.entries[0].reason, "never reached the root"));
-	assert_non_null(strstr(h.entries[0].reason, "; no panic log and no last good boot: "
-	                                            "badsec changed most recently"));
+	assert_null(strstr(h.entries[0].reason, "most recently"));
 	history_done(&h);
 }
 
@@ -878,6 +998,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_empty_last_good_diff_picks_nothing, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_lost_decision_is_finished_by_recency, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_decision_without_the_root_module_index, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_panic_pick_of_a_pattern_component, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_shows_the_level1_pick, setup, teardown),
 	};

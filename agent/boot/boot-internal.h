@@ -22,9 +22,19 @@ char *boot_kernel_release(const struct boot_opts *o);
 
 /* Level 1 without a panic-log suspect: the components changed since the
  * last good inventory (content rolled back where it can be), into
- * rs->quarantine and rs->reason; lines for the history into *files. */
+ * rs->quarantine and rs->reason; lines for the history into *files. With
+ * no last good inventory and no panic log at all (rs->evidence empty):
+ * boot_pick_by_recency(). */
 void boot_pick_by_inventory(const struct boot_opts *o, const struct component_set *set,
                             struct runstate *rs, char ***files);
+/* Level 1 with no panic log and no last good inventory: the component(s)
+ * changed most recently (recency.h) into rs->quarantine, the reason
+ * ("no panic log and no last good boot: badsec changed most recently
+ * (...)") into rs->reason, one evidence line per component. Returns true
+ * when something was picked; rs is left as it was otherwise (but for the
+ * evidence lines). */
+bool boot_pick_by_recency(const struct boot_opts *o, const struct component_set *set,
+                          struct runstate *rs);
 /* Level 3: the out-of-tree module files and their names. */
 void boot_pick_out_of_tree(const struct boot_opts *o, struct runstate *rs);
 /* Whether this boot must finish an earlier boot's decision that never

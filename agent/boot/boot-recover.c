@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The picks the rootfs phase makes on the root (inventory diff at level 1,
- * out-of-tree modules at level 3), and finishing a decision an earlier
- * boot made but a power cut kept off the root.
+ * The picks the rootfs phase makes on the root (inventory diff or recency
+ * at level 1, out-of-tree modules at level 3), and finishing a decision an
+ * earlier boot made but a power cut kept off the root.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +29,7 @@
 #include "efi/store.h"
 #include "agent/decision/history.h"
 #include "agent/inventory/inventory.h"
+#include "agent/inventory/recency.h"
 #include "agent/crash/pstore.h"
 #include "agent/quarantine/quarantine.h"
 #include "agent/report/report.h"
@@ -49,6 +50,48 @@ char *boot_kernel_release(const struct boot_opts *o)
 	return uname(&u) >= 0 ? strdup(u.release) : NULL;
 }
 
+/* Level 1 with no panic log at all and no last good inventory (a product
+ * that hangs the machine from its first boot after install): the
+ * component(s) changed most recently (recency.h), so the level
+ * quarantines something; any other component is left alone (its modules
+ * unblocked on the real root, its units not masked, its files where they
+ * are). */
+bool boot_pick_by_recency(const struct boot_opts *o, const struct component_set *set,
+                          struct runstate *rs)
+{
+	_cleanup_free_ char *kver = boot_kernel_release(o), *what = NULL, *why = NULL, *list = NULL;
+	_cleanup_recency_free_ struct recency *rec = NULL;
+	_cleanup_strv_free_ char **ids = NULL, **lines = NULL;
+	int r;
+
+	r = recency_scan(o->root, set, kver, recency_clock_ns(), &rec);
+	if (r >= 0)
+		r = recency_pick(rec, RECENCY_WINDOW_NS, &ids);
+	if (r >= 0)
+		r = recency_explain(rec, ids, &what, &lines);
+	if (r < 0) {
+		log_error_errno(r, "Failed to rank the components by their last change: %m; "
+		                   "nothing picked at level 1");
+		return false;
+	}
+	STRV_FOREACH (l, lines)
+		(void)strv_extend(&rs->evidence, *l);
+	if (!ids) {
+		log_warning("no panic log, no last good boot, and no file of any component on "
+		            "this machine: nothing to pick at level 1");
+		return false;
+	}
+	if (asprintf(&why, "no panic log and no last good boot: %s", what) < 0)
+		return false;
+	list = strv_join(ids, " ");
+	log_warning("safe mode level 1: quarantining %s: %s", strempty(list), why);
+	strv_free(rs->quarantine);
+	rs->quarantine = TAKE_PTR(ids);
+	free(rs->reason);
+	rs->reason = TAKE_PTR(why);
+	return true;
+}
+
 /* Level 1 with no panic-log suspect (docs/design.md): the components whose
  * files differ from the last good inventory, most recently changed first.
  * A changed content file is rolled back to its cached last-good copy; a
@@ -57,7 +100,11 @@ char *boot_kernel_release(const struct boot_opts *o)
  * the active list on the root; their modules reach /run/modprobe.d
  * through it before the real root's udev runs. The state record is not
  * written again: the init phase already blocked every component's modules
- * for the initramfs (boot_phase_init()). */
+ * for the initramfs (boot_phase_init()). With no last good inventory: the
+ * recency pick when there was no panic log at all (rs->evidence empty),
+ * else nothing (a panic log that names no component points away from
+ * them all; level 2 follows if the loop goes on). A last good inventory
+ * with nothing changed since picks nothing either. */
 void boot_pick_by_inventory(const struct boot_opts *o, const struct component_set *set,
                             struct runstate *rs, char ***files)
 {
@@ -67,10 +114,19 @@ void boot_pick_by_inventory(const struct boot_opts *o, const struct component_se
 	int r;
 
 	r = inventory_load(o->root, &lg);
+	if (r < 0 && strv_length(rs->evidence) == 0) {
+		if (r != -ENOENT)
+			log_warning("last-good inventory unusable (%s): treated as none",
+			            strerror(-r));
+		(void)boot_pick_by_recency(o, set, rs);
+		return;
+	}
 	if (r < 0) {
-		log_warning(
-		    "no panic log and no last-good inventory (%s): nothing to pick at level 1",
-		    r == -ENOENT ? "never blessed" : strerror(-r));
+		/* a panic log that names no component points away from them
+		 * all: no recency pick (suspects.h) */
+		log_warning("the panic log names no configured component and there is no "
+		            "last-good inventory (%s): nothing to pick at level 1",
+		            r == -ENOENT ? "never blessed" : strerror(-r));
 		return;
 	}
 	if (inventory_take(o->root, set, lg, &now) < 0 || inventory_diff(lg, now, &d) < 0 ||
@@ -164,12 +220,23 @@ bool boot_decision_lost(const struct runstate *rs, const struct quarantine_entry
 	return true;
 }
 
+/* Whether one of c's modules, name or pattern, matches a name in l. */
+static bool component_has_module_in(const struct component *c, char **l)
+{
+	STRV_FOREACH (m, c->modules)
+		STRV_FOREACH (n, l)
+			if (module_name_match(*m, *n))
+				return true;
+	return false;
+}
+
 /* The lost decision again, from what the record kept: the components
  * whose modules it blocks (level 1 with a panic-log suspect), every
  * component (level 2 and up), and at level 3 the out-of-tree pseudo
  * component and the modules no component owns. Level 1 whose record
- * blocks every component's modules (more than one component) or none
- * was the inventory pick (boot_phase_init()): it is made again here, as
+ * blocks none, or the modules of more than one component, was the
+ * inventory pick (boot_phase_init() blocks every component's modules
+ * then; a panic pick names one component): it is made again here, as
  * the escalating boot would have. */
 void boot_rebuild_decision(const struct boot_opts *o, const struct component_set *set,
                            struct runstate *rs, char ***files)
@@ -188,12 +255,13 @@ void boot_rebuild_decision(const struct boot_opts *o, const struct component_set
 		else if (!c && rs->level >= 3 && !strv_contains(rs->extra_modules, *m))
 			(void)strv_extend(&rs->extra_modules, *m);
 	}
+	/* the components with a module in the record, by the same match
+	 * as components_find_module() (a `badsec*` pattern counts, resolved
+	 * to names by the initramfs's module index when it was written): the
+	 * root's own index is not needed */
 	for (size_t i = 0; i < set->n; i++)
-		STRV_FOREACH (m, set->items[i].modules)
-			if (!strpbrk(*m, "*?[")) {
-				with_modules++;
-				break;
-			}
+		if (component_has_module_in(&set->items[i], rs->blocked))
+			with_modules++;
 
 	if (rs->level >= 2)
 		boot_all_component_ids(set, &rs->quarantine);

@@ -30,7 +30,6 @@
 #include "efi/store.h"
 #include "agent/decision/history.h"
 #include "agent/inventory/inventory.h"
-#include "agent/inventory/recency.h"
 #include "agent/crash/pstore.h"
 #include "agent/quarantine/quarantine.h"
 #include "agent/report/report.h"
@@ -180,59 +179,6 @@ static char **root_blocked_modules(const struct boot_opts *o, const struct compo
 		log_error("Out of memory computing the blocked modules");
 	module_index_done(&idx);
 	return l;
-}
-
-/* Whether a last good inventory is there to diff against (one that does
- * not load, damaged or of an unknown version, is none: inventory.h). */
-static bool have_last_good(const struct boot_opts *o)
-{
-	_cleanup_inventory_free_ struct inventory *lg = NULL;
-
-	return inventory_load(o->root, &lg) >= 0;
-}
-
-/* Level 1 with no panic log at all and no last good inventory (a product
- * that hangs the machine from its first boot after install): the
- * component(s) changed most recently (recency.h), so the level
- * quarantines something; any other component is left alone (its modules
- * unblocked below, its units not masked, its files where they are).
- * lead starts the reason, then "badsec changed most recently (...)".
- * Returns true when something was picked. */
-static bool pick_by_recency(const struct boot_opts *o, const struct component_set *set,
-                            struct runstate *rs, const char *lead)
-{
-	_cleanup_free_ char *kver = boot_kernel_release(o), *what = NULL, *why = NULL, *list = NULL;
-	_cleanup_recency_free_ struct recency *rec = NULL;
-	_cleanup_strv_free_ char **ids = NULL, **lines = NULL;
-	int r;
-
-	r = recency_scan(o->root, set, kver, recency_clock_ns(), &rec);
-	if (r >= 0)
-		r = recency_pick(rec, RECENCY_WINDOW_NS, &ids);
-	if (r >= 0)
-		r = recency_explain(rec, ids, &what, &lines);
-	if (r < 0) {
-		log_error_errno(r, "Failed to rank the components by their last change: %m; "
-		                   "nothing picked at level 1");
-		return false;
-	}
-	STRV_FOREACH (l, lines)
-		(void)strv_extend(&rs->evidence, *l);
-	if (!ids) {
-		log_warning("no panic log, no last good boot, and no file of any component on "
-		            "this machine: nothing to pick at level 1");
-		return false;
-	}
-	if (asprintf(&why, "%s%s: %s", strempty(lead), "no panic log and no last good boot", what) <
-	    0)
-		return false;
-	list = strv_join(ids, " ");
-	log_warning("safe mode level 1: quarantining %s: %s", strempty(list), why);
-	strv_free(rs->quarantine);
-	rs->quarantine = TAKE_PTR(ids);
-	free(rs->reason);
-	rs->reason = TAKE_PTR(why);
-	return true;
 }
 
 static void record_history(const struct boot_opts *o, const struct runstate *rs, const char *action,
@@ -419,27 +365,11 @@ static int rootfs_phase(const struct boot_opts *o)
 		    "boot and never recorded on the root; finishing it now",
 		    rs.level, rs.generation);
 		boot_rebuild_decision(o, &set, &rs, &files);
-		/* the lost boot's panic log, if any, went with its /run: the
-		 * recency pick when there is no last good inventory either */
-		if (rs.level == 1 && strv_length(rs.quarantine) == 0 && !have_last_good(o)) {
-			_cleanup_free_ char *lead = NULL;
-
-			if (asprintf(&lead, "%s; ", strempty(rs.reason)) >= 0)
-				(void)pick_by_recency(o, &set, &rs, lead);
-		}
 	}
 	/* Level 1 without a panic-log suspect: what changed since the last
-	 * good boot; with no panic log at all (no evidence line from the init
-	 * phase) and no last good inventory, what changed most recently. A
-	 * panic log that names no component, or a last good inventory with
-	 * nothing changed since, points away from the components: level 1
-	 * then picks nothing, level 2 follows if the loop goes on. */
-	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0) {
-		if (strv_length(rs.evidence) == 0 && !have_last_good(o))
-			(void)pick_by_recency(o, &set, &rs, NULL);
-		else
-			boot_pick_by_inventory(o, &set, &rs, &files);
-	}
+	 * good boot, else what changed most recently (boot-internal.h). */
+	if (escalate && rs.level == 1 && strv_length(rs.quarantine) == 0)
+		boot_pick_by_inventory(o, &set, &rs, &files);
 	if (escalate && rs.level >= 3)
 		boot_pick_out_of_tree(o, &rs);
 	if (escalate) {

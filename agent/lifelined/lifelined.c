@@ -16,7 +16,9 @@
  *   - systemd's signals (StartupFinished, JobRemoved, a unit's
  *     PropertiesChanged) while the boot is not blessed: the system state
  *     is judged again 1 s after the last of a burst, never on a clock;
- *   - the heartbeat timer, the command poll timer ([commands] url only),
+ *   - the heartbeat timer, the command poll timer ([commands] url only:
+ *     the first poll at a random time within one poll_interval, each next
+ *     one when the last poll's worker says, daemon_poll_next_at()),
  *     the spool's retry timer (only while reports wait, at the back-off);
  *   - rtnetlink route/address events and SIGUSR1: "the network may be up",
  *     the spool is sent at once (safe mode: report <= 5 s after
@@ -51,6 +53,7 @@
 #include <unistd.h>
 
 #include "agent/boot/bless.h"
+#include "agent/command/command.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
 #include "agent/report/spool.h"
@@ -276,6 +279,16 @@ static void on_worker_done(struct daemon *d, int status)
 		d->net_retries--;
 		arm(d->net_timer, now_usec() + 2 * USEC_PER_SEC);
 	}
+	/* Fleet commands: the next poll when the poller says (jitter after a
+	 * poll, back-off and Retry-After after a failed one). A poll that
+	 * came due while this worker ran waits for that time too. */
+	if (jobs & JOB_POLL) {
+		uint64_t at =
+		    daemon_poll_next_at(d->cfg.commands_poll_interval, now_usec() / 1000, &ds);
+
+		arm(d->poll_timer, at * 1000);
+		d->pending &= ~(unsigned)JOB_POLL;
+	}
 	/* Reports left in the spool: try again when the back-off says. */
 	if (d->cfg.report_url && *d->cfg.report_url && ds.spooled > 0) {
 		uint64_t at = ds.backoff.next_attempt * USEC_PER_SEC,
@@ -480,7 +493,9 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct daemon *d = userdata;
 
-	arm(s, usec + (uint64_t)d->cfg.commands_poll_interval * USEC_PER_SEC);
+	/* Set again when the worker is done, from what the poll said; this
+	 * one only keeps polling alive should no worker ever report. */
+	arm(s, usec + command_poll_delay(d->cfg.commands_poll_interval, 0, -1) * 1000);
 	want(d, JOB_POLL | JOB_FLUSH);
 	return 0;
 }
@@ -710,9 +725,15 @@ int main(int argc, char **argv)
 	 * sent at once; then heartbeats and command polls on their timers. */
 	arm(d.heartbeat_timer, now_usec() + (uint64_t)d.cfg.report_heartbeat * USEC_PER_SEC);
 	if (d.cfg.commands_url && *d.cfg.commands_url) {
+		struct daemon_state ds;
+
+		/* at a random time within the first interval: a fleet that
+		 * powers on together does not poll together */
+		if (daemon_state_read(d.root, &ds) < 0)
+			memset(&ds, 0, sizeof(ds));
 		arm(d.poll_timer,
-		    now_usec() + (uint64_t)d.cfg.commands_poll_interval * USEC_PER_SEC);
-		d.pending |= JOB_POLL;
+		    daemon_poll_first_at(d.cfg.commands_poll_interval, now_usec() / 1000, &ds) *
+		        1000);
 	}
 	d.pending |= JOB_START;
 	judge(&d);

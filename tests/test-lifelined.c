@@ -34,6 +34,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "agent/boot/survived.h"
 #include "agent/lifelined/daemon-state.h"
 #include "agent/decision/history.h"
 #include "agent/report/spool.h"
@@ -347,7 +348,8 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 	assert_int_equal(worker("no-such-job"), 2);
 }
 
-/* count_clean_reboots = no: the shutdown job marks the record. */
+/* count_clean_reboots = no: the shutdown job marks the record; and it
+ * writes a survival the survived step could not. */
 static void test_worker_records_a_clean_shutdown(void **state)
 {
 	(void)state;
@@ -356,6 +358,17 @@ static void test_worker_records_a_clean_shutdown(void **state)
 	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
 	assert_int_equal(worker("clean-shutdown"), 0);
 	assert_int_not_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_int_equal(load_record().failures, 1);
+
+	/* a survival whose write was lost (the survived step's pending mark):
+	 * written at shutdown, count_clean_reboots or not */
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n", 0644);
+	save_record(3);
+	put(SURVIVED_PENDING_FILE, "boot_seq=0\n", 0644);
+	assert_int_equal(worker("clean-shutdown"), 0);
+	assert_int_equal(load_record().failures, 0);
+	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_false(tu_exists(root, SURVIVED_PENDING_FILE));
 }
 
 static void test_daemon_state_round_trip(void **state)

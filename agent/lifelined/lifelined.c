@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "agent/boot/bless.h"
+#include "agent/boot/survived.h"
 #include "agent/command/command.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
@@ -586,14 +587,19 @@ static int add_timer(struct daemon *d, sd_event_source **ret, sd_event_time_hand
 	return r;
 }
 
-/* At shutdown: with count_clean_reboots=no, a clean shutdown is recorded
- * (by the worker: it needs the state store). Synchronous: we are stopping. */
+/* At shutdown: with count_clean_reboots=no, a clean shutdown is recorded,
+ * and a survival whose write was lost (agent/boot/survived.h) is written
+ * (by the worker: it needs the state store). Synchronous: we are stopping.
+ * The shutdown step of agent/boot does both without lifelined; this is a
+ * second chance, not the only one. */
 static void record_clean_shutdown(struct daemon *d)
 {
-	_cleanup_free_ char *st = NULL;
+	_cleanup_free_ char *st = NULL, *pending = path_under_root(d->root, SURVIVED_PENDING_FILE);
 	pid_t pid;
 
-	if (d->cfg.count_clean_reboots || !d->bus)
+	if (d->cfg.count_clean_reboots && !(pending && access(pending, F_OK) == 0))
+		return;
+	if (!d->bus)
 		return;
 	st = system_state(d->bus);
 	if (!streq_ptr(st, "stopping"))

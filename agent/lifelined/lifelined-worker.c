@@ -142,9 +142,9 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 /* At shutdown (lifelined asks only when systemd says the system is
  * stopping): with count_clean_reboots=no the clean shutdown is marked so
  * that the next boot does not count this one as failed, and a survival
- * whose write was lost (survived.h) is written now. The shutdown step of
- * agent/boot does the same without lifelined; whichever comes second
- * finds nothing left to write. */
+ * whose write was lost (survived.h) is written now: boot_phase_shutdown(),
+ * which a unit of its own can also run without lifelined; whichever
+ * comes second finds nothing left to write. */
 static int mark_clean_shutdown(void)
 {
 	struct survived_retry retry = SURVIVED_RETRY_SHUTDOWN;

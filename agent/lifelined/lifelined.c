@@ -590,8 +590,8 @@ static int add_timer(struct daemon *d, sd_event_source **ret, sd_event_time_hand
 /* At shutdown: with count_clean_reboots=no, a clean shutdown is recorded,
  * and a survival whose write was lost (agent/boot/survived.h) is written
  * (by the worker: it needs the state store). Synchronous: we are stopping.
- * The shutdown step of agent/boot does both without lifelined; this is a
- * second chance, not the only one. */
+ * It runs boot_phase_shutdown() (agent/boot/survived.h), which a unit of
+ * its own can run without lifelined. */
 static void record_clean_shutdown(struct daemon *d)
 {
 	_cleanup_free_ char *st = NULL, *pending = path_under_root(d->root, SURVIVED_PENDING_FILE);

@@ -831,6 +831,53 @@ static void test_blessing_follows_systemd_signals(void **state)
 	fake_bus_stop();
 }
 
+/* A boot that survived but whose survived step could not write the
+ * record (its pending mark in /run/lifeline): lifelined, stopped while
+ * systemd says "stopping", has its worker write failures = 0, with
+ * count_clean_reboots = yes too (before, it ran a worker at shutdown only
+ * for count_clean_reboots = no). Not stopping (a restart): nothing. And
+ * with count_clean_reboots = no the clean shutdown is marked. */
+static void test_daemon_writes_a_lost_survival_at_shutdown(void **state)
+{
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nstable_after = 86400\n", 0644);
+	save_record(3);
+	put(SURVIVED_PENDING_FILE, "boot_seq=0\n", 0644);
+	if (!fake_bus_start())
+		skip();
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	wait_state_file();
+	tu_stop(&daemon_pid); /* "starting": not a shutdown */
+	assert_int_equal(load_record().failures, 3);
+	assert_true(tu_exists(root, SURVIVED_PENDING_FILE));
+
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	usleep(500000);
+	fake_say("stopping\n");
+	usleep(300000);
+	tu_stop(&daemon_pid);
+	assert_int_equal(load_record().failures, 0);
+	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_false(tu_exists(root, SURVIVED_PENDING_FILE));
+
+	/* count_clean_reboots = no, nothing pending: the clean shutdown is
+	 * marked (the daemon asked systemd's state after its loop had closed
+	 * the bus, and never marked it) */
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = efi\nstable_after = 86400\ncount_clean_reboots = no\n", 0644);
+	save_record(2);
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	usleep(500000);
+	tu_stop(&daemon_pid); /* the fake systemd still says "stopping" */
+	assert_int_not_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_int_equal(load_record().failures, 2);
+	fake_bus_stop();
+}
+
 /* Under systemd: READY=1, then WATCHDOG=1 from the event loop at half of
  * WatchdogSec= (here WATCHDOG_USEC = 1 s: every ~0.5 s) and nothing else
  * wakes it. */
@@ -984,6 +1031,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_blessing_follows_systemd_signals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_check_is_not_rerun_per_signal, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_writes_a_lost_survival_at_shutdown, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_watchdog_is_fed_from_the_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rtnetlink_event_sends_the_spool, setup, teardown),

@@ -101,6 +101,7 @@ struct daemon {
 	uint64_t bless_not_before; /* after a failed bless job: not before this (usec) */
 	unsigned net_retries;      /* quick retries left after the network came up */
 	char *last_why;
+	char *stop_state; /* systemd's SystemState when SIGTERM came */
 };
 
 static double uptime_seconds(void)
@@ -544,6 +545,19 @@ static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userda
 	return 0;
 }
 
+/* Stop. systemd's state is asked now: once the loop has exited the bus is
+ * closed (sd_bus_attach_event() closes it on the loop's exit), and
+ * record_clean_shutdown() needs to know whether the system is stopping. */
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)si;
+	if (!d->stop_state && d->bus)
+		d->stop_state = system_state(d->bus);
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -594,15 +608,12 @@ static int add_timer(struct daemon *d, sd_event_source **ret, sd_event_time_hand
  * its own can run without lifelined. */
 static void record_clean_shutdown(struct daemon *d)
 {
-	_cleanup_free_ char *st = NULL, *pending = path_under_root(d->root, SURVIVED_PENDING_FILE);
+	_cleanup_free_ char *pending = path_under_root(d->root, SURVIVED_PENDING_FILE);
 	pid_t pid;
 
 	if (d->cfg.count_clean_reboots && !(pending && access(pending, F_OK) == 0))
 		return;
-	if (!d->bus)
-		return;
-	st = system_state(d->bus);
-	if (!streq_ptr(st, "stopping"))
+	if (!streq_ptr(d->stop_state, "stopping"))
 		return;
 	pid = spawn_worker(d, 0);
 	if (pid > 0)
@@ -702,8 +713,8 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the event loop: %m");
 		goto out;
 	}
-	(void)sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
-	(void)sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
+	(void)sd_event_add_signal(d.event, NULL, SIGTERM, on_sigterm, &d);
+	(void)sd_event_add_signal(d.event, NULL, SIGINT, on_sigterm, &d);
 	(void)sd_event_add_signal(d.event, NULL, SIGUSR1, on_sigusr1, &d);
 	/* WATCHDOG=1 from the loop itself, at half of WatchdogSec= */
 	(void)sd_event_set_watchdog(d.event, true);
@@ -767,6 +778,7 @@ out:
 	sd_bus_flush_close_unref(d.bus);
 	sd_event_unref(d.event);
 	free(d.last_why);
+	free(d.stop_state);
 	free(d.worker_path);
 	config_done(&d.cfg);
 	return r < 0 ? 1 : r;

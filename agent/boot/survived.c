@@ -125,11 +125,15 @@ int survived_record_update(const struct lifeline_config *cfg, unsigned what,
 
 	for (unsigned i = 0; i < tries; i++) {
 		if (i > 0) {
+			struct timespec ts = {.tv_sec = (time_t)(delay_ms / 1000),
+			                      .tv_nsec = (long)(delay_ms % 1000) * 1000000L};
+
 			log_warning_errno(r,
 			                  "Failed to update the state record (try %u of %u), "
 			                  "again in %llu ms: %m",
 			                  i, tries, (unsigned long long)delay_ms);
-			(void)usleep((useconds_t)(delay_ms * 1000));
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
 			delay_ms *= 2;
 		}
 		/* loaded afresh each time: what another writer (a clear, a

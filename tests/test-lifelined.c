@@ -6,7 +6,8 @@
  * never wakes up by itself; the spool goes out at start and at once when
  * the network comes up (SIGUSR1, as an rtnetlink event), back-off or not;
  * the worker's bless job runs check.d and resets the failure counter; the
- * daemon state file survives odd text.
+ * daemon state file survives odd text; fleet commands are polled at the
+ * poller's times (random first poll, Retry-After honoured).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +34,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "agent/boot/survived.h"
 #include "agent/lifelined/daemon-state.h"
 #include "agent/decision/history.h"
 #include "agent/report/spool.h"
@@ -346,7 +348,8 @@ static void test_worker_bless_runs_checks_then_resets_failures(void **state)
 	assert_int_equal(worker("no-such-job"), 2);
 }
 
-/* count_clean_reboots = no: the shutdown job marks the record. */
+/* count_clean_reboots = no: the shutdown job marks the record; and it
+ * writes a survival the survived step could not. */
 static void test_worker_records_a_clean_shutdown(void **state)
 {
 	(void)state;
@@ -355,6 +358,17 @@ static void test_worker_records_a_clean_shutdown(void **state)
 	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
 	assert_int_equal(worker("clean-shutdown"), 0);
 	assert_int_not_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_int_equal(load_record().failures, 1);
+
+	/* a survival whose write was lost (the survived step's pending mark):
+	 * written at shutdown, count_clean_reboots or not */
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\n", 0644);
+	save_record(3);
+	put(SURVIVED_PENDING_FILE, "boot_seq=0\n", 0644);
+	assert_int_equal(worker("clean-shutdown"), 0);
+	assert_int_equal(load_record().failures, 0);
+	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_false(tu_exists(root, SURVIVED_PENDING_FILE));
 }
 
 static void test_daemon_state_round_trip(void **state)
@@ -365,6 +379,7 @@ static void test_daemon_state_round_trip(void **state)
 	                                     .last_status = 503},
 	                         .spooled = 2,
 	                         .poll_error = -111,
+	                         .poll_next_ms = 123456789012ULL,
 	                         .blessed = true},
 	                    b;
 	char p[4096];
@@ -380,6 +395,7 @@ static void test_daemon_state_round_trip(void **state)
 	assert_int_equal(b.backoff.last_status, 503);
 	assert_int_equal(b.spooled, 2);
 	assert_int_equal(b.poll_error, -111);
+	assert_true(b.poll_next_ms == 123456789012ULL);
 	assert_true(b.blessed);
 	assert_memory_equal(b.poller.seen[0], a.poller.seen[0], 65);
 	assert_string_equal(b.poller.seen[1], "");
@@ -391,6 +407,153 @@ static void test_daemon_state_round_trip(void **state)
 	assert_int_equal(daemon_state_read(root, &b), 0);
 	assert_int_equal(b.backoff.failures, 0);
 	assert_false(b.blessed);
+}
+
+/* The poll timer's times, from the poller's schedule (command.h): the
+ * first poll at a random time within one interval, never before a time a
+ * previous lifelined of this boot was given; after a poll, the time its
+ * worker left (a Retry-After of 120 s: not before 120 s), or one interval
+ * with its jitter when the worker said nothing. */
+static void test_poll_timer_follows_the_pollers_schedule(void **state)
+{
+	struct daemon_state ds = {0};
+	const uint64_t now = 5000000, P = 300000;
+	uint64_t at, lo = UINT64_MAX, hi = 0;
+
+	(void)state;
+	for (int i = 0; i < 2000; i++) {
+		at = daemon_poll_first_at(300, now, &ds);
+		assert_true(at >= now && at < now + P);
+		lo = MIN(lo, at);
+		hi = MAX(hi, at);
+	}
+	/* spread over the interval, not one fixed delay */
+	assert_true(lo < now + P / 10);
+	assert_true(hi > now + P - P / 10);
+	/* a back-off from before a restart still holds */
+	ds.poll_next_ms = now + 7200000;
+	assert_true(daemon_poll_first_at(300, now, &ds) == now + 7200000);
+	ds.poll_next_ms = now - 1000; /* past: the random start */
+	assert_true(daemon_poll_first_at(300, now, &ds) < now + P);
+
+	/* after a poll: what the worker said */
+	ds.poll_next_ms = now + 120000 + 345;
+	assert_true(daemon_poll_next_at(300, now, &ds) == now + 120345);
+	/* nothing said (stale, absent): one interval, 0.9 .. 1.1 of it */
+	ds.poll_next_ms = now;
+	for (int i = 0; i < 200; i++) {
+		at = daemon_poll_next_at(300, now, &ds);
+		assert_true(at >= now + P - P / 10 && at <= now + P + P / 10);
+		at = daemon_poll_next_at(300, now, NULL);
+		assert_true(at >= now + P - P / 10 && at <= now + P + P / 10);
+	}
+}
+
+/* The GETs tests/collector.py logged so far (requests.log). */
+static int gets_logged(void)
+{
+	char p[4096], *t = NULL;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s/requests.log", recv_dir);
+	if (read_full_file(p, 1 << 20, &t, NULL) < 0)
+		return 0;
+	for (char *l = t; (l = strstr(l, "GET ")); l += 4)
+		n++;
+	free(t);
+	return n;
+}
+
+static void configure_commands(unsigned interval)
+{
+	char conf[512];
+
+	snprintf(conf, sizeof(conf),
+	         "[boot]\nstore = efi\nstable_after = 86400\n[commands]\n"
+	         "url = http://127.0.0.1:%d/fleet\npoll_interval = %u\n",
+	         collector_port, interval);
+	put("/etc/lifeline/lifeline.conf", conf, 0644);
+}
+
+/* The worker's poll job leaves the poller's next time in the daemon state:
+ * a 503 with Retry-After: 120 puts it at least 120 s after the poll (and
+ * at most a tenth and a second more), a 404 ("nothing for you") one
+ * interval later, 0.9 .. 1.1 of it. */
+static void test_worker_poll_leaves_the_next_poll_time(void **state)
+{
+	struct daemon_state ds;
+	uint64_t t0, t1;
+
+	(void)state;
+	collector_start("--get-status 503 --retry-after 120");
+	configure_commands(60);
+	t0 = daemon_now_ms();
+	assert_int_equal(worker("poll"), 0);
+	t1 = daemon_now_ms();
+	assert_int_equal(gets_logged(), 2);
+	assert_int_equal(daemon_state_read(root, &ds), 0);
+	assert_int_not_equal(ds.poll_error, 0);
+	assert_true(ds.poll_next_ms >= t0 + 120000);
+	assert_true(ds.poll_next_ms <= t1 + 120000 + 12000 + 1000);
+	/* and lifelined's timer is set to it */
+	assert_true(daemon_poll_next_at(60, t1, &ds) == ds.poll_next_ms);
+	tu_stop(&collector_pid);
+
+	assert_int_equal(tu_rm_rf(recv_dir), 0);
+	collector_start(NULL); /* serves nothing: 404 */
+	configure_commands(60);
+	t0 = daemon_now_ms();
+	assert_int_equal(worker("poll"), 0);
+	t1 = daemon_now_ms();
+	assert_int_equal(gets_logged(), 2);
+	assert_int_equal(daemon_state_read(root, &ds), 0);
+	assert_int_equal(ds.poll_error, 0);
+	assert_true(ds.poll_next_ms >= t0 + 54000);
+	assert_true(ds.poll_next_ms <= t1 + 66000);
+}
+
+/* The real daemon, poll_interval = 2 s: the first poll comes within the
+ * first interval, and after a 503 with Retry-After: 120 no other poll
+ * comes (the fixed interval polled again every 2 s); against a server that
+ * answers, the polls go on every 1.8 .. 2.2 s. */
+static void test_daemon_polls_at_the_pollers_times(void **state)
+{
+	double t0;
+	int n;
+
+	(void)state;
+	save_record(0);
+	collector_start("--get-status 503 --retry-after 120");
+	configure_commands(2);
+	t0 = now_s();
+	daemon_start();
+	while (gets_logged() < 2 && now_s() - t0 < 5)
+		usleep(20000);
+	assert_int_equal(gets_logged(), 2);
+	assert_true(now_s() - t0 < 3.0);
+	sleep(5);
+	n = gets_logged();
+	if (n != 2)
+		fail_msg("%d GETs: polled again before the server's Retry-After", n);
+	tu_stop(&daemon_pid);
+	tu_stop(&collector_pid);
+
+	{
+		char cmd[8192];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s%s' '%s/var/lib/lifeline/command-poll'",
+		         recv_dir, root, DAEMON_STATE_FILE, root);
+		assert_int_equal(system(cmd), 0);
+	}
+	collector_start(NULL);
+	configure_commands(2);
+	daemon_start();
+	sleep(6);
+	n = gets_logged();
+	/* first in [0, 2), then every [1.8, 2.2]: 2 to 4 polls in 6 s */
+	if (n < 4 || n > 8)
+		fail_msg("%d GETs in 6 s at poll_interval = 2", n);
+	assert_int_equal(n % 2, 0);
 }
 
 /* ProtectSystem=strict: the generator opens exactly the directories of
@@ -668,6 +831,53 @@ static void test_blessing_follows_systemd_signals(void **state)
 	fake_bus_stop();
 }
 
+/* A boot that survived but whose survived step could not write the
+ * record (its pending mark in /run/lifeline): lifelined, stopped while
+ * systemd says "stopping", has its worker write failures = 0, with
+ * count_clean_reboots = yes too (before, it ran a worker at shutdown only
+ * for count_clean_reboots = no). Not stopping (a restart): nothing. And
+ * with count_clean_reboots = no the clean shutdown is marked. */
+static void test_daemon_writes_a_lost_survival_at_shutdown(void **state)
+{
+	(void)state;
+	put("/etc/lifeline/lifeline.conf", "[boot]\nstore = efi\nstable_after = 86400\n", 0644);
+	save_record(3);
+	put(SURVIVED_PENDING_FILE, "boot_seq=0\n", 0644);
+	if (!fake_bus_start())
+		skip();
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	wait_state_file();
+	tu_stop(&daemon_pid); /* "starting": not a shutdown */
+	assert_int_equal(load_record().failures, 3);
+	assert_true(tu_exists(root, SURVIVED_PENDING_FILE));
+
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	usleep(500000);
+	fake_say("stopping\n");
+	usleep(300000);
+	tu_stop(&daemon_pid);
+	assert_int_equal(load_record().failures, 0);
+	assert_int_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_false(tu_exists(root, SURVIVED_PENDING_FILE));
+
+	/* count_clean_reboots = no, nothing pending: the clean shutdown is
+	 * marked (the daemon asked systemd's state after its loop had closed
+	 * the bus, and never marked it) */
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nstore = efi\nstable_after = 86400\ncount_clean_reboots = no\n", 0644);
+	save_record(2);
+	setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1);
+	daemon_start();
+	unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+	usleep(500000);
+	tu_stop(&daemon_pid); /* the fake systemd still says "stopping" */
+	assert_int_not_equal(load_record().flags & STATE_FLAG_CLEAN_SHUTDOWN, 0);
+	assert_int_equal(load_record().failures, 2);
+	fake_bus_stop();
+}
+
 /* Under systemd: READY=1, then WATCHDOG=1 from the event loop at half of
  * WatchdogSec= (here WATCHDOG_USEC = 1 s: every ~0.5 s) and nothing else
  * wakes it. */
@@ -813,8 +1023,16 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_records_a_clean_shutdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_state_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_timer_follows_the_pollers_schedule, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_worker_poll_leaves_the_next_poll_time, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_polls_at_the_pollers_times, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_blessing_follows_systemd_signals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_check_is_not_rerun_per_signal, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_writes_a_lost_survival_at_shutdown, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_watchdog_is_fed_from_the_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rtnetlink_event_sends_the_spool, setup, teardown),

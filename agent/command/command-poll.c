@@ -2,8 +2,8 @@
 /* The daemon's command poller: conditional GETs of
  * <commands_url>/<machine-id>.cmd and all.cmd (the validators kept per URL
  * in the poller), new documents handed to command_process(), and the delay
- * until the next poll (jitter, back-off, Retry-After). The schedule is
- * described in command.h. */
+ * until the next poll (the schedule itself, described in command.h, is
+ * command-schedule.c's). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,54 +25,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
 
 #define FETCH_MAX (64 * 1024) /* past COMMAND_DOC_MAX: judged "too-long", not an error */
-
-/* ---- the schedule ---- */
-
-/* Uniform in [0, n) (n > 0). */
-static uint64_t random_below(uint64_t n)
-{
-	uint64_t x;
-
-	spool_random_bytes(&x, sizeof(x));
-	return n > 0 ? x % n : 0;
-}
-
-uint64_t command_poll_first_delay(unsigned interval_s)
-{
-	return random_below((uint64_t)interval_s * 1000);
-}
-
-uint64_t command_poll_delay(unsigned interval_s, unsigned failures, int64_t retry_after_s)
-{
-	uint64_t base = (uint64_t)interval_s * 1000, d, cap;
-
-	if (failures == 0)
-		/* [0.9, 1.1) of the interval: phases never line up again */
-		return base - base / 10 + random_below(base / 5 + 1);
-	/* doubling from the interval up to an hour (or the interval when it
-	 * is longer), then [1, 1.5) of that */
-	cap = base > (uint64_t)COMMAND_POLL_BACKOFF_MAX_S * 1000
-	          ? base
-	          : (uint64_t)COMMAND_POLL_BACKOFF_MAX_S * 1000;
-	d = base;
-	for (unsigned i = 1; i < failures && d < cap; i++)
-		d *= 2;
-	if (d > cap)
-		d = cap;
-	d += random_below(d / 2 + 1);
-	if (retry_after_s >= 0) {
-		uint64_t ra =
-		    (uint64_t)(retry_after_s > COMMAND_RETRY_AFTER_MAX_S ? COMMAND_RETRY_AFTER_MAX_S
-		                                                         : retry_after_s) *
-		    1000;
-
-		/* never before the server asked, spread over a tenth more */
-		ra += random_below(ra / 10 + 1000);
-		if (ra > d)
-			d = ra;
-	}
-	return d;
-}
 
 int64_t command_retry_after_parse(const char *v, int64_t now)
 {
@@ -348,11 +300,6 @@ static void state_save(const struct command_poller *p, const char *root)
 }
 
 static bool curl_ready;
-
-uint64_t command_poll_next_delay(const struct command_poller *p)
-{
-	return p->next_delay_ms;
-}
 
 int command_poll(struct command_poller *p, const char *root, const struct lifeline_config *cfg,
                  void (*keepalive)(void *userdata), void *userdata, int64_t now,

@@ -47,6 +47,8 @@ int daemon_reports(struct daemon_state *ds, const char *root, const struct lifel
 			log_warning_errno(r, "Fleet commands from %s not checked: %m",
 			                  cfg->commands_url);
 		ds->poll_error = r < 0 ? r : 0;
+		/* from the end of this poll: a Retry-After is never cut short */
+		ds->poll_next_ms = daemon_now_ms() + command_poll_next_delay(&ds->poller);
 		/* An applied command may have changed the mode. */
 		if (judged > 0)
 			(void)report_mode_change(root, cfg, _REPORT_EVENT_MAX, false);

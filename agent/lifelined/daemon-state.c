@@ -39,6 +39,8 @@ static int state_key(const char *l, char *v, void *userdata)
 		copy_hash(sp->poller.seen[1], v);
 	else if (streq(l, "poll_error"))
 		sp->poll_error = (int)strtol(v, NULL, 10);
+	else if (streq(l, "poll_next_ms"))
+		sp->poll_next_ms = strtoull(v, NULL, 10);
 	else if (streq(l, "blessed"))
 		sp->blessed = streq(v, "1");
 	else if (streq(l, "why"))
@@ -82,10 +84,11 @@ int daemon_state_write(const char *root, const struct daemon_state *s)
 	if (asprintf(&buf,
 	             "failures=%u\nnext_attempt=%" PRIu64 "\ndelay=%" PRIu64
 	             "\nlast_status=%ld\nspooled=%u\n"
-	             "seen0=%s\nseen1=%s\npoll_error=%d\nblessed=%d\nwhy=%s\n",
+	             "seen0=%s\nseen1=%s\npoll_error=%d\npoll_next_ms=%" PRIu64
+	             "\nblessed=%d\nwhy=%s\n",
 	             s->backoff.failures, s->backoff.next_attempt, s->backoff.delay,
 	             s->backoff.last_status, s->spooled, s->poller.seen[0], s->poller.seen[1],
-	             s->poll_error, s->blessed ? 1 : 0, why) < 0)
+	             s->poll_error, s->poll_next_ms, s->blessed ? 1 : 0, why) < 0)
 		return -ENOMEM;
 	slash = strrchr(p, '/');
 	*slash = 0;

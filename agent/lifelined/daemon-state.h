@@ -18,6 +18,9 @@
  *   spooled=3              reports waiting in the spool after the job
  *   seen0=<sha256> seen1=<sha256>   the command poller's last judged documents
  *   poll_error=-111        why the last command poll failed, or 0
+ *   poll_next_ms=1234567   CLOCK_BOOTTIME milliseconds: the next command poll
+ *                          is due then, not before (the poller's schedule:
+ *                          jitter, back-off, Retry-After); 0 none said
  *   blessed=1              the last bless job blessed the boot
  *   why=<text>             why the last bless job did not (a check's output)
  */
@@ -39,6 +42,7 @@ struct daemon_state {
 	unsigned spooled;
 	struct command_poller poller; /* seen0, seen1 */
 	int poll_error;
+	uint64_t poll_next_ms;
 	bool blessed;
 	char why[512];
 };
@@ -48,6 +52,23 @@ struct daemon_state {
 int daemon_state_read(const char *root, struct daemon_state *ret);
 /* Atomically (creating /run/lifeline). */
 int daemon_state_write(const char *root, const struct daemon_state *s);
+
+/* CLOCK_BOOTTIME in milliseconds (the clock of poll_next_ms). */
+uint64_t daemon_now_ms(void);
+
+/* When lifelined polls fleet commands (agent/lifelined/daemon-poll.c; the
+ * schedule is command_poll_first_delay() and command_poll_next_delay(),
+ * command.h), as CLOCK_BOOTTIME milliseconds; interval_s is [commands]
+ * poll_interval, ds the daemon state as the last worker left it (NULL:
+ * none).
+ * The first poll after lifelined starts: a random time within one
+ * interval, but not before a poll_next_ms a previous lifelined of this
+ * boot was given (a server's Retry-After outlives a restart). */
+uint64_t daemon_poll_first_at(unsigned interval_s, uint64_t now_ms, const struct daemon_state *ds);
+/* After a worker that polled: the poll_next_ms it left, when that is
+ * still ahead; else (the worker did not say: killed, could not start, an
+ * older worker) one interval with its jitter. */
+uint64_t daemon_poll_next_at(unsigned interval_s, uint64_t now_ms, const struct daemon_state *ds);
 
 /* The worker's report jobs (agent/lifelined/daemon-reports.c; not in
  * daemon-state.c, which lifelined links without libcurl), done in this
@@ -65,6 +86,7 @@ enum {
  * Returns the flush's result: 0, -EAGAIN backing off, -EBUSY another
  * process is flushing (then the next attempt is SPOOL_BACKOFF_MIN away),
  * or why the collector was not reached (ds->backoff says more). A failed
- * poll is in ds->poll_error. */
+ * poll is in ds->poll_error; after a poll ds->poll_next_ms says when the
+ * next one is due. */
 int daemon_reports(struct daemon_state *ds, const char *root, const struct lifeline_config *cfg,
                    unsigned jobs, uint64_t now);

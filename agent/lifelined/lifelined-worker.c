@@ -18,6 +18,7 @@
  *   flush           send the spool (heartbeat, poll and start flush too)
  *   force           flush now, whatever the back-off says (network came up)
  *   clean-shutdown  record a clean shutdown ([boot] count_clean_reboots=no)
+ *                   and a survival whose write was lost (agent/boot/survived.h)
  *
  * Jobs run in the order above. The spool's back-off, the poller's memory
  * and the bless verdict travel in /run/lifeline/daemon-state
@@ -32,6 +33,7 @@
 #include <time.h>
 
 #include "agent/boot/bless.h"
+#include "agent/boot/survived.h"
 #include "agent/conf/components.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
@@ -137,30 +139,18 @@ static int bless_now(const struct lifeline_config *cfg, struct daemon_state *ds)
 	return 0;
 }
 
-/* With count_clean_reboots=no, a clean shutdown is marked so that the next
- * boot does not count this one as failed. lifelined asks only when systemd
- * says the system is stopping. */
-static int mark_clean_shutdown(const struct lifeline_config *cfg)
+/* At shutdown (lifelined asks only when systemd says the system is
+ * stopping): with count_clean_reboots=no the clean shutdown is marked so
+ * that the next boot does not count this one as failed, and a survival
+ * whose write was lost (survived.h) is written now: boot_phase_shutdown(),
+ * which a unit of its own can also run without lifelined; whichever
+ * comes second finds nothing left to write. */
+static int mark_clean_shutdown(void)
 {
-	struct store *store = NULL;
-	struct state_record rec;
-	int r;
+	struct survived_retry retry = SURVIVED_RETRY_SHUTDOWN;
+	struct boot_opts o = {.root = arg_root};
 
-	if (cfg->count_clean_reboots)
-		return 0;
-	r = config_open_store(cfg, &store, NULL);
-	if (r < 0)
-		return log_warning_errno(r, "No state store, clean shutdown not recorded: %m");
-	r = store_load(store, &rec);
-	if (r >= 0) {
-		rec.flags |= STATE_FLAG_CLEAN_SHUTDOWN;
-		r = store_save(store, &rec);
-	}
-	store_free(store);
-	if (r < 0)
-		return log_warning_errno(r, "Failed to record the clean shutdown: %m");
-	log_info("clean shutdown recorded");
-	return 0;
+	return boot_phase_shutdown(&o, true, &retry);
 }
 
 static int reports(const struct lifeline_config *cfg, struct daemon_state *ds, unsigned jobs)
@@ -249,7 +239,7 @@ int main(int argc, char **argv)
 	                (heartbeat ? DAEMON_JOB_HEARTBEAT : 0) | (force ? DAEMON_JOB_FORCE : 0)) <
 	        0)
 		ret = 1;
-	if (shutdown && mark_clean_shutdown(&cfg) < 0)
+	if (shutdown && mark_clean_shutdown() < 0)
 		ret = 1;
 	if (spool_count(arg_root, &ds.spooled, NULL) < 0)
 		ds.spooled = 0;

@@ -16,7 +16,9 @@
  *   - systemd's signals (StartupFinished, JobRemoved, a unit's
  *     PropertiesChanged) while the boot is not blessed: the system state
  *     is judged again 1 s after the last of a burst, never on a clock;
- *   - the heartbeat timer, the command poll timer ([commands] url only),
+ *   - the heartbeat timer, the command poll timer ([commands] url only:
+ *     the first poll at a random time within one poll_interval, each next
+ *     one when the last poll's worker says, daemon_poll_next_at()),
  *     the spool's retry timer (only while reports wait, at the back-off);
  *   - rtnetlink route/address events and SIGUSR1: "the network may be up",
  *     the spool is sent at once (safe mode: report <= 5 s after
@@ -51,6 +53,8 @@
 #include <unistd.h>
 
 #include "agent/boot/bless.h"
+#include "agent/boot/survived.h"
+#include "agent/command/command.h"
 #include "agent/conf/config.h"
 #include "agent/lifelined/daemon-state.h"
 #include "agent/report/spool.h"
@@ -97,6 +101,7 @@ struct daemon {
 	uint64_t bless_not_before; /* after a failed bless job: not before this (usec) */
 	unsigned net_retries;      /* quick retries left after the network came up */
 	char *last_why;
+	char *stop_state; /* systemd's SystemState when SIGTERM came */
 };
 
 static double uptime_seconds(void)
@@ -275,6 +280,16 @@ static void on_worker_done(struct daemon *d, int status)
 	if ((jobs & JOB_FORCE) && ds.spooled > 0 && d->net_retries > 0) {
 		d->net_retries--;
 		arm(d->net_timer, now_usec() + 2 * USEC_PER_SEC);
+	}
+	/* Fleet commands: the next poll when the poller says (jitter after a
+	 * poll, back-off and Retry-After after a failed one). A poll that
+	 * came due while this worker ran waits for that time too. */
+	if (jobs & JOB_POLL) {
+		uint64_t at =
+		    daemon_poll_next_at(d->cfg.commands_poll_interval, now_usec() / 1000, &ds);
+
+		arm(d->poll_timer, at * 1000);
+		d->pending &= ~(unsigned)JOB_POLL;
 	}
 	/* Reports left in the spool: try again when the back-off says. */
 	if (d->cfg.report_url && *d->cfg.report_url && ds.spooled > 0) {
@@ -480,7 +495,9 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct daemon *d = userdata;
 
-	arm(s, usec + (uint64_t)d->cfg.commands_poll_interval * USEC_PER_SEC);
+	/* Set again when the worker is done, from what the poll said; this
+	 * one only keeps polling alive should no worker ever report. */
+	arm(s, usec + command_poll_delay(d->cfg.commands_poll_interval, 0, -1) * 1000);
 	want(d, JOB_POLL | JOB_FLUSH);
 	return 0;
 }
@@ -528,6 +545,19 @@ static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userda
 	return 0;
 }
 
+/* Stop. systemd's state is asked now: once the loop has exited the bus is
+ * closed (sd_bus_attach_event() closes it on the loop's exit), and
+ * record_clean_shutdown() needs to know whether the system is stopping. */
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)si;
+	if (!d->stop_state && d->bus)
+		d->stop_state = system_state(d->bus);
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -571,17 +601,19 @@ static int add_timer(struct daemon *d, sd_event_source **ret, sd_event_time_hand
 	return r;
 }
 
-/* At shutdown: with count_clean_reboots=no, a clean shutdown is recorded
- * (by the worker: it needs the state store). Synchronous: we are stopping. */
+/* At shutdown: with count_clean_reboots=no, a clean shutdown is recorded,
+ * and a survival whose write was lost (agent/boot/survived.h) is written
+ * (by the worker: it needs the state store). Synchronous: we are stopping.
+ * It runs boot_phase_shutdown() (agent/boot/survived.h), which a unit of
+ * its own can run without lifelined. */
 static void record_clean_shutdown(struct daemon *d)
 {
-	_cleanup_free_ char *st = NULL;
+	_cleanup_free_ char *pending = path_under_root(d->root, SURVIVED_PENDING_FILE);
 	pid_t pid;
 
-	if (d->cfg.count_clean_reboots || !d->bus)
+	if (d->cfg.count_clean_reboots && !(pending && access(pending, F_OK) == 0))
 		return;
-	st = system_state(d->bus);
-	if (!streq_ptr(st, "stopping"))
+	if (!streq_ptr(d->stop_state, "stopping"))
 		return;
 	pid = spawn_worker(d, 0);
 	if (pid > 0)
@@ -681,8 +713,8 @@ int main(int argc, char **argv)
 		log_error_errno(r, "Failed to start the event loop: %m");
 		goto out;
 	}
-	(void)sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
-	(void)sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
+	(void)sd_event_add_signal(d.event, NULL, SIGTERM, on_sigterm, &d);
+	(void)sd_event_add_signal(d.event, NULL, SIGINT, on_sigterm, &d);
 	(void)sd_event_add_signal(d.event, NULL, SIGUSR1, on_sigusr1, &d);
 	/* WATCHDOG=1 from the loop itself, at half of WatchdogSec= */
 	(void)sd_event_set_watchdog(d.event, true);
@@ -710,9 +742,15 @@ int main(int argc, char **argv)
 	 * sent at once; then heartbeats and command polls on their timers. */
 	arm(d.heartbeat_timer, now_usec() + (uint64_t)d.cfg.report_heartbeat * USEC_PER_SEC);
 	if (d.cfg.commands_url && *d.cfg.commands_url) {
+		struct daemon_state ds;
+
+		/* at a random time within the first interval: a fleet that
+		 * powers on together does not poll together */
+		if (daemon_state_read(d.root, &ds) < 0)
+			memset(&ds, 0, sizeof(ds));
 		arm(d.poll_timer,
-		    now_usec() + (uint64_t)d.cfg.commands_poll_interval * USEC_PER_SEC);
-		d.pending |= JOB_POLL;
+		    daemon_poll_first_at(d.cfg.commands_poll_interval, now_usec() / 1000, &ds) *
+		        1000);
 	}
 	d.pending |= JOB_START;
 	judge(&d);
@@ -740,6 +778,7 @@ out:
 	sd_bus_flush_close_unref(d.bus);
 	sd_event_unref(d.event);
 	free(d.last_why);
+	free(d.stop_state);
 	free(d.worker_path);
 	config_done(&d.cfg);
 	return r < 0 ? 1 : r;

@@ -6,6 +6,8 @@
  *   lifeline-early --phase=rootfs --root=DIR (init-bottom, real root at DIR)
  *   lifeline-early --phase=survived          (lifeline-survived.service, after
  *                                             [boot] stable_after)
+ *   lifeline-early --phase=shutdown [--clean] (lifeline-shutdown.service, at
+ *                                             shutdown)
  *   lifeline-early --initramfs-watchdog      (the initramfs hooks, at build time)
  *
  * It must never stop a boot: it always exits 0 unless the command line is
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/boot/boot.h"
+#include "agent/boot/survived.h"
 #include "agent/conf/config.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -30,7 +33,7 @@
 
 static void help(void)
 {
-	printf("Usage: lifeline-early --phase=init|rootfs [OPTIONS]\n"
+	printf("Usage: lifeline-early --phase=init|rootfs|survived|shutdown [OPTIONS]\n"
 	       "\n"
 	       "The early-boot half of lifeline, run from the initramfs.\n"
 	       "\n"
@@ -42,6 +45,10 @@ static void help(void)
 	       "                    quarantine on the root, save the crash texts\n"
 	       "  --phase=survived  the boot has been up [boot] stable_after seconds: reset\n"
 	       "                    the failure count, hand the boot watchdog back\n"
+	       "  --phase=shutdown  at shutdown: write a survival the survived step could not\n"
+	       "                    (failure count to 0); with --clean (a clean shutdown or\n"
+	       "                    reboot) and [boot] count_clean_reboots = no, record it\n"
+	       "  --clean           see --phase=shutdown\n"
 	       "  --root=DIR        root directory (init: \"/\"; rootfs: ${rootmnt})\n"
 	       "  --run-dir=DIR     state for later phases (default ROOT/run/lifeline;\n"
 	       "                    rootfs phase: /run/lifeline)\n"
@@ -111,12 +118,13 @@ int main(int argc, char **argv)
 	    {"test", no_argument, NULL, 't'},
 	    {"stderr", no_argument, NULL, 's'},
 	    {"initramfs-watchdog", no_argument, NULL, 'W'},
+	    {"clean", no_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
 	struct boot_opts o = {.root = "/", .real_system = true, .remount = true};
 	const char *phase = NULL;
-	bool to_stderr = false, watchdog_query = false;
+	bool to_stderr = false, watchdog_query = false, clean = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -143,6 +151,9 @@ int main(int argc, char **argv)
 		case 'W':
 			watchdog_query = true;
 			break;
+		case 'C':
+			clean = true;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -160,14 +171,19 @@ int main(int argc, char **argv)
 		return print_initramfs_watchdog(o.config_root ? o.config_root : o.root);
 	}
 	if (optind < argc || !phase ||
-	    (!streq(phase, "init") && !streq(phase, "rootfs") && !streq(phase, "survived"))) {
-		fprintf(stderr, "lifeline-early: --phase=init, --phase=rootfs or --phase=survived "
-		                "is required\n");
+	    (!streq(phase, "init") && !streq(phase, "rootfs") && !streq(phase, "survived") &&
+	     !streq(phase, "shutdown"))) {
+		fprintf(stderr, "lifeline-early: --phase=init, --phase=rootfs, --phase=survived or "
+		                "--phase=shutdown is required\n");
+		return 2;
+	}
+	if (clean && !streq(phase, "shutdown")) {
+		fprintf(stderr, "lifeline-early: --clean goes with --phase=shutdown only\n");
 		return 2;
 	}
 
-	/* the survived step runs as a service: its stderr is the journal */
-	if (!to_stderr && !streq(phase, "survived"))
+	/* the survived and shutdown steps run as services: stderr is the journal */
+	if (!to_stderr && !streq(phase, "survived") && !streq(phase, "shutdown"))
 		log_set_target(LOG_TARGET_KMSG);
 	else
 		log_set_prefix("lifeline-early: ");
@@ -179,6 +195,11 @@ int main(int argc, char **argv)
 	} else if (streq(phase, "survived")) {
 		log_set_prefix("lifeline: ");
 		(void)boot_phase_survived(&o);
+	} else if (streq(phase, "shutdown")) {
+		struct survived_retry retry = SURVIVED_RETRY_SHUTDOWN;
+
+		log_set_prefix("lifeline: ");
+		(void)boot_phase_shutdown(&o, clean, &retry);
 	} else {
 		if (!o.run_dir)
 			o.run_dir = "/run/lifeline";

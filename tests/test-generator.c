@@ -147,7 +147,8 @@ static void test_safe_mode_with_nothing_quarantined_stops_nothing(void **state)
 }
 
 /* Every counted boot gets the survived timer, with stable_after from the
- * configuration, wanted by timers.target; an uncounted one (no state) not. */
+ * configuration, wanted by timers.target, and the shutdown step; an
+ * uncounted one (no state) neither. */
 static void test_survived_timer_follows_stable_after(void **state)
 {
 	char p[8192], target[4096];
@@ -158,6 +159,8 @@ static void test_survived_timer_follows_stable_after(void **state)
 	put("/etc/lifeline/lifeline.conf", "[boot]\nstable_after = 45\n");
 	assert_int_equal(run_generator(), 0);
 	assert_null(normal_file("lifeline-survived.timer"));
+	snprintf(p, sizeof(p), "%s/normal/sysinit.target.wants/lifeline-shutdown.service", out);
+	assert_true(readlink(p, target, sizeof(target) - 1) < 0);
 
 	put("/run/lifeline/state", "boot_seq=2\nfailures=1\nlevel=0\ngeneration=0\nmode="
 	                           "normal\naction=none\nquarantine=\n");
@@ -173,6 +176,12 @@ static void test_survived_timer_follows_stable_after(void **state)
 	assert_true(n > 0);
 	target[n] = 0;
 	assert_non_null(strstr(target, "/normal/lifeline-survived.timer"));
+	/* and the shutdown step, which finishes a survival not yet written */
+	snprintf(p, sizeof(p), "%s/normal/sysinit.target.wants/lifeline-shutdown.service", out);
+	n = readlink(p, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = 0;
+	assert_string_equal(target, "/lib/systemd/system/lifeline-shutdown.service");
 }
 
 static void test_durable_quarantine_masks_even_after_blessing(void **state)

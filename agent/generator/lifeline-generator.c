@@ -197,8 +197,15 @@ int main(int argc, char **argv)
 
 	config_init_defaults(&cfg);
 	(void)config_load(root, &cfg);
-	if (counted)
+	if (counted) {
 		write_survived_timer(argv[1], cfg.stable_after);
+		/* shipped, started at every counted boot: does its work when
+		 * stopped at shutdown (a survival not yet written, a clean
+		 * shutdown with count_clean_reboots = no); a .wants entry is
+		 * taken by its name */
+		(void)symlink_in(argv[1], "sysinit.target.wants/lifeline-shutdown.service",
+		                 "/lib/systemd/system/lifeline-shutdown.service");
+	}
 
 	safe = rs.mode_kind == RUNSTATE_MODE_SAFE || rs.mode_kind == RUNSTATE_MODE_GIVEN_UP;
 	/* the minimal target only at level 3 and after give-up */

@@ -340,7 +340,7 @@ int boot_phase_init(const struct boot_opts *o)
 		    .escalate_after = cfg.escalate_after,
 		    .count_clean_reboots = cfg.count_clean_reboots,
 		};
-		decide_boot(&rec, &p, &d);
+		decide_boot(&rec, &p, 0, &d);
 	}
 
 	if (d.action == DECIDE_ESCALATE) {

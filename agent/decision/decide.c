@@ -22,52 +22,80 @@ unsigned decide_target_level(unsigned failures, const struct decide_params *p)
 	return over / e + 1 > 4 ? 4 : over / e + 1;
 }
 
-void decide_boot(struct state_record *rec, const struct decide_params *p, struct decision *ret)
+void decide_boot(struct state_record *rec, const struct decide_params *p, uint32_t prev_panic_sig,
+                 struct decision *ret)
 {
 	struct decision d = {.action = DECIDE_NONE};
-	unsigned target;
+	unsigned target, max = p->max_level >= 1 && p->max_level <= 3 ? p->max_level : 3;
+	bool repeat;
 
 	rec->boot_seq++;
 	/* With count_clean_reboots=no, a previous boot that ended in a clean
 	 * shutdown is not a failure (attack guard: a local user who can only
 	 * reboot cleanly cannot drive the machine into quarantine). */
-	if (!p->count_clean_reboots && (rec->flags & STATE_FLAG_CLEAN_SHUTDOWN))
+	if (!p->count_clean_reboots && (rec->flags & STATE_FLAG_CLEAN_SHUTDOWN)) {
 		rec->failures = 0;
+		rec->panic_sig = 0;
+	}
 	rec->flags &= (uint16_t)~STATE_FLAG_CLEAN_SHUTDOWN;
 	if (rec->failures < UINT32_MAX)
 		rec->failures++;
 	d.failures = rec->failures;
+	d.max_level = max;
+
+	/* The fast path: the boot before the previous one panicked at this
+	 * site (its signature is in the record) and so did the previous one
+	 * (prev_panic_sig, from this boot's pstore), with no survived boot in
+	 * between (failures counts both, and this one). */
+	repeat = p->repeat_crash && prev_panic_sig != 0 && rec->panic_sig == prev_panic_sig &&
+	         rec->failures >= 3;
+	/* kept for the next boot's comparison: 0 (no third-party panic)
+	 * breaks the run */
+	rec->panic_sig = prev_panic_sig;
 
 	target = decide_target_level(rec->failures, p);
+	if (repeat && target < 1) {
+		target = 1;
+		d.trigger = DECIDE_TRIGGER_REPEAT_CRASH;
+	}
 	d.new_level = rec->level;
 	if (rec->mode == STATE_MODE_GIVEN_UP) {
 		/* nothing more to do until an administrator clears it */
-	} else if (target == 4 && rec->level >= 3) {
+		d.trigger = DECIDE_TRIGGER_NONE;
+	} else if (target > max && rec->level >= max) {
+		/* past the last level allowed (3, or max_level) */
 		d.action = DECIDE_GIVE_UP;
+		d.trigger = max < 3 ? DECIDE_TRIGGER_MAX_LEVEL : DECIDE_TRIGGER_THRESHOLD;
 		rec->mode = STATE_MODE_GIVEN_UP;
 	} else if (target > rec->level) {
 		/* one level per boot attempt: a count that jumps (a forged or
 		 * damaged record, a lowered threshold) never skips a level */
 		d.action = DECIDE_ESCALATE;
-		d.new_level = MIN(MIN(target, (unsigned)rec->level + 1), 3u);
+		if (d.trigger == DECIDE_TRIGGER_NONE)
+			d.trigger = DECIDE_TRIGGER_THRESHOLD;
+		d.new_level = MIN(MIN(target, (unsigned)rec->level + 1), max);
 		rec->level = (uint8_t)d.new_level;
 		rec->mode = STATE_MODE_SAFE;
 		rec->generation++;
-	}
+	} else
+		d.trigger =
+		    DECIDE_TRIGGER_NONE; /* the fast path called for a level already in force */
 	*ret = d;
 }
 
 bool decide_survived(struct state_record *rec)
 {
-	bool changed = rec->failures != 0;
+	bool changed = rec->failures != 0 || rec->panic_sig != 0;
 
 	rec->failures = 0;
+	rec->panic_sig = 0;
 	return changed;
 }
 
 bool decide_bless(struct state_record *rec, unsigned long long now)
 {
 	rec->failures = 0;
+	rec->panic_sig = 0;
 	if (rec->mode != STATE_MODE_NORMAL)
 		return false;
 	rec->last_blessed_seq = rec->boot_seq;
@@ -87,8 +115,9 @@ int decide_record_check(const struct state_record *rec, const struct component_s
 	else if (rec->last_blessed_seq > rec->boot_seq)
 		r = asprintf(ret_why, "last blessed boot %u after boot attempt %u",
 		             rec->last_blessed_seq, rec->boot_seq);
-	else if (rec->mode == STATE_MODE_GIVEN_UP && rec->level < 3)
-		r = asprintf(ret_why, "given up at level %u (only level 3 gives up)", rec->level);
+	else if (rec->mode == STATE_MODE_GIVEN_UP && rec->level < 1)
+		/* give-up follows the last level allowed: 3, or max_level (1..3) */
+		r = asprintf(ret_why, "given up at level 0 (give-up follows a recovery level)");
 	for (unsigned i = 0; r == 0 && i < rec->n_modules; i++) {
 		const char *m = rec->modules[i];
 
@@ -109,6 +138,7 @@ void decide_clear(struct state_record *rec)
 	rec->mode = STATE_MODE_NORMAL;
 	rec->level = 0;
 	rec->failures = 0;
+	rec->panic_sig = 0;
 	state_record_clear_modules(rec);
 }
 
@@ -121,5 +151,19 @@ const char *decide_action_to_string(enum decide_action a)
 		return "give-up";
 	default:
 		return "none";
+	}
+}
+
+const char *decide_trigger_to_string(enum decide_trigger t)
+{
+	switch (t) {
+	case DECIDE_TRIGGER_THRESHOLD:
+		return "threshold";
+	case DECIDE_TRIGGER_REPEAT_CRASH:
+		return "repeat-crash";
+	case DECIDE_TRIGGER_MAX_LEVEL:
+		return "max-level";
+	default:
+		return NULL;
 	}
 }

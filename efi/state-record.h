@@ -14,11 +14,12 @@
  *     8    4 boot_seq          boot attempts counted since the record exists
  *    12    4 failures          consecutive unblessed attempts (current included)
  *    16    4 last_blessed_seq  boot_seq of the last blessed boot (0: never)
- *    20    4 panic_sig         signature of the previous failed boot's panic in
- *                              third-party code (pstore.h pstore_crash_signature()),
- *                              for the repeat-crash fast path; 0: none. Readers
- *                              before it saw "reserved (0)" here; any value
- *                              decodes (the decision only compares it)
+ *    20    4 panic_sig         the previous failed boot's panic in third-party
+ *                              code, for the repeat-crash fast path: crash site
+ *                              and crash record stamp (decide.h decide_panic_sig());
+ *                              0: none. Readers before it saw "reserved (0)"
+ *                              here; any value decodes (the decision only
+ *                              compares it)
  *    24    8 last_blessed_time unix seconds of that blessing
  *    32    1 mode              0 normal, 1 safe, 2 given-up
  *    33    1 level             0..3 escalation level

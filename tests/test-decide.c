@@ -205,22 +205,29 @@ static void test_record_check_refuses_forged_records(void **state)
 
 /* ---------------------------------------------------- repeat-crash fast path */
 
-#define SIG_A 0x5eed0001u
-#define SIG_B 0x5eed0002u
+#define SITE_A 0x5eed0001u
+#define SITE_B 0x77aa0002u
 
-/* Boot after boot, each boot given the signature its pstore holds (the
- * previous boot's panic; 0: none in third-party code). Returns the boot
+/* The panic the boot before boot n (1-based) left: a record of its own
+ * time (the efi-pstore id's seconds), at site (0: none in third-party code). */
+static uint32_t panic_of(uint32_t site, unsigned n)
+{
+	return decide_panic_sig(site, 1733000000ull + 97 * n, 1);
+}
+
+/* Boot after boot, each boot given the panic its pstore holds (the
+ * previous boot's; sites[i] 0: none in third-party code). Returns the boot
  * (1-based) that first escalated, 0 when none did; *ret the decision of
  * that boot. */
-static unsigned run_boots(const struct decide_params *p, const uint32_t *sigs, unsigned n,
+static unsigned run_boots(const struct decide_params *p, const uint32_t *sites, unsigned n,
                           struct state_record *r, struct decision *ret)
 {
 	struct decision d;
 
 	state_record_init(r);
 	for (unsigned i = 0; i < n; i++) {
-		decide_boot(r, p, sigs[i], &d);
-		assert_int_equal(r->panic_sig, sigs[i]);
+		decide_boot(r, p, panic_of(sites[i], i + 1), &d);
+		assert_int_equal(r->panic_sig, panic_of(sites[i], i + 1));
 		if (d.action == DECIDE_ESCALATE) {
 			*ret = d;
 			return i + 1;
@@ -230,18 +237,39 @@ static unsigned run_boots(const struct decide_params *p, const uint32_t *sigs, u
 	return 0;
 }
 
+/* One site, two crash records: the same high bits, other stamps; no site,
+ * no value. */
+static void test_panic_sig_keeps_site_and_stamps_the_record(void **state)
+{
+	const unsigned b = DECIDE_PANIC_STAMP_BITS;
+
+	(void)state;
+	assert_int_equal(decide_panic_sig(0, 1733000000, 1), 0);
+	assert_int_not_equal(decide_panic_sig(SITE_A, 1733000000, 1), 0);
+	assert_int_equal(decide_panic_sig(SITE_A, 1733000000, 1) >> b,
+	                 decide_panic_sig(SITE_A, 1733000097, 1) >> b);
+	assert_int_not_equal(decide_panic_sig(SITE_A, 1733000000, 1),
+	                     decide_panic_sig(SITE_A, 1733000097, 1));
+	assert_int_not_equal(decide_panic_sig(SITE_A, 1733000000, 1),
+	                     decide_panic_sig(SITE_A, 1733000000, 2));
+	assert_int_not_equal(decide_panic_sig(SITE_A, 1733000000, 1) >> b,
+	                     decide_panic_sig(SITE_B, 1733000000, 1) >> b);
+	/* a site whose high bits fold to 0 still is a site */
+	assert_int_not_equal(decide_panic_sig(0x00100001u, 0, 0) >> b, 0);
+}
+
 /* Boots 1 and 2 panic at the same site: boot 3 enters level 1, before
  * threshold 3 (boot 4) and threshold 5 (boot 6). */
 static void test_repeat_crash_enters_level_1_at_failure_3(void **state)
 {
 	struct decide_params p = P;
-	const uint32_t sigs[] = {0, SIG_A, SIG_A, SIG_A, SIG_A, SIG_A, SIG_A};
+	const uint32_t sites[] = {0, SITE_A, SITE_A, SITE_A, SITE_A, SITE_A, SITE_A};
 	struct state_record r;
 	struct decision d = {0};
 
 	(void)state;
 	p.repeat_crash = true;
-	assert_int_equal(run_boots(&p, sigs, 7, &r, &d), 3);
+	assert_int_equal(run_boots(&p, sites, 7, &r, &d), 3);
 	assert_int_equal(d.trigger, DECIDE_TRIGGER_REPEAT_CRASH);
 	assert_string_equal(decide_trigger_to_string(d.trigger), "repeat-crash");
 	assert_int_equal(d.failures, 3);
@@ -251,14 +279,14 @@ static void test_repeat_crash_enters_level_1_at_failure_3(void **state)
 	assert_int_equal(r.generation, 1);
 
 	p.threshold = 5;
-	assert_int_equal(run_boots(&p, sigs, 7, &r, &d), 3);
+	assert_int_equal(run_boots(&p, sites, 7, &r, &d), 3);
 	assert_int_equal(d.trigger, DECIDE_TRIGGER_REPEAT_CRASH);
 
 	/* the fast path is for level 1 only: the next levels keep their count */
 	p.threshold = 3;
-	(void)run_boots(&p, sigs, 3, &r, &d);
+	(void)run_boots(&p, sites, 3, &r, &d);
 	for (unsigned boot = 4; boot <= 6; boot++) {
-		decide_boot(&r, &p, SIG_A, &d);
+		decide_boot(&r, &p, panic_of(SITE_A, boot), &d);
 		assert_int_equal(d.action, boot == 6 ? DECIDE_ESCALATE : DECIDE_NONE);
 		assert_int_equal(d.trigger,
 		                 boot == 6 ? DECIDE_TRIGGER_THRESHOLD : DECIDE_TRIGGER_NONE);
@@ -267,13 +295,13 @@ static void test_repeat_crash_enters_level_1_at_failure_3(void **state)
 }
 
 /* A crash whose site changes each boot, a crash outside third-party code
- * (signature 0), or repeat_crash=no: level 1 waits for the threshold. */
+ * (no signature), or repeat_crash=no: level 1 waits for the threshold. */
 static void test_repeat_crash_waits_for_threshold_otherwise(void **state)
 {
 	struct decide_params p = P;
-	const uint32_t changing[] = {0, SIG_A, SIG_B, SIG_A, SIG_B, SIG_A};
+	const uint32_t changing[] = {0, SITE_A, SITE_B, SITE_A, SITE_B, SITE_A};
 	const uint32_t in_tree[] = {0, 0, 0, 0, 0, 0};
-	const uint32_t same[] = {0, SIG_A, SIG_A, SIG_A, SIG_A, SIG_A};
+	const uint32_t same[] = {0, SITE_A, SITE_A, SITE_A, SITE_A, SITE_A};
 	struct state_record r;
 	struct decision d = {0};
 
@@ -295,16 +323,42 @@ static void test_repeat_crash_waits_for_threshold_otherwise(void **state)
 static void test_repeat_crash_run_broken_by_a_hang(void **state)
 {
 	struct decide_params p = P;
-	const uint32_t sigs[] = {0, SIG_A, 0, SIG_A, SIG_A, SIG_A};
+	const uint32_t sites[] = {0, SITE_A, 0, SITE_A, SITE_A, SITE_A};
 	struct state_record r;
 	struct decision d = {0};
 
 	(void)state;
 	p.repeat_crash = true;
 	p.threshold = 5;
-	assert_int_equal(run_boots(&p, sigs, 6, &r, &d), 5);
+	assert_int_equal(run_boots(&p, sites, 6, &r, &d), 5);
 	assert_int_equal(d.trigger, DECIDE_TRIGGER_REPEAT_CRASH);
 	assert_int_equal(d.failures, 5);
+}
+
+/* One panic, then a boot that hangs or loses power before its pstore
+ * records were erased: the next boot reads the same record again. That is
+ * no second crash: no fast path, and the run is broken. */
+static void test_repeat_crash_same_record_read_twice_is_no_repeat(void **state)
+{
+	struct decide_params p = P;
+	struct state_record r;
+	struct decision d;
+
+	(void)state;
+	p.repeat_crash = true;
+	p.threshold = 5;
+	state_record_init(&r);
+	decide_boot(&r, &p, 0, &d);                   /* boot 1 panics */
+	decide_boot(&r, &p, panic_of(SITE_A, 2), &d); /* boot 2, erase cut, hangs */
+	decide_boot(&r, &p, panic_of(SITE_A, 2), &d); /* boot 3: the same record */
+	assert_int_equal(d.action, DECIDE_NONE);
+	assert_int_equal(r.panic_sig, 0);
+	assert_int_equal(r.failures, 3);
+	decide_boot(&r, &p, panic_of(SITE_A, 4), &d); /* boot 3 did panic there */
+	assert_int_equal(d.action, DECIDE_NONE);
+	decide_boot(&r, &p, panic_of(SITE_A, 5), &d); /* and boot 4 */
+	assert_int_equal(d.action, DECIDE_ESCALATE);
+	assert_int_equal(d.trigger, DECIDE_TRIGGER_REPEAT_CRASH);
 }
 
 /* Two identical panics, but the run of failed boots is not there: a
@@ -322,39 +376,39 @@ static void test_repeat_crash_needs_the_failure_run(void **state)
 
 	state_record_init(&r);
 	decide_boot(&r, &p, 0, &d);
-	decide_boot(&r, &p, SIG_A, &d);
-	assert_int_equal(r.panic_sig, SIG_A);
+	decide_boot(&r, &p, panic_of(SITE_A, 2), &d);
+	assert_int_equal(r.panic_sig, panic_of(SITE_A, 2));
 	assert_true(decide_survived(&r));
 	assert_int_equal(r.panic_sig, 0);
-	r.panic_sig = SIG_A;
+	r.panic_sig = panic_of(SITE_A, 2);
 	r.failures = 0;
 	assert_true(decide_survived(&r)); /* the signature alone is a change to write */
 	assert_int_equal(r.panic_sig, 0);
 
-	r.panic_sig = SIG_A;
+	r.panic_sig = panic_of(SITE_A, 2);
 	assert_true(decide_bless(&r, 100));
 	assert_int_equal(r.panic_sig, 0);
-	r.panic_sig = SIG_A;
+	r.panic_sig = panic_of(SITE_A, 2);
 	decide_clear(&r);
 	assert_int_equal(r.panic_sig, 0);
 
 	/* signature kept, but only this boot counted */
-	r.panic_sig = SIG_A;
+	r.panic_sig = panic_of(SITE_A, 2);
 	r.failures = 0;
-	decide_boot(&r, &p, SIG_A, &d);
+	decide_boot(&r, &p, panic_of(SITE_A, 3), &d);
 	assert_int_equal(d.action, DECIDE_NONE);
-	decide_boot(&r, &p, SIG_A, &d); /* failure 2 */
+	decide_boot(&r, &p, panic_of(SITE_A, 4), &d); /* failure 2 */
 	assert_int_equal(d.action, DECIDE_NONE);
-	decide_boot(&r, &p, SIG_A, &d); /* failure 3: now */
+	decide_boot(&r, &p, panic_of(SITE_A, 5), &d); /* failure 3: now */
 	assert_int_equal(d.action, DECIDE_ESCALATE);
 
 	/* count_clean_reboots=no and a clean shutdown: the run starts again */
 	p.count_clean_reboots = false;
 	state_record_init(&r);
 	decide_boot(&r, &p, 0, &d);
-	decide_boot(&r, &p, SIG_A, &d);
+	decide_boot(&r, &p, panic_of(SITE_A, 2), &d);
 	r.flags |= STATE_FLAG_CLEAN_SHUTDOWN;
-	decide_boot(&r, &p, SIG_A, &d);
+	decide_boot(&r, &p, panic_of(SITE_A, 3), &d);
 	assert_int_equal(r.failures, 1);
 	assert_int_equal(d.action, DECIDE_NONE);
 }
@@ -497,9 +551,11 @@ int main(void)
 	    cmocka_unit_test(test_clear_returns_to_normal),
 	    cmocka_unit_test(test_clean_reboots_do_not_count_when_configured),
 	    cmocka_unit_test(test_clean_reboots_count_by_default),
+	    cmocka_unit_test(test_panic_sig_keeps_site_and_stamps_the_record),
 	    cmocka_unit_test(test_repeat_crash_enters_level_1_at_failure_3),
 	    cmocka_unit_test(test_repeat_crash_waits_for_threshold_otherwise),
 	    cmocka_unit_test(test_repeat_crash_run_broken_by_a_hang),
+	    cmocka_unit_test(test_repeat_crash_same_record_read_twice_is_no_repeat),
 	    cmocka_unit_test(test_repeat_crash_needs_the_failure_run),
 	    cmocka_unit_test(test_max_level_gives_up_instead_of_the_next_level),
 	};

@@ -11,6 +11,22 @@
 #include "common/macro.h"
 #include "common/strv.h"
 
+uint32_t decide_panic_sig(uint32_t site, uint64_t record_time, unsigned record_event)
+{
+	const unsigned b = DECIDE_PANIC_STAMP_BITS;
+	uint32_t high, stamp;
+
+	if (site == 0)
+		return 0;
+	high = (site ^ (site >> (32 - b))) & ((1u << (32 - b)) - 1);
+	if (high == 0)
+		high = 1; /* a site never reads as "none" */
+	stamp = (uint32_t)(record_time ^ (record_time >> b) ^ (record_time >> (2 * b)) ^
+	                   (record_time >> (3 * b)) ^ record_event) &
+	        ((1u << b) - 1);
+	return high << b | stamp;
+}
+
 unsigned decide_target_level(unsigned failures, const struct decide_params *p)
 {
 	unsigned e = p->escalate_after ? p->escalate_after : 1;
@@ -43,11 +59,18 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, uint32
 	d.failures = rec->failures;
 	d.max_level = max;
 
+	/* The very record the previous boot saw (same site, same stamp): it
+	 * was not erased (a power cut or a hang right after the record
+	 * write), and the previous boot did not crash in a way it tells. */
+	if (prev_panic_sig != 0 && prev_panic_sig == rec->panic_sig)
+		prev_panic_sig = 0;
 	/* The fast path: the boot before the previous one panicked at this
-	 * site (its signature is in the record) and so did the previous one
+	 * site (its panic is in the record) and so did the previous one
 	 * (prev_panic_sig, from this boot's pstore), with no survived boot in
 	 * between (failures counts both, and this one). */
-	repeat = p->repeat_crash && prev_panic_sig != 0 && rec->panic_sig == prev_panic_sig &&
+	repeat = p->repeat_crash && prev_panic_sig != 0 && rec->panic_sig != 0 &&
+	         rec->panic_sig >> DECIDE_PANIC_STAMP_BITS ==
+	             prev_panic_sig >> DECIDE_PANIC_STAMP_BITS &&
 	         rec->failures >= 3;
 	/* kept for the next boot's comparison: 0 (no third-party panic)
 	 * breaks the run */

@@ -10,12 +10,12 @@
  * by itself: only `lifelinectl clear` (or a signed clear) lowers it.
  *
  * Repeat-crash fast path ([boot] repeat_crash): when the two boots before
- * this one both ended in a panic in third-party code with the same
- * signature (pstore.h pstore_crash_signature()), level 1 is entered now,
- * at failure 3, instead of at failure T+1. The record keeps the previous
- * boot's signature (panic_sig); anything else in between (a hang, a
- * panic in the kernel's own code, another crash site, a survived boot,
- * a clear) breaks the run.
+ * this one both ended in a panic in third-party code at the same site
+ * (pstore.h pstore_crash_signature()), level 1 is entered now, at failure
+ * 3, instead of at failure T+1. The record keeps the previous boot's
+ * panic (panic_sig, decide_panic_sig()); anything else in between (a
+ * hang, a panic in the kernel's own code, another crash site, the same
+ * crash record read again, a survived boot, a clear) breaks the run.
  *
  * max_level ([boot] max_level, 1..3): escalation never goes above it.
  * When the count calls for a level above max_level, the machine gives up
@@ -60,15 +60,26 @@ struct decision {
 	unsigned max_level; /* the bound in effect (1..3) */
 };
 
+/* The state record's panic_sig for a crash record: the crash site's
+ * signature (pstore_crash_signature(); 0: none, then 0 is returned)
+ * folded into the high 20 bits, a stamp of the record itself (its time
+ * and dump number) in the low 12. Two crashes at one site match in the
+ * high bits; the same record read by two boots (a power cut or a hang
+ * between the record write and the pstore erase, an erase NVRAM refused)
+ * matches in all 32 and is not taken for a second crash. */
+#define DECIDE_PANIC_STAMP_BITS 12
+uint32_t decide_panic_sig(uint32_t site, uint64_t record_time, unsigned record_event);
+
 /* Level the failure count calls for (0 = none, 4 = give up). */
 unsigned decide_target_level(unsigned failures, const struct decide_params *p);
 
-/* Count this boot attempt and decide. prev_panic_sig: the signature of the
- * previous boot's panic, from the crash records this boot found in pstore
- * (0: it left none in third-party code). rec is updated in place: boot_seq
- * and failures bumped, CLEAN_SHUTDOWN consumed, panic_sig set to
- * prev_panic_sig, and on escalation level, mode and generation set (the
- * caller fills the module list). */
+/* Count this boot attempt and decide. prev_panic_sig: decide_panic_sig()
+ * of the previous boot's panic, from the newest crash record this boot
+ * found in pstore (0: none, or none in third-party code). rec is updated
+ * in place: boot_seq and failures bumped, CLEAN_SHUTDOWN consumed,
+ * panic_sig set to prev_panic_sig (0 when it is the record the previous
+ * boot already saw), and on escalation level, mode and generation set
+ * (the caller fills the module list). */
 void decide_boot(struct state_record *rec, const struct decide_params *p, uint32_t prev_panic_sig,
                  struct decision *ret);
 

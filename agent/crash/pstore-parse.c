@@ -793,8 +793,11 @@ static void module_norm(char *dst, size_t size, const char *module)
 {
 	size_t i;
 
-	for (i = 0; module[i] && i + 1 < size; i++)
-		dst[i] = module[i] == '-' ? '_' : module[i];
+	for (i = 0; module[i] && i + 1 < size; i++) {
+		dst[i] = module[i];
+		if (dst[i] == '-')
+			dst[i] = '_';
+	}
 	dst[i] = 0;
 }
 

@@ -43,7 +43,7 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, uint32
 {
 	struct decision d = {.action = DECIDE_NONE};
 	unsigned target, max = p->max_level >= 1 && p->max_level <= 3 ? p->max_level : 3;
-	bool repeat;
+	bool repeat, fast;
 
 	rec->boot_seq++;
 	/* With count_clean_reboots=no, a previous boot that ended in a clean
@@ -77,14 +77,13 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, uint32
 	rec->panic_sig = prev_panic_sig;
 
 	target = decide_target_level(rec->failures, p);
-	if (repeat && target < 1) {
+	/* the fast path lifts the target to level 1, never higher */
+	fast = repeat && target < 1;
+	if (fast)
 		target = 1;
-		d.trigger = DECIDE_TRIGGER_REPEAT_CRASH;
-	}
 	d.new_level = rec->level;
 	if (rec->mode == STATE_MODE_GIVEN_UP) {
 		/* nothing more to do until an administrator clears it */
-		d.trigger = DECIDE_TRIGGER_NONE;
 	} else if (target > max && rec->level >= max) {
 		/* past the last level allowed (3, or max_level) */
 		d.action = DECIDE_GIVE_UP;
@@ -94,15 +93,12 @@ void decide_boot(struct state_record *rec, const struct decide_params *p, uint32
 		/* one level per boot attempt: a count that jumps (a forged or
 		 * damaged record, a lowered threshold) never skips a level */
 		d.action = DECIDE_ESCALATE;
-		if (d.trigger == DECIDE_TRIGGER_NONE)
-			d.trigger = DECIDE_TRIGGER_THRESHOLD;
+		d.trigger = fast ? DECIDE_TRIGGER_REPEAT_CRASH : DECIDE_TRIGGER_THRESHOLD;
 		d.new_level = MIN(MIN(target, (unsigned)rec->level + 1), max);
 		rec->level = (uint8_t)d.new_level;
 		rec->mode = STATE_MODE_SAFE;
 		rec->generation++;
-	} else
-		d.trigger =
-		    DECIDE_TRIGGER_NONE; /* the fast path called for a level already in force */
+	}
 	*ret = d;
 }
 

@@ -148,6 +148,7 @@ int state_record_encode(const struct state_record *r, uint8_t out[STATE_RECORD_S
 	put32(out + 8, r->boot_seq);
 	put32(out + 12, r->failures);
 	put32(out + 16, r->last_blessed_seq);
+	put32(out + 20, r->panic_sig);
 	put64(out + 24, r->last_blessed_time);
 	out[32] = r->mode;
 	out[33] = r->level;
@@ -185,13 +186,14 @@ int state_record_decode(const void *data, size_t size, struct state_record *ret)
 	r.boot_seq = get32(p + 8);
 	r.failures = get32(p + 12);
 	r.last_blessed_seq = get32(p + 16);
+	r.panic_sig = get32(p + 20);
 	r.last_blessed_time = get64(p + 24);
 	r.mode = p[32];
 	r.level = p[33];
 	r.flags = get16(p + 34);
 	r.generation = get32(p + 36);
 	if (r.mode >= _STATE_MODE_MAX || r.level > 3 || (r.flags & ~_STATE_FLAGS_KNOWN) ||
-	    get32(p + 20) != 0 || get32(p + 248) != 0)
+	    get32(p + 248) != 0)
 		return STATE_E_FIELD;
 
 	/* Module list: names until an empty one; everything after it zero. */

@@ -14,7 +14,12 @@
  *     8    4 boot_seq          boot attempts counted since the record exists
  *    12    4 failures          consecutive unblessed attempts (current included)
  *    16    4 last_blessed_seq  boot_seq of the last blessed boot (0: never)
- *    20    4 reserved (0)
+ *    20    4 panic_sig         the previous failed boot's panic in third-party
+ *                              code, for the repeat-crash fast path: crash site
+ *                              and crash record stamp (decide.h decide_panic_sig());
+ *                              0: none. Readers before it saw "reserved (0)"
+ *                              here; any value decodes (the decision only
+ *                              compares it)
  *    24    8 last_blessed_time unix seconds of that blessing
  *    32    1 mode              0 normal, 1 safe, 2 given-up
  *    33    1 level             0..3 escalation level
@@ -67,6 +72,7 @@ struct state_record {
 	uint32_t boot_seq;
 	uint32_t failures;
 	uint32_t last_blessed_seq;
+	uint32_t panic_sig; /* see the table above; 0: no third-party panic */
 	uint64_t last_blessed_time;
 	uint8_t mode;
 	uint8_t level;

@@ -115,6 +115,7 @@ static void assert_defaults(const struct lifeline_config *c)
 	assert_int_equal(c->panic_reboot, 10);
 	assert_int_equal(c->store, CONFIG_STORE_AUTO);
 	assert_true(c->count_clean_reboots);
+	assert_true(c->repeat_crash);
 	assert_null(c->state_file);
 	assert_int_equal(strv_length(c->keep_units), 1);
 	assert_string_equal(c->keep_units[0], "ssh.service");
@@ -376,6 +377,31 @@ static void test_max_level_is_1_to_3(void **state)
 	log = capture_end(&cap);
 	assert_int_equal(c.max_level, 3);
 	assert_non_null(strstr(log, ":2: [boot] max_level: \"4\" is out of range (1..3)"));
+	config_done(&c);
+}
+
+/* [boot] repeat_crash: a boolean, default yes; a bad value keeps yes. */
+static void test_repeat_crash_is_a_boolean_default_yes(void **state)
+{
+	struct lifeline_config c;
+	struct capture cap;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	WRITE_CONF("[boot]\nrepeat_crash = no\n");
+	config_init_defaults(&c);
+	assert_true(c.repeat_crash);
+	assert_int_equal(config_load(tmp_root, &c), 0);
+	assert_false(c.repeat_crash);
+	config_done(&c);
+
+	WRITE_CONF("[boot]\nrepeat_crash = sometimes\n");
+	config_init_defaults(&c);
+	capture_start(&cap);
+	assert_int_equal(config_load(tmp_root, &c), -EINVAL);
+	log = capture_end(&cap);
+	assert_true(c.repeat_crash);
+	assert_non_null(strstr(log, ":2: [boot] repeat_crash: \"sometimes\" is not a boolean"));
 	config_done(&c);
 }
 
@@ -758,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_http_report_url_needs_loopback_or_allow_http),
 	    cmocka_unit_test(test_metrics_dir_is_an_absolute_path),
 	    cmocka_unit_test(test_max_level_is_1_to_3),
+	    cmocka_unit_test(test_repeat_crash_is_a_boolean_default_yes),
 	    cmocka_unit_test(test_shipped_default_config_loads_clean_and_equals_defaults),
 	    cmocka_unit_test(test_every_key_is_parsed),
 	    cmocka_unit_test(

@@ -38,6 +38,8 @@
 
 #define KVER "6.1.0-lifeline-test"
 
+#define CONF_THRESHOLD "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\nstore = efi\n"
+
 static char root[4096], var_path[4096];
 
 static void put(const char *rel, const char *text)
@@ -77,8 +79,9 @@ static int setup_root(void **state)
 		return -1;
 	tu_var_path(var_path, sizeof(var_path));
 	tu_var_reset(var_path);
-	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
+	/* the crash loops here count to the threshold; the repeat-crash fast
+	 * path has its own tests, which switch it on */
+	put("/etc/lifeline/lifeline.conf", CONF_THRESHOLD);
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
 	    "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
@@ -350,7 +353,7 @@ static void test_corrupt_record_is_replaced_and_counting_resumes(void **state)
 
 	(void)state;
 	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\nstore = efi\n"
 	    "[report]\nurl = https://collector.invalid/lifeline\n");
 	memset(buf, 0x5a, sizeof(buf));
 	buf[0] = 7;
@@ -594,7 +597,7 @@ static void test_undurable_decision_is_finished_by_the_next_boot(void **state)
 	(void)state;
 	/* level 2 only at the 9th failure: boot 6 below is a plain count */
 	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	    "[boot]\nthreshold = 3\nescalate_after = 5\nrepeat_crash = no\nstore = efi\n");
 	put("/opt/othersec/bin/otherd", "other\n");
 	for (int i = 0; i < 3; i++) {
 		put("/sys/fs/pstore/dmesg-efi-173237123410001", OOPS);
@@ -668,7 +671,7 @@ static void test_undurable_inventory_decision_is_picked_by_the_next_boot(void **
 
 	(void)state;
 	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 5\nstore = efi\n");
+	    "[boot]\nthreshold = 3\nescalate_after = 5\nrepeat_crash = no\nstore = efi\n");
 	put("/opt/badsec/content/channel-291.bin", "GOOD\n");
 	put("/opt/othersec/bin/otherd", "v1\n");
 	take_last_good();
@@ -866,7 +869,7 @@ static void test_decision_spooled_before_files_move(void **state)
 
 	(void)state;
 	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\nstore = efi\n"
 	    "[report]\nurl = https://collector.invalid/lifeline\n");
 	for (unsigned boot = 1; boot <= 3; boot++) {
 		boot_init();
@@ -1047,9 +1050,238 @@ static void test_every_level_end_to_end(void **state)
 	history_done(&h);
 }
 
+/* ------------------------------------------------ repeat-crash fast path */
+
+/* A crash record of the boot before boot n (1-based), as efi-pstore names
+ * it: id = (seconds * 100 + part) * 1000 + dump number; each boot's crash
+ * has its own time. */
+static void put_crash(unsigned n, const char *text)
+{
+	char rel[128];
+
+	snprintf(rel, sizeof(rel), "/sys/fs/pstore/dmesg-efi-%llu",
+	         ((1733000000ull + 97ull * n) * 100ull + 1ull) * 1000ull + 1ull);
+	put(rel, text);
+}
+
+/* boot_init() with its log (stderr) returned. */
+static char *boot_init_log(void)
+{
+	char path[4200];
+	char *text = NULL;
+	int fd, saved;
+
+	fflush(stderr);
+	snprintf(path, sizeof(path), "%s/init-log.XXXXXX", root);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	close(fd);
+	boot_init();
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	assert_int_equal(read_full_file(path, 1 << 20, &text, NULL), 0);
+	unlink(path);
+	fputs(text, stderr); /* kept in the test log */
+	return text;
+}
+
+/* An oops at the RIP rip ("func+0x../0x.. [mod]"), in the 6.1 format. */
+static char *oops_at(const char *rip, const char *modules)
+{
+	char *t = NULL;
+
+	assert_true(
+	    asprintf(&t,
+	             "Oops#1 Part1\n"
+	             "<1>[    9.120000] BUG: kernel NULL pointer dereference, address: "
+	             "0000000000000000\n"
+	             "<4>[    9.120100] Modules linked in: %s\n"
+	             "<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           "
+	             "OE      6.1.0-27-amd64 #1  Debian 6.1.115-1\n"
+	             "<4>[    9.120300] RIP: 0010:%s\n"
+	             "<4>[    9.120400] Call Trace:\n"
+	             "<4>[    9.120500]  <TASK>\n"
+	             "<4>[    9.120700]  do_one_initcall+0x56/0x220\n"
+	             "<4>[    9.120800]  </TASK>\n"
+	             "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n",
+	             modules, rip) > 0);
+	return t;
+}
+
+/* Boots 1 and 2 panic in badsec_crash (module badsec): boot 3 enters
+ * safe mode level 1 with threshold 5, and says why on the console, in
+ * /run/lifeline/state, the history and the decision report. */
+static void test_repeat_crash_enters_safe_mode_at_boot_3(void **state)
+{
+	_cleanup_free_ char *log = NULL, *runstate = NULL, *report = NULL;
+	struct state_record r;
+	struct history h;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 5\nescalate_after = 2\nrepeat_crash = yes\nstore = efi\n"
+	    "[report]\nurl = https://collector.invalid/lifeline\n");
+	boot_init(); /* boot 1 */
+	boot_rootfs();
+	put_crash(2, OOPS);
+	boot_init(); /* boot 2: the first panic, no decision */
+	boot_rootfs();
+	r = load_record();
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	assert_int_not_equal(r.panic_sig, 0);
+	put_crash(3, OOPS);
+	log = boot_init_log(); /* boot 3 */
+	r = load_record();
+	assert_int_equal(r.failures, 3);
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.mode, STATE_MODE_SAFE);
+	assert_true(state_record_has_module(&r, "badsec"));
+	assert_non_null(strstr(log, "boot 3: repeat crash: boots 1 and 2 both crashed in "
+	                            "badsec_crash (module badsec); entering safe mode level 1 "
+	                            "before threshold 5 (repeat_crash=yes); quarantine: badsec"));
+	runstate = get("/run/lifeline/state");
+	assert_non_null(strstr(runstate, "\ntrigger=repeat-crash\n"));
+	assert_non_null(strstr(runstate, "\ntrigger_reason=boots 1 and 2 both crashed in "
+	                                 "badsec_crash (module badsec); level 1 before threshold "
+	                                 "5 (repeat_crash=yes)\n"));
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "escalate");
+	assert_string_equal(h.entries[0].trigger, "repeat-crash");
+	assert_non_null(strstr(h.entries[0].reason, "repeat crash: boots 1 and 2 both crashed in "
+	                                            "badsec_crash (module badsec)"));
+	assert_non_null(strstr(h.entries[0].reason, "RIP is in module badsec"));
+	history_done(&h);
+	report = spooled_report();
+	assert_non_null(strstr(report, "\"trigger\":\"repeat-crash\""));
+	assert_non_null(strstr(report, "\"trigger_reason\":\"boots 1 and 2 both crashed in "));
+}
+
+/* With the fast path on, a crash that gives it nothing still waits for
+ * the threshold (3: level 1 at boot 4): the kernel's own code (ext4)
+ * crashing at one place every boot; a third-party crash whose place
+ * changes every boot; identical third-party crashes with a hang in
+ * between (at boots 1, 3, 4: boot 4 is safe mode by the count anyway, so
+ * threshold 4 here); and repeat_crash = no. The history says "threshold". */
+static void run_crash_loop(const char *conf, const char *const *crashes, unsigned n,
+                           unsigned want_boot)
+{
+	struct history h;
+
+	put("/etc/lifeline/lifeline.conf", conf);
+	tu_var_reset(var_path);
+	for (unsigned boot = 1; boot <= n; boot++) {
+		struct state_record r;
+
+		if (crashes[boot - 1])
+			put_crash(boot, crashes[boot - 1]);
+		boot_init();
+		boot_rootfs();
+		r = load_record();
+		if (r.level != (boot >= want_boot ? 1 : 0))
+			fail_msg("boot %u: level %u, want safe mode from boot %u", boot, r.level,
+			         want_boot);
+	}
+	h = read_history();
+	assert_true(h.n >= 1);
+	assert_string_equal(h.entries[h.n - 1].action, "escalate");
+	assert_string_equal(h.entries[h.n - 1].trigger, "threshold");
+	history_done(&h);
+}
+
+static void test_repeat_crash_waits_when_the_crash_gives_nothing(void **state)
+{
+	_cleanup_free_ char *ext4 =
+	    oops_at("ext4_map_blocks+0x1a/0x5e0 [ext4]", "badsec(OE) ext4 efi_pstore");
+	_cleanup_free_ char *other =
+	    oops_at("badsec_scan+0x1f/0x40 [badsec]", "badsec(OE) ext4 efi_pstore");
+	const char *const in_tree[] = {NULL, ext4, ext4, ext4, ext4};
+	const char *const changing[] = {NULL, OOPS, other, OOPS, other};
+	const char *const hang[] = {NULL, OOPS, NULL, OOPS, OOPS};
+	const char *const same[] = {NULL, OOPS, OOPS, OOPS, OOPS};
+	static const char on[] =
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = yes\nstore = efi\n";
+
+	(void)state;
+	run_crash_loop(on, in_tree, 5, 4);
+	tu_rm_rf(root);
+	assert_int_equal(setup_root(NULL), 0);
+	run_crash_loop(on, changing, 5, 4);
+	tu_rm_rf(root);
+	assert_int_equal(setup_root(NULL), 0);
+	run_crash_loop("[boot]\nthreshold = 4\nescalate_after = 2\nrepeat_crash = yes\nstore = "
+	               "efi\n",
+	               hang, 5, 5);
+	tu_rm_rf(root);
+	assert_int_equal(setup_root(NULL), 0);
+	run_crash_loop(CONF_THRESHOLD, same, 5, 4);
+}
+
+/* max_level = 1: level 1 at boot 4 as usual; where level 2 would come
+ * (boot 6), the machine gives up instead: given-up, level 1, nothing
+ * more quarantined (othersec stays), and the console, history and
+ * /run/lifeline/state say max_level did it. */
+static void test_max_level_gives_up_instead_of_level_2(void **state)
+{
+	_cleanup_free_ char *log = NULL, *runstate = NULL;
+	struct state_record r;
+	struct history h;
+
+	(void)state;
+	put("/opt/othersec/bin/otherd", "v1\n");
+	put("/etc/lifeline/lifeline.conf", "[boot]\nthreshold = 3\nescalate_after = 2\nmax_level = "
+	                                   "1\nrepeat_crash = no\nstore = efi\n");
+	for (unsigned boot = 1; boot <= 5; boot++) {
+		put_crash(boot, OOPS);
+		boot_init();
+		boot_rootfs();
+	}
+	r = load_record();
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.mode, STATE_MODE_SAFE);
+	put_crash(6, OOPS);
+	log = boot_init_log();
+	assert_non_null(strstr(log, "6 consecutive failed boots at level 1, the highest "
+	                            "max_level=1 allows: lifeline gives up"));
+	runstate = get("/run/lifeline/state");
+	assert_non_null(strstr(runstate, "\naction=give-up\n"));
+	assert_non_null(strstr(runstate, "\ntrigger=max-level\n"));
+	boot_rootfs();
+	r = load_record();
+	assert_int_equal(r.mode, STATE_MODE_GIVEN_UP);
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.generation, 1);
+	assert_false(state_record_has_module(&r, "othersec"));
+	assert_true(exists("/opt/othersec/bin/otherd"));
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.entries[0].action, "escalate");
+	assert_string_equal(h.entries[0].trigger, "threshold");
+	assert_string_equal(h.entries[1].action, "give-up");
+	assert_string_equal(h.entries[1].trigger, "max-level");
+	assert_string_equal(h.entries[1].mode, "given-up");
+	assert_non_null(strstr(h.entries[1].reason, "the highest max_level allows"));
+	history_done(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_repeat_crash_enters_safe_mode_at_boot_3,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_repeat_crash_waits_when_the_crash_gives_nothing,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_max_level_gives_up_instead_of_level_2, setup_root,
+	                                    teardown_root),
 	    cmocka_unit_test_setup_teardown(test_crash_loop_quarantines_module_named_by_pstore,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_bless_and_clear_return_to_normal, setup_root,

@@ -224,7 +224,8 @@ static void config(const char *store_lines)
 {
 	char text[1024];
 
-	snprintf(text, sizeof(text), "[boot]\nthreshold = 3\nescalate_after = 2\n%s", store_lines);
+	snprintf(text, sizeof(text),
+	         "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\n%s", store_lines);
 	put("/etc/lifeline/lifeline.conf", text);
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"

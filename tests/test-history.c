@@ -58,6 +58,7 @@ static void append(unsigned boot, char *action)
 	    .action = action,
 	    .mode = "safe",
 	    .reason = "panic log: the crash's RIP is in module badsec",
+	    .trigger = streq(action, "escalate") ? (char *)"repeat-crash" : NULL,
 	    .evidence = ev,
 	    .components = comps,
 	};
@@ -95,6 +96,8 @@ static void test_append_then_read_gives_every_field_back(void **state)
 	assert_string_equal(h.entries[0].action, "escalate");
 	assert_string_equal(h.entries[0].mode, "safe");
 	assert_string_equal(h.entries[0].reason, "panic log: the crash's RIP is in module badsec");
+	assert_string_equal(h.entries[0].trigger, "repeat-crash");
+	assert_null(h.entries[1].trigger); /* absent: older entries, decisions of no trigger */
 	assert_int_equal(strv_length(h.entries[0].evidence), 2);
 	assert_string_equal(h.entries[0].evidence[0], ev[0]);
 	assert_string_equal(h.entries[0].components[0], "badsec");

@@ -969,7 +969,7 @@ static void crashed_three_times(void)
 {
 	new_root();
 	put("/etc/lifeline/lifeline.conf",
-	    "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n");
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\nstore = efi\n");
 	put("/etc/lifeline/components.d/badsec.conf",
 	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
 	    "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "agent/conf/components.h"
+#include "agent/conf/protected.h"
 #include "agent/crash/pstore.h"
 #include "agent/crash/suspects.h"
 #include "common/fileio.h"
@@ -308,6 +309,15 @@ static int check_key(const char *fixture, const struct pstore_evidence *e, const
 
 		return streq(got, dash ? "" : want) ? 0 : mismatch(fixture, key, want, got);
 	}
+	if (streq(key, "site")) {
+		_cleanup_free_ char *what = NULL;
+		uint32_t sig = 0;
+		int r = pstore_crash_signature(e, NULL, &sig, &what);
+
+		assert_true(r >= 0);
+		assert_true(r == 0 ? what == NULL : sig != 0);
+		return streq_ptr(what, dash ? NULL : want) ? 0 : mismatch(fixture, key, want, what);
+	}
 	if (streq(key, "comm") || streq(key, "loading") || streq(key, "panic")) {
 		const char *got = streq(key, "comm")      ? e->comm
 		                  : streq(key, "loading") ? e->loading_module
@@ -522,6 +532,178 @@ static void test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor(void 
 	assert_false(pstore_comm_matches_binary(e.comm, "falcon-sensor"));
 	assert_false(pstore_comm_matches_binary(e.comm, "falcond"));
 	pstore_evidence_done(&e);
+}
+
+/* ------------------------------------------------------- crash signature */
+
+/* An oops in the shape of Linux 6.1's, with the parts that differ between
+ * boots (time stamps, offsets, addresses, the module's build id) and the
+ * crash site as arguments. */
+static char *oops_text(const char *stamp, const char *rip, const char *frame1, const char *frame2,
+                       const char *modules)
+{
+	char *t = NULL;
+
+	assert_true(
+	    asprintf(&t,
+	             "<1>[%s] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	             "<4>[%s] Oops: 0000 [#1] PREEMPT SMP NOPTI\n"
+	             "<4>[%s] CPU: 1 PID: 301 Comm: modprobe Tainted: G           OE      "
+	             "6.1.0-27-amd64 #1  Debian 6.1.115-1\n"
+	             "<4>[%s] RIP: 0010:%s\n"
+	             "<4>[%s] Call Trace:\n"
+	             "<4>[%s]  <TASK>\n"
+	             "<4>[%s]  ? __die_body.cold+0x1a/0x1f\n"
+	             "<4>[%s]  %s\n"
+	             "<4>[%s]  %s\n"
+	             "<4>[%s]  do_one_initcall+0x56/0x220\n"
+	             "<4>[%s]  </TASK>\n"
+	             "<4>[%s] Modules linked in: %s\n"
+	             "<0>[%s] Kernel panic - not syncing: Fatal exception\n",
+	             stamp, stamp, stamp, stamp, rip, stamp, stamp, stamp, stamp, frame1, stamp,
+	             frame2, stamp, stamp, stamp, modules, stamp) > 0);
+	return t;
+}
+
+/* 0 (and what NULL) when the crash has no signature. */
+static uint32_t signature_of(const char *text, const struct component_set *set, char **ret_what)
+{
+	struct pstore_evidence e = {};
+	uint32_t sig = 0;
+	char *what = NULL;
+	int r;
+
+	parse_text(text, &e);
+	r = pstore_crash_signature(&e, set, &sig, &what);
+	assert_true(r == 0 || r == 1);
+	assert_true(r == 1 ? sig != 0 && what != NULL : sig == 0 && what == NULL);
+	pstore_evidence_done(&e);
+	if (ret_what)
+		*ret_what = what;
+	else
+		free(what);
+	return sig;
+}
+
+/* The same bug on two boots: other time stamps, offsets, addresses, build
+ * id. One signature. Another function or another module: another one. */
+static void test_signature_ignores_offsets_and_tells_sites_apart(void **state)
+{
+	_cleanup_free_ char *a = oops_text("    7.956571", "badsec_crash+0xb/0x20 [badsec]",
+	                                   "badsec_init+0xc6/0x1000 [badsec]", "0xffffffffc0a72000",
+	                                   "badsec(OE+) ext4 virtio_net");
+	_cleanup_free_ char *b = oops_text(
+	    "   11.002113", "badsec_crash+0x1f/0x40 [badsec 0a1b2c3d4e5f60718293a4b5c6d7e8f9]",
+	    "badsec_init+0xd3/0x1000 [badsec 0a1b2c3d4e5f60718293a4b5c6d7e8f9]",
+	    "0xffffffffc0b10000", "badsec(OE+) ext4 virtio_net");
+	_cleanup_free_ char *other_fn = oops_text(
+	    "    7.956571", "badsec_scan+0xb/0x20 [badsec]", "badsec_init+0xc6/0x1000 [badsec]",
+	    "0xffffffffc0a72000", "badsec(OE+) ext4 virtio_net");
+	_cleanup_free_ char *other_mod = oops_text(
+	    "    7.956571", "badsec_crash+0xb/0x20 [badsec2]", "badsec_init+0xc6/0x1000 [badsec2]",
+	    "0xffffffffc0a72000", "badsec2(OE+) ext4 virtio_net");
+	_cleanup_free_ char *what = NULL;
+	uint32_t sa, sb;
+
+	(void)state;
+	sa = signature_of(a, NULL, &what);
+	sb = signature_of(b, NULL, NULL);
+	assert_int_not_equal(sa, 0);
+	assert_int_equal(sa, sb);
+	assert_string_equal(what, "badsec_crash (module badsec)");
+	assert_int_not_equal(signature_of(other_fn, NULL, NULL), sa);
+	assert_int_not_equal(signature_of(other_mod, NULL, NULL), sa);
+	assert_int_not_equal(signature_of(other_mod, NULL, NULL), 0);
+}
+
+/* The kernel's own code crashing (ext4, a NIC driver, core kernel) has no
+ * signature, even with an out-of-tree module loaded or in an unreliable
+ * ("? ") frame; so has a RIP the kernel could not resolve. */
+static void test_signature_is_zero_for_in_tree_crashes(void **state)
+{
+	_cleanup_free_ char *ext4 =
+	    oops_text("    7.956571", "ext4_map_blocks+0x1a/0x5e0 [ext4]",
+	              "? badsec_hook+0x4a/0x1a0 [badsec]", "ext4_writepages+0x2f0/0xd80 [ext4]",
+	              "badsec(OE) ext4 e1000e");
+	_cleanup_free_ char *nic =
+	    oops_text("    7.956571", "e1000_clean_rx_irq+0x1c2/0x3d0 [e1000e]",
+	              "e1000e_poll+0xc6/0x2f0 [e1000e]", "net_rx_action+0x145/0x3e0",
+	              "badsec(OE) ext4 e1000e");
+	_cleanup_free_ char *core = oops_text("    7.956571", "kmem_cache_alloc+0x8e/0x2b0",
+	                                      "? badsec_hook+0x4a/0x1a0 [badsec]",
+	                                      "do_sys_openat2+0x9f/0x160", "badsec(OE) ext4");
+	_cleanup_free_ char *bare =
+	    oops_text("    7.956571", "0xffffffffc0a3c000", "badsec_init+0xc6/0x1000 [badsec]",
+	              "do_sys_openat2+0x9f/0x160", "badsec(OE) ext4");
+
+	(void)state;
+	assert_int_equal(signature_of(ext4, NULL, NULL), 0);
+	assert_int_equal(signature_of(nic, NULL, NULL), 0);
+	assert_int_equal(signature_of(core, NULL, NULL), 0);
+	assert_int_equal(signature_of(bare, NULL, NULL), 0);
+}
+
+/* A module with no taint flag is third-party when a configured component
+ * names it; a protected module (a driver the machine needs) never is. */
+static void test_signature_component_module_and_protected_driver(void **state)
+{
+	_cleanup_free_ char *t = oops_text("    7.956571", "esec_scan+0x10/0x80 [examplesec]",
+	                                   "esec_work+0x20/0x90 [examplesec]",
+	                                   "process_one_work+0x1e5/0x3b0", "examplesec ext4");
+	_cleanup_free_ char *zfs = oops_text("    7.956571", "zio_execute+0x10/0x80 [zfs]",
+	                                     "taskq_thread+0x2cd/0x4f0 [spl]", "kthread+0xe6/0x110",
+	                                     "zfs(POE) spl(OE) ext4");
+	_cleanup_free_ char *what = NULL;
+	char *drivers[] = {(char *)"spl", (char *)"zfs", NULL},
+	     *why[] = {(char *)"the root filesystem", (char *)"the root filesystem", NULL};
+	struct protected_set prot = {.drivers = drivers, .driver_why = why};
+	struct component items[1] = {{.id = (char *)"examplesec"}};
+	struct component_set set = {.items = items, .n = 1, .protected = &prot};
+	char *mods[] = {(char *)"examplesec", NULL};
+
+	(void)state;
+	items[0].modules = mods;
+	assert_int_equal(signature_of(t, NULL, NULL), 0);
+	assert_int_not_equal(signature_of(t, &set, &what), 0);
+	assert_string_equal(what, "esec_scan (module examplesec)");
+	assert_int_not_equal(signature_of(zfs, NULL, NULL), 0);
+	assert_int_equal(signature_of(zfs, &set, NULL), 0);
+}
+
+/* The RIP in the kernel, called from third-party code (a reliable frame
+ * in an out-of-tree module, or an eBPF program): the frame and the RIP's
+ * function. The RIP in an eBPF program: the program's name (its tag when
+ * it has none). */
+static void test_signature_of_core_rip_called_from_third_party_and_bpf(void **state)
+{
+	_cleanup_free_ char *kfree =
+	    oops_text("    7.956571", "kfree+0x5b/0x140", "badsec_exit+0x1e/0x40 [badsec]",
+	              "__do_sys_delete_module+0x1a0/0x2b0", "badsec(OE) ext4");
+	_cleanup_free_ char *kfree2 =
+	    oops_text("    7.956571", "kfree+0x5b/0x140", "badsec_cleanup+0x1e/0x40 [badsec]",
+	              "__do_sys_delete_module+0x1a0/0x2b0", "badsec(OE) ext4");
+	_cleanup_free_ char *bpf =
+	    oops_text("    7.956571", "bpf_prog_3c9b5b0ab6cc8b6e_fs_read_enter+0x2fa/0x49c",
+	              "bpf_trampoline_6442520384_0+0x47/0x1000", "vfs_read+0x139/0x1a0", "ext4");
+	_cleanup_free_ char *bpf_other_tag =
+	    oops_text("    7.956571", "bpf_prog_00112233aabbccdd_fs_read_enter+0x10/0x49c",
+	              "bpf_trampoline_6442520384_0+0x47/0x1000", "vfs_read+0x139/0x1a0", "ext4");
+	_cleanup_free_ char *bpf_noname =
+	    oops_text("    7.956571", "bpf_prog_3c9b5b0ab6cc8b6e+0x2fa/0x49c",
+	              "bpf_trampoline_6442520384_0+0x47/0x1000", "vfs_read+0x139/0x1a0", "ext4");
+	_cleanup_free_ char *w1 = NULL, *w2 = NULL, *w3 = NULL;
+	uint32_t s1, s2;
+
+	(void)state;
+	s1 = signature_of(kfree, NULL, &w1);
+	assert_string_equal(w1, "kfree called from badsec_exit (module badsec)");
+	assert_int_not_equal(signature_of(kfree2, NULL, NULL), s1);
+	s2 = signature_of(bpf, NULL, &w2);
+	assert_string_equal(w2, "eBPF program fs_read_enter");
+	assert_int_equal(signature_of(bpf_other_tag, NULL, NULL), s2);
+	assert_int_not_equal(s1, s2);
+	assert_int_not_equal(signature_of(bpf_noname, NULL, &w3), 0);
+	assert_string_equal(w3, "eBPF program bpf_prog_3c9b5b0ab6cc8b6e");
 }
 
 /* ------------------------------------------- suspects: Comm is not evidence */
@@ -1222,6 +1404,10 @@ int main(void)
 	    cmocka_unit_test(test_falcon_oops_has_core_rip_and_comm_of_truncated_bpf_sensor),
 	    cmocka_unit_test(test_comm_matches_binary_compares_first_15_bytes),
 	    cmocka_unit_test(test_comm_with_bpf_program_frame_names_the_component),
+	    cmocka_unit_test(test_signature_ignores_offsets_and_tells_sites_apart),
+	    cmocka_unit_test(test_signature_is_zero_for_in_tree_crashes),
+	    cmocka_unit_test(test_signature_component_module_and_protected_driver),
+	    cmocka_unit_test(test_signature_of_core_rip_called_from_third_party_and_bpf),
 	    cmocka_unit_test(test_comm_alone_names_no_component),
 	    cmocka_unit_test(test_old_format_rank_puts_rip_then_reliable_then_unreliable),
 	    cmocka_unit_test(test_rhel7_comm_stops_before_kdump_and_module_list_continues),

@@ -17,6 +17,7 @@ static void make_full_record(struct state_record *r)
 	r->boot_seq = 0x01020304;
 	r->failures = 7;
 	r->last_blessed_seq = 0x01020300;
+	r->panic_sig = 0xa1b2c3d4;
 	r->last_blessed_time = 0x1122334455667788ull;
 	r->mode = STATE_MODE_SAFE;
 	r->level = 2;
@@ -39,6 +40,7 @@ static void test_roundtrip_keeps_every_field(void **state)
 	assert_int_equal(b.boot_seq, a.boot_seq);
 	assert_int_equal(b.failures, 7);
 	assert_int_equal(b.last_blessed_seq, a.last_blessed_seq);
+	assert_int_equal(b.panic_sig, 0xa1b2c3d4);
 	assert_true(b.last_blessed_time == a.last_blessed_time);
 	assert_int_equal(b.mode, STATE_MODE_SAFE);
 	assert_int_equal(b.level, 2);
@@ -65,6 +67,8 @@ static void test_encoding_is_little_endian_at_documented_offsets(void **state)
 	assert_int_equal(buf[8], 0x04);
 	assert_int_equal(buf[11], 0x01);
 	assert_int_equal(buf[12], 7);
+	assert_int_equal(buf[20], 0xd4); /* panic_sig */
+	assert_int_equal(buf[23], 0xa1);
 	assert_int_equal(buf[24], 0x88);
 	assert_int_equal(buf[31], 0x11);
 	assert_int_equal(buf[32], STATE_MODE_SAFE);
@@ -195,6 +199,37 @@ static void test_valid_checksum_with_bad_fields_is_field_error(void **state)
 	assert_int_equal(state_record_decode(buf, sizeof(buf), &b), STATE_E_FIELD);
 }
 
+/* Offset 20 was "reserved (0)" before panic_sig: a record written by the
+ * version that had it reserved (0 there) and one with any value there both
+ * decode; the other reserved word (248) still must be 0. */
+static void test_panic_sig_any_value_decodes(void **state)
+{
+	struct state_record a, b;
+	uint8_t buf[STATE_RECORD_SIZE];
+
+	(void)state;
+	make_full_record(&a);
+	a.panic_sig = 0;
+	assert_int_equal(state_record_encode(&a, buf), 0);
+	assert_int_equal(buf[20] | buf[21] | buf[22] | buf[23], 0);
+	assert_int_equal(state_record_decode(buf, sizeof(buf), &b), 0);
+	assert_int_equal(b.panic_sig, 0);
+
+	buf[20] = 0xff;
+	buf[21] = 0xff;
+	buf[22] = 0xff;
+	buf[23] = 0xff;
+	fix_crc(buf);
+	assert_int_equal(state_record_decode(buf, sizeof(buf), &b), 0);
+	assert_int_equal(b.panic_sig, 0xffffffffu);
+	assert_int_equal(b.boot_seq, a.boot_seq); /* its neighbours are untouched */
+	assert_true(b.last_blessed_time == a.last_blessed_time);
+
+	buf[249] = 1;
+	fix_crc(buf);
+	assert_int_equal(state_record_decode(buf, sizeof(buf), &b), STATE_E_FIELD);
+}
+
 static void test_module_list_bounds(void **state)
 {
 	struct state_record r;
@@ -245,6 +280,7 @@ int main(void)
 	    cmocka_unit_test(test_checksum_mismatch_detected),
 	    cmocka_unit_test(test_every_bit_flip_is_rejected),
 	    cmocka_unit_test(test_valid_checksum_with_bad_fields_is_field_error),
+	    cmocka_unit_test(test_panic_sig_any_value_decodes),
 	    cmocka_unit_test(test_module_list_bounds),
 	    cmocka_unit_test(test_mode_names),
 	};

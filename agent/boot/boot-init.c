@@ -158,6 +158,38 @@ static void load_components(const char *config_root, struct component_set *set, 
 	*done = r >= 0;
 }
 
+/* The previous boot's panic for the record (decide.h decide_panic_sig()):
+ * from the newest crash record pstore holds (the records of older boots
+ * left NVRAM once a record write counted them). 0 when it left none, or
+ * none in third-party code. *ret_what: where it crashed, for the console
+ * and the reason. */
+static uint32_t previous_panic_signature(const struct pstore_log *plog,
+                                         const struct component_set *set, char **ret_what)
+{
+	*ret_what = NULL;
+	for (size_t i = plog ? plog->n_records : 0; i > 0; i--) {
+		const struct pstore_record *pr = &plog->records[i - 1];
+		struct pstore_evidence e = {0};
+		uint32_t sig = 0;
+		int r;
+
+		if (pstore_parse(pr->text, pr->size, &e) < 0)
+			continue; /* no crash in this one: an older record may have it */
+		r = pstore_crash_signature(&e, set, &sig, ret_what);
+		pstore_evidence_done(&e);
+		if (r <= 0) {
+			log_info(
+			    "previous boot's crash is not in third-party code: no repeat-crash "
+			    "signature");
+			return 0;
+		}
+		sig = decide_panic_sig(sig, pr->time, pr->event);
+		log_info("previous boot's crash: %s (signature %08x)", *ret_what, sig);
+		return sig;
+	}
+	return 0;
+}
+
 static void load_index(const struct boot_opts *o, struct module_index *idx, bool *done)
 {
 	int r;
@@ -240,7 +272,7 @@ int boot_phase_init(const struct boot_opts *o)
 {
 	_cleanup_free_ char *state_path = NULL, *mode_path = NULL, *pstore_src = NULL,
 	                    *pstore_dst = NULL, *why = NULL, *modprobe_run = NULL,
-	                    *modprobe_initrd = NULL;
+	                    *modprobe_initrd = NULL, *crash_site = NULL;
 	const char *config_root = o->config_root ? o->config_root : o->root;
 	struct lifeline_config cfg;
 	struct component_set set = {0};
@@ -252,6 +284,7 @@ int boot_phase_init(const struct boot_opts *o)
 	struct module_index idx = {0};
 	char **modules = NULL;
 	bool set_ok = false, idx_ok = false;
+	uint32_t prev_sig = 0;
 	int r;
 
 	runstate_init(&rs);
@@ -334,14 +367,24 @@ int boot_phase_init(const struct boot_opts *o)
 		}
 	}
 
+	if (plog && plog->n_records > 0) {
+		/* a configured component's module counts as third-party even
+		 * without a taint flag; the protected drivers never do */
+		load_components(config_root, &set, &set_ok);
+		prev_sig = previous_panic_signature(plog, set_ok ? &set : NULL, &crash_site);
+	}
 	{
 		struct decide_params p = {
 		    .threshold = cfg.threshold,
 		    .escalate_after = cfg.escalate_after,
 		    .count_clean_reboots = cfg.count_clean_reboots,
+		    .repeat_crash = cfg.repeat_crash,
+		    .max_level = cfg.max_level,
 		};
-		decide_boot(&rec, &p, &d);
+		decide_boot(&rec, &p, prev_sig, &d);
 	}
+	if (decide_trigger_to_string(d.trigger))
+		rs.trigger = strdup(decide_trigger_to_string(d.trigger));
 
 	if (d.action == DECIDE_ESCALATE) {
 		_cleanup_strv_free_ char **block = NULL;
@@ -370,14 +413,36 @@ int boot_phase_init(const struct boot_opts *o)
 		fill_modules(&rec, &set, block, s.extra_modules, &idx);
 		rs.quarantine = strv_copy(s.components);
 		rs.extra_modules = strv_copy(s.extra_modules);
-		rs.reason = s.reason ? strdup(s.reason) : NULL;
 		rs.evidence = strv_copy(s.evidence);
-		log_warning("%u consecutive failed boots: entering safe mode, level %u; "
-		            "quarantine: %s (%s)",
-		            d.failures, d.new_level,
-		            strv_length(s.components) ? s.components[0]
-		                                      : "to be chosen on the root",
-		            strempty(s.reason));
+		if (d.trigger == DECIDE_TRIGGER_REPEAT_CRASH) {
+			/* the two boots before this one (failures >= 3 says both
+			 * were counted failed) panicked at crash_site */
+			if (asprintf(&rs.trigger_reason,
+			             "boots %u and %u both crashed in %s; level 1 before threshold "
+			             "%u (repeat_crash=yes)",
+			             rec.boot_seq - 2, rec.boot_seq - 1, strempty(crash_site),
+			             cfg.threshold) < 0)
+				rs.trigger_reason = NULL;
+			if (asprintf(&rs.reason, "repeat crash: %s; %s",
+			             strempty(rs.trigger_reason), strempty(s.reason)) < 0)
+				rs.reason = NULL;
+			log_warning("boot %u: repeat crash: boots %u and %u both crashed in %s; "
+			            "entering safe mode level 1 before threshold %u "
+			            "(repeat_crash=yes); quarantine: %s (%s)",
+			            rec.boot_seq, rec.boot_seq - 2, rec.boot_seq - 1,
+			            strempty(crash_site), cfg.threshold,
+			            strv_length(s.components) ? s.components[0]
+			                                      : "to be chosen on the root",
+			            strempty(s.reason));
+		} else {
+			rs.reason = s.reason ? strdup(s.reason) : NULL;
+			log_warning("%u consecutive failed boots: entering safe mode, level %u; "
+			            "quarantine: %s (%s)",
+			            d.failures, d.new_level,
+			            strv_length(s.components) ? s.components[0]
+			                                      : "to be chosen on the root",
+			            strempty(s.reason));
+		}
 		suspects_done(&s);
 	} else if (d.action == DECIDE_GIVE_UP) {
 		struct suspects s = {0};
@@ -387,10 +452,22 @@ int boot_phase_init(const struct boot_opts *o)
 		if (suspects_pick(3, pstore_dst, &set, &s) >= 0)
 			rs.evidence = strv_copy(s.evidence);
 		suspects_done(&s);
-		log_error(
-		    "%u consecutive failed boots after every recovery level: lifeline gives up "
-		    "changing this machine; an administrator must look at it",
-		    d.failures);
+		if (d.trigger == DECIDE_TRIGGER_MAX_LEVEL) {
+			if (asprintf(&rs.reason,
+			             "still failing at level %u, the highest max_level allows: "
+			             "nothing more is changed",
+			             rec.level) < 0)
+				rs.reason = NULL;
+			log_error(
+			    "%u consecutive failed boots at level %u, the highest max_level=%u "
+			    "allows: lifeline gives up changing this machine; an administrator "
+			    "must look at it",
+			    d.failures, rec.level, d.max_level);
+		} else
+			log_error(
+			    "%u consecutive failed boots after every recovery level: lifeline "
+			    "gives up changing this machine; an administrator must look at it",
+			    d.failures);
 	}
 
 	/* The one variable write of this boot attempt. efi-pstore fills NVRAM

@@ -193,6 +193,7 @@ static void record_history(const struct boot_opts *o, const struct runstate *rs,
 	    .action = act,
 	    .mode = rs->mode,
 	    .reason = why,
+	    .trigger = streq(action, "escalate") || streq(action, "give-up") ? rs->trigger : NULL,
 	    .evidence = rs->evidence,
 	    .components = streq(action, "escalate") || streq(action, "recover-decision")
 	                      ? rs->quarantine
@@ -435,7 +436,9 @@ static int rootfs_phase(const struct boot_opts *o)
 		record_history(o, &rs, "recover-decision", rs.reason, blocked, files);
 	else if (give_up)
 		record_history(o, &rs, "give-up",
-		               "still failing after every recovery level: nothing more is changed",
+		               rs.reason ? rs.reason
+		                         : "still failing after every recovery level: nothing more "
+		                           "is changed",
 		               NULL, NULL);
 	else if (recovered > 0)
 		record_history(o, &rs, "recover",

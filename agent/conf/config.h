@@ -38,6 +38,8 @@ struct lifeline_config {
 	                             default 10 */
 	enum config_store store;  /* default auto */
 	bool count_clean_reboots; /* default true */
+	bool repeat_crash;        /* repeat-crash fast path: level 1 after two identical third-party
+	                           * panics in a row, before threshold; default true */
 	char *state_file;         /* file store path (absolute); NULL = find the partition */
 	/* watchdog drivers the initramfs hooks put in the image: NULL = "auto"
 	 * (this machine's), { "none" }, or module names */

@@ -17,6 +17,9 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "efi/state-record.h"
+#include "agent/conf/components.h"
+#include "agent/conf/protected.h"
 #include "agent/crash/pstore.h"
 
 static bool startswith(const char *s, const char *prefix)
@@ -740,6 +743,159 @@ int pstore_rank_modules(const struct pstore_evidence *e, char ***ret_modules)
 		return r;
 	*ret_modules = TAKE_PTR(l);
 	return (int)n;
+}
+
+/* ------------------------------------------------------- crash signature */
+
+/* The symbol of "badsec_init+0xd3/0x1000" ("badsec_init"), its length in
+ * *ret_len; false for a bare address ("0xffffffffc0a3c000": it moves every
+ * boot) or nothing. */
+static bool frame_symbol(const char *function, size_t *ret_len)
+{
+	size_t n;
+
+	if (!function || startswith(function, "0x"))
+		return false;
+	n = strcspn(function, "+ ");
+	if (n == 0 || n > 256)
+		return false;
+	*ret_len = n;
+	return true;
+}
+
+/* "bpf_prog_3c9b5b0ab6cc8b6e_fs_read_enter+0x2fa/0x49c": the program's
+ * name ("fs_read_enter"); a program loaded without one prints as
+ * "bpf_prog_<tag>", and the tag (a hash of its instructions, the same
+ * each boot) stands in. */
+static bool bpf_program(const char *function, const char **ret_name, size_t *ret_len)
+{
+	const char *p;
+	size_t n, tag = 0;
+
+	if (!frame_symbol(function, &n) || !startswith(function, "bpf_prog_"))
+		return false;
+	p = function + strlen("bpf_prog_");
+	while (p + tag < function + n && isxdigit((unsigned char)p[tag]))
+		tag++;
+	if (tag == 0)
+		return false;
+	if (p + tag < function + n && p[tag] == '_' && p + tag + 1 < function + n) {
+		*ret_name = p + tag + 1;
+		*ret_len = (size_t)(function + n - (p + tag + 1));
+	} else {
+		*ret_name = function;
+		*ret_len = n;
+	}
+	return true;
+}
+
+static void module_norm(char *dst, size_t size, const char *module)
+{
+	size_t i;
+
+	for (i = 0; module[i] && i + 1 < size; i++) {
+		dst[i] = module[i];
+		if (dst[i] == '-')
+			dst[i] = '_';
+	}
+	dst[i] = 0;
+}
+
+/* A module that is not the kernel's own and that lifeline may act on: a
+ * configured component's, or flagged O, E or P in "Modules linked in";
+ * never a protected one. */
+static bool third_party_module(const struct pstore_evidence *e, const struct component_set *set,
+                               const char *module)
+{
+	char m[65], t[65];
+
+	if (!module || !*module || pseudo_module(module) || strlen(module) > 64)
+		return false;
+	module_norm(m, sizeof(m), module);
+	if (set && set->protected && protected_module_reason(set->protected, m))
+		return false;
+	if (set && components_find_module(set, m))
+		return true;
+	for (size_t i = 0; i < e->n_modules_third_party; i++) {
+		module_norm(t, sizeof(t), e->modules_third_party[i]);
+		if (streq(t, m))
+			return true;
+	}
+	return false;
+}
+
+/* The bytes hashed: "<kind>\0<owner>\0<function>\0<rip function>". */
+struct sig_key {
+	char buf[4 * 260];
+	size_t n;
+};
+
+static void sig_put(struct sig_key *k, const char *s, size_t n)
+{
+	n = MIN(n, sizeof(k->buf) - k->n - 1);
+	memcpy(k->buf + k->n, s, n);
+	k->n += n;
+	k->buf[k->n++] = 0;
+}
+
+int pstore_crash_signature(const struct pstore_evidence *e, const struct component_set *set,
+                           uint32_t *ret_sig, char **ret_what)
+{
+	struct sig_key k = {.n = 0};
+	const char *name = NULL, *rip = e->rip_function;
+	size_t name_len = 0, rip_len = 0, fn_len = 0;
+	char *what = NULL;
+	uint32_t sig;
+	int r = 0;
+
+	if (!e->rip_line || !frame_symbol(rip, &rip_len))
+		return 0;
+
+	if (bpf_program(rip, &name, &name_len)) {
+		sig_put(&k, "bpf", 3);
+		sig_put(&k, name, name_len);
+		r = asprintf(&what, "eBPF program %.*s", (int)name_len, name);
+	} else if (third_party_module(e, set, e->rip_module)) {
+		char m[65];
+
+		module_norm(m, sizeof(m), e->rip_module);
+		sig_put(&k, "module", 6);
+		sig_put(&k, m, strlen(m));
+		sig_put(&k, rip, rip_len);
+		r = asprintf(&what, "%.*s (module %s)", (int)rip_len, rip, m);
+	} else {
+		for (size_t i = 0; !what && r >= 0 && i < e->n_frames; i++) {
+			const struct pstore_frame *f = &e->frames[i];
+
+			if (!f->reliable || !frame_symbol(f->function, &fn_len))
+				continue;
+			if (bpf_program(f->function, &name, &name_len)) {
+				sig_put(&k, "bpf", 3);
+				sig_put(&k, name, name_len);
+				sig_put(&k, rip, rip_len);
+				r = asprintf(&what, "%.*s called from eBPF program %.*s",
+				             (int)rip_len, rip, (int)name_len, name);
+			} else if (third_party_module(e, set, f->module)) {
+				char m[65];
+
+				module_norm(m, sizeof(m), f->module);
+				sig_put(&k, "module", 6);
+				sig_put(&k, m, strlen(m));
+				sig_put(&k, f->function, fn_len);
+				sig_put(&k, rip, rip_len);
+				r = asprintf(&what, "%.*s called from %.*s (module %s)",
+				             (int)rip_len, rip, (int)fn_len, f->function, m);
+			}
+		}
+	}
+	if (r < 0)
+		return -ENOMEM;
+	if (!what)
+		return 0;
+	sig = state_crc32(k.buf, k.n);
+	*ret_sig = sig ? sig : 1; /* 0 means "none" in the state record */
+	*ret_what = what;
+	return 1;
 }
 
 bool pstore_comm_matches_binary(const char *comm, const char *binary_basename)

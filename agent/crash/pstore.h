@@ -197,6 +197,41 @@ int pstore_rank_modules(const struct pstore_evidence *e, char ***ret_modules);
 char **pstore_strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, pstore_strv_free)
 
+struct component_set;
+
+/*
+ * The crash site of e as a signature for the repeat-crash fast path
+ * (docs/design.md "Repeat crashes"): the same bug crashing the same way
+ * gives the same value every boot (offsets, addresses and build ids are
+ * left out: KASLR and module load addresses change each boot); another
+ * function, module or eBPF program gives another value. Only crashes in
+ * third-party code have one, the first rule that applies deciding:
+ *
+ *  1. the RIP is in an eBPF program ("bpf_prog_<tag>_<name>"): the program;
+ *  2. the RIP is in a module a configured component of set names (NULL:
+ *     none), or one "Modules linked in" flags O, E or P: module and
+ *     function;
+ *  3. the RIP is elsewhere (core kernel, an in-tree module) but a reliable
+ *     call-trace frame ("? " frames are stale stack words) is an eBPF
+ *     program or in such a module: the first such frame and the RIP's
+ *     function (a third-party module that hands a bad pointer to kfree()
+ *     crashes in kfree()).
+ *
+ * A module of the protected set (set->protected: a driver this machine
+ * needs to boot or be reached, such as DKMS zfs) never gives one:
+ * lifeline does not quarantine it, so hurrying the escalation for it would
+ * only quarantine something else sooner. Nor does a crash without a RIP
+ * line (a hung task), or a RIP or frame the kernel could not resolve to a
+ * symbol (a bare address changes every boot).
+ *
+ * Returns 1 with *ret_sig (never 0) and *ret_what ("badsec_init (module
+ * badsec)", "eBPF program fs_read_enter", "kfree called from badsec_exit
+ * (module badsec)"; malloc'd), 0 when the crash has no signature (both
+ * then untouched), -ENOMEM.
+ */
+int pstore_crash_signature(const struct pstore_evidence *e, const struct component_set *set,
+                           uint32_t *ret_sig, char **ret_what);
+
 /*
  * Whether the Comm of an oops can be the process started from a binary of
  * this name. The kernel keeps only the first 15 bytes of a task name

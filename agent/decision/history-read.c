@@ -161,6 +161,7 @@ static int parse_line(const char *line, size_t len, struct history_entry *ret)
 	    (r = get_string(o, "action", &e.action)) < 0 ||
 	    (r = get_string(o, "mode", &e.mode)) < 0 ||
 	    (r = get_string(o, "reason", &e.reason)) < 0 ||
+	    (r = get_string(o, "trigger", &e.trigger)) < 0 ||
 	    (r = get_list(o, "evidence", &e.evidence)) < 0 ||
 	    (r = get_list(o, "components", &e.components)) < 0 ||
 	    (r = get_list(o, "modules", &e.modules)) < 0 ||

@@ -25,6 +25,7 @@ void history_entry_done(struct history_entry *e)
 	free(e->action);
 	free(e->mode);
 	free(e->reason);
+	free(e->trigger);
 	strv_free(e->evidence);
 	strv_free(e->components);
 	strv_free(e->modules);
@@ -82,6 +83,8 @@ static char *entry_json(const struct history_entry *e, size_t max_evidence, size
 		put_string(&w, "mode", e->mode);
 	if (e->reason)
 		put_string(&w, "reason", e->reason);
+	if (e->trigger)
+		put_string(&w, "trigger", e->trigger);
 	/* max 0 would mean "all" to the writer */
 	if (max_evidence > 0)
 		put_list(&w, "evidence", e->evidence, max_evidence);

@@ -58,6 +58,11 @@ struct history_entry {
 	               */
 	char *mode;   /* normal | safe | given-up, after the decision */
 	char *reason; /* one sentence */
+	/* what brought an escalation or give-up about: "threshold" (the
+	 * failure count), "repeat-crash" (the fast path, decide.h),
+	 * "max-level" (a give-up max_level brought forward); NULL otherwise
+	 * and in entries older than the field */
+	char *trigger;
 	char **evidence;   /* pstore lines, inventory diff lines */
 	char **components; /* components quarantined / restored by this decision */
 	char **modules;    /* modules blocked by it */

@@ -33,6 +33,8 @@ void runstate_done(struct runstate *s)
 	strv_free(s->blocked);
 	free(s->reason);
 	strv_free(s->evidence);
+	free(s->trigger);
+	free(s->trigger_reason);
 	free(s->error);
 	free(s->record_replaced);
 	runstate_init(s);
@@ -90,6 +92,10 @@ int runstate_write(const char *path, const struct runstate *s)
 		put_line(f, "reason", s->reason);
 	STRV_FOREACH (e, s->evidence)
 		put_line(f, "evidence", *e);
+	if (s->trigger)
+		put_line(f, "trigger", s->trigger);
+	if (s->trigger_reason)
+		put_line(f, "trigger_reason", s->trigger_reason);
 	if (s->error)
 		put_line(f, "error", s->error);
 	if (s->image_enabled != RUNSTATE_UNKNOWN)
@@ -141,6 +147,10 @@ static int runstate_key(const char *k, char *v, void *userdata)
 		r = set_value(&s->action, v);
 	else if (streq(k, "reason"))
 		r = set_value(&s->reason, v);
+	else if (streq(k, "trigger"))
+		r = set_value(&s->trigger, v);
+	else if (streq(k, "trigger_reason"))
+		r = set_value(&s->trigger_reason, v);
 	else if (streq(k, "error"))
 		r = set_value(&s->error, v);
 	else if (streq(k, "record_replaced"))

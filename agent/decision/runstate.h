@@ -55,6 +55,14 @@ struct runstate {
 	char **blocked;       /* the state record's module list (what the initramfs blocked) */
 	char *reason;
 	char **evidence;
+	/* What made the init phase escalate or give up (decide.h
+	 * decide_trigger_to_string(): threshold | repeat-crash | max-level);
+	 * NULL when it did neither, or an older writer. trigger_reason: the
+	 * repeat-crash fast path's own sentence ("boots 2 and 3 both crashed
+	 * in badsec_crash (module badsec); ..."), kept apart from reason,
+	 * which a later pick on the root may rewrite. */
+	char *trigger;
+	char *trigger_reason;
 	char *error; /* why the boot is uncounted, if it is */
 	/* The initramfs image says lifeline is enabled (its BOOT_ENABLED_FLAG,
 	 * written by the initramfs hooks from lifelined.service's enablement

@@ -110,6 +110,12 @@ int report_decision_format(const char *root, const struct runstate *rs, const ch
 	put_key_strv(&w, "quarantine", rs->quarantine);
 	put_key_uint(&w, "level", rs->level);
 	put_key_uint(&w, "generation", rs->generation);
+	/* why now: the failure count, or the repeat-crash fast path with
+	 * its own sentence (the reason above may be the root's later pick) */
+	if (rs->trigger)
+		put_key_string(&w, "trigger", rs->trigger);
+	if (rs->trigger_reason)
+		put_key_string(&w, "trigger_reason", rs->trigger_reason);
 	json_writer_object_end(&w);
 	json_writer_object_end(&w);
 	fputc('\n', f);

@@ -598,6 +598,50 @@ static void test_plan_shows_each_level_and_changes_nothing(void **state)
 	assert_int_equal(stat(p, &st), -1);
 }
 
+/* plan with the escalation bounds of lifeline.conf: repeat_crash says level
+ * 1 may come at failure 3; a level above max_level is not used (the boot
+ * gives up instead), in the text and in the JSON. */
+static void test_plan_shows_repeat_crash_and_max_level(void **state)
+{
+	json_object *o, *levels, *lv, *v;
+	char *out;
+
+	(void)state;
+	put_under_root("/etc/lifeline/lifeline.conf",
+	               "[boot]\nthreshold = 5\nmax_level = 1\nstore = efi\n");
+	put_under_root("/etc/lifeline/components.d/badsec.conf", "[badsec]\nmodules = badsec\n");
+	assert_int_equal(run("plan", &out), 0);
+	assert_non_null(strstr(out, "Level 1 (after 6 consecutive failed boots, or at failure 3 "
+	                            "when the two boots before both crashed at the same place "
+	                            "in third-party code (repeat_crash=yes))"));
+	assert_non_null(strstr(out, "Level 2: not used (max_level=1): the boot gives up"));
+	assert_non_null(strstr(out, "Level 3: not used (max_level=1)"));
+	free(out);
+	assert_int_equal(run("plan --json", &out), 0);
+	o = json_tokener_parse(out);
+	free(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "levels", &levels));
+	assert_int_equal(json_object_array_length(levels), 3);
+	lv = json_object_array_get_idx(levels, 0);
+	assert_true(json_object_object_get_ex(lv, "used", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(lv, "repeat_crash_after_failed_boots", &v));
+	assert_int_equal(json_object_get_int(v), 3);
+	lv = json_object_array_get_idx(levels, 1);
+	assert_true(json_object_object_get_ex(lv, "used", &v));
+	assert_false(json_object_get_boolean(v));
+	json_object_put(o);
+
+	/* repeat_crash = no: level 1 at the threshold only */
+	put_under_root("/etc/lifeline/lifeline.conf",
+	               "[boot]\nthreshold = 5\nrepeat_crash = no\nstore = efi\n");
+	assert_int_equal(run("plan", &out), 0);
+	assert_non_null(strstr(out, "Level 1 (after 6 consecutive failed boots):"));
+	assert_non_null(strstr(out, "Level 3 (after"));
+	free(out);
+}
+
 /* status for the person woken at 3 am: after a crash loop the boot is in
  * safe mode with the decision and its evidence; after a clear, still in
  * safe mode, it says the next boot is normal and a reboot is required. */
@@ -724,6 +768,8 @@ static void test_history_shows_every_decision(void **state)
 	assert_non_null(
 	    strstr(out, "    reason:     panic log: the crash's RIP is in module badsec"));
 	assert_non_null(strstr(out, "RIP: 0010:badsec_crash+0x5/0x10 [badsec]"));
+	/* what made the boot escalate: the threshold (repeat_crash = no here) */
+	assert_non_null(strstr(out, "    trigger:    threshold\n"));
 	assert_non_null(strstr(out, "boot #7  quarantine by lifelinectl: level 1, mode safe\n"));
 	free(out);
 
@@ -731,6 +777,7 @@ static void test_history_shows_every_decision(void **state)
 	assert_int_equal(json_object_array_length(j), 2);
 	assert_string_equal(entry_str(j, 0, "action"), "escalate");
 	assert_string_equal(entry_str(j, 0, "who"), "boot");
+	assert_string_equal(entry_str(j, 0, "trigger"), "threshold");
 	assert_string_equal(entry_str(j, 1, "action"), "quarantine");
 	assert_string_equal(entry_str(j, 1, "who"), "lifelinectl");
 	assert_string_equal(entry_str(j, 1, "boot_seq"), "7");
@@ -836,6 +883,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_status_says_this_and_next_mode_and_reboot_required, setup),
 	    cmocka_unit_test_setup(test_check_passes_on_a_complete_install, setup),
 	    cmocka_unit_test_setup(test_plan_shows_each_level_and_changes_nothing, setup),
+	    cmocka_unit_test_setup(test_plan_shows_repeat_crash_and_max_level, setup),
 	    cmocka_unit_test_setup(test_check_names_a_bad_config, setup),
 	    cmocka_unit_test_setup(test_check_names_a_kernel_without_the_hook, setup),
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),

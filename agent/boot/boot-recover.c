@@ -167,11 +167,14 @@ void boot_pick_by_inventory(const struct boot_opts *o, const struct component_se
 		_cleanup_free_ char *q = strv_join(rs->quarantine, " "),
 		                    *changed = strv_join(ids, " ");
 
+		/* the repeat-crash fast path's sentence stays in front: it is why
+		 * this boot escalated before the threshold */
 		if (asprintf(
 		        &rs->reason,
-		        "no panic log named a component; changed since the last good boot: %s; "
-		        "quarantined: %s",
-		        changed && *changed ? changed : "nothing",
+		        "%s%s%sno panic log named a component; changed since the last good boot: "
+		        "%s; quarantined: %s",
+		        rs->trigger_reason ? "repeat crash: " : "", strempty(rs->trigger_reason),
+		        rs->trigger_reason ? "; " : "", changed && *changed ? changed : "nothing",
 		        q && *q ? q : "nothing (changed content rolled back)") < 0)
 			rs->reason = NULL;
 	}

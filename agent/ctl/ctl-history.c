@@ -136,6 +136,8 @@ int ctl_history(const struct ctl_ctx *ctx)
 			                       e->mode ? json_object_new_string(e->mode) : NULL);
 			json_object_object_add(
 			    o, "reason", e->reason ? json_object_new_string(e->reason) : NULL);
+			json_object_object_add(
+			    o, "trigger", e->trigger ? json_object_new_string(e->trigger) : NULL);
 			json_object_object_add(o, "evidence", strv_to_json(e->evidence));
 			json_object_object_add(o, "components", strv_to_json(e->components));
 			json_object_object_add(o, "modules", strv_to_json(e->modules));
@@ -149,6 +151,8 @@ int ctl_history(const struct ctl_ctx *ctx)
 			       e->action, e->who, e->level, e->mode ? e->mode : "-");
 			if (e->reason)
 				printf("    %-11s %s\n", "reason:", e->reason);
+			if (e->trigger)
+				printf("    %-11s %s\n", "trigger:", e->trigger);
 			print_list("components:", e->components);
 			print_list("modules:", e->modules);
 			print_list("files:", e->files);

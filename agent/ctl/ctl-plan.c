@@ -190,6 +190,26 @@ int ctl_plan(const struct ctl_ctx *ctx)
 		unsigned after = cfg.threshold + 1 + (level - 1) * cfg.escalate_after;
 		json_object *lv = NULL, *comps = NULL;
 		const char *how = "panic log";
+		/* past max_level the boot gives up instead (decide.h) */
+		bool used = level <= cfg.max_level || cfg.max_level == 0;
+		/* the repeat-crash fast path can start level 1 at failure 3 */
+		bool fast = level == 1 && cfg.repeat_crash && after > 3;
+
+		if (!used) {
+			if (ctx->json) {
+				lv = json_object_new_object();
+				json_object_object_add(lv, "level",
+				                       json_object_new_int((int)level));
+				json_object_object_add(lv, "used", json_object_new_boolean(false));
+				json_object_object_add(lv, "max_level",
+				                       json_object_new_int((int)cfg.max_level));
+				json_object_array_add(levels, lv);
+			} else
+				printf("\nLevel %u: not used (max_level=%u): the boot gives up "
+				       "instead, quarantining nothing more\n",
+				       level, cfg.max_level);
+			continue;
+		}
 
 		r = suspects_pick(level, pstore, &set, &s);
 		if (r < 0)
@@ -210,6 +230,10 @@ int ctl_plan(const struct ctl_ctx *ctx)
 			json_object_object_add(lv, "level", json_object_new_int((int)level));
 			json_object_object_add(lv, "after_failed_boots",
 			                       json_object_new_int64(after));
+			json_object_object_add(lv, "used", json_object_new_boolean(true));
+			if (level == 1)
+				json_object_object_add(lv, "repeat_crash_after_failed_boots",
+				                       fast ? json_object_new_int64(3) : NULL);
 			json_object_object_add(lv, "reason",
 			                       s.reason ? json_object_new_string(s.reason) : NULL);
 			json_object_object_add(lv, "evidence", strv_json(s.evidence));
@@ -219,7 +243,12 @@ int ctl_plan(const struct ctl_ctx *ctx)
 				json_object_object_add(lv, "chosen_by",
 				                       json_object_new_string(how));
 		} else {
-			printf("\nLevel %u (after %u consecutive failed boots): %s\n", level, after,
+			printf("\nLevel %u (after %u consecutive failed boots%s): %s\n", level,
+			       after,
+			       fast ? ", or at failure 3 when the two boots before both "
+			              "crashed at the same place in third-party code "
+			              "(repeat_crash=yes)"
+			            : "",
 			       strempty(s.reason));
 			if (level == 1 && streq(how, "inventory diff"))
 				printf("    chosen at boot from what changed since the last good "

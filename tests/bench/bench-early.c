@@ -72,12 +72,13 @@ static int put_rel(const char *root, const char *rel, const char *text)
 
 /* A fake root: the configuration (threshold 3, escalate_after 2: level 1
  * at the 4th failed boot, 2 at the 6th, 3 at the 8th, give-up at the
- * 10th), three components and a few of their files. */
+ * 10th; repeat_crash off, as the same panic is left in pstore every boot),
+ * three components and a few of their files. */
 static int make_root(const char *root)
 {
 	static const char *const files[][2] = {
 	    {"/etc/lifeline/lifeline.conf",
-	     "[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n"},
+	     "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = no\nstore = efi\n"},
 	    {"/etc/lifeline/components.d/badsec.conf",
 	     "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
 	     "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n"},

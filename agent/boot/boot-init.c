@@ -399,8 +399,9 @@ int boot_phase_init(const struct boot_opts *o)
 			boot_all_component_ids(&set, &s.components);
 		block = strv_copy(s.components);
 		/* Level 1 with no panic-log suspect: the pick comes from the
-		 * inventory diff on the real root, which this initramfs cannot
-		 * see. The record's module list is what every following
+		 * real root, which this initramfs cannot see (the inventory
+		 * diff against the last good boot, or, never blessed, the
+		 * component changed most recently: boot-recover.c). The record's module list is what every following
 		 * initramfs blocks, and this is its only write of the boot:
 		 * block the modules of every component here, in the initramfs
 		 * only (a security product rarely loads from the initramfs,

@@ -59,6 +59,10 @@ def hung_boot(vm, boot):
     check(bool(counted) and ("%d consecutive failed" % boot) in counted[0],
           "boot %d counted (%d consecutive failed, this one included)" % (boot, boot),
           counted[0] if counted else "no lifeline line", vm, boot)
+    survived = [l for l in lines_with(text, "lifeline-survived") if "Starting" in l]
+    check(not survived, "boot %d: the survived step did not run before the freeze "
+          "(it waits for sysinit.target, where badsec loads)" % boot,
+          survived[0] if survived else "not started", vm, boot)
     before = len(vm.watchdog_events())
     vm.wait_boot(boot + 1, timeout=WATCHDOG + 240)
     check(len(vm.watchdog_events()) > before, "boot %d: QEMU reported a watchdog expiry" % boot,

@@ -401,8 +401,8 @@ int boot_phase_init(const struct boot_opts *o)
 		/* Level 1 with no panic-log suspect: the pick comes from the
 		 * real root, which this initramfs cannot see (the inventory
 		 * diff against the last good boot, or, never blessed, the
-		 * component changed most recently: boot-recover.c). The record's module list is what every following
-		 * initramfs blocks, and this is its only write of the boot:
+		 * component changed most recently: boot-recover.c). The record's module list is
+		 * what every following initramfs blocks, and this is its only write of the boot:
 		 * block the modules of every component here, in the initramfs
 		 * only (a security product rarely loads from the initramfs,
 		 * and its modules load from the real root later). The rootfs

@@ -1224,6 +1224,144 @@ static void test_repeat_crash_waits_when_the_crash_gives_nothing(void **state)
 	run_crash_loop(CONF_THRESHOLD, same, 5, 4);
 }
 
+/* Boot 1 is blessed and its inventory kept as the last good (lifelined's
+ * part, by hand here); othersec's binary changes; boots 2 and 3 panic at
+ * one place in "oot", an out-of-tree module (taint O) no component owns.
+ * Boot 4's init phase has run when this returns, its rootfs phase not. */
+static char *bless_change_and_crash_twice(const char *conf)
+{
+	char *oops = oops_at("oot_crash+0x5/0x10 [oot]", "oot(O) efi_pstore ext4");
+	struct ctl_ctx ctx = {.root = root};
+
+	put("/etc/lifeline/lifeline.conf", conf);
+	put("/opt/othersec/bin/otherd", "v1\n");
+	boot_init(); /* boot 1 */
+	boot_rootfs();
+	assert_int_equal(ctl_bless(&ctx), CTL_EXIT_OK);
+	take_last_good();
+	put("/opt/othersec/bin/otherd", "v2\n");
+	for (unsigned boot = 2; boot <= 3; boot++) {
+		boot_init();
+		boot_rootfs();
+		assert_int_equal(load_record().level, 0);
+		put_crash(boot + 1, oops); /* this boot's panic, read by the next */
+	}
+	boot_init(); /* boot 4 */
+	return oops;
+}
+
+/* The fast path escalates (boot 4, failures 3, threshold 3) but the panic
+ * names no component, so the root's inventory diff picks (othersec) and
+ * writes the reason: the fast path's sentence stays in front of it, in
+ * /run/lifeline/state, the history and the decision report. */
+static void test_repeat_crash_reason_survives_the_inventory_pick(void **state)
+{
+	static const char repeat[] =
+	    "repeat crash: boots 2 and 3 both crashed in oot_crash "
+	    "(module oot); level 1 before threshold 3 (repeat_crash=yes); ";
+	static const char pick[] = "no panic log named a component; changed since the last good "
+	                           "boot: othersec; quarantined: othersec";
+	_cleanup_free_ char *oops = NULL, *active = NULL, *runstate = NULL, *report = NULL,
+	                    *want = NULL;
+	struct state_record r;
+	struct history h;
+
+	(void)state;
+	assert_true(asprintf(&want, "%s%s", repeat, pick) > 0);
+	oops = bless_change_and_crash_twice(
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = yes\nstore = efi\n"
+	    "[report]\nurl = https://collector.invalid/lifeline\n");
+	r = load_record();
+	assert_int_equal(r.boot_seq, 4);
+	assert_int_equal(r.failures, 3);
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.mode, STATE_MODE_SAFE);
+	/* no component named: the initramfs blocks them all */
+	assert_true(state_record_has_module(&r, "badsec"));
+	assert_true(state_record_has_module(&r, "othersec"));
+	boot_rootfs();
+
+	/* the inventory pick: othersec (changed), not badsec */
+	active = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(active);
+	assert_string_equal(active, "othersec 1 1\n");
+	assert_false(exists("/opt/othersec/bin/otherd"));
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+
+	runstate = get("/run/lifeline/state");
+	assert_non_null(runstate);
+	assert_non_null(strstr(runstate, "\ntrigger=repeat-crash\n"));
+	{
+		const char *line = strstr(runstate, "\nreason=");
+
+		assert_non_null(line);
+		line += strlen("\nreason=");
+		assert_int_equal(strncmp(line, repeat, strlen(repeat)), 0);
+		assert_int_equal(strncmp(line, want, strlen(want)), 0);
+		assert_int_equal(line[strlen(want)], '\n');
+	}
+
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.entries[0].action, "bless");
+	assert_string_equal(h.entries[1].action, "escalate");
+	assert_int_equal(h.entries[1].boot_seq, 4);
+	assert_int_equal(h.entries[1].level, 1);
+	assert_string_equal(h.entries[1].trigger, "repeat-crash");
+	assert_string_equal(h.entries[1].reason, want);
+	assert_true(strv_contains(h.entries[1].components, "othersec"));
+	assert_false(strv_contains(h.entries[1].components, "badsec"));
+	history_done(&h);
+
+	report = spooled_report();
+	assert_non_null(strstr(report, "\"trigger\":\"repeat-crash\""));
+	assert_non_null(strstr(report, "\"reason\":\"repeat crash: boots 2 and 3 both crashed in "
+	                               "oot_crash (module oot); "));
+}
+
+/* The same boots with repeat_crash = no: boot 4 waits for the threshold;
+ * boot 5 escalates by it, the same inventory pick, and the reason has no
+ * fast-path sentence. */
+static void test_no_repeat_crash_waits_before_the_inventory_pick(void **state)
+{
+	_cleanup_free_ char *oops = NULL, *text = NULL;
+	struct state_record r;
+	struct history h;
+
+	(void)state;
+	oops = bless_change_and_crash_twice(CONF_THRESHOLD);
+	r = load_record();
+	assert_int_equal(r.failures, 3);
+	assert_int_equal(r.level, 0);
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	text = get("/run/lifeline/state");
+	assert_non_null(text);
+	assert_null(strstr(text, "trigger"));
+	assert_null(strstr(text, "repeat"));
+	free(text);
+	boot_rootfs();
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+	assert_true(exists("/opt/othersec/bin/otherd"));
+
+	put_crash(5, oops);
+	boot_init(); /* boot 5: failures 4 > threshold 3 */
+	boot_rootfs();
+	r = load_record();
+	assert_int_equal(r.level, 1);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(text);
+	assert_string_equal(text, "othersec 1 1\n");
+	h = read_history();
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.entries[1].action, "escalate");
+	assert_int_equal(h.entries[1].boot_seq, 5);
+	assert_string_equal(h.entries[1].trigger, "threshold");
+	assert_string_equal(h.entries[1].reason,
+	                    "no panic log named a component; changed since the last good boot: "
+	                    "othersec; quarantined: othersec");
+	history_done(&h);
+}
+
 /* max_level = 1: level 1 at boot 4 as usual; where level 2 would come
  * (boot 6), the machine gives up instead: given-up, level 1, nothing
  * more quarantined (othersec stays), and the console, history and
@@ -1279,6 +1417,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_enters_safe_mode_at_boot_3,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_waits_when_the_crash_gives_nothing,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_repeat_crash_reason_survives_the_inventory_pick,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_no_repeat_crash_waits_before_the_inventory_pick,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_max_level_gives_up_instead_of_level_2, setup_root,
 	                                    teardown_root),

@@ -145,7 +145,8 @@ static void test_keys_are_parsed_and_the_kernel_half_joins_the_component(void **
 	assert_int_equal(c->degrade[2].kind, DEGRADE_INSTALL);
 	assert_string_equal(c->degrade[2].path, "/etc/x/config.d/user.yaml");
 	assert_int_equal(c->degrade[2].size, strlen("engine:\n  kind: modern_ebpf\n"));
-	assert_memory_equal(c->degrade[2].data, "engine:\n  kind: modern_ebpf\n", c->degrade[2].size);
+	assert_memory_equal(c->degrade[2].data, "engine:\n  kind: modern_ebpf\n",
+	                    c->degrade[2].size);
 	/* the kernel half is the component's too */
 	assert_true(strv_contains(c->kernel_units, "x-kmod.service"));
 	assert_ptr_equal(components_find_unit(&s, "x-kmod.service"), c);
@@ -242,7 +243,8 @@ static void test_protected_paths_are_refused_naming_dropin_key_and_file(void **s
 		_cleanup_free_ char *log = NULL;
 		char text[512], want[300];
 
-		snprintf(text, sizeof(text), "[x]\nmodules = xk\ndegrade_set = %s Key v\n", paths[i]);
+		snprintf(text, sizeof(text), "[x]\nmodules = xk\ndegrade_set = %s Key v\n",
+		         paths[i]);
 		load(text, &s, &problems, &log);
 		snprintf(want, sizeof(want), "x.conf:3: [x] degrade_set: \"%s\" is protected (",
 		         paths[i]);
@@ -306,15 +308,25 @@ static void test_symlinks_on_the_way_are_refused_at_load(void **state)
 	components_done(&s);
 }
 
-static void test_a_step_without_kernel_half_warns(void **state)
+static void test_degrade_units_join_the_units_and_need_a_step(void **state)
 {
 	struct component_set s;
 	unsigned problems = 0;
-	_cleanup_free_ char *log = NULL;
+	_cleanup_free_ char *log = NULL, *log2 = NULL;
+	const struct component *c;
 
 	(void)state;
-	load("[x]\nunits = x.service\ndegrade_set = /etc/x.ini a v\n", &s, &problems, &log);
-	assert_non_null(strstr(log, "a degrade step, but no kernel half"));
+	load("[x]\nmodules = xk\nkernel_units = x-kmod.service\ndegrade_units = x-user.service\n"
+	     "degrade_set = /etc/x.ini a v\n",
+	     &s, &problems, &log);
+	assert_string_equal(log, "");
+	c = components_find(&s, "x");
+	assert_non_null(c);
+	assert_true(strv_contains(c->degrade_units, "x-user.service"));
+	assert_ptr_equal(components_find_unit(&s, "x-user.service"), c);
+	components_done(&s);
+	load("[x]\nmodules = xk\ndegrade_units = x-user.service\n", &s, &problems, &log2);
+	assert_non_null(strstr(log2, "degrade_units without a degrade step"));
 	assert_non_null(components_find(&s, "x"));
 	components_done(&s);
 }
@@ -354,22 +366,22 @@ static void expect_refusal(enum degrade_format f, const char *in, const char *ke
 		fail_msg("\"%s\" not in \"%s\"", why_part, why);
 }
 
-#define FALCO_YAML                                        \
-	"# Falco configuration\n"                         \
-	"rules_files:\n"                                  \
-	"  - /etc/falco/falco_rules.yaml\n"               \
-	"\n"                                              \
-	"engine:\n"                                       \
-	"  # the driver\n"                                \
-	"  kind: kmod   # kmod, ebpf or modern_ebpf\n"    \
-	"  kmod:\n"                                       \
-	"    buf_size_preset: 4\n"                        \
-	"    kind: not-this-one\n"                        \
-	"  ebpf:\n"                                       \
-	"    probe: ${HOME}/.falco/falco-bpf.o\n"         \
-	"  modern_ebpf:\n"                                \
-	"    cpus_for_each_buffer: 2\n"                   \
-	"\n"                                              \
+#define FALCO_YAML                                     \
+	"# Falco configuration\n"                      \
+	"rules_files:\n"                               \
+	"  - /etc/falco/falco_rules.yaml\n"            \
+	"\n"                                           \
+	"engine:\n"                                    \
+	"  # the driver\n"                             \
+	"  kind: kmod   # kmod, ebpf or modern_ebpf\n" \
+	"  kmod:\n"                                    \
+	"    buf_size_preset: 4\n"                     \
+	"    kind: not-this-one\n"                     \
+	"  ebpf:\n"                                    \
+	"    probe: ${HOME}/.falco/falco-bpf.o\n"      \
+	"  modern_ebpf:\n"                             \
+	"    cpus_for_each_buffer: 2\n"                \
+	"\n"                                           \
 	"kind: top-level\n"
 
 static void test_yaml_edit_sets_exactly_the_nested_key(void **state)
@@ -452,14 +464,14 @@ static void test_yaml_edit_refuses_what_it_cannot_be_sure_of(void **state)
 	               -EMEDIUMTYPE, "no value on its line");
 	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n  kind: kmod\n    more\n", "engine.kind",
 	               -EMEDIUMTYPE, "goes on below");
-	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n\tkind: kmod\n", "engine.kind",
-	               -EMEDIUMTYPE, "tabs");
+	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n\tkind: kmod\n", "engine.kind", -EMEDIUMTYPE,
+	               "tabs");
 	expect_refusal(DEGRADE_FORMAT_YAML, "a: 1\n---\nengine:\n  kind: kmod\n", "engine.kind",
 	               -EMEDIUMTYPE, "several YAML documents");
 	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n  kind: \"km\\\"od\"\n", "engine.kind",
 	               -EMEDIUMTYPE, "escapes");
-	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n  kind: a: b\n", "engine.kind",
-	               -EMEDIUMTYPE, "\": \"");
+	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n  kind: a: b\n", "engine.kind", -EMEDIUMTYPE,
+	               "\": \"");
 	expect_refusal(DEGRADE_FORMAT_YAML, "engine:\n  kind: &anchor kmod\n", "engine.kind",
 	               -EMEDIUMTYPE, "not a one-line");
 	{
@@ -475,13 +487,13 @@ static void test_yaml_edit_refuses_what_it_cannot_be_sure_of(void **state)
 	}
 }
 
-#define KESL_INI                  \
-	"Top=1\n"                 \
-	"[General]\n"             \
-	"; safe mode\n"           \
-	"SafeMode = no\n"         \
-	"PanicTracehold=3\n"      \
-	"[Other]\n"               \
+#define KESL_INI             \
+	"Top=1\n"            \
+	"[General]\n"        \
+	"; safe mode\n"      \
+	"SafeMode = no\n"    \
+	"PanicTracehold=3\n" \
+	"[Other]\n"          \
 	"SafeMode=no\n"
 
 static void test_keyvalue_edit_sets_the_key_in_its_section_only(void **state)
@@ -512,8 +524,13 @@ static void test_keyvalue_edit_sets_the_key_in_its_section_only(void **state)
 static void test_manifest_round_trips_and_refuses_damage(void **state)
 {
 	struct dmanifest m = {.id = strdup("falco"), .state = DM_APPLIED}, back = {0};
-	struct dentry e1 = {.idx = 0, .path = strdup("/etc/falco/falco.yaml"), .existed = true,
-	                    .mode = 04640, .uid = 12, .gid = 34, .mtime_sec = 1700000000,
+	struct dentry e1 = {.idx = 0,
+	                    .path = strdup("/etc/falco/falco.yaml"),
+	                    .existed = true,
+	                    .mode = 04640,
+	                    .uid = 12,
+	                    .gid = 34,
+	                    .mtime_sec = 1700000000,
 	                    .mtime_nsec = 5};
 	struct dentry e2 = {.idx = 1, .path = strdup("/etc/x/new.yaml"), .mode = 0644};
 	_cleanup_free_ char *text = NULL, *again = NULL;
@@ -795,7 +812,7 @@ static void test_symlinks_and_protected_paths_are_refused_at_apply(void **state)
 	(void)state;
 	setup_machine();
 	/* the folder became a symlink after the drop-in was loaded */
-	assert_int_equal(mkdir_p(rooted("/srv"), 0755), 0);
+	tu_put(root, "/srv/keep", "", 0644);
 	assert_int_equal(rename(dir, moved), 0);
 	assert_int_equal(symlink(moved, dir), 0);
 	assert_int_equal(degrade_apply(root, &c, &res), -ELOOP);
@@ -1047,6 +1064,88 @@ static void test_an_apply_after_a_cut_undo_finishes_the_undo_first(void **state)
 	component_done(&c);
 }
 
+/* Falco end to end: the shipped drop-in loaded, its step applied on a
+ * falco.yaml laid out like the vendor's, then cleared. */
+#define FALCO_CONF_KMOD                           \
+	"# Falco's main configuration\n"          \
+	"rules_files:\n"                          \
+	"  - /etc/falco/falco_rules.yaml\n"       \
+	"  - /etc/falco/rules.d\n"                \
+	"\n"                                      \
+	"engine:\n"                               \
+	"  kind: kmod\n"                          \
+	"  kmod:\n"                               \
+	"    buf_size_preset: 4\n"                \
+	"    drop_failed_exit: false\n"           \
+	"  ebpf:\n"                               \
+	"    probe: ${HOME}/.falco/falco-bpf.o\n" \
+	"    buf_size_preset: 4\n"                \
+	"  modern_ebpf:\n"                        \
+	"    cpus_for_each_buffer: 2\n"           \
+	"    buf_size_preset: 4\n"                \
+	"\n"                                      \
+	"load_plugins: []\n"
+
+/* The same with the one value the step changes. */
+#define FALCO_CONF_USER                           \
+	"# Falco's main configuration\n"          \
+	"rules_files:\n"                          \
+	"  - /etc/falco/falco_rules.yaml\n"       \
+	"  - /etc/falco/rules.d\n"                \
+	"\n"                                      \
+	"engine:\n"                               \
+	"  kind: modern_ebpf\n"                   \
+	"  kmod:\n"                               \
+	"    buf_size_preset: 4\n"                \
+	"    drop_failed_exit: false\n"           \
+	"  ebpf:\n"                               \
+	"    probe: ${HOME}/.falco/falco-bpf.o\n" \
+	"    buf_size_preset: 4\n"                \
+	"  modern_ebpf:\n"                        \
+	"    cpus_for_each_buffer: 2\n"           \
+	"    buf_size_preset: 4\n"                \
+	"\n"                                      \
+	"load_plugins: []\n"
+
+static void test_falco_shipped_step_end_to_end(void **state)
+{
+	_cleanup_free_ char *shipped = realpath("config/components.d", NULL), *link = NULL;
+	struct component_set s;
+	struct degrade_result res = {0};
+	unsigned problems = 99;
+	struct meta m;
+
+	(void)state;
+	assert_non_null(shipped);
+	tu_put(root, "/etc/lifeline/lifeline.conf", "", 0644);
+	link = rooted("/etc/lifeline/components.d");
+	assert_int_equal(symlink(shipped, link), 0);
+	put_file("/etc/falco/falco.yaml", FALCO_CONF_KMOD, 0644, 0, 0, 1650000000);
+	assert_int_equal(components_load(root, &s, &problems), 0);
+	assert_int_equal(problems, 0);
+	assert_int_equal(degrade_apply(root, components_find(&s, "falco"), &res), 0);
+	assert_int_equal(res.changed, 1);
+	degrade_result_done(&res);
+	assert_file("/etc/falco/falco.yaml", FALCO_CONF_USER);
+	assert_int_equal(degrade_exists(root, "falco"), 1);
+	/* KESL's step cannot apply here (no kesl.ini): refused, nothing made */
+	assert_int_equal(degrade_apply(root, components_find(&s, "kesl"), &res), -ENOENT);
+	degrade_result_done(&res);
+	assert_int_equal(degrade_exists(root, "kesl"), 0);
+	assert_false(tu_exists(root, "/var/opt/kaspersky"));
+
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	assert_int_equal(res.restored, 1);
+	degrade_result_done(&res);
+	assert_file("/etc/falco/falco.yaml", FALCO_CONF_KMOD);
+	m = meta_of("/etc/falco/falco.yaml");
+	assert_int_equal(m.mode, 0644);
+	assert_int_equal(m.mtime.tv_sec, 1650000000);
+	assert_int_equal(m.mtime.tv_nsec, 123);
+	assert_int_equal(degrade_exists(root, "falco"), 0);
+	components_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1060,7 +1159,7 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_protected_kernel_units_and_content_are_refused, new_root),
 	    cmocka_unit_test_setup(test_symlinks_on_the_way_are_refused_at_load, new_root),
-	    cmocka_unit_test_setup(test_a_step_without_kernel_half_warns, new_root),
+	    cmocka_unit_test_setup(test_degrade_units_join_the_units_and_need_a_step, new_root),
 	    cmocka_unit_test(test_yaml_edit_sets_exactly_the_nested_key),
 	    cmocka_unit_test(test_yaml_edit_refuses_what_it_cannot_be_sure_of),
 	    cmocka_unit_test(test_keyvalue_edit_sets_the_key_in_its_section_only),
@@ -1072,14 +1171,12 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_undo_keeps_a_file_changed_since_and_removes_a_new_file,
 	                           new_root),
-	    cmocka_unit_test_setup(test_a_file_changed_during_the_apply_undoes_the_step,
-	                           new_root),
-	    cmocka_unit_test_setup(test_power_cuts_during_apply_are_finished_by_recovery,
-	                           new_root),
-	    cmocka_unit_test_setup(test_power_cuts_during_undo_are_finished_by_recovery,
-	                           new_root),
+	    cmocka_unit_test_setup(test_a_file_changed_during_the_apply_undoes_the_step, new_root),
+	    cmocka_unit_test_setup(test_power_cuts_during_apply_are_finished_by_recovery, new_root),
+	    cmocka_unit_test_setup(test_power_cuts_during_undo_are_finished_by_recovery, new_root),
 	    cmocka_unit_test_setup(test_an_apply_after_a_cut_undo_finishes_the_undo_first,
 	                           new_root),
+	    cmocka_unit_test_setup(test_falco_shipped_step_end_to_end, new_root),
 	};
 
 	return cmocka_run_group_tests(tests, make_base, remove_base);

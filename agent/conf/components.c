@@ -418,10 +418,18 @@ static int parse_degrade(struct file_ctx *ctx, const struct config_ini_item *it,
 		if (!degrade_value_is_valid(words[2]))
 			return item_problem(ctx, it, "a plain value ([A-Za-z0-9_.:/+@-], one word)",
 			                    words[2]);
-		e.key = TAKE_PTR(words[1]);
-		e.value = TAKE_PTR(words[2]);
+		e.key = strdup(words[1]);
+		e.value = strdup(words[2]);
+		if (!e.key || !e.value) {
+			degrade_edit_done(&e);
+			return -ENOMEM;
+		}
 	}
-	e.path = TAKE_PTR(words[0]);
+	e.path = strdup(words[0]);
+	if (!e.path) {
+		degrade_edit_done(&e);
+		return -ENOMEM;
+	}
 	n = realloc(c->degrade, (c->n_degrade + 1) * sizeof(*n));
 	if (!n) {
 		degrade_edit_done(&e);
@@ -489,6 +497,8 @@ static int file_handler(const struct config_ini_item *it, void *userdata)
 
 	if (streq(it->key, "kernel_units"))
 		return parse_list(ctx, it, LIST_UNITS, &c->kernel_units);
+	if (streq(it->key, "degrade_units"))
+		return parse_list(ctx, it, LIST_UNITS, &c->degrade_units);
 	if (streq(it->key, "kernel_content"))
 		return parse_list(ctx, it, LIST_GLOBS, &c->kernel_content);
 	if (streq(it->key, "degrade_file") || streq(it->key, "degrade_set"))
@@ -540,6 +550,7 @@ void component_done(struct component *c)
 	strv_free(c->content);
 	strv_free(c->kernel_units);
 	strv_free(c->kernel_content);
+	strv_free(c->degrade_units);
 	for (size_t i = 0; i < c->n_degrade; i++)
 		degrade_edit_done(&c->degrade[i]);
 	free(c->degrade);
@@ -679,14 +690,16 @@ static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct comp
 		 * content are the component's too */
 		r = strv_merge(&p->c.units, p->c.kernel_units);
 		if (r >= 0)
+			r = strv_merge(&p->c.units, p->c.degrade_units);
+		if (r >= 0)
 			r = strv_merge(&p->c.content, p->c.kernel_content);
 		if (r < 0) {
 			component_done(&p->c);
 			continue;
 		}
-		if (p->c.n_degrade > 0 && !p->c.modules && !p->c.kernel_units)
-			log_warning("%s:%u: [%s]: a degrade step, but no kernel half (modules, "
-			            "kernel_units) to turn off",
+		if (p->c.degrade_units && p->c.n_degrade == 0)
+			log_warning("%s:%u: [%s]: degrade_units without a degrade step "
+			            "(degrade_file, degrade_set): never started",
 			            ctx->file, p->c.source_line, p->c.id);
 		if (!p->c.modules && !p->c.units && !p->c.files && !p->c.content)
 			log_warning("%s:%u: [%s]: declares no modules, units, files or content",

@@ -17,7 +17,9 @@
  * the user-facing message).
  *
  * Degrade steps (docs/degrade.md). kernel_units and kernel_content name
- * the kernel half of a component besides its modules; degrade_file =
+ * the kernel half of a component besides its modules; degrade_units the
+ * units that run it in user mode (all three join units / content, so
+ * the lookups and a quarantine see them); degrade_file =
  * PATH SOURCE installs the file SOURCE (a plain name in the drop-in's own
  * folder, read at load, at most DEGRADE_SOURCE_MAX bytes) at PATH;
  * degrade_set = PATH KEY VALUE sets one existing key of PATH. PATH is
@@ -73,6 +75,9 @@ struct component {
 	 * content). */
 	char **kernel_units;
 	char **kernel_content;
+	/* Units that run the product in user mode, started while it is
+	 * degraded (also in units): falco-modern-bpf.service. */
+	char **degrade_units;
 	/* The degrade step: the edits that switch the product to its user
 	 * mode, in drop-in order; none (n_degrade 0) = no degrade step. */
 	struct degrade_edit *degrade;

@@ -169,7 +169,8 @@ static int yaml_edit(const struct lines *ls, const char *key, const char **from,
 		}
 		if (x->indent == 0 && x->len >= 3 &&
 		    (memcmp(x->s, "---", 3) == 0 || memcmp(x->s, "...", 3) == 0) &&
-		    (x->len == 3 || is_blank(x->s[3])) && !(first && x->len == 3 && x->s[0] == '-')) {
+		    (x->len == 3 || is_blank(x->s[3])) &&
+		    !(first && x->len == 3 && x->s[0] == '-')) {
 			*why = "the file holds several YAML documents";
 			return -EMEDIUMTYPE;
 		}

@@ -130,8 +130,7 @@ static int parse_uint(const char *s, int base, unsigned long long max, unsigned 
 
 static int parse_sha(const char *s, uint8_t out[SHA256_DIGEST_SIZE])
 {
-	if (strlen(s) != 2 * SHA256_DIGEST_SIZE ||
-	    hex_decode(s, 2 * SHA256_DIGEST_SIZE, out) < 0)
+	if (strlen(s) != 2 * SHA256_DIGEST_SIZE || hex_decode(s, 2 * SHA256_DIGEST_SIZE, out) < 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -241,7 +240,8 @@ int dmanifest_parse(const char *text, size_t size, struct dmanifest *ret)
 	end_line = text + size - 1;
 	while (end_line > text && end_line[-1] != '\n')
 		end_line--;
-	if ((size_t)(text + size - end_line) != strlen("end sha256=") + 2 * SHA256_DIGEST_SIZE + 1 ||
+	if ((size_t)(text + size - end_line) !=
+	        strlen("end sha256=") + 2 * SHA256_DIGEST_SIZE + 1 ||
 	    strncmp(end_line, "end sha256=", 11) != 0 ||
 	    hex_decode(end_line + 11, 2 * SHA256_DIGEST_SIZE, want) < 0)
 		return -EBADMSG;

@@ -574,7 +574,7 @@ static int plan_one(int root_fd, const struct protected_set *prot, const struct 
 	r = target_open(root_fd, path, &t);
 	if (r < 0) {
 		res_line(res, "%s: %s", path,
-		         r == -ELOOP ? "a symlink or a non-folder is on the way to it"
+		         r == -ELOOP    ? "a symlink or a non-folder is on the way to it"
 		         : r == -ENOENT ? "its folder does not exist"
 		                        : strerror(-r));
 		return r;

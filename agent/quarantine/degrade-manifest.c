@@ -116,7 +116,7 @@ int dmanifest_format(const struct dmanifest *m, char **ret, size_t *ret_size)
 static int parse_uint(const char *s, int base, unsigned long long max, unsigned long long *ret)
 {
 	char *end;
-	unsigned long long v;
+	unsigned long long v = 0;
 
 	if (!*s || *s == '-' || *s == '+' || *s == ' ')
 		return -EBADMSG;
@@ -150,7 +150,7 @@ static int parse_file_line(char *line, struct dentry *e)
 		F_NEEDED = F_EXISTED | F_MODE | F_UID | F_GID | F_WAS | F_BEC,
 	};
 	unsigned seen = 0;
-	unsigned long long v;
+	unsigned long long v = 0;
 	char *save = NULL, *tok;
 
 	tok = strtok_r(line, " ", &save);
@@ -189,7 +189,7 @@ static int parse_file_line(char *line, struct dentry *e)
 			e->gid = (gid_t)v;
 		} else if (streq(tok, "mtime")) {
 			char *dot = strchr(eq, '.');
-			unsigned long long ns;
+			unsigned long long ns = 0;
 
 			bit = F_MTIME;
 			if (!dot || dot - eq > 19 || strlen(dot + 1) != 9)
@@ -255,10 +255,10 @@ int dmanifest_parse(const char *text, size_t size, struct dmanifest *ret)
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		n_line++;
 		if (n_line == 1) {
-			int ver;
-			char magic[64];
+			unsigned long long ver;
 
-			if (sscanf(line, "%63s %d", magic, &ver) != 2 || !streq(magic, DM_MAGIC))
+			if (strncmp(line, DM_MAGIC " ", strlen(DM_MAGIC) + 1) != 0 ||
+			    parse_uint(line + strlen(DM_MAGIC) + 1, 10, UINT32_MAX, &ver) < 0)
 				return -EBADMSG;
 			if (ver != DM_VERSION)
 				return ver > DM_VERSION ? -EPROTONOSUPPORT : -EBADMSG;

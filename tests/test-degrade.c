@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -167,6 +168,36 @@ static void test_a_component_without_degrade_keys_has_no_step(void **state)
 	assert_int_equal(problems, 0);
 	assert_false(component_can_degrade(components_find(&s, "x")));
 	assert_null(components_find(&s, "x")->kernel_units);
+	components_done(&s);
+}
+
+static void test_kernel_half_is_a_component_of_its_own(void **state)
+{
+	struct component_set s;
+	struct component k;
+	unsigned problems = 99;
+	_cleanup_free_ char *log = NULL;
+
+	(void)state;
+	load("[x]\nvendor = X\nmodules = xk xk_net\nunits = x.service\n"
+	     "files = /opt/x/bin/*\ncontent = /opt/x/rules/*\n"
+	     "kernel_units = x-kmod.service\nkernel_content = /opt/x/kmod/*\n"
+	     "degrade_units = x-user.service\ndegrade_set = /etc/x.ini a v\n",
+	     &s, &problems, &log);
+	assert_int_equal(problems, 0);
+	assert_int_equal(component_kernel_half(components_find(&s, "x"), &k), 0);
+	assert_string_equal(k.id, "x");
+	assert_string_equal(k.vendor, "X");
+	assert_int_equal(strv_length(k.modules), 2);
+	assert_int_equal(strv_length(k.units), 1);
+	assert_string_equal(k.units[0], "x-kmod.service");
+	assert_int_equal(strv_length(k.content), 1);
+	assert_string_equal(k.content[0], "/opt/x/kmod/*");
+	assert_null(k.files);
+	assert_false(k.rollback_content);
+	assert_false(component_can_degrade(&k));
+	assert_null(k.degrade_units);
+	component_done(&k);
 	components_done(&s);
 }
 
@@ -783,6 +814,33 @@ static void test_apply_and_undo_are_exact_and_idempotent(void **state)
 	component_done(&c);
 }
 
+static void test_xattrs_are_kept_through_apply_and_undo(void **state)
+{
+	struct component c = make_component();
+	_cleanup_free_ char *p = NULL;
+	char buf[64];
+	ssize_t n;
+
+	(void)state;
+	setup_machine();
+	p = rooted("/etc/falco/falco.yaml");
+	if (setxattr(p, "user.lifeline-test", "label", 5, 0) < 0) {
+		component_done(&c);
+		skip(); /* no user xattrs on this filesystem */
+	}
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	assert_file("/etc/falco/falco.yaml", USER_YAML);
+	n = getxattr(p, "user.lifeline-test", buf, sizeof(buf));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "label", 5);
+	assert_int_equal(degrade_undo(root, "falco", NULL), 0);
+	assert_machine_original();
+	n = getxattr(p, "user.lifeline-test", buf, sizeof(buf));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "label", 5);
+	component_done(&c);
+}
+
 static void test_a_step_that_cannot_apply_changes_nothing(void **state)
 {
 	struct component c = make_component();
@@ -1152,6 +1210,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_keys_are_parsed_and_the_kernel_half_joins_the_component,
 	                           new_root),
 	    cmocka_unit_test_setup(test_a_component_without_degrade_keys_has_no_step, new_root),
+	    cmocka_unit_test_setup(test_kernel_half_is_a_component_of_its_own, new_root),
 	    cmocka_unit_test_setup(
 	        test_bad_degrade_values_leave_the_component_out_with_the_key_named, new_root),
 	    cmocka_unit_test_setup(test_a_source_over_64k_is_refused, new_root),
@@ -1166,6 +1225,7 @@ int main(void)
 	    cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
 	    cmocka_unit_test(test_manifest_of_a_newer_version_is_refused),
 	    cmocka_unit_test_setup(test_apply_and_undo_are_exact_and_idempotent, new_root),
+	    cmocka_unit_test_setup(test_xattrs_are_kept_through_apply_and_undo, new_root),
 	    cmocka_unit_test_setup(test_a_step_that_cannot_apply_changes_nothing, new_root),
 	    cmocka_unit_test_setup(test_symlinks_and_protected_paths_are_refused_at_apply,
 	                           new_root),

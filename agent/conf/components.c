@@ -190,6 +190,8 @@ static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, en
 /* ---------------------------------------------------------------------- */
 /* Degrade steps */
 
+static int strv_merge(char ***a, char **b);
+
 bool component_can_degrade(const struct component *c)
 {
 	return c && c->n_degrade > 0;
@@ -200,6 +202,37 @@ static bool ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n >= m && streq(s + n - m, suffix);
+}
+
+int component_kernel_half(const struct component *c, struct component *ret)
+{
+	struct component k = {
+	    .id = strdup(c->id),
+	    .vendor = c->vendor ? strdup(c->vendor) : NULL,
+	    .source_file = c->source_file ? strdup(c->source_file) : NULL,
+	    .rollback_content = false,
+	    .source_line = c->source_line,
+	};
+	int r = 0;
+
+	if (!k.id || (c->vendor && !k.vendor) || (c->source_file && !k.source_file))
+		r = -ENOMEM;
+	if (r >= 0)
+		r = strv_merge(&k.modules, c->modules);
+	if (r >= 0)
+		r = strv_merge(&k.units, c->kernel_units);
+	if (r >= 0)
+		r = strv_merge(&k.content, c->kernel_content);
+	if (r >= 0)
+		r = strv_merge(&k.kernel_units, c->kernel_units);
+	if (r >= 0)
+		r = strv_merge(&k.kernel_content, c->kernel_content);
+	if (r < 0) {
+		component_done(&k);
+		return r;
+	}
+	*ret = k;
+	return 0;
 }
 
 enum degrade_format degrade_format_of(const char *path)

@@ -156,6 +156,12 @@ int component_expand_files_max(const struct component *c, const char *root, bool
 
 /* Whether c has a degrade step (at least one edit). */
 bool component_can_degrade(const struct component *c);
+/* The kernel half of c as a component of its own, for the engines that
+ * take one (the module block, the unit mask, the quarantine of the
+ * kernel content): c's id, vendor and source, its modules, kernel_units
+ * as units and kernel_content as content (moved aside, not rolled back),
+ * no files and no degrade step. 0 or -ENOMEM; free with component_done(). */
+int component_kernel_half(const struct component *c, struct component *ret);
 /* The format degrade_set uses for path: YAML for *.yaml and *.yml. */
 enum degrade_format degrade_format_of(const char *path);
 /* A degrade_set KEY: names of [A-Za-z0-9_-] joined by '.' (YAML: any

@@ -333,7 +333,7 @@ static int apply_one(struct djob *j, const struct dentry *e)
 	_cleanup_free_ char *data = NULL;
 	uint8_t sha[SHA256_DIGEST_SIZE];
 	char name[32];
-	size_t size;
+	size_t size = 0;
 	int r, st;
 
 	r = target_open(j->root_fd, e->path, &t);
@@ -369,7 +369,7 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	_cleanup_free_ char *data = NULL;
 	uint8_t sha[SHA256_DIGEST_SIZE];
 	char name[32];
-	size_t size;
+	size_t size = 0;
 	int r, st;
 
 	r = target_open(j->root_fd, e->path, &t);

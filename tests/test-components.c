@@ -766,6 +766,46 @@ static void test_shipped_dropins_load_cleanly(void **state)
 	components_done(&s);
 }
 
+/* Degrade steps (docs/degrade.md): Falco's and KESL's shipped drop-ins
+ * carry theirs, exactly as docs/vendors.md states them. */
+static void test_shipped_dropins_carry_degrade_steps(void **state)
+{
+	struct component_set s;
+	const struct component *c;
+	char shipped[PATH_MAX];
+	unsigned problems = 99, with_step = 0;
+
+	(void)state;
+	assert_non_null(realpath("config/components.d", shipped));
+	mkdir_in_root("/etc/lifeline");
+	symlink_in_root(shipped, "/etc/lifeline/components.d");
+	assert_int_equal(components_load(root, &s, &problems), 0);
+	assert_int_equal(problems, 0);
+	c = components_find(&s, "falco");
+	assert_non_null(c);
+	assert_true(component_can_degrade(c));
+	assert_int_equal(c->n_degrade, 1);
+	assert_int_equal(c->degrade[0].kind, DEGRADE_SET);
+	assert_int_equal(c->degrade[0].format, DEGRADE_FORMAT_YAML);
+	assert_string_equal(c->degrade[0].path, "/etc/falco/falco.yaml");
+	assert_string_equal(c->degrade[0].key, "engine.kind");
+	assert_string_equal(c->degrade[0].value, "modern_ebpf");
+	assert_true(strv_contains(c->kernel_units, "falco-kmod-inject.service"));
+	assert_true(strv_contains(c->degrade_units, "falco-modern-bpf.service"));
+	assert_false(strv_contains(c->kernel_units, "falco-modern-bpf.service"));
+	c = components_find(&s, "kesl");
+	assert_non_null(c);
+	assert_int_equal(c->n_degrade, 1);
+	assert_int_equal(c->degrade[0].format, DEGRADE_FORMAT_KEYVALUE);
+	assert_string_equal(c->degrade[0].path, "/var/opt/kaspersky/kesl/common/kesl.ini");
+	assert_string_equal(c->degrade[0].key, "General.SafeMode");
+	assert_string_equal(c->degrade[0].value, "yes");
+	for (size_t i = 0; i < s.n; i++)
+		with_step += component_can_degrade(&s.items[i]);
+	assert_int_equal(with_step, 2);
+	components_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +834,7 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_loaded_module_makes_active_only_on_the_real_root, new_root),
 	    cmocka_unit_test_setup(test_shipped_dropins_load_cleanly, new_root),
+	    cmocka_unit_test_setup(test_shipped_dropins_carry_degrade_steps, new_root),
 	};
 
 	return cmocka_run_group_tests(tests, make_base, remove_base);

@@ -21,6 +21,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/rooted-walk.h"
 #include "common/strv.h"
 
 #define VALUE_SHOWN 80
@@ -35,6 +36,7 @@ struct pending {
 
 struct file_ctx {
 	const char *file;
+	const char *root; /* for the degrade paths' symlink check */
 	const struct protected_set *protected;
 	struct component_set *set; /* for its refusals */
 	struct pending *items;
@@ -185,6 +187,292 @@ static int parse_list(struct file_ctx *ctx, const struct config_ini_item *it, en
 	return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Degrade steps */
+
+static int strv_merge(char ***a, char **b);
+
+bool component_can_degrade(const struct component *c)
+{
+	return c && c->n_degrade > 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && streq(s + n - m, suffix);
+}
+
+int component_kernel_half(const struct component *c, struct component *ret)
+{
+	struct component k = {
+	    .id = strdup(c->id),
+	    .vendor = c->vendor ? strdup(c->vendor) : NULL,
+	    .source_file = c->source_file ? strdup(c->source_file) : NULL,
+	    .rollback_content = false,
+	    .source_line = c->source_line,
+	};
+	int r = 0;
+
+	if (!k.id || (c->vendor && !k.vendor) || (c->source_file && !k.source_file))
+		r = -ENOMEM;
+	if (r >= 0)
+		r = strv_merge(&k.modules, c->modules);
+	if (r >= 0)
+		r = strv_merge(&k.units, c->kernel_units);
+	if (r >= 0)
+		r = strv_merge(&k.content, c->kernel_content);
+	if (r >= 0)
+		r = strv_merge(&k.kernel_units, c->kernel_units);
+	if (r >= 0)
+		r = strv_merge(&k.kernel_content, c->kernel_content);
+	if (r < 0) {
+		component_done(&k);
+		return r;
+	}
+	*ret = k;
+	return 0;
+}
+
+enum degrade_format degrade_format_of(const char *path)
+{
+	return ends_with(path, ".yaml") || ends_with(path, ".yml") ? DEGRADE_FORMAT_YAML
+	                                                           : DEGRADE_FORMAT_KEYVALUE;
+}
+
+static bool name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '-';
+}
+
+bool degrade_key_is_valid(enum degrade_format f, const char *key)
+{
+	unsigned names = 0;
+
+	if (!key || strlen(key) > 255)
+		return false;
+	for (const char *p = key;;) {
+		size_t n = 0;
+
+		while (name_char(p[n]))
+			n++;
+		if (n == 0)
+			return false;
+		names++;
+		if (!p[n])
+			break;
+		if (p[n] != '.')
+			return false;
+		p += n + 1;
+	}
+	return f == DEGRADE_FORMAT_YAML || names <= 2;
+}
+
+bool degrade_value_is_valid(const char *value)
+{
+	size_t n = value ? strlen(value) : 0;
+
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = value; *p; p++)
+		if (!name_char(*p) && !strchr(".:/+@", *p))
+			return false;
+	return true;
+}
+
+/* An absolute path without ".", "..", empty names, glob or control
+ * characters. */
+static bool degrade_path_is_valid(const char *path)
+{
+	if (!rooted_path_is_valid(path) || name_has_glob_chars(path, strlen(path)))
+		return false;
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
+			return false;
+	return true;
+}
+
+/* What path under root is not, or NULL: without symlinks (a symlink or
+ * something that is not a folder among its folders, or a symlink at the
+ * path itself), a regular file. A missing path is fine here; the
+ * step is checked again when it is applied. */
+static const char *degrade_path_problem(const char *root, const char *path)
+{
+	_cleanup_close_ int root_fd = -1, dir_fd = -1;
+	_cleanup_free_ char *dir = strdup(path + 1);
+	char *slash;
+	struct stat st;
+
+	if (!dir)
+		return NULL;
+	root_fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return NULL;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	else
+		dir[0] = 0;
+	dir_fd = rooted_open_dir(root_fd, dir, NULL);
+	if (dir_fd == -ELOOP || dir_fd == -ENOTDIR)
+		return "a path without symlinks (a symlink or a non-folder is on the way to it)";
+	if (dir_fd < 0)
+		return NULL;
+	if (fstatat(dir_fd, strrchr(path, '/') + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return NULL;
+	if (S_ISLNK(st.st_mode))
+		return "a path without symlinks (it is a symlink)";
+	if (!S_ISREG(st.st_mode))
+		return "a regular file";
+	return NULL;
+}
+
+/* The degrade_file SOURCE: a plain name in the drop-in's folder, a
+ * regular file (no symlink) of at most DEGRADE_SOURCE_MAX bytes. */
+static int read_degrade_source(const char *dropin, const char *name, char **ret, size_t *ret_size,
+                               const char **ret_why)
+{
+	_cleanup_free_ char *dir = strdup(dropin), *buf = NULL;
+	_cleanup_close_ int dir_fd = -1, fd = -1;
+	char *slash;
+	struct stat st;
+	size_t got = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	*ret_why = "a plain file name (no '/', not starting with '.', not ending in \".conf\") "
+	           "in the drop-in's folder";
+	if (strchr(name, '/') || name[0] == '.' || ends_with(name, ".conf") ||
+	    strlen(name) > NAME_MAX)
+		return -EINVAL;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	dir_fd = open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return -EINVAL;
+	*ret_why = "a readable regular file (not a symlink) in the drop-in's folder";
+	fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -EINVAL;
+	*ret_why = "a file of at most 64 KiB";
+	if (st.st_size > DEGRADE_SOURCE_MAX)
+		return -EINVAL;
+	buf = malloc(DEGRADE_SOURCE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = fd_read_retry(fd, buf + got, DEGRADE_SOURCE_MAX + 1 - got);
+
+		if (n < 0) {
+			*ret_why =
+			    "a readable regular file (not a symlink) in the drop-in's folder";
+			return -EINVAL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > DEGRADE_SOURCE_MAX)
+			return -EINVAL;
+	}
+	buf[got] = 0;
+	*ret = TAKE_PTR(buf);
+	*ret_size = got;
+	return 0;
+}
+
+static void degrade_edit_done(struct degrade_edit *e)
+{
+	free(e->path);
+	free(e->key);
+	free(e->value);
+	free(e->data);
+	*e = (struct degrade_edit){0};
+}
+
+/* One degrade_file (PATH SOURCE) or degrade_set (PATH KEY VALUE) line:
+ * one edit. The key may be repeated and continued: each line is an edit. */
+static int parse_degrade(struct file_ctx *ctx, const struct config_ini_item *it,
+                         struct component *c)
+{
+	bool install = streq(it->key, "degrade_file");
+	_cleanup_strv_free_ char **words = NULL;
+	struct degrade_edit e = {.kind = install ? DEGRADE_INSTALL : DEGRADE_SET, .line = it->line};
+	struct degrade_edit *n;
+	const char *why;
+	int r;
+
+	r = strv_split_ws(it->value, &words);
+	if (r < 0)
+		return r;
+	if (strv_length(words) != (install ? 2 : 3))
+		return item_problem(ctx, it,
+		                    install ? "\"PATH SOURCE\" (two words)"
+		                            : "\"PATH KEY VALUE\" (three words)",
+		                    it->value);
+	if (!degrade_path_is_valid(words[0]))
+		return item_problem(ctx, it,
+		                    "an absolute, normalised path (no \".\", \"..\", \"//\", glob "
+		                    "or control characters)",
+		                    words[0]);
+	why = protected_path_reason(ctx->protected, words[0]);
+	if (why)
+		return protected_problem(ctx, it, words[0], why);
+	why = degrade_path_problem(ctx->root, words[0]);
+	if (why)
+		return item_problem(ctx, it, why, words[0]);
+	for (size_t i = 0; i < c->n_degrade; i++)
+		if (streq(c->degrade[i].path, words[0]) &&
+		    (install || c->degrade[i].kind == DEGRADE_INSTALL))
+			return item_problem(
+			    ctx, it,
+			    "a path of its own (a path is installed once, or edited, "
+			    "not both)",
+			    words[0]);
+	if (c->n_degrade >= DEGRADE_EDITS_MAX)
+		return item_problem(ctx, it, "within the limit of 32 degrade edits", words[0]);
+	if (install) {
+		r = read_degrade_source(ctx->file, words[1], &e.data, &e.size, &why);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return item_problem(ctx, it, why, words[1]);
+	} else {
+		e.format = degrade_format_of(words[0]);
+		if (!degrade_key_is_valid(e.format, words[1]))
+			return item_problem(
+			    ctx, it,
+			    e.format == DEGRADE_FORMAT_YAML
+			        ? "a YAML key (names of [A-Za-z0-9_-] joined by '.')"
+			        : "a key ([A-Za-z0-9_-], or SECTION.KEY)",
+			    words[1]);
+		if (!degrade_value_is_valid(words[2]))
+			return item_problem(ctx, it, "a plain value ([A-Za-z0-9_.:/+@-], one word)",
+			                    words[2]);
+		e.key = strdup(words[1]);
+		e.value = strdup(words[2]);
+		if (!e.key || !e.value) {
+			degrade_edit_done(&e);
+			return -ENOMEM;
+		}
+	}
+	e.path = strdup(words[0]);
+	if (!e.path) {
+		degrade_edit_done(&e);
+		return -ENOMEM;
+	}
+	n = realloc(c->degrade, (c->n_degrade + 1) * sizeof(*n));
+	if (!n) {
+		degrade_edit_done(&e);
+		return -ENOMEM;
+	}
+	c->degrade = n;
+	c->degrade[c->n_degrade++] = e;
+	return 0;
+}
+
 static int file_handler(const struct config_ini_item *it, void *userdata)
 {
 	struct file_ctx *ctx = userdata;
@@ -240,6 +528,15 @@ static int file_handler(const struct config_ini_item *it, void *userdata)
 	if (streq(it->key, "content"))
 		return parse_list(ctx, it, LIST_GLOBS, &c->content);
 
+	if (streq(it->key, "kernel_units"))
+		return parse_list(ctx, it, LIST_UNITS, &c->kernel_units);
+	if (streq(it->key, "degrade_units"))
+		return parse_list(ctx, it, LIST_UNITS, &c->degrade_units);
+	if (streq(it->key, "kernel_content"))
+		return parse_list(ctx, it, LIST_GLOBS, &c->kernel_content);
+	if (streq(it->key, "degrade_file") || streq(it->key, "degrade_set"))
+		return parse_degrade(ctx, it, c);
+
 	if (streq(it->key, "vendor") || streq(it->key, "rollback_content")) {
 		if (it->continuation) {
 			config_log_item_error(it, "continuation lines are only allowed for lists; "
@@ -284,6 +581,12 @@ void component_done(struct component *c)
 	strv_free(c->units);
 	strv_free(c->files);
 	strv_free(c->content);
+	strv_free(c->kernel_units);
+	strv_free(c->kernel_content);
+	strv_free(c->degrade_units);
+	for (size_t i = 0; i < c->n_degrade; i++)
+		degrade_edit_done(&c->degrade[i]);
+	free(c->degrade);
 	*c = (struct component){0};
 }
 
@@ -378,6 +681,19 @@ static int set_append(struct component_set *s, struct component *c)
 	return 0;
 }
 
+/* Adds the words of b that a does not hold yet. */
+static int strv_merge(char ***a, char **b)
+{
+	STRV_FOREACH (w, b)
+		if (!strv_contains(*a, *w)) {
+			int r = strv_extend(a, *w);
+
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
 /* Takes the good components of one parsed file into the set. */
 static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct component_set *set)
 {
@@ -403,6 +719,21 @@ static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct comp
 			component_done(&p->c);
 			continue;
 		}
+		/* the kernel half is part of the component: its units and
+		 * content are the component's too */
+		r = strv_merge(&p->c.units, p->c.kernel_units);
+		if (r >= 0)
+			r = strv_merge(&p->c.units, p->c.degrade_units);
+		if (r >= 0)
+			r = strv_merge(&p->c.content, p->c.kernel_content);
+		if (r < 0) {
+			component_done(&p->c);
+			continue;
+		}
+		if (p->c.degrade_units && p->c.n_degrade == 0)
+			log_warning("%s:%u: [%s]: degrade_units without a degrade step "
+			            "(degrade_file, degrade_set): never started",
+			            ctx->file, p->c.source_line, p->c.id);
 		if (!p->c.modules && !p->c.units && !p->c.files && !p->c.content)
 			log_warning("%s:%u: [%s]: declares no modules, units, files or content",
 			            ctx->file, p->c.source_line, p->c.id);
@@ -416,10 +747,11 @@ static int file_commit(struct file_ctx *ctx, unsigned syntax_errors, struct comp
 	return r;
 }
 
-static int load_one(const char *path, struct component_set *set, unsigned *problems)
+static int load_one(const char *root, const char *path, struct component_set *set,
+                    unsigned *problems)
 {
 	_cleanup_free_ char *text = NULL;
-	struct file_ctx ctx = {.file = path, .protected = set->protected, .set = set};
+	struct file_ctx ctx = {.file = path, .root = root, .protected = set->protected, .set = set};
 	unsigned syntax_errors = 0;
 	size_t size;
 	int r;
@@ -601,7 +933,7 @@ int components_load(const char *root, struct component_set *ret, unsigned *ret_p
 			log_warning("%s: not a regular file, ignoring it", path);
 			continue;
 		}
-		r = load_one(path, &set, &problems);
+		r = load_one(root, path, &set, &problems);
 		if (r < 0)
 			return r;
 	}

@@ -15,6 +15,18 @@
  * protected (protected.h) is left out too, and listed in ->refused.
  * Problems are logged by the loader ("FILE:LINE: [id] key: ...": they are
  * the user-facing message).
+ *
+ * Degrade steps (docs/degrade.md). kernel_units and kernel_content name
+ * the kernel half of a component besides its modules; degrade_units the
+ * units that run it in user mode (all three join units / content, so
+ * the lookups and a quarantine see them); degrade_file =
+ * PATH SOURCE installs the file SOURCE (a plain name in the drop-in's own
+ * folder, read at load, at most DEGRADE_SOURCE_MAX bytes) at PATH;
+ * degrade_set = PATH KEY VALUE sets one existing key of PATH. PATH is
+ * absolute, normalised, without glob characters, not protected, and no
+ * symlink on the way to it under the root (checked at load when it
+ * exists, and again when the step is applied). A path is installed or
+ * edited, not both.
  */
 #pragma once
 
@@ -22,6 +34,29 @@
 #include <stddef.h>
 
 #include "agent/conf/names.h"
+
+/* One declarative edit of a degrade step (see "Degrade steps" below). */
+enum degrade_kind {
+	DEGRADE_INSTALL, /* degrade_file: install a whole file */
+	DEGRADE_SET,     /* degrade_set: set one existing key of a file */
+};
+
+/* How degrade_set reads its file: by the file name's suffix. */
+enum degrade_format {
+	DEGRADE_FORMAT_KEYVALUE, /* "key = value" lines, "[section]" headers */
+	DEGRADE_FORMAT_YAML,     /* .yaml / .yml: block mappings, "a.b.c" keys */
+};
+
+struct degrade_edit {
+	enum degrade_kind kind;
+	enum degrade_format format; /* DEGRADE_SET */
+	char *path;                 /* absolute, normalised, on the machine (no root) */
+	char *key;                  /* DEGRADE_SET: "engine.kind", "General.SafeMode" */
+	char *value;                /* DEGRADE_SET: one plain word */
+	char *data;                 /* DEGRADE_INSTALL: the content, read at load */
+	size_t size;                /* of data */
+	unsigned line;              /* of the key line in the drop-in */
+};
 
 struct component {
 	char *id;          /* the section name: [A-Za-z0-9_.-], at most 64 */
@@ -35,6 +70,18 @@ struct component {
 	char **content;    /* absolute globs: content / channel updates */
 	bool rollback_content; /* default true */
 	unsigned source_line;  /* line of the section header */
+	/* The kernel half, for a degrade step (docs/degrade.md): the modules
+	 * above, these units (also in units) and this content (also in
+	 * content). */
+	char **kernel_units;
+	char **kernel_content;
+	/* Units that run the product in user mode, started while it is
+	 * degraded (also in units): falco-modern-bpf.service. */
+	char **degrade_units;
+	/* The degrade step: the edits that switch the product to its user
+	 * mode, in drop-in order; none (n_degrade 0) = no degrade step. */
+	struct degrade_edit *degrade;
+	size_t n_degrade;
 };
 
 /* A component the loader left out because it names something protected
@@ -58,6 +105,11 @@ struct component_set {
 	 * the set holds (components_done() drops it); NULL when unknown */
 	struct protected_set *protected;
 };
+
+/* Largest degrade_file SOURCE. */
+#define DEGRADE_SOURCE_MAX (64 * 1024)
+/* Most edits in one component's degrade step. */
+#define DEGRADE_EDITS_MAX 32
 
 /* component_expand_files() refuses to return more paths than this. */
 #define COMPONENT_EXPAND_MAX 100000
@@ -101,6 +153,22 @@ int component_expand_files(const struct component *c, const char *root, bool con
                            char ***ret_paths);
 int component_expand_files_max(const struct component *c, const char *root, bool content_only,
                                size_t max, char ***ret_paths);
+
+/* Whether c has a degrade step (at least one edit). */
+bool component_can_degrade(const struct component *c);
+/* The kernel half of c as a component of its own, for the engines that
+ * take one (the module block, the unit mask, the quarantine of the
+ * kernel content): c's id, vendor and source, its modules, kernel_units
+ * as units and kernel_content as content (moved aside, not rolled back),
+ * no files and no degrade step. 0 or -ENOMEM; free with component_done(). */
+int component_kernel_half(const struct component *c, struct component *ret);
+/* The format degrade_set uses for path: YAML for *.yaml and *.yml. */
+enum degrade_format degrade_format_of(const char *path);
+/* A degrade_set KEY: names of [A-Za-z0-9_-] joined by '.' (YAML: any
+ * depth; key = value: "key" or "section.key"). */
+bool degrade_key_is_valid(enum degrade_format f, const char *key);
+/* A degrade_set VALUE: one plain word of [A-Za-z0-9_.:/+@-], at most 255. */
+bool degrade_value_is_valid(const char *value);
 
 /* Lookups; NULL when no component matches. */
 const struct component *components_find(const struct component_set *s, const char *id);

@@ -229,10 +229,13 @@ def run_scenario(work, demo, fleet):
 
         if not demo:
             say("the same crash with repeat_crash = no (lifeline.conf edited, initramfs rebuilt)")
-            vm.ssh("sed -i 's/^\\[boot\\]$/[boot]\\nrepeat_crash = no/' /etc/lifeline/lifeline.conf && "
-                   "grep -q '^repeat_crash = no' /etc/lifeline/lifeline.conf && "
-                   "update-initramfs -u -k all && /opt/badsec/bin/badsec-update crash && sync",
-                   timeout=600)
+            out = vm.ssh("sed -i 's/^\\[boot\\]$/[boot]\\nrepeat_crash = no/' /etc/lifeline/lifeline.conf && "
+                         "grep -q '^repeat_crash = no' /etc/lifeline/lifeline.conf && "
+                         "update-initramfs -u -k all 2>&1 && /opt/badsec/bin/badsec-update crash && sync",
+                         timeout=600).stdout
+            esp = [l for l in out.splitlines() if "initrd.img is now" in l]
+            check(bool(esp), "the rebuilt initramfs (with repeat_crash = no) is the one the firmware boots",
+                  esp[0] if esp else out.strip().splitlines()[-4:], vm, 5)
             vm.reboot()
             crash_boots(vm, (6, 7, 8), 0)
             say("boot 9: repeat_crash = no: safe mode only at failure 4 > threshold 3")

@@ -197,6 +197,9 @@ def run_scenario(work, demo, fleet):
         check(last[0].startswith("rc") and last[1] == "1",
               "lifeline removed (config files kept), the state variable still in NVRAM",
               " / ".join(last), vm, 4)
+        esp = [l for l in out.splitlines() if "initrd.img is now" in l]
+        check(bool(esp), "postrm rebuilt the initramfs, and the rig put it on the ESP the firmware boots",
+              esp[0] if esp else out.strip().splitlines()[-6:], vm, 4)
         vm.reboot()
         no_lifeline_boot(vm, 5)
         vm.reboot()

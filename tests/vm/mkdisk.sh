@@ -22,9 +22,11 @@
 #      placed by --prepare is kept (--force-confold), as an administrator's
 #      pre-seeded configuration is
 #   4. run each --chroot CMD inside ROOTDIR (sh -c in a chroot)
-#   5. write /etc/fstab, regenerate the initramfs with update-initramfs in
-#      the chroot (so every initramfs-tools hook installed above, lifeline's
-#      included, is in the image)
+#   5. write /etc/fstab and a post-update hook that copies every later
+#      update-initramfs image to the ESP (esp-initrd-hook), then regenerate
+#      the initramfs with update-initramfs in the chroot (so every
+#      initramfs-tools hook installed above, lifeline's included, is in the
+#      image)
 #   6. build the ESP and the ext4 root and put them into DISK.img
 #
 # Options (each may be repeated; the LIFELINE_VM_* variables add one more):
@@ -155,6 +157,11 @@ mkdir -p "$ROOT/boot/efi"
 if [ "$var_mb" -gt 0 ]; then
 	printf 'PARTUUID=%s\t/var\text4\tdefaults\t0\t2\n' "$var_partuuid" >> "$ROOT/etc/fstab"
 fi
+
+# The guest's own update-initramfs (a package's postinst or postrm, an
+# administrator) must reach what the firmware boots, the ESP's \initrd.img
+# (esp-initrd-hook; it does nothing in the chroot, where no ESP is mounted).
+install -D -m 0755 "$here/esp-initrd-hook" "$ROOT/etc/initramfs/post-update.d/zz-lifeline-vm-esp"
 
 # The initramfs, by the root's own initramfs-tools (hooks included).
 ti=$(date +%s)

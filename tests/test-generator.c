@@ -132,6 +132,19 @@ static void test_given_up_redirects_to_the_safe_target(void **state)
 	                    "/usr/lib/systemd/system/lifeline-safe.target");
 }
 
+/* A give-up below level 3 (max_level = 1): the normal target minus what is
+ * quarantined, never the minimal one, which would stop every workload. */
+static void test_given_up_under_max_level_keeps_the_normal_target(void **state)
+{
+	(void)state;
+	put("/run/lifeline/state", "boot_seq=6\nfailures=5\nlevel=1\ngeneration=1\n"
+	                           "mode=given-up\naction=give-up\nquarantine=badsec\n");
+	assert_int_equal(run_generator(), 0);
+	assert_null(link_of("default.target"));
+	assert_string_equal(link_of("badsec.service"), "/dev/null");
+	assert_null(link_of("other.service"));
+}
+
 /* Safe mode with nothing quarantined (e.g. only content rolled back, or
  * every quarantine cleared by hand): no unit is masked, and the machine
  * boots its normal target, every sensor running. */
@@ -167,7 +180,10 @@ static void test_survived_timer_follows_stable_after(void **state)
 	assert_int_equal(run_generator(), 0);
 	text = normal_file("lifeline-survived.timer");
 	assert_non_null(text);
-	assert_non_null(strstr(text, "\nOnBootSec=45s\n"));
+	/* counted from sysinit.target, not from the kernel's start */
+	assert_non_null(strstr(text, "\nOnActiveSec=45s\n"));
+	assert_non_null(strstr(text, "\nAfter=sysinit.target\n"));
+	assert_null(strstr(text, "OnBootSec"));
 	assert_non_null(strstr(text, "Conflicts=emergency.target rescue.target"));
 	assert_non_null(strstr(text, "\nUnit=lifeline-survived.service\n"));
 	free(text);
@@ -286,6 +302,7 @@ int main(void)
 	                           setup),
 	    cmocka_unit_test_setup(test_level_3_and_give_up_redirect_to_the_safe_target, setup),
 	    cmocka_unit_test_setup(test_given_up_redirects_to_the_safe_target, setup),
+	    cmocka_unit_test_setup(test_given_up_under_max_level_keeps_the_normal_target, setup),
 	    cmocka_unit_test_setup(test_safe_mode_with_nothing_quarantined_stops_nothing, setup),
 	    cmocka_unit_test_setup(test_survived_timer_follows_stable_after, setup),
 	    cmocka_unit_test_setup(test_durable_quarantine_masks_even_after_blessing, setup),

@@ -300,7 +300,9 @@ int command_process(const char *root, const struct lifeline_config *cfg, const c
 #define COMMAND_ETAG_MAX           192
 #define COMMAND_POLL_FULL_EVERY    12
 #define COMMAND_POLL_BACKOFF_MAX_S 3600
-#define COMMAND_RETRY_AFTER_MAX_S  86400
+/* an hour, as the back-off: a proxy's maintenance page saying "come back
+ * tomorrow" must not hold a signed clear back from a machine in safe mode */
+#define COMMAND_RETRY_AFTER_MAX_S 3600
 
 struct command_url_state {
 	char etag[COMMAND_ETAG_MAX]; /* of the last document judged, "" none */

@@ -13,8 +13,8 @@
  * also leaves a console (/run/issue.d) and login (/run/motd.d) banner.
  *
  * In every boot lifeline-early counted (/run/lifeline/state exists) it
- * writes lifeline-survived.timer (OnBootSec= [boot] stable_after) and
- * wants it from timers.target: the step that ends the failure count when
+ * writes lifeline-survived.timer ([boot] stable_after seconds after
+ * sysinit.target) and wants it from timers.target: the step that ends the failure count when
  * the boot stays up (lifeline-survived.service), independent of lifelined.
  *
  * LIFELINE_ROOT (tests only) reads config and state under another root.
@@ -66,9 +66,14 @@ static void write_run_file(const char *dir, const char *name, const char *text, 
 }
 
 /* lifeline-survived.timer into the normal directory (argv[1]): its
- * OnBootSec= comes from the configuration, so it is generated rather than
- * shipped. timers.target is part of basic.target; emergency.target and
- * rescue.target do not pull it in and conflict with the timer. */
+ * OnActiveSec= comes from the configuration, so it is generated rather than
+ * shipped. It starts once sysinit.target is reached, so stable_after counts
+ * from there: a slow early boot does not use the window up, and the
+ * services that start after sysinit (most security agents load their
+ * kernel modules from such a service) are inside it; a module that freezes
+ * the machine then is still reset and counted. timers.target is part of
+ * basic.target; emergency.target and rescue.target do not pull it in and
+ * conflict with the timer. */
 static void write_survived_timer(const char *dir, unsigned stable_after)
 {
 	_cleanup_free_ char *p = path_join(dir, "lifeline-survived.timer"), *text = NULL;
@@ -79,14 +84,16 @@ static void write_survived_timer(const char *dir, unsigned stable_after)
 	n = asprintf(&text,
 	             "# Written by lifeline-generator from [boot] stable_after.\n"
 	             "[Unit]\n"
-	             "Description=lifeline: the boot has been up stable_after seconds\n"
+	             "Description=lifeline: the boot has been up stable_after seconds since "
+	             "sysinit\n"
 	             "Documentation=man:lifelinectl(8)\n"
 	             "DefaultDependencies=no\n"
 	             "Conflicts=emergency.target rescue.target shutdown.target\n"
+	             "After=sysinit.target\n"
 	             "Before=timers.target shutdown.target\n"
 	             "\n"
 	             "[Timer]\n"
-	             "OnBootSec=%us\n"
+	             "OnActiveSec=%us\n"
 	             "AccuracySec=1s\n"
 	             "Unit=lifeline-survived.service\n",
 	             stable_after);
@@ -208,8 +215,11 @@ int main(int argc, char **argv)
 	}
 
 	safe = rs.mode_kind == RUNSTATE_MODE_SAFE || rs.mode_kind == RUNSTATE_MODE_GIVEN_UP;
-	/* the minimal target only at level 3 and after give-up */
-	minimal = rs.mode_kind == RUNSTATE_MODE_GIVEN_UP || (safe && rs.level >= 3);
+	/* the minimal target only at level 3 (and a give-up there); a machine
+	 * that gave up below, under max_level 1 or 2, keeps its normal target
+	 * minus what is quarantined: the administrator capped what lifeline
+	 * may do, and the minimal target would stop every workload */
+	minimal = safe && rs.level >= 3;
 	if (!safe && strv_length(quarantined) == 0)
 		goto out;
 

@@ -214,30 +214,8 @@ static void djob_done(struct djob *j)
 
 static int base_open(const char *root, bool create, int *ret_root_fd, int *ret_base_fd)
 {
-	_cleanup_free_ char *base = path_under_root(root, DEGRADE_DIR);
-	_cleanup_close_ int root_fd = -1, base_fd = -1;
-	int r;
-
-	if (!base)
-		return -ENOMEM;
-	root_fd = open(root && *root ? root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0)
-		return negative_errno();
-	if (create) {
-		/* mode 0700: the copies may hold a vendor's secrets */
-		r = qmkdir_durable(base, 0700);
-		if (r < 0)
-			return r;
-	}
-	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (base_fd < 0)
-		return negative_errno();
 	/* lifelinectl and lifelined must not run one job at once */
-	if (flock(base_fd, LOCK_EX) < 0)
-		return negative_errno();
-	*ret_root_fd = TAKE_FD(root_fd);
-	*ret_base_fd = TAKE_FD(base_fd);
-	return 0;
+	return qstate_dir_open(root, DEGRADE_DIR, create, ret_root_fd, ret_base_fd);
 }
 
 static bool state_name_ok(const char *name)

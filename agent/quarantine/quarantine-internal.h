@@ -196,6 +196,11 @@ void qresult_add(struct quarantine_result *to, struct quarantine_result *from);
 /* The root and <root>/var/lib/lifeline/quarantine (created when create),
  * the latter locked with flock(LOCK_EX) for the caller's whole job. */
 int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create);
+/* The same for another of lifeline's state directories under root (dir:
+ * an absolute path such as QUARANTINE_DIR or DEGRADE_DIR), mode 0700 when
+ * created, locked with flock(2) for the whole job. */
+int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_root_fd,
+                    int *ret_base_fd);
 /* The same directory, unlocked, for read-only questions. */
 int qbase_open_ro(const char *root, int *ret_base_fd);
 void qjob_init(struct qjob *j);

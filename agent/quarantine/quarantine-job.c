@@ -105,7 +105,13 @@ static int open_dir_at(int dir_fd, const char *name)
  * lifelinectl and lifelined must not move the same files at once. */
 int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create)
 {
-	_cleanup_free_ char *base = path_under_root(root, QUARANTINE_DIR);
+	return qstate_dir_open(root, QUARANTINE_DIR, create, ret_root_fd, ret_base_fd);
+}
+
+int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_root_fd,
+                    int *ret_base_fd)
+{
+	_cleanup_free_ char *base = path_under_root(root, dir);
 	_cleanup_close_ int root_fd = -1, base_fd = -1;
 	int r;
 
@@ -116,7 +122,8 @@ int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create
 		return negative_errno();
 	if (create) {
 		/* lifeline's own state directory; mode 0700: quarantined
-		 * content may hold a vendor's keys. */
+		 * content, or a degrade step's copies, may hold a vendor's
+		 * keys. */
 		r = qmkdir_durable(base, 0700);
 		if (r < 0)
 			return r;

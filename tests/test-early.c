@@ -1226,11 +1226,12 @@ static void test_repeat_crash_waits_when_the_crash_gives_nothing(void **state)
 
 /* Boot 1 is blessed and its inventory kept as the last good (lifelined's
  * part, by hand here); othersec's binary changes; boots 2 and 3 panic at
- * one place in "oot", an out-of-tree module (taint O) no component owns.
- * Boot 4's init phase has run when this returns, its rootfs phase not. */
+ * one place in an eBPF program, run by a task (modprobe) no component
+ * owns, so the panic names no component. Boot 4's init phase has run
+ * when this returns, its rootfs phase not. */
 static char *bless_change_and_crash_twice(const char *conf)
 {
-	char *oops = oops_at("oot_crash+0x5/0x10 [oot]", "oot(O) efi_pstore ext4");
+	char *oops = oops_at("bpf_prog_3c9b5b0ab6cc8b6e_exec_probe+0x2fa/0x49c", "efi_pstore ext4");
 	struct ctl_ctx ctx = {.root = root};
 
 	put("/etc/lifeline/lifeline.conf", conf);
@@ -1256,9 +1257,8 @@ static char *bless_change_and_crash_twice(const char *conf)
  * /run/lifeline/state, the history and the decision report. */
 static void test_repeat_crash_reason_survives_the_inventory_pick(void **state)
 {
-	static const char repeat[] =
-	    "repeat crash: boots 2 and 3 both crashed in oot_crash "
-	    "(module oot); level 1 before threshold 3 (repeat_crash=yes); ";
+	static const char repeat[] = "repeat crash: boots 2 and 3 both crashed in eBPF program "
+	                             "exec_probe; level 1 before threshold 3 (repeat_crash=yes); ";
 	static const char pick[] = "no panic log named a component; changed since the last good "
 	                           "boot: othersec; quarantined: othersec";
 	_cleanup_free_ char *oops = NULL, *active = NULL, *runstate = NULL, *report = NULL,
@@ -1316,7 +1316,7 @@ static void test_repeat_crash_reason_survives_the_inventory_pick(void **state)
 	report = spooled_report();
 	assert_non_null(strstr(report, "\"trigger\":\"repeat-crash\""));
 	assert_non_null(strstr(report, "\"reason\":\"repeat crash: boots 2 and 3 both crashed in "
-	                               "oot_crash (module oot); "));
+	                               "eBPF program exec_probe; "));
 }
 
 /* The same boots with repeat_crash = no: boot 4 waits for the threshold;
@@ -1359,6 +1359,53 @@ static void test_no_repeat_crash_waits_before_the_inventory_pick(void **state)
 	assert_string_equal(h.entries[1].reason,
 	                    "no panic log named a component; changed since the last good boot: "
 	                    "othersec; quarantined: othersec");
+	history_done(&h);
+}
+
+/* Boots 2 and 3 panic at one place in "oot", a module that is only out
+ * of tree (taint O) and that no component owns (a GPU driver, DKMS zfs):
+ * no signature, so boot 3 (failures 3) stays at level 0 with no trigger
+ * even with repeat_crash = yes, and boot 4 escalates by the threshold. */
+static void test_repeat_crash_ignores_an_unowned_out_of_tree_module(void **state)
+{
+	_cleanup_free_ char *oops = oops_at("oot_crash+0x5/0x10 [oot]", "oot(O) efi_pstore ext4");
+	_cleanup_free_ char *log = NULL, *runstate = NULL;
+	struct state_record r;
+	struct history h;
+
+	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    "[boot]\nthreshold = 3\nescalate_after = 2\nrepeat_crash = yes\nstore = efi\n");
+	for (unsigned boot = 1; boot <= 2; boot++) {
+		boot_init();
+		boot_rootfs();
+		put_crash(boot + 1, oops);
+	}
+	log = boot_init_log(); /* boot 3 */
+	r = load_record();
+	assert_int_equal(r.failures, 3);
+	assert_int_equal(r.panic_sig, 0);
+	assert_int_equal(r.level, 0);
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	assert_null(strstr(log, "repeat crash"));
+	runstate = get("/run/lifeline/state");
+	assert_non_null(runstate);
+	assert_null(strstr(runstate, "trigger"));
+	boot_rootfs();
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+
+	put_crash(4, oops);
+	boot_init(); /* boot 4: failures 4 > threshold 3 */
+	boot_rootfs();
+	r = load_record();
+	assert_int_equal(r.failures, 4);
+	assert_int_equal(r.level, 1);
+	assert_int_equal(r.mode, STATE_MODE_SAFE);
+	h = read_history();
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.entries[0].action, "escalate");
+	assert_int_equal(h.entries[0].boot_seq, 4);
+	assert_string_equal(h.entries[0].trigger, "threshold");
 	history_done(&h);
 }
 
@@ -1421,6 +1468,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_reason_survives_the_inventory_pick,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_no_repeat_crash_waits_before_the_inventory_pick,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_repeat_crash_ignores_an_unowned_out_of_tree_module,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_max_level_gives_up_instead_of_level_2, setup_root,
 	                                    teardown_root),

@@ -276,6 +276,21 @@ static int mismatch(const char *fixture, const char *key, const char *want, cons
 	return 1;
 }
 
+/* The components the fixtures' site= is computed with (EXPECTED): badsec
+ * and examplesec, each owning its module; nothing protected. */
+static const struct component_set *fixture_components(void)
+{
+	static char *badsec_mods[] = {(char *)"badsec", NULL},
+	            *examplesec_mods[] = {(char *)"examplesec", NULL};
+	static struct component items[] = {
+	    {.id = (char *)"badsec", .modules = badsec_mods},
+	    {.id = (char *)"examplesec", .modules = examplesec_mods},
+	};
+	static const struct component_set set = {.items = items, .n = ELEMENTSOF(items)};
+
+	return &set;
+}
+
 static int check_key(const char *fixture, const struct pstore_evidence *e, const char *key,
                      const char *want)
 {
@@ -312,7 +327,7 @@ static int check_key(const char *fixture, const struct pstore_evidence *e, const
 	if (streq(key, "site")) {
 		_cleanup_free_ char *what = NULL;
 		uint32_t sig = 0;
-		int r = pstore_crash_signature(e, NULL, &sig, &what);
+		int r = pstore_crash_signature(e, fixture_components(), &sig, &what);
 
 		assert_true(r >= 0);
 		assert_true(r == 0 ? what == NULL : sig != 0);
@@ -585,6 +600,36 @@ static uint32_t signature_of(const char *text, const struct component_set *set, 
 	return sig;
 }
 
+/* Components owning modules badsec, badsec2 and examplesec (and, when
+ * zfs_owned, zfs); zfs and spl are protected (the root filesystem's). */
+struct sig_components {
+	char *badsec[2], *badsec2[2], *examplesec[2], *zfs[2];
+	char *drivers[3], *why[3];
+	struct protected_set prot;
+	struct component items[4];
+	struct component_set set;
+};
+
+static const struct component_set *sig_components(struct sig_components *c, bool zfs_owned)
+{
+	*c = (struct sig_components){
+	    .badsec = {(char *)"badsec", NULL},
+	    .badsec2 = {(char *)"badsec2", NULL},
+	    .examplesec = {(char *)"examplesec", NULL},
+	    .zfs = {(char *)"zfs", NULL},
+	    .drivers = {(char *)"spl", (char *)"zfs", NULL},
+	    .why = {(char *)"the root filesystem", (char *)"the root filesystem", NULL},
+	};
+	c->prot = (struct protected_set){.drivers = c->drivers, .driver_why = c->why};
+	c->items[0] = (struct component){.id = (char *)"badsec", .modules = c->badsec};
+	c->items[1] = (struct component){.id = (char *)"badsec2", .modules = c->badsec2};
+	c->items[2] = (struct component){.id = (char *)"examplesec", .modules = c->examplesec};
+	c->items[3] = (struct component){.id = (char *)"zfsvendor", .modules = c->zfs};
+	c->set = (struct component_set){
+	    .items = c->items, .n = zfs_owned ? 4 : 3, .protected = &c->prot};
+	return &c->set;
+}
+
 /* The same bug on two boots: other time stamps, offsets, addresses, build
  * id. One signature. Another function or another module: another one. */
 static void test_signature_ignores_offsets_and_tells_sites_apart(void **state)
@@ -603,17 +648,20 @@ static void test_signature_ignores_offsets_and_tells_sites_apart(void **state)
 	    "    7.956571", "badsec_crash+0xb/0x20 [badsec2]", "badsec_init+0xc6/0x1000 [badsec2]",
 	    "0xffffffffc0a72000", "badsec2(OE+) ext4 virtio_net");
 	_cleanup_free_ char *what = NULL;
+	struct sig_components c;
+	const struct component_set *set = sig_components(&c, false);
 	uint32_t sa, sb;
 
 	(void)state;
-	sa = signature_of(a, NULL, &what);
-	sb = signature_of(b, NULL, NULL);
+	sa = signature_of(a, set, &what);
+	sb = signature_of(b, set, NULL);
 	assert_int_not_equal(sa, 0);
 	assert_int_equal(sa, sb);
 	assert_string_equal(what, "badsec_crash (module badsec)");
-	assert_int_not_equal(signature_of(other_fn, NULL, NULL), sa);
-	assert_int_not_equal(signature_of(other_mod, NULL, NULL), sa);
-	assert_int_not_equal(signature_of(other_mod, NULL, NULL), 0);
+	assert_int_not_equal(signature_of(other_fn, set, NULL), sa);
+	assert_int_not_equal(signature_of(other_fn, set, NULL), 0);
+	assert_int_not_equal(signature_of(other_mod, set, NULL), sa);
+	assert_int_not_equal(signature_of(other_mod, set, NULL), 0);
 }
 
 /* The kernel's own code crashing (ext4, a NIC driver, core kernel) has no
@@ -635,45 +683,57 @@ static void test_signature_is_zero_for_in_tree_crashes(void **state)
 	_cleanup_free_ char *bare =
 	    oops_text("    7.956571", "0xffffffffc0a3c000", "badsec_init+0xc6/0x1000 [badsec]",
 	              "do_sys_openat2+0x9f/0x160", "badsec(OE) ext4");
+	struct sig_components c;
+	const struct component_set *set = sig_components(&c, false);
 
 	(void)state;
-	assert_int_equal(signature_of(ext4, NULL, NULL), 0);
-	assert_int_equal(signature_of(nic, NULL, NULL), 0);
-	assert_int_equal(signature_of(core, NULL, NULL), 0);
-	assert_int_equal(signature_of(bare, NULL, NULL), 0);
+	assert_int_equal(signature_of(ext4, set, NULL), 0);
+	assert_int_equal(signature_of(nic, set, NULL), 0);
+	assert_int_equal(signature_of(core, set, NULL), 0);
+	assert_int_equal(signature_of(bare, set, NULL), 0);
 }
 
-/* A module with no taint flag is third-party when a configured component
- * names it; a protected module (a driver the machine needs) never is. */
+/* Only a configured component's module has a signature, with or without
+ * a taint flag: a module that is merely out of tree (O, E or P: a GPU
+ * driver, DKMS zfs) and no component owns has none, nor has any module
+ * when the component set is unknown (NULL: drop-ins failed to load). A
+ * protected module (a driver the machine needs) never has one, even
+ * when a component names it. */
 static void test_signature_component_module_and_protected_driver(void **state)
 {
 	_cleanup_free_ char *t = oops_text("    7.956571", "esec_scan+0x10/0x80 [examplesec]",
 	                                   "esec_work+0x20/0x90 [examplesec]",
 	                                   "process_one_work+0x1e5/0x3b0", "examplesec ext4");
+	_cleanup_free_ char *oot =
+	    oops_text("    7.956571", "oot_crash+0x10/0x80 [oot]", "oot_init+0x20/0x90 [oot]",
+	              "do_one_initcall+0x56/0x220", "oot(O) ext4");
+	_cleanup_free_ char *bs = oops_text("    7.956571", "badsec_crash+0xb/0x20 [badsec]",
+	                                    "badsec_init+0xc6/0x1000 [badsec]",
+	                                    "do_one_initcall+0x56/0x220", "badsec(OE) ext4");
 	_cleanup_free_ char *zfs = oops_text("    7.956571", "zio_execute+0x10/0x80 [zfs]",
 	                                     "taskq_thread+0x2cd/0x4f0 [spl]", "kthread+0xe6/0x110",
 	                                     "zfs(POE) spl(OE) ext4");
 	_cleanup_free_ char *what = NULL;
-	char *drivers[] = {(char *)"spl", (char *)"zfs", NULL},
-	     *why[] = {(char *)"the root filesystem", (char *)"the root filesystem", NULL};
-	struct protected_set prot = {.drivers = drivers, .driver_why = why};
-	struct component items[1] = {{.id = (char *)"examplesec"}};
-	struct component_set set = {.items = items, .n = 1, .protected = &prot};
-	char *mods[] = {(char *)"examplesec", NULL};
+	struct sig_components c;
+	const struct component_set *set = sig_components(&c, false);
 
 	(void)state;
-	items[0].modules = mods;
-	assert_int_equal(signature_of(t, NULL, NULL), 0);
-	assert_int_not_equal(signature_of(t, &set, &what), 0);
+	assert_int_not_equal(signature_of(t, set, &what), 0);
 	assert_string_equal(what, "esec_scan (module examplesec)");
-	assert_int_not_equal(signature_of(zfs, NULL, NULL), 0);
-	assert_int_equal(signature_of(zfs, &set, NULL), 0);
+	assert_int_equal(signature_of(oot, set, NULL), 0);
+	assert_int_equal(signature_of(zfs, set, NULL), 0);
+	assert_int_not_equal(signature_of(bs, set, NULL), 0);
+	assert_int_equal(signature_of(bs, NULL, NULL), 0);
+	assert_int_equal(signature_of(t, NULL, NULL), 0);
+	assert_int_equal(signature_of(oot, NULL, NULL), 0);
+	assert_int_equal(signature_of(zfs, sig_components(&c, true), NULL), 0);
 }
 
 /* The RIP in the kernel, called from third-party code (a reliable frame
- * in an out-of-tree module, or an eBPF program): the frame and the RIP's
- * function. The RIP in an eBPF program: the program's name (its tag when
- * it has none). */
+ * in a component's module, or an eBPF program): the frame and the RIP's
+ * function; called from a module only out of tree: none. The RIP in an
+ * eBPF program: the program's name (its tag when it has none), with or
+ * without the component set. */
 static void test_signature_of_core_rip_called_from_third_party_and_bpf(void **state)
 {
 	_cleanup_free_ char *kfree =
@@ -682,6 +742,9 @@ static void test_signature_of_core_rip_called_from_third_party_and_bpf(void **st
 	_cleanup_free_ char *kfree2 =
 	    oops_text("    7.956571", "kfree+0x5b/0x140", "badsec_cleanup+0x1e/0x40 [badsec]",
 	              "__do_sys_delete_module+0x1a0/0x2b0", "badsec(OE) ext4");
+	_cleanup_free_ char *kfree_oot =
+	    oops_text("    7.956571", "kfree+0x5b/0x140", "oot_exit+0x1e/0x40 [oot]",
+	              "__do_sys_delete_module+0x1a0/0x2b0", "oot(O) ext4");
 	_cleanup_free_ char *bpf =
 	    oops_text("    7.956571", "bpf_prog_3c9b5b0ab6cc8b6e_fs_read_enter+0x2fa/0x49c",
 	              "bpf_trampoline_6442520384_0+0x47/0x1000", "vfs_read+0x139/0x1a0", "ext4");
@@ -692,14 +755,20 @@ static void test_signature_of_core_rip_called_from_third_party_and_bpf(void **st
 	    oops_text("    7.956571", "bpf_prog_3c9b5b0ab6cc8b6e+0x2fa/0x49c",
 	              "bpf_trampoline_6442520384_0+0x47/0x1000", "vfs_read+0x139/0x1a0", "ext4");
 	_cleanup_free_ char *w1 = NULL, *w2 = NULL, *w3 = NULL;
+	struct sig_components c;
+	const struct component_set *set = sig_components(&c, false);
 	uint32_t s1, s2;
 
 	(void)state;
-	s1 = signature_of(kfree, NULL, &w1);
+	s1 = signature_of(kfree, set, &w1);
 	assert_string_equal(w1, "kfree called from badsec_exit (module badsec)");
-	assert_int_not_equal(signature_of(kfree2, NULL, NULL), s1);
+	assert_int_not_equal(signature_of(kfree2, set, NULL), s1);
+	assert_int_not_equal(signature_of(kfree2, set, NULL), 0);
+	assert_int_equal(signature_of(kfree, NULL, NULL), 0);
+	assert_int_equal(signature_of(kfree_oot, set, NULL), 0);
 	s2 = signature_of(bpf, NULL, &w2);
 	assert_string_equal(w2, "eBPF program fs_read_enter");
+	assert_int_equal(signature_of(bpf, set, NULL), s2);
 	assert_int_equal(signature_of(bpf_other_tag, NULL, NULL), s2);
 	assert_int_not_equal(s1, s2);
 	assert_int_not_equal(signature_of(bpf_noname, NULL, &w3), 0);

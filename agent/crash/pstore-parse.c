@@ -801,27 +801,22 @@ static void module_norm(char *dst, size_t size, const char *module)
 	dst[i] = 0;
 }
 
-/* A module that is not the kernel's own and that lifeline may act on: a
- * configured component's, or flagged O, E or P in "Modules linked in";
- * never a protected one. */
-static bool third_party_module(const struct pstore_evidence *e, const struct component_set *set,
-                               const char *module)
+/* A module of a configured component, the third-party code level 1 acts
+ * on; never a protected one. Only such a crash takes the fast path: a
+ * module that is merely out of tree (O, E or P taint: a GPU driver,
+ * VirtualBox, DKMS zfs) names no component, and level 1 would then pick
+ * by the inventory diff, one boot earlier, something that did not crash.
+ * Without the component set (drop-ins failed to load) nothing is. */
+static bool third_party_module(const struct component_set *set, const char *module)
 {
-	char m[65], t[65];
+	char m[65];
 
-	if (!module || !*module || pseudo_module(module) || strlen(module) > 64)
+	if (!set || !module || !*module || pseudo_module(module) || strlen(module) > 64)
 		return false;
 	module_norm(m, sizeof(m), module);
-	if (set && set->protected && protected_module_reason(set->protected, m))
+	if (set->protected && protected_module_reason(set->protected, m))
 		return false;
-	if (set && components_find_module(set, m))
-		return true;
-	for (size_t i = 0; i < e->n_modules_third_party; i++) {
-		module_norm(t, sizeof(t), e->modules_third_party[i]);
-		if (streq(t, m))
-			return true;
-	}
-	return false;
+	return components_find_module(set, m) != NULL;
 }
 
 /* The bytes hashed: "<kind>\0<owner>\0<function>\0<rip function>". */
@@ -855,7 +850,7 @@ int pstore_crash_signature(const struct pstore_evidence *e, const struct compone
 		sig_put(&k, "bpf", 3);
 		sig_put(&k, name, name_len);
 		r = asprintf(&what, "eBPF program %.*s", (int)name_len, name);
-	} else if (third_party_module(e, set, e->rip_module)) {
+	} else if (third_party_module(set, e->rip_module)) {
 		char m[65];
 
 		module_norm(m, sizeof(m), e->rip_module);
@@ -875,7 +870,7 @@ int pstore_crash_signature(const struct pstore_evidence *e, const struct compone
 				sig_put(&k, rip, rip_len);
 				r = asprintf(&what, "%.*s called from eBPF program %.*s",
 				             (int)rip_len, rip, (int)name_len, name);
-			} else if (third_party_module(e, set, f->module)) {
+			} else if (third_party_module(set, f->module)) {
 				char m[65];
 
 				module_norm(m, sizeof(m), f->module);

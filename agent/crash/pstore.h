@@ -205,20 +205,27 @@ struct component_set;
  * gives the same value every boot (offsets, addresses and build ids are
  * left out: KASLR and module load addresses change each boot); another
  * function, module or eBPF program gives another value. Only crashes in
- * third-party code have one, the first rule that applies deciding:
+ * third-party code level 1 acts on have one, the first rule that applies
+ * deciding:
  *
  *  1. the RIP is in an eBPF program ("bpf_prog_<tag>_<name>"): the program;
- *  2. the RIP is in a module a configured component of set names (NULL:
- *     none), or one "Modules linked in" flags O, E or P: module and
- *     function;
- *  3. the RIP is elsewhere (core kernel, an in-tree module) but a reliable
+ *  2. the RIP is in a module a configured component of set names: module
+ *     and function;
+ *  3. the RIP is elsewhere (core kernel, any other module) but a reliable
  *     call-trace frame ("? " frames are stale stack words) is an eBPF
  *     program or in such a module: the first such frame and the RIP's
- *     function (a third-party module that hands a bad pointer to kfree()
+ *     function (a component's module that hands a bad pointer to kfree()
  *     crashes in kfree()).
  *
+ * A module that is only out of tree ("Modules linked in" flags it O, E or
+ * P: a GPU driver, VirtualBox, DKMS zfs) and that no component names has
+ * none: level 1 would name no component for it and pick by the inventory
+ * diff, one boot sooner, something that did not crash. With set NULL (the
+ * drop-ins failed to load) no module has one; eBPF programs still do.
+ *
  * A module of the protected set (set->protected: a driver this machine
- * needs to boot or be reached, such as DKMS zfs) never gives one:
+ * needs to boot or be reached, such as DKMS zfs) never gives one, even
+ * when a component names it:
  * lifeline does not quarantine it, so hurrying the escalation for it would
  * only quarantine something else sooner. Nor does a crash without a RIP
  * line (a hung task), or a RIP or frame the kernel could not resolve to a

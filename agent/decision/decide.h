@@ -10,7 +10,8 @@
  * by itself: only `lifelinectl clear` (or a signed clear) lowers it.
  *
  * Repeat-crash fast path ([boot] repeat_crash): when the two boots before
- * this one both ended in a panic in third-party code at the same site
+ * this one both ended in a panic at the same site in a configured
+ * component's module or an eBPF program
  * (pstore.h pstore_crash_signature()), level 1 is entered now, at failure
  * 3, instead of at failure T+1. The record keeps the previous boot's
  * panic (panic_sig, decide_panic_sig()); anything else in between (a

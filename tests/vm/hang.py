@@ -34,6 +34,7 @@ last-good inventory: level 1 must pick by recency.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -83,7 +84,9 @@ def no_lifeline_boot(vm, boot):
     """A boot after the package's removal: lifeline did nothing."""
     vm.wait_ssh(boot, timeout=400)
     text = vm.boot_text(boot)
-    lines = lines_with(text, "lifeline")
+    # the guest's host name is lifeline-vm (login prompt, "Hostname set to
+    # <lifeline-vm>"): a line is lifeline's when it names lifeline otherwise
+    lines = [l for l in lines_with(text, "lifeline") if re.search(r"lifeline(?!-vm\b)", l)]
     check(not lines, "boot %d: no lifeline line on the console" % boot,
           lines[0] if lines else "none", vm, boot)
     wd = vm.ssh("cat /sys/class/watchdog/watchdog0/state 2>/dev/null || echo no-watchdog").stdout.strip()

@@ -11,6 +11,12 @@ if [ "$(id -u)" != 0 ]; then
 	echo "check-vm: the VM tests need root (mmdebstrap, chroot, mke2fs -d)" >&2
 	exit 1
 fi
+# the rig's own rules (boots in the serial log, emulator faults) first:
+# no QEMU, a second
+if ! python3 "$here/test_vmlib.py"; then
+	echo "check-vm: FAILED: the VM rig's own tests (tests/vm/test_vmlib.py)" >&2
+	exit 1
+fi
 # the package first, so that a build failure is reported once, not per scenario
 if ! deb=$("$here/need-deb.sh"); then
 	echo "check-vm: FAILED: no package to install (tests/vm/need-deb.sh)" >&2

@@ -80,6 +80,18 @@ BOOT_TIMEOUT = 480
 # at most FIRMWARE_STALL_RETRIES times per VM, each logged loudly.
 FIRMWARE_STALL = 150
 FIRMWARE_STALL_RETRIES = 2
+# The same emulator fault a little later: a kernel that stops printing in
+# its own early start-up, before it runs the initramfs ("Run /init"), seen
+# once here after a guest reset (last line "pnp: PnP ACPI: found 5
+# devices", then nothing for 300 s, not even a soft-lockup warning; the
+# guest clock stood still).  No lifeline code has run in such a boot (it
+# starts in the initramfs), so power-cycling it is a power cut before
+# lifeline: the same rule applies (KERNEL_STALL seconds of silence, counted
+# against FIRMWARE_STALL_RETRIES, logged loudly), and the stalled kernel
+# start is not counted as a boot of its own: its lines belong to the boot
+# that follows it.  A boot that stalls after "Run /init" is never touched.
+KERNEL_STALL = 150
+INIT_START = re.compile(r"Run /init as init process")
 # TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
 # host each boot ~2.5 times slower, which is how timeouts turn into flakes.
 # So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a
@@ -149,6 +161,8 @@ class VM:
         self._slot = None
         self._hold_from = 0
         self._stall_restarts = 0
+        self._stalled_kernels = set()   # serial_text() offsets of kernel starts power-cycled away
+        self._growth = (-1, time.time())  # (serial size, when it was last seen to change)
         open(self.serial_log, "ab").close()
 
     # ---------------------------------------------------------------- QEMU
@@ -401,11 +415,14 @@ class VM:
         crashed boot's text ends at its reset)."""
         text = self.serial_text() if text is None else text
         fw = [m.start() for m in FIRMWARE_START.finditer(text)]
-        starts, prev = [], -1
+        starts, prev, merge = [], -1, False
         for m in KERNEL_START.finditer(text):
             k = m.start()
             before = [f for f in fw if prev < f < k]
-            starts.append(before[-1] if before else k)
+            if not merge:
+                starts.append(before[-1] if before else k)
+            # the kernel start after a stalled one continues its boot
+            merge = k in self._stalled_kernels
             prev = k
         return starts
 
@@ -483,6 +500,48 @@ class VM:
         self.kill()
         self.start()
 
+    def _kernel_stalled(self):
+        size = self._serial_size()
+        now = time.time()
+        if size != self._growth[0]:
+            self._growth = (size, now)
+            return None
+        if not self.running() or now - self._growth[1] <= KERNEL_STALL * TIMEOUT_SCALE:
+            return None
+        text = self.serial_text()
+        kernels = [m.start() for m in KERNEL_START.finditer(text)]
+        if not kernels or kernels[-1] in self._stalled_kernels:
+            return None
+        if INIT_START.search(text, kernels[-1]):
+            return None
+        return kernels[-1]
+
+    def _recover_kernel_stall(self):
+        """Called from the wait loops: power-cycle a VM whose kernel went
+        silent before running the initramfs (see KERNEL_STALL)."""
+        k = self._kernel_stalled()
+        if k is None:
+            return
+        text = self.serial_text()
+        last_line = text[k:].strip().splitlines()[-1] if text[k:].strip() else "?"
+        if self._stall_restarts >= FIRMWARE_STALL_RETRIES:
+            self.fail("the kernel went silent before /init again (no output for %d s) after %d power-cycles"
+                      % (KERNEL_STALL * TIMEOUT_SCALE, self._stall_restarts))
+        self._stall_restarts += 1
+        self._stalled_kernels.add(k)
+        log("%s: INFRASTRUCTURE FAULT: the kernel printed nothing for %d s before running the "
+            "initramfs (serial.log line %d, last line %r); no lifeline code ran in it; "
+            "power-cycling QEMU with the same disk and firmware variables (%d/%d)"
+            % (self.name, KERNEL_STALL * TIMEOUT_SCALE, text.count("\n", 0, k) + 1, last_line.strip(),
+               self._stall_restarts, FIRMWARE_STALL_RETRIES))
+        self.kill()
+        self.start()
+        self._growth = (-1, time.time())
+
+    def _recover_stalls(self):
+        self._recover_firmware_stall()
+        self._recover_kernel_stall()
+
     def wait_boot(self, boot, timeout=BOOT_TIMEOUT):
         """Wait until boot N's kernel has started (its first line is in the
         serial log)."""
@@ -498,7 +557,7 @@ class VM:
             if time.time() > deadline:
                 self.fail("boot %d did not start within %d s (resets so far: %d)" % (
                     boot, timeout, len(self.resets())))
-            self._recover_firmware_stall()
+            self._recover_stalls()
             time.sleep(0.5)
 
     def wait_serial(self, regex, boot, timeout=BOOT_TIMEOUT):
@@ -524,6 +583,7 @@ class VM:
                                                                regex), boot)
             if time.time() > deadline:
                 self.fail("no /%s/ within %d s" % (regex, timeout), boot)
+            self._recover_stalls()
             time.sleep(0.5)
 
     def wait_login(self, boot, timeout=BOOT_TIMEOUT):
@@ -577,6 +637,7 @@ class VM:
                     return
             if time.time() > deadline:
                 self.fail("ssh did not work within %d s" % timeout, boot)
+            self._recover_stalls()
             time.sleep(2)
 
     def _scp(self, src, dst):

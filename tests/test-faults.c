@@ -306,7 +306,7 @@ static void test_nvram_full_boot_goes_on_uncounted_and_counts_again_once_there_i
 	assert_int_equal(boot_init_rc(), 0);
 	runstate_get(&rs);
 	assert_non_null(rs.error);
-	assert_string_equal(rs.error, "state record write failed");
+	assert_string_equal(rs.error, "state record write failed (No space left on device)");
 	runstate_done(&rs);
 	/* no half-made variable: an empty one would read as a damaged record
 	 * and leave every later boot uncounted */

@@ -492,6 +492,63 @@ static void test_check_names_lifelined_not_enabled(void **state)
 	free(d);
 }
 
+/* A machine without EFI variables whose file store lifeline-early could
+ * not use from the initramfs (on SeaBIOS the disk is not there yet when it
+ * runs; here the record's folder is a file at that time): the boot went
+ * uncounted, and the store the running system reaches must not make
+ * status and check look as if it were protected. */
+static void test_status_and_check_say_an_uncounted_boot(void **state)
+{
+	struct boot_opts o = {.root = root};
+	char conf[8192], dir[4200], *out, *d;
+	json_object *j, *v;
+
+	(void)state;
+	put_complete_install();
+	snprintf(dir, sizeof(dir), "%s/late-disk", root);
+	snprintf(conf, sizeof(conf),
+	         "[boot]\nthreshold = 5\nstore = file\nstate_file = %s/state.bin\n", dir);
+	put_under_root("/etc/lifeline/lifeline.conf", conf);
+	put_under_root("/late-disk", "not a folder yet\n");
+	assert_int_equal(boot_phase_init(&o), 0); /* the boot goes on, uncounted */
+
+	assert_int_equal(unlink(dir), 0); /* the disk is there once the system runs */
+	mkdir_p(dir, 0755);
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Store:        file\n"));
+	assert_non_null(strstr(out,
+	                       "Counting:     OFF: this boot was NOT counted by lifeline-early "
+	                       "(state record unreadable (Not a directory))"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "this_boot_counted", &v));
+	assert_non_null(v);
+	assert_false(json_object_get_boolean(v));
+	json_object_put(j);
+
+	assert_int_equal(check_json("counting", &d), 1);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "this boot was NOT counted by lifeline-early: state record "
+	                          "unreadable (Not a directory)"));
+	assert_non_null(strstr(d, "state_file"));
+	free(d);
+
+	/* the next boot finds the store: counted, and both say so */
+	assert_int_equal(boot_phase_init(&o), 0);
+	assert_int_equal(run("status", &out), 0);
+	assert_null(strstr(out, "Counting:"));
+	free(out);
+	assert_int_equal(check_json("counting", &d), 0);
+	assert_null(d);
+	assert_int_equal(run("check", &out), 0);
+	assert_non_null(strstr(out, "counting    ok       this boot was counted by lifeline-early "
+	                            "(boot #1, file store)"));
+	free(out);
+}
+
 /* A drop-in naming a protected unit is refused by the loader:
  * `components` lists it with FILE:LINE and why, and exits 1; `check`
  * names it as a problem. */
@@ -888,6 +945,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_check_names_a_kernel_without_the_hook, setup),
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
 	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
+	    cmocka_unit_test_setup(test_status_and_check_say_an_uncounted_boot, setup),
 	    cmocka_unit_test_setup(test_components_and_check_show_refused_dropins, setup),
 	    cmocka_unit_test_setup(test_quarantine_blocks_pattern_modules_like_the_boot, setup),
 	};

@@ -325,7 +325,11 @@ int boot_phase_init(const struct boot_opts *o)
 		log_error_errno(r, "No state store (%s%s%m): this boot is not counted",
 		                why ? why : "", why ? "; file store: " : "");
 		rs.mode = strdup("uncounted");
-		rs.error = strdup("no state store");
+		/* for 'lifelinectl status' and 'check' on the running system,
+		 * where the store may well be reachable again */
+		if (asprintf(&rs.error, "no state store from the initramfs (%s%s%s)",
+		             why ? why : "", why ? "; file store: " : "", strerror(-r)) < 0)
+			rs.error = NULL;
 		goto write_state;
 	}
 	if (why)
@@ -339,7 +343,8 @@ int boot_phase_init(const struct boot_opts *o)
 		/* cannot read it at all (I/O): nothing is known, nothing done */
 		log_error_errno(r, "Failed to read the state record: %m; this boot is not counted");
 		rs.mode = strdup("uncounted");
-		rs.error = strdup("state record unreadable");
+		if (asprintf(&rs.error, "state record unreadable (%s)", strerror(-r)) < 0)
+			rs.error = NULL;
 		goto write_state;
 	} else {
 		_cleanup_free_ char *why_bad = NULL;
@@ -486,7 +491,8 @@ int boot_phase_init(const struct boot_opts *o)
 		log_error_errno(r,
 		                "Failed to write the state record%s: %m; this boot is not counted",
 		                r == -ENOSPC ? " (NVRAM full)" : "");
-		rs.error = strdup("state record write failed");
+		if (asprintf(&rs.error, "state record write failed (%s)", strerror(-r)) < 0)
+			rs.error = NULL;
 	}
 
 	/* The record holds this boot now: the crash records in NVRAM may go

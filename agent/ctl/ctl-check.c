@@ -34,6 +34,7 @@
 #include "agent/conf/config.h"
 #include "agent/ctl/ctl-internal.h"
 #include "agent/ctl/ctl.h"
+#include "agent/decision/runstate.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -377,6 +378,48 @@ out:
 	store_free(store);
 }
 
+/* Whether lifeline-early counted this boot (its runstate, /run/lifeline/
+ * state). The store the running system reaches says nothing about that:
+ * on a machine without EFI variables the file store is on a disk the
+ * initramfs may not see when lifeline-early runs, and every boot then
+ * goes uncounted while the store checks fine from here. */
+static void check_counting(const char *root, struct checks *c)
+{
+	_cleanup_free_ char *p = path_under_root(root, RUNSTATE_FILE);
+	struct runstate rs;
+	int r;
+
+	if (!p) {
+		add(c, "counting", false, "out of memory");
+		return;
+	}
+	runstate_init(&rs);
+	r = runstate_read(p, &rs);
+	if (r == -ENOENT)
+		add(c, "counting", true,
+		    "not known for this boot: lifeline-early did not run in it (no %s; installed "
+		    "since, or an initramfs without it); the initramfs check above is for the "
+		    "next boot",
+		    RUNSTATE_FILE);
+	else if (r < 0)
+		add(c, "counting", false, "%s cannot be read: %s", RUNSTATE_FILE, strerror(-r));
+	else if (streq_ptr(rs.mode, "uncounted") || rs.error)
+		add(c, "counting", false,
+		    "this boot was NOT counted by lifeline-early: %s; a crash loop is not noticed "
+		    "while this lasts%s",
+		    rs.error ? rs.error : "no reason recorded",
+		    streq_ptr(rs.store, "file") || !rs.store
+		        ? " (without EFI variables the record is in the file store, which "
+		          "lifeline-early must find from the initramfs: lifeline.conf(5), "
+		          "state_file)"
+		        : "");
+	else
+		add(c, "counting", true,
+		    "this boot was counted by lifeline-early (boot #%u, %s store)", rs.boot_seq,
+		    strempty(rs.store));
+	runstate_done(&rs);
+}
+
 static void check_enabled(const char *root, struct checks *c)
 {
 	_cleanup_free_ char *p = path_under_root(root, UNIT_WANTS);
@@ -402,6 +445,7 @@ int ctl_check(const struct ctl_ctx *ctx)
 	check_initramfs(ctx->root, &c);
 	check_watchdog(ctx->root, &c);
 	check_store(&c, &cfg);
+	check_counting(ctx->root, &c);
 	check_enabled(ctx->root, &c);
 
 	if (ctx->json) {

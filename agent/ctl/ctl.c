@@ -123,9 +123,11 @@ static const struct ctl_verb verbs[] = {
      "decided, the last decision (when, by whom, why) with its evidence line,\n"
      "and the next step. Then the state record (boot number, consecutive\n"
      "failed boots, level, last good boot), what is quarantined and which\n"
-     "modules are blocked. --json prints one object, \"version\": 1, with\n"
+     "modules are blocked; \"Counting: OFF\" when lifeline-early could not\n"
+     "count this boot, and why. --json prints one object, \"version\": 1, with\n"
      "this_boot_mode, next_boot_mode (also \"mode\"), reboot_required,\n"
-     "reboot_reason, decision, evidence, next_step and the record's fields.\n"
+     "reboot_reason, decision, evidence, next_step, this_boot_counted and the\n"
+     "record's fields.\n"
      "Exit status: 0 ok, 1 no state store, 3 the state record is unreadable.\n"},
     {"components", ctl_components, 0, "components [--json]",
      "configured security components and whether active",
@@ -193,7 +195,9 @@ static const struct ctl_verb verbs[] = {
      "(/boot/vmlinuz-VER) has an initramfs (/boot/initrd.img-VER) carrying\n"
      "lifeline-early (read directly, or with lsinitramfs or lsinitrd when\n"
      "compressed); a watchdog device exists; the state store opens, its record\n"
-     "reads and it is writable; lifelined.service is enabled. Nothing is\n"
+     "reads and it is writable; lifeline-early counted this boot (from\n"
+     "/run/lifeline/state: a problem when it could not; not known when it did\n"
+     "not run in this boot); lifelined.service is enabled. Nothing is\n"
      "changed. --json prints {\"version\", \"ok\", \"problems\", \"checks\": [{\"check\",\n"
      "\"ok\", \"detail\"}]}.\n"
      "Exit status: 0 everything in place, 1 at least one problem.\n"},

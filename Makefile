@@ -71,7 +71,7 @@ SECTIONFLAGS = -ffunction-sections -fdata-sections
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are
 # honoured; CFLAGS replaces the default optimisation flags.
 ALL_CFLAGS = -std=gnu11 $(WARNFLAGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) $(SECTIONFLAGS) -I. $(PKG_CFLAGS) \
-	-DLIFELINE_VERSION='"$(VERSION)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
+	-DLIFELINE_VERSION='"$(VERSION)"' -DLIFELINE_UNITDIR='"$(UNITDIR)"' -D_GNU_SOURCE -fstack-protector-strong -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) -Wl,--gc-sections -Wl,--as-needed -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 
 # agent/ is one folder per subsystem (docs/ARCHITECTURE.md). The core

@@ -115,8 +115,7 @@ static void test_level_3_and_give_up_redirect_to_the_safe_target(void **state)
 	put("/run/lifeline/state", "boot_seq=9\nfailures=8\nlevel=3\ngeneration=3\nmode=safe\n"
 	                           "action=escalate\nquarantine=badsec other\n");
 	assert_int_equal(run_generator(), 0);
-	assert_string_equal(link_of("default.target"),
-	                    "/usr/lib/systemd/system/lifeline-safe.target");
+	assert_string_equal(link_of("default.target"), LIFELINE_UNITDIR "/lifeline-safe.target");
 	assert_non_null(link_of("lifeline-safe.target.wants/myagent.service"));
 	assert_non_null(link_of("lifeline-safe.target.wants/ssh.service"));
 	assert_string_equal(link_of("other.service"), "/dev/null");
@@ -128,8 +127,7 @@ static void test_given_up_redirects_to_the_safe_target(void **state)
 	put("/run/lifeline/state", "boot_seq=11\nfailures=10\nlevel=3\ngeneration=3\n"
 	                           "mode=given-up\naction=give-up\nquarantine=\n");
 	assert_int_equal(run_generator(), 0);
-	assert_string_equal(link_of("default.target"),
-	                    "/usr/lib/systemd/system/lifeline-safe.target");
+	assert_string_equal(link_of("default.target"), LIFELINE_UNITDIR "/lifeline-safe.target");
 }
 
 /* A give-up below level 3 (max_level = 1): the normal target minus what is
@@ -197,7 +195,7 @@ static void test_survived_timer_follows_stable_after(void **state)
 	n = readlink(p, target, sizeof(target) - 1);
 	assert_true(n > 0);
 	target[n] = 0;
-	assert_string_equal(target, "/lib/systemd/system/lifeline-shutdown.service");
+	assert_string_equal(target, LIFELINE_UNITDIR "/lifeline-shutdown.service");
 }
 
 static void test_durable_quarantine_masks_even_after_blessing(void **state)

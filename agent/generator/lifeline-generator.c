@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 		 * shutdown with count_clean_reboots = no); a .wants entry is
 		 * taken by its name */
 		(void)symlink_in(argv[1], "sysinit.target.wants/lifeline-shutdown.service",
-		                 "/lib/systemd/system/lifeline-shutdown.service");
+		                 LIFELINE_UNITDIR "/lifeline-shutdown.service");
 	}
 
 	safe = rs.mode_kind == RUNSTATE_MODE_SAFE || rs.mode_kind == RUNSTATE_MODE_GIVEN_UP;
@@ -242,13 +242,14 @@ int main(int argc, char **argv)
 	}
 
 	if (minimal) {
-		(void)symlink_in(early, "default.target",
-		                 "/usr/lib/systemd/system/lifeline-safe.target");
+		(void)symlink_in(early, "default.target", LIFELINE_UNITDIR "/lifeline-safe.target");
 		STRV_FOREACH (u, cfg.keep_units) {
 			_cleanup_free_ char *link = NULL, *target = NULL;
 
+			/* a .wants entry is taken by its name: the unit may
+			 * live in any unit directory */
 			if (asprintf(&link, "lifeline-safe.target.wants/%s", *u) < 0 ||
-			    asprintf(&target, "/usr/lib/systemd/system/%s", *u) < 0)
+			    asprintf(&target, LIFELINE_UNITDIR "/%s", *u) < 0)
 				break;
 			(void)symlink_in(early, link, target);
 		}

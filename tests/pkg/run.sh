@@ -160,6 +160,15 @@ if grep -q '^/etc/lifeline/components.d/.' "$tmp/contents"; then
 	fail "package ships files in /etc/lifeline/components.d (the administrator's)"
 fi
 ok "dpkg-deb -c: the expected files"
+# the generator links units by their full path: it must name the directory
+# the package puts them in (a non-merged-/usr system has no /usr/lib copy)
+dpkg-deb -x "$deb" "$tmp/x"
+for u in lifeline-shutdown.service lifeline-safe.target; do
+	grep -qx "/lib/systemd/system/$u" "$tmp/contents" || fail "package lacks /lib/systemd/system/$u"
+	strings "$tmp/x/lib/systemd/system-generators/lifeline-generator" | grep -qx "/lib/systemd/system/$u" ||
+		fail "the generator does not link /lib/systemd/system/$u, where the package puts it"
+done
+ok "the generator links the units where the package puts them (/lib/systemd/system)"
 dpkg-deb -e "$deb" "$tmp/control"
 [ "$(cat "$tmp/control/conffiles")" = /etc/lifeline/lifeline.conf ] &&
 	ok "conffiles: /etc/lifeline/lifeline.conf" || fail "conffiles: $(cat "$tmp/control/conffiles")"

@@ -36,6 +36,7 @@
 #include "agent/crash/suspects.h"
 #include "agent/boot/var-mount.h"
 #include "agent/boot/watchdog.h"
+#include "agent/boot/store-devices.h"
 #include "agent/decision/blocked-modules.h"
 
 #include "agent/boot/boot-internal.h"
@@ -81,6 +82,73 @@ char *boot_run_path(const struct boot_opts *o, const char *rel)
 		return path_join(o->run_dir, rel);
 	dir = path_under_root(o->root, RUNSTATE_DIR);
 	return dir ? path_join(dir, rel) : NULL;
+}
+
+/* The file store's partition on a machine without EFI variables: its
+ * disk's driver not loaded yet (store-devices.h). */
+#define STORE_WAIT_POLL_MS   100
+#define STORE_WAIT_SETTLE_MS 3000
+#define STORE_WAIT_MAX_MS    30000
+
+struct store_wait {
+	const struct lifeline_config *cfg;
+	struct store *store;
+	char *why;
+};
+
+static int store_wait_try(void *userdata)
+{
+	struct store_wait *w = userdata;
+
+	free(w->why);
+	w->why = NULL;
+	return config_open_store(w->cfg, &w->store, &w->why);
+}
+
+static void store_wait_sleep(unsigned ms, void *userdata)
+{
+	(void)userdata;
+	usleep(ms * 1000);
+}
+
+static unsigned long long store_wait_now(void *userdata)
+{
+	struct timespec ts;
+
+	(void)userdata;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+static int open_store_waiting(const struct lifeline_config *cfg, struct store **ret, char **ret_why)
+{
+	struct store_wait w = {.cfg = cfg};
+	struct store_devices_ops ops = {
+	    .load = store_devices_modprobe,
+	    .try_open = store_wait_try,
+	    .sleep_ms = store_wait_sleep,
+	    .now_ms = store_wait_now,
+	    .userdata = &w,
+	};
+	unsigned long long t0 = store_wait_now(NULL);
+	unsigned loaded = 0;
+	int r;
+
+	log_info("no file store partition yet: loading the storage drivers and waiting for its "
+	         "disk (at most %u s)",
+	         STORE_WAIT_MAX_MS / 1000);
+	r = store_devices_wait("/sys", &ops, STORE_WAIT_POLL_MS, STORE_WAIT_SETTLE_MS,
+	                       STORE_WAIT_MAX_MS, &loaded);
+	if (r >= 0) {
+		log_info("file store found after %llu ms (%u storage driver alias(es) loaded)",
+		         store_wait_now(NULL) - t0, loaded);
+		*ret = w.store;
+		free(*ret_why);
+		*ret_why = w.why;
+		return 0;
+	}
+	free(w.why);
+	return r;
 }
 
 static void set_panic_timeout(unsigned seconds)
@@ -321,6 +389,11 @@ int boot_phase_init(const struct boot_opts *o)
 		log_info("kept %zu crash record(s) from pstore in %s", plog->n_records, pstore_dst);
 
 	r = config_open_store(&cfg, &store, &why);
+	/* no EFI variables and no file store partition: on such a machine
+	 * the disk may simply not exist yet (store-devices.h) */
+	if (r == -ENODEV && o->real_system && cfg.store != CONFIG_STORE_EFI &&
+	    !(cfg.state_file && *cfg.state_file))
+		r = open_store_waiting(&cfg, &store, &why);
 	if (r < 0) {
 		log_error_errno(r, "No state store (%s%s%m): this boot is not counted",
 		                why ? why : "", why ? "; file store: " : "");

@@ -47,6 +47,9 @@ installkernel() {
     # panic's log: always wanted, even in hostonly mode (a hostonly build
     # keeps only modules the build host has loaded or has devices for).
     hostonly='' instmods -s efivarfs efi_pstore
+    # the file store (machines without EFI variables): a FAT partition
+    # lifeline-early mounts itself, before udev
+    hostonly='' instmods -s vfat nls_cp437 nls_ascii
     # Hardware watchdog drivers that lifeline-early arms so a hang in the
     # initrd is reset: [boot] initramfs_watchdog (this machine's by default,
     # which watchdog-drivers finds itself, so hostonly filtering is off).

@@ -104,7 +104,7 @@ if ! make -s -C "$top" install DESTDIR="$root" PREFIX=/usr O="$build" > "$work/i
 	skip "make install DESTDIR=<root> failed"
 fi
 # The VM rig's lifeline.conf (make install keeps an existing one).
-if ! (cd "$top/tests/vm" && python3 -c 'import scenario; print(scenario.LIFELINE_CONF % {"watchdog": 300}, end="")') \
+if ! (cd "$top/tests/vm" && python3 -c 'import scenario; print(scenario.LIFELINE_CONF % {"watchdog": 300, "threshold": 3, "store": "efi"}, end="")') \
 	> "$root/etc/lifeline/lifeline.conf" 2> "$work/conf.log"; then
 	sed 's/^/    | /' "$work/conf.log" | tail -3
 	skip "could not take the VM rig's lifeline.conf from tests/vm/scenario.py"

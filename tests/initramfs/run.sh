@@ -167,7 +167,7 @@ common_payload() {
 	else
 		fail "$name: components.d files missing or different in the image:${missing:- (none in the root)}"
 	fi
-	for f in efivarfs efi-pstore i6300esb iTCO_wdt sp5100_tco; do
+	for f in efivarfs efi-pstore i6300esb iTCO_wdt sp5100_tco vfat nls_cp437 nls_ascii; do
 		check "$name: kernel module $f is in the image and in its modules.dep" \
 			eval 'grep -Eq "/$f\\.ko(\\.[a-z]+)?\$" "$list" &&
 				grep -Eq "/$f\\.ko(\\.[a-z]+)?:" "$tree/usr/lib/modules/$kver/modules.dep"'

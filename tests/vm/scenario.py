@@ -37,7 +37,7 @@ escalate_after = 2
 stable_after = 20
 boot_watchdog = %(watchdog)d
 panic_reboot = 5
-store = efi
+store = %(store)s
 ; the guest's watchdog (vmlib: -device i6300esb); auto would look at the
 ; build host, whose /sys mkdisk.sh mounts in the chroot
 initramfs_watchdog = i6300esb
@@ -169,7 +169,7 @@ def guest_deb():
 
 
 def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, prepare=(),
-                mkdisk_args=()):
+                mkdisk_args=(), store="efi"):
     """The guest a fleet machine would be: a minimal Debian 12 root with
     the package's Depends (build-pkg-root.sh, cached) + the FAKE BadSec
     product (good content) + lifeline installed from its package (dpkg -i,
@@ -186,7 +186,8 @@ def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, 
         f.write(BADSEC_CONF)
     conf = os.path.join(work, "lifeline.conf")
     with open(conf, "w") as f:
-        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold} + extra_conf)
+        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold, "store": store}
+                + extra_conf)
     for name, src in (etc_files or {}).items():
         shutil.copy(src, os.path.join(root, "etc/lifeline", name))
     disk = os.path.join(work, "disk.img")

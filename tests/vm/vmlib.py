@@ -134,14 +134,18 @@ class QEMUStartError(VMError):
 class VM:
     def __init__(self, disk, workdir, ssh_key=None, name="vm", vars=None,
                  mem=2048, smp=2, extra_args=(), ovmf_code=OVMF_CODE,
-                 ovmf_vars_template=OVMF_VARS, serial_log=None):
+                 ovmf_vars_template=OVMF_VARS, serial_log=None, bios_kernel=None):
+        """bios_kernel: (kernel, initrd, cmdline) boots a machine without
+        EFI: QEMU's default firmware (SeaBIOS) and its direct kernel boot,
+        no pflash, no EFI variables."""
         self.disk = os.path.abspath(disk)
+        self.bios_kernel = bios_kernel
         self.workdir = os.path.abspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.name = name
         self.ssh_key = os.path.abspath(ssh_key) if ssh_key else None
         self.vars = os.path.abspath(vars) if vars else os.path.join(self.workdir, "OVMF_VARS.fd")
-        if not os.path.exists(self.vars):
+        if not os.path.exists(self.vars) and not bios_kernel:
             shutil.copyfile(ovmf_vars_template, self.vars)
         self.ovmf_code = ovmf_code
         self.mem, self.smp, self.extra_args = mem, smp, list(extra_args)
@@ -167,12 +171,17 @@ class VM:
 
     # ---------------------------------------------------------------- QEMU
     def qemu_argv(self):
+        if self.bios_kernel:
+            kernel, initrd, cmdline = self.bios_kernel
+            firmware = ["-kernel", kernel, "-initrd", initrd, "-append", cmdline]
+        else:
+            firmware = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + self.ovmf_code,
+                        "-drive", "if=pflash,format=raw,unit=1,file=" + self.vars]
         return [
             QEMU, "-name", "lifeline-" + self.name,
             "-accel", "tcg", "-machine", "q35", "-smp", str(self.smp), "-m", str(self.mem),
             "-nodefaults", "-display", "none", "-vga", "none",
-            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + self.ovmf_code,
-            "-drive", "if=pflash,format=raw,unit=1,file=" + self.vars,
+        ] + firmware + [
             "-drive", "if=none,id=disk0,format=raw,file=" + self.disk,
             "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
             "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22" % self.ssh_port,

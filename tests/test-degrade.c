@@ -913,6 +913,67 @@ static void test_undo_keeps_a_file_changed_since_and_removes_a_new_file(void **s
 	component_done(&c);
 }
 
+/* Whether one of r's lines holds both a and b. */
+static bool has_line(const struct degrade_result *r, const char *a, const char *b)
+{
+	STRV_FOREACH (l, r->lines)
+		if (strstr(*l, a) && strstr(*l, b))
+			return true;
+	return false;
+}
+
+static void remove_rooted(const char *rel)
+{
+	_cleanup_free_ char *p = rooted(rel);
+
+	assert_int_equal(tu_rm_rf(p), 0);
+}
+
+/* The original falco.yaml with its metadata, and no degrade state. */
+static void assert_falco_yaml_back_and_state_gone(void)
+{
+	struct meta m;
+
+	assert_file("/etc/falco/falco.yaml", ORIG_YAML);
+	m = meta_of("/etc/falco/falco.yaml");
+	assert_int_equal(m.mode, 0640);
+	assert_int_equal(m.uid, 1234);
+	assert_int_equal(m.gid, 5678);
+	assert_int_equal(m.mtime.tv_sec, 1600000000);
+	assert_int_equal(m.mtime.tv_nsec, 123);
+	assert_int_equal(degrade_exists(root, "falco"), 0);
+	assert_false(tu_exists(root, DEGRADE_DIR "/falco"));
+	assert_int_equal(entries(DEGRADE_DIR), 0);
+}
+
+static void test_undo_finishes_when_a_files_folder_was_removed(void **state)
+{
+	struct component c = make_component();
+	struct degrade_result res = {0};
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* the vendor packages holding the INI and the new file are removed */
+	remove_rooted("/etc/kesl");
+	remove_rooted("/etc/falco/config.d");
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	assert_int_equal(res.restored, 1);
+	assert_int_equal(res.kept, 2);
+	assert_true(has_line(&res, "/etc/kesl/kesl.ini", "its folder no longer exists"));
+	assert_true(has_line(&res, "/etc/falco/config.d/user.yaml", "its folder no longer exists"));
+	degrade_result_done(&res);
+	assert_falco_yaml_back_and_state_gone();
+	/* nothing is made again where the folders were */
+	assert_false(tu_exists(root, "/etc/kesl"));
+	assert_false(tu_exists(root, "/etc/falco/config.d"));
+	/* the undo is done: another finds nothing */
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	assert_int_equal(res.restored + res.kept, 0);
+	degrade_result_done(&res);
+	component_done(&c);
+}
+
 static void test_a_file_changed_during_the_apply_undoes_the_step(void **state)
 {
 	struct component c = make_component();
@@ -1122,6 +1183,24 @@ static void test_an_apply_after_a_cut_undo_finishes_the_undo_first(void **state)
 	component_done(&c);
 }
 
+static void test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed(void **state)
+{
+	struct component c = make_component();
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* cut before the INI (the second file undone) is put back */
+	assert_int_equal(cut(true, &c, "degrade-undo-rename", 1), 99);
+	assert_file("/etc/kesl/kesl.ini", USER_INI);
+	remove_rooted("/etc/kesl");
+	assert_int_equal(degrade_recover(root), 1);
+	assert_falco_yaml_back_and_state_gone();
+	assert_false(tu_exists(root, "/etc/falco/config.d/user.yaml"));
+	assert_false(tu_exists(root, "/etc/kesl"));
+	component_done(&c);
+}
+
 /* Falco end to end: the shipped drop-in loaded, its step applied on a
  * falco.yaml laid out like the vendor's, then cleared. */
 #define FALCO_CONF_KMOD                           \
@@ -1231,10 +1310,13 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_undo_keeps_a_file_changed_since_and_removes_a_new_file,
 	                           new_root),
+	    cmocka_unit_test_setup(test_undo_finishes_when_a_files_folder_was_removed, new_root),
 	    cmocka_unit_test_setup(test_a_file_changed_during_the_apply_undoes_the_step, new_root),
 	    cmocka_unit_test_setup(test_power_cuts_during_apply_are_finished_by_recovery, new_root),
 	    cmocka_unit_test_setup(test_power_cuts_during_undo_are_finished_by_recovery, new_root),
 	    cmocka_unit_test_setup(test_an_apply_after_a_cut_undo_finishes_the_undo_first,
+	                           new_root),
+	    cmocka_unit_test_setup(test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed,
 	                           new_root),
 	    cmocka_unit_test_setup(test_falco_shipped_step_end_to_end, new_root),
 	};

@@ -9,7 +9,8 @@
  *          that did not exist) -> replace it with new-N; else it changed
  *          under us -> the whole step is undone (-ESTALE).
  *   undo:  holds "was" -> set its recorded metadata; holds "becomes" or
- *          is absent -> put orig-N back (a new file: remove it); else
+ *          is absent -> put orig-N back (a new file: remove it); its
+ *          folder is gone -> nothing to put back, count it as kept; else
  *          someone changed it since -> keep it, count it.
  * The manifest's state only says which way the job goes; what the files
  * hold says how far it got.
@@ -339,7 +340,15 @@ static int apply_one(struct djob *j, const struct dentry *e)
 	return r < 0 ? r : 1;
 }
 
-/* One file back. 1 put back, 0 was already, 2 kept (changed since). */
+/* What undo_one() did with a file. */
+enum undo_outcome {
+	UNDO_ALREADY,  /* it held the original (or was absent, a new file): nothing to do */
+	UNDO_RESTORED, /* put back (a new file: removed) */
+	UNDO_KEPT,     /* changed since the apply: kept as it is */
+	UNDO_GONE,     /* its folder no longer exists: nothing to put back */
+};
+
+/* One file back: an undo_outcome, or -errno. */
 static int undo_one(struct djob *j, const struct dentry *e)
 {
 	_cleanup_(target_done) struct target t = {.fd = -1};
@@ -351,8 +360,13 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	int r, st;
 
 	r = target_open(j->root_fd, e->path, &t);
-	if (r == -ENOENT && !e->existed)
-		return 0; /* its folder is gone, and the file with it */
+	/* A folder on the way is gone (the vendor's package was removed),
+	 * and the file with it: putting it back would mean making folders
+	 * the machine no longer has, and failing would keep the state, and
+	 * every clear failing, forever. A symlink on the way (-ELOOP) is
+	 * still refused. */
+	if (r == -ENOENT)
+		return UNDO_GONE;
 	if (r < 0)
 		return r;
 	(void)unlinkat(t.fd, t.tmp, 0);
@@ -361,23 +375,23 @@ static int undo_one(struct djob *j, const struct dentry *e)
 		return st;
 	if (!e->existed) {
 		if (st == 0)
-			return 0;
+			return UNDO_ALREADY;
 		if (memcmp(sha, e->becomes, sizeof(sha)) != 0)
-			return 2;
+			return UNDO_KEPT;
 		fault_point("degrade-undo-unlink");
 		if (unlinkat(t.fd, t.name, 0) < 0)
 			return negative_errno();
-		return fsync(t.fd) < 0 ? negative_errno() : 1;
+		return fsync(t.fd) < 0 ? negative_errno() : UNDO_RESTORED;
 	}
 	r = entry_meta(j, e, true, &meta);
 	if (r < 0)
 		return r;
 	if (st == 1 && memcmp(sha, e->was, sizeof(sha)) == 0) {
 		r = qmeta_apply_at(t.fd, t.name, &meta);
-		return r < 0 ? r : 0;
+		return r < 0 ? r : UNDO_ALREADY;
 	}
 	if (st == 1 && memcmp(sha, e->becomes, sizeof(sha)) != 0)
-		return 2;
+		return UNDO_KEPT;
 	copy_name(name, "orig", e->idx);
 	r = read_at(j->dir_fd, name, &data, &size);
 	if (r < 0)
@@ -386,7 +400,7 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	if (memcmp(sha, e->was, sizeof(sha)) != 0)
 		return -EBADMSG;
 	r = write_replace(t.fd, t.name, t.tmp, data, size, &meta, "degrade-undo");
-	return r < 0 ? r : 1;
+	return r < 0 ? r : UNDO_RESTORED;
 }
 
 static int run_undo(struct djob *j)
@@ -407,11 +421,17 @@ static int run_undo(struct djob *j)
 			res_line(j->res, "%s: cannot put it back: %s", e->path, strerror(-r));
 			if (first == 0)
 				first = r;
-		} else if (r == 2) {
+		} else if (r == UNDO_KEPT) {
 			j->res->kept++;
 			res_line(j->res,
 			         "%s: changed since the degrade (neither the original nor the "
 			         "user-mode version): kept as it is",
+			         e->path);
+		} else if (r == UNDO_GONE) {
+			j->res->kept++;
+			res_line(j->res,
+			         "%s: its folder no longer exists (its package removed?): "
+			         "nothing to put back",
 			         e->path);
 		} else
 			j->res->restored++;
@@ -421,7 +441,7 @@ static int run_undo(struct djob *j)
 	r = state_remove(j->base_fd, j->id);
 	if (r < 0)
 		return r;
-	res_line(j->res, "%s: degrade undone: %u file(s) put back, %u kept", j->id,
+	res_line(j->res, "%s: degrade undone: %u file(s) put back, %u kept or gone", j->id,
 	         j->res->restored, j->res->kept);
 	return 0;
 }

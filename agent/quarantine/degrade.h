@@ -39,7 +39,8 @@
 struct degrade_result {
 	unsigned changed;  /* apply: files that now hold the user-mode setting */
 	unsigned restored; /* undo: files put back as they were (or removed when new) */
-	unsigned kept;     /* undo: files changed by someone else since the apply, kept */
+	unsigned kept;     /* undo: files changed by someone else since the apply, kept,
+	                    * or gone with their folder (nothing to put back) */
 	char **lines;      /* one human-readable line per problem and a summary (strv) */
 };
 
@@ -61,8 +62,10 @@ int degrade_apply(const char *root, const struct component *c, struct degrade_re
 /* Puts every file of component_id's degrade back: the original bytes,
  * mode, owner, mtime and xattrs; a file that did not exist before is
  * removed. A file someone changed since the apply (it holds neither what
- * the step wrote nor the original) is kept and counted in kept. The state
- * directory goes last. Idempotent: nothing degraded is success with zero
+ * the step wrote nor the original) is kept and counted in kept; so is a
+ * file whose folder no longer exists (its package was removed): there is
+ * nothing to put back, and the undo still finishes. The state directory
+ * goes last. Idempotent: nothing degraded is success with zero
  * counts; an interrupted undo or apply is finished as an undo. */
 int degrade_undo(const char *root, const char *component_id, struct degrade_result *ret);
 

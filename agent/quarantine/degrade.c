@@ -137,20 +137,35 @@ static int read_at(int dir_fd, const char *name, char **ret, size_t *ret_size)
 }
 
 /* What name in dir_fd holds: 1 and its SHA-256 (a regular file), 0
- * absent, or -errno (-ELOOP a symlink, -EISDIR / -EBADF another type). */
-static int file_state(int dir_fd, const char *name, uint8_t sha[SHA256_DIGEST_SIZE])
+ * absent, or -errno (-ELOOP a symlink, -EISDIR / -EBADF another type).
+ * ret_fd not NULL: the file's descriptor that was hashed, for setting its
+ * metadata on the very file checked (-1 when absent). */
+static int file_state(int dir_fd, const char *name, uint8_t sha[SHA256_DIGEST_SIZE], int *ret_fd)
 {
+	_cleanup_close_ int fd = -1;
 	int r = qfile_kind(dir_fd, name);
 
+	if (ret_fd)
+		*ret_fd = -1;
 	if (r <= 0)
 		return r;
-	r = qfile_hash(dir_fd, name, sha);
-	return r < 0 ? r : 1;
+	fd = qfile_open(dir_fd, name, NULL);
+	if (fd < 0)
+		return fd;
+	r = qfile_hash_fd(fd, sha);
+	if (r < 0)
+		return r;
+	if (ret_fd)
+		*ret_fd = TAKE_FD(fd);
+	return 1;
 }
 
 /* Writes data as name in dir_fd, atomically: a temp file with meta's
  * owner, mode, xattrs and mtime (mtime_sec < 0: the time of writing),
- * fsync, rename over name, fsync of the folder. */
+ * fsync, rename over name, fsync of the folder. The metadata is set
+ * through the descriptor that created the temp file, never by its name:
+ * in a folder someone else may write to, the name could by then be a
+ * hard link to another file, which would get our owner and mode. */
 static int write_replace(int dir_fd, const char *name, const char *tmp, const void *data,
                          size_t size, const struct qentry *meta, const char *fault)
 {
@@ -172,7 +187,7 @@ static int write_replace(int dir_fd, const char *name, const char *tmp, const vo
 		e.mtime_nsec = st.st_mtim.tv_nsec;
 	}
 	if (r >= 0)
-		r = qmeta_apply_at(dir_fd, tmp, &e);
+		r = qmeta_apply_fd(fd, &e);
 	if (r >= 0)
 		r = RET_NERRNO(fsync(fd));
 	if (r >= 0) {
@@ -319,7 +334,7 @@ static int apply_one(struct djob *j, const struct dentry *e)
 	if (r < 0)
 		return r;
 	(void)unlinkat(t.fd, t.tmp, 0);
-	st = file_state(t.fd, t.name, sha);
+	st = file_state(t.fd, t.name, sha, NULL);
 	if (st < 0)
 		return st;
 	if (st == 1 && memcmp(sha, e->becomes, sizeof(sha)) == 0)
@@ -354,6 +369,7 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	_cleanup_(target_done) struct target t = {.fd = -1};
 	_cleanup_(qentry_done) struct qentry meta = {0};
 	_cleanup_free_ char *data = NULL;
+	_cleanup_close_ int fd = -1;
 	uint8_t sha[SHA256_DIGEST_SIZE];
 	char name[32];
 	size_t size = 0;
@@ -370,7 +386,7 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	if (r < 0)
 		return r;
 	(void)unlinkat(t.fd, t.tmp, 0);
-	st = file_state(t.fd, t.name, sha);
+	st = file_state(t.fd, t.name, sha, &fd);
 	if (st < 0)
 		return st;
 	if (!e->existed) {
@@ -387,7 +403,9 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	if (r < 0)
 		return r;
 	if (st == 1 && memcmp(sha, e->was, sizeof(sha)) == 0) {
-		r = qmeta_apply_at(t.fd, t.name, &meta);
+		/* on the file just found to hold the original, not on what
+		 * its name may hold by now */
+		r = qmeta_apply_fd(fd, &meta);
 		return r < 0 ? r : UNDO_ALREADY;
 	}
 	if (st == 1 && memcmp(sha, e->becomes, sizeof(sha)) != 0)

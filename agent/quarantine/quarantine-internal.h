@@ -140,14 +140,25 @@ void qdir_done(struct qdir *d);
  * (path and state are left alone). -ENOENT, -ELOOP (a symlink), -EBADF
  * (not a regular file) or another -errno. */
 int qentry_read(int dir_fd, const char *name, struct qentry *e);
+/* Opens the regular file name in dir_fd for reading, never through a
+ * symlink (O_NOFOLLOW) and never hanging on a FIFO (O_NONBLOCK); its
+ * fstat() in *ret_st when not NULL. The descriptor, or -ELOOP (a
+ * symlink), -EBADF (not a regular file), another -errno. */
+int qfile_open(int dir_fd, const char *name, struct stat *ret_st);
 /* SHA-256 of the regular file name in dir_fd. */
 int qfile_hash(int dir_fd, const char *name, uint8_t sha[SHA256_SIZE]);
+/* SHA-256 of what fd reads from its offset to its end. */
+int qfile_hash_fd(int fd, uint8_t sha[SHA256_SIZE]);
 /* 1 regular file, 0 absent, -ELOOP a symlink, -EISDIR / -EBADF another type. */
 int qfile_kind(int dir_fd, const char *name);
 /* Sets owner, mode, xattrs and mtime of the regular file name in dir_fd to
  * e's where they differ. Returns 0 or the first -errno (every item is
  * still tried). */
 int qmeta_apply_at(int dir_fd, const char *name, const struct qentry *e);
+/* The same on an open regular file (fchown, fchmod, fsetxattr, futimens):
+ * for a file the caller created or checked through fd, so the metadata
+ * goes on that file and not on whatever its name holds by then. */
+int qmeta_apply_fd(int fd, const struct qentry *e);
 /* The temp name a copy of path is written under before its rename. */
 void qtmp_name(const char *path, char name[64]);
 /* Copies name from src_dir to a temp file in dst_dir, applies e's

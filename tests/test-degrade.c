@@ -23,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +35,7 @@
 #include "agent/conf/components.h"
 #include "agent/quarantine/degrade-internal.h"
 #include "agent/quarantine/degrade.h"
+#include "agent/quarantine/quarantine.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -1355,6 +1358,42 @@ static void test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed(voi
 	component_done(&c);
 }
 
+static void test_a_held_degrade_directory_fails_busy_naming_it(void **state)
+{
+	struct component c = make_component();
+	struct degrade_result res = {0};
+	_cleanup_free_ char *dir = rooted(DEGRADE_DIR);
+	unsigned old = quarantine_set_lock_timeout(300);
+	struct timespec t0, t1;
+	struct tu_flock h;
+	long took;
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* a hung lifelinectl holds the degrade directory */
+	tu_flock_hold(&h, dir, 10000);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	assert_int_equal(degrade_undo(root, "falco", &res), -EWOULDBLOCK);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+	took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(took >= 300 && took < 3000);
+	assert_true(has_line(&res, "falco: " DEGRADE_DIR ": held by another lifeline process",
+	                     "nothing was done"));
+	degrade_result_done(&res);
+	assert_non_null(strstr(degrade_strerror(-EWOULDBLOCK),
+	                       DEGRADE_DIR ": held by another lifeline process"));
+	assert_int_equal(degrade_apply(root, &c, NULL), -EWOULDBLOCK);
+	assert_int_equal(degrade_recover(root), -EWOULDBLOCK);
+	assert_machine_degraded();
+	tu_flock_release(&h);
+
+	quarantine_set_lock_timeout(old);
+	assert_int_equal(degrade_undo(root, "falco", NULL), 0);
+	assert_machine_original();
+	component_done(&c);
+}
+
 /* Falco end to end: the shipped drop-in loaded, its step applied on a
  * falco.yaml laid out like the vendor's, then cleared. */
 #define FALCO_CONF_KMOD                           \
@@ -1475,6 +1514,7 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed,
 	                           new_root),
+	    cmocka_unit_test_setup(test_a_held_degrade_directory_fails_busy_naming_it, new_root),
 	    cmocka_unit_test_setup(test_falco_shipped_step_end_to_end, new_root),
 	};
 

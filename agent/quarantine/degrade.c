@@ -230,8 +230,16 @@ static void djob_done(struct djob *j)
 
 static int base_open(const char *root, bool create, int *ret_root_fd, int *ret_base_fd)
 {
-	/* lifelinectl and lifelined must not run one job at once */
+	/* lifelinectl and lifelined must not run one job at once; a holder
+	 * is waited for QUARANTINE_LOCK_TIMEOUT_MS at most (-EWOULDBLOCK) */
 	return qstate_dir_open(root, DEGRADE_DIR, create, ret_root_fd, ret_base_fd);
+}
+
+const char *degrade_strerror(int r)
+{
+	if (r == -EWOULDBLOCK)
+		return DEGRADE_DIR QSTATE_BUSY_TEXT;
+	return strerror(abs(r));
 }
 
 static bool state_name_ok(const char *name)
@@ -534,6 +542,8 @@ static int djob_begin(const char *root, const char *id, bool create, struct djob
 	r = base_open(root, create, &j->root_fd, &j->base_fd);
 	if (r == -ENOENT && !create)
 		return 0;
+	if (r == -EWOULDBLOCK)
+		res_line(res, "%s: %s", id, degrade_strerror(r));
 	if (r < 0)
 		return r;
 	r = djob_load(j);

@@ -56,7 +56,9 @@ void degrade_result_done(struct degrade_result *r);
  * Returns 0 (fills *ret when not NULL), -EINVAL when c has no degrade
  * step, -ENOENT / -ENOTUNIQ / -EMEDIUMTYPE / -EFBIG / -ELOOP / -EPERM for
  * a step that cannot apply on this machine (the reason in ret->lines),
- * -ESTALE when a file changed during the apply (undone), another -errno. */
+ * -ESTALE when a file changed during the apply (undone), -EWOULDBLOCK
+ * when another lifeline process held the degrade directory for longer
+ * than QUARANTINE_LOCK_TIMEOUT_MS (nothing done), another -errno. */
 int degrade_apply(const char *root, const struct component *c, struct degrade_result *ret);
 
 /* Puts every file of component_id's degrade back: the original bytes,
@@ -66,13 +68,20 @@ int degrade_apply(const char *root, const struct component *c, struct degrade_re
  * file whose folder no longer exists (its package was removed): there is
  * nothing to put back, and the undo still finishes. The state directory
  * goes last. Idempotent: nothing degraded is success with zero
- * counts; an interrupted undo or apply is finished as an undo. */
+ * counts; an interrupted undo or apply is finished as an undo.
+ * -EWOULDBLOCK as for degrade_apply(). */
 int degrade_undo(const char *root, const char *component_id, struct degrade_result *ret);
 
 /* Finishes every interrupted apply (as an apply) and undo (as an undo),
  * and removes state directories a cut left before their manifest was
- * written. The number of jobs finished, or the first -errno. */
+ * written. The number of jobs finished, or the first -errno
+ * (-EWOULDBLOCK as for degrade_apply()). */
 int degrade_recover(const char *root);
+
+/* The reason of a failure r of the functions above, for a log line: for
+ * -EWOULDBLOCK "/var/lib/lifeline/degrade: held by another lifeline
+ * process ...", else strerror(). */
+const char *degrade_strerror(int r);
 
 /* 1 when component_id is degraded (its manifest says applying or
  * applied), 0 when not, or -errno. Reads only. */

@@ -209,9 +209,16 @@ void qresult_add(struct quarantine_result *to, struct quarantine_result *from);
 int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create);
 /* The same for another of lifeline's state directories under root (dir:
  * an absolute path such as QUARANTINE_DIR or DEGRADE_DIR), mode 0700 when
- * created, locked with flock(2) for the whole job. */
+ * created, locked with flock(2) for the whole job. A lock held by another
+ * process is waited for at most quarantine_set_lock_timeout()'s time
+ * (QUARANTINE_LOCK_TIMEOUT_MS), then -EWOULDBLOCK. */
 int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_root_fd,
                     int *ret_base_fd);
+/* What quarantine_strerror() and degrade_strerror() say after their
+ * directory's name for -EWOULDBLOCK. */
+#define QSTATE_BUSY_TEXT                                                                        \
+	": held by another lifeline process (lifelined or lifelinectl); nothing was done, try " \
+	"again"
 /* The same directory, unlocked, for read-only questions. */
 int qbase_open_ro(const char *root, int *ret_base_fd);
 void qjob_init(struct qjob *j);

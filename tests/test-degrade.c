@@ -5,7 +5,15 @@
  * key = value edit, the manifest, apply and undo byte for byte with
  * mode, owner and mtime, and power cuts at every step of an apply and of
  * an undo (LIFELINE_FAULT=NAME:N in a child, then recovery here).
+ *
+ * This program defines openat() itself (as tests/test-power.c does: an
+ * executable's definition comes first) to swap a name for a hard link
+ * to another file right before the engine opens it, the race a writable
+ * vendor folder allows; it forwards to the next definition (libc, or
+ * ASan's interceptor).
  */
+#undef _FORTIFY_SOURCE /* this file defines openat() itself */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +35,7 @@
 #include "agent/conf/components.h"
 #include "agent/quarantine/degrade-internal.h"
 #include "agent/quarantine/degrade.h"
+#include "agent/quarantine/quarantine.h"
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
@@ -59,6 +70,87 @@ static char *rooted(const char *rel)
 
 	assert_non_null(p);
 	return p;
+}
+
+/* ---------------------------------------------------------------------- */
+/* A name swapped under the engine */
+
+/* Armed (prefix set): the nth open without O_CREAT of a name starting
+ * with prefix (in any folder) is preceded by renaming a hard link to
+ * victim over that name. Code that sets metadata through a name it
+ * opens again then sets it on the victim. */
+static struct {
+	const char *prefix;
+	unsigned nth, seen;
+	char victim[1300];
+	bool swapped;
+} swap;
+
+static void swap_arm(const char *prefix, unsigned nth, const char *victim_rel)
+{
+	_cleanup_free_ char *v = rooted(victim_rel);
+
+	snprintf(swap.victim, sizeof(swap.victim), "%s", v);
+	swap.nth = nth;
+	swap.seen = 0;
+	swap.swapped = false;
+	swap.prefix = prefix;
+}
+
+static void swap_disarm(void)
+{
+	swap.prefix = NULL;
+}
+
+static void swap_before_open(int dfd, const char *path, int flags)
+{
+	if (!swap.prefix || (flags & O_CREAT) || strchr(path, '/') ||
+	    strncmp(path, swap.prefix, strlen(swap.prefix)) != 0)
+		return;
+	if (++swap.seen != swap.nth)
+		return;
+	(void)unlinkat(dfd, "swap.link", 0);
+	if (linkat(AT_FDCWD, swap.victim, dfd, "swap.link", 0) < 0 ||
+	    renameat(dfd, "swap.link", dfd, path) < 0)
+		return;
+	swap.swapped = true;
+}
+
+#define REAL(name)                            \
+	static __typeof__(name) *real_##name; \
+	if (!real_##name)                     \
+	real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+
+int openat(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	REAL(openat);
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	swap_before_open(dfd, path, flags);
+	return real_openat(dfd, path, flags, mode);
+}
+
+int openat64(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	REAL(openat64);
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	swap_before_open(dfd, path, flags);
+	return real_openat64(dfd, path, flags, mode);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -913,6 +1005,132 @@ static void test_undo_keeps_a_file_changed_since_and_removes_a_new_file(void **s
 	component_done(&c);
 }
 
+/* Whether one of r's lines holds both a and b. */
+static bool has_line(const struct degrade_result *r, const char *a, const char *b)
+{
+	STRV_FOREACH (l, r->lines)
+		if (strstr(*l, a) && strstr(*l, b))
+			return true;
+	return false;
+}
+
+static void remove_rooted(const char *rel)
+{
+	_cleanup_free_ char *p = rooted(rel);
+
+	assert_int_equal(tu_rm_rf(p), 0);
+}
+
+/* The original falco.yaml with its metadata, and no degrade state. */
+static void assert_falco_yaml_back_and_state_gone(void)
+{
+	struct meta m;
+
+	assert_file("/etc/falco/falco.yaml", ORIG_YAML);
+	m = meta_of("/etc/falco/falco.yaml");
+	assert_int_equal(m.mode, 0640);
+	assert_int_equal(m.uid, 1234);
+	assert_int_equal(m.gid, 5678);
+	assert_int_equal(m.mtime.tv_sec, 1600000000);
+	assert_int_equal(m.mtime.tv_nsec, 123);
+	assert_int_equal(degrade_exists(root, "falco"), 0);
+	assert_false(tu_exists(root, DEGRADE_DIR "/falco"));
+	assert_int_equal(entries(DEGRADE_DIR), 0);
+}
+
+static void test_undo_finishes_when_a_files_folder_was_removed(void **state)
+{
+	struct component c = make_component();
+	struct degrade_result res = {0};
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* the vendor packages holding the INI and the new file are removed */
+	remove_rooted("/etc/kesl");
+	remove_rooted("/etc/falco/config.d");
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	assert_int_equal(res.restored, 1);
+	assert_int_equal(res.kept, 2);
+	assert_true(has_line(&res, "/etc/kesl/kesl.ini", "its folder no longer exists"));
+	assert_true(has_line(&res, "/etc/falco/config.d/user.yaml", "its folder no longer exists"));
+	degrade_result_done(&res);
+	assert_falco_yaml_back_and_state_gone();
+	/* nothing is made again where the folders were */
+	assert_false(tu_exists(root, "/etc/kesl"));
+	assert_false(tu_exists(root, "/etc/falco/config.d"));
+	/* the undo is done: another finds nothing */
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	assert_int_equal(res.restored + res.kept, 0);
+	degrade_result_done(&res);
+	component_done(&c);
+}
+
+/* A file of the machine that the degrade has nothing to do with. */
+#define VICTIM       "/srv/victim"
+#define VICTIM_TEXT  "not lifeline's\n"
+#define VICTIM_MTIME 1500000000
+
+static void assert_victim_untouched(void)
+{
+	struct meta m;
+
+	assert_file(VICTIM, VICTIM_TEXT);
+	m = meta_of(VICTIM);
+	assert_int_equal(m.mode, 0600);
+	assert_int_equal(m.uid, 0);
+	assert_int_equal(m.gid, 0);
+	assert_int_equal(m.mtime.tv_sec, VICTIM_MTIME);
+}
+
+static void test_metadata_of_a_written_file_is_set_on_its_descriptor(void **state)
+{
+	struct component c = make_component();
+
+	(void)state;
+	setup_machine();
+	put_file(VICTIM, VICTIM_TEXT, 0600, 0, 0, VICTIM_MTIME);
+	/* the first temp file opened again by its name would be the victim */
+	swap_arm(".lifeline-tmp-", 1, VICTIM);
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	swap_disarm();
+	assert_victim_untouched();
+	assert_int_equal(swap.seen, 0); /* no temp file is opened again by its name */
+	assert_machine_degraded();
+
+	swap_arm(".lifeline-tmp-", 1, VICTIM);
+	assert_int_equal(degrade_undo(root, "falco", NULL), 0);
+	swap_disarm();
+	assert_victim_untouched();
+	assert_int_equal(swap.seen, 0);
+	assert_machine_original();
+	component_done(&c);
+}
+
+static void test_undo_sets_the_metadata_on_the_file_it_checked(void **state)
+{
+	struct component c = make_component();
+	struct degrade_result res = {0};
+
+	(void)state;
+	setup_machine();
+	put_file(VICTIM, VICTIM_TEXT, 0600, 0, 0, VICTIM_MTIME);
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* the original bytes are back by someone else's hand, with other
+	 * metadata: the undo sets the recorded owner, mode and mtime */
+	put_file("/etc/falco/falco.yaml", ORIG_YAML, 0600, 0, 0, 1700000000);
+	/* a second open of the name, after it was checked, would be the victim */
+	swap_arm("falco.yaml", 2, VICTIM);
+	assert_int_equal(degrade_undo(root, "falco", &res), 0);
+	swap_disarm();
+	assert_victim_untouched();
+	assert_false(swap.swapped); /* the name was opened once */
+	assert_int_equal(res.restored, 3);
+	degrade_result_done(&res);
+	assert_machine_original();
+	component_done(&c);
+}
+
 static void test_a_file_changed_during_the_apply_undoes_the_step(void **state)
 {
 	struct component c = make_component();
@@ -1122,6 +1340,60 @@ static void test_an_apply_after_a_cut_undo_finishes_the_undo_first(void **state)
 	component_done(&c);
 }
 
+static void test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed(void **state)
+{
+	struct component c = make_component();
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* cut before the INI (the second file undone) is put back */
+	assert_int_equal(cut(true, &c, "degrade-undo-rename", 1), 99);
+	assert_file("/etc/kesl/kesl.ini", USER_INI);
+	remove_rooted("/etc/kesl");
+	assert_int_equal(degrade_recover(root), 1);
+	assert_falco_yaml_back_and_state_gone();
+	assert_false(tu_exists(root, "/etc/falco/config.d/user.yaml"));
+	assert_false(tu_exists(root, "/etc/kesl"));
+	component_done(&c);
+}
+
+static void test_a_held_degrade_directory_fails_busy_naming_it(void **state)
+{
+	struct component c = make_component();
+	struct degrade_result res = {0};
+	_cleanup_free_ char *dir = rooted(DEGRADE_DIR);
+	unsigned old = quarantine_set_lock_timeout(300);
+	struct timespec t0, t1;
+	struct tu_flock h;
+	long took;
+
+	(void)state;
+	setup_machine();
+	assert_int_equal(degrade_apply(root, &c, NULL), 0);
+	/* a hung lifelinectl holds the degrade directory */
+	tu_flock_hold(&h, dir, 10000);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	assert_int_equal(degrade_undo(root, "falco", &res), -EWOULDBLOCK);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+	took = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(took >= 300 && took < 3000);
+	assert_true(has_line(&res, "falco: " DEGRADE_DIR ": held by another lifeline process",
+	                     "nothing was done"));
+	degrade_result_done(&res);
+	assert_non_null(strstr(degrade_strerror(-EWOULDBLOCK),
+	                       DEGRADE_DIR ": held by another lifeline process"));
+	assert_int_equal(degrade_apply(root, &c, NULL), -EWOULDBLOCK);
+	assert_int_equal(degrade_recover(root), -EWOULDBLOCK);
+	assert_machine_degraded();
+	tu_flock_release(&h);
+
+	quarantine_set_lock_timeout(old);
+	assert_int_equal(degrade_undo(root, "falco", NULL), 0);
+	assert_machine_original();
+	component_done(&c);
+}
+
 /* Falco end to end: the shipped drop-in loaded, its step applied on a
  * falco.yaml laid out like the vendor's, then cleared. */
 #define FALCO_CONF_KMOD                           \
@@ -1231,11 +1503,18 @@ int main(void)
 	                           new_root),
 	    cmocka_unit_test_setup(test_undo_keeps_a_file_changed_since_and_removes_a_new_file,
 	                           new_root),
+	    cmocka_unit_test_setup(test_undo_finishes_when_a_files_folder_was_removed, new_root),
+	    cmocka_unit_test_setup(test_metadata_of_a_written_file_is_set_on_its_descriptor,
+	                           new_root),
+	    cmocka_unit_test_setup(test_undo_sets_the_metadata_on_the_file_it_checked, new_root),
 	    cmocka_unit_test_setup(test_a_file_changed_during_the_apply_undoes_the_step, new_root),
 	    cmocka_unit_test_setup(test_power_cuts_during_apply_are_finished_by_recovery, new_root),
 	    cmocka_unit_test_setup(test_power_cuts_during_undo_are_finished_by_recovery, new_root),
 	    cmocka_unit_test_setup(test_an_apply_after_a_cut_undo_finishes_the_undo_first,
 	                           new_root),
+	    cmocka_unit_test_setup(test_recovery_finishes_a_cut_undo_whose_files_folder_was_removed,
+	                           new_root),
+	    cmocka_unit_test_setup(test_a_held_degrade_directory_fails_busy_naming_it, new_root),
 	    cmocka_unit_test_setup(test_falco_shipped_step_end_to_end, new_root),
 	};
 

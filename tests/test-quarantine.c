@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@
 #include "common/fileio.h"
 #include "common/macro.h"
 #include "common/strv.h"
+#include "tests/util/testutil.h"
 
 static char tmp_base[1024];
 static char root[1100];
@@ -915,6 +917,115 @@ static void test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boo
 /* ---------------------------------------------------------------------- */
 /* The manifest format */
 
+/* ---------------------------------------------------------------------- */
+/* The lock of the quarantine directory */
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &now), 0);
+	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* What fn(arg) logs on stderr (caller frees); *ret its return value. */
+static char *stderr_of(int (*fn)(const void *), const void *arg, int *ret)
+{
+	char path[1200];
+	int fd, saved;
+
+	snprintf(path, sizeof(path), "%s/stderr.XXXXXX", tmp_base);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	close(fd);
+	*ret = fn(arg);
+	fflush(stderr);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	{
+		char *text = NULL;
+
+		assert_int_equal(read_full_file(path, 1 << 20, &text, NULL), 0);
+		unlink(path);
+		fputs(text, stderr);
+		return text;
+	}
+}
+
+static int run_ctl_clear(const void *ctx)
+{
+	return ctl_clear(ctx);
+}
+
+static void test_a_held_lock_fails_busy_within_the_bound(void **state)
+{
+	_cleanup_free_ char *conf = NULL, *log = NULL;
+	_cleanup_close_ int root_fd = -1, base_fd = -1;
+	struct ctl_ctx ctx = {.root = root};
+	unsigned old = quarantine_set_lock_timeout(300);
+	_cleanup_free_ char *dir = at_root(QUARANTINE_DIR);
+	struct timespec t0;
+	struct tu_flock h;
+	long took;
+	int r;
+
+	(void)state;
+	populate_badsec();
+	put("/etc/lifeline/components.d/badsec.conf",
+	    "[badsec]\nfiles = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n");
+	assert_true(asprintf(&conf,
+	                     "[boot]\nstore = file\nstate_file = %s/var/lib/lifeline/state.rec\n",
+	                     root) > 0);
+	put("/etc/lifeline/lifeline.conf", conf);
+	write_runstate("escalate", 2, "badsec");
+	boot_rootfs();
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+
+	/* held (a hung lifelinectl, say) longer than the bound: -EWOULDBLOCK
+	 * after the bound, not a wait for as long as the holder lives */
+	tu_flock_hold(&h, dir, 10000);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	r = qstate_dir_open(root, QUARANTINE_DIR, false, &root_fd, &base_fd);
+	took = elapsed_ms(&t0);
+	assert_int_equal(r, -EWOULDBLOCK);
+	assert_int_equal(root_fd, -1);
+	assert_true(took >= 300);
+	assert_true(took < 3000);
+	assert_int_equal(quarantine_restore(root, "badsec", NULL), -EWOULDBLOCK);
+	assert_string_equal(quarantine_strerror(-EWOULDBLOCK),
+	                    QUARANTINE_DIR ": held by another lifeline process (lifelined or "
+	                                   "lifelinectl); nothing was done, try again");
+	assert_string_equal(quarantine_strerror(-ENOENT), strerror(ENOENT));
+	/* lifelinectl clear says so, and clears nothing */
+	log = stderr_of(run_ctl_clear, &ctx, &r);
+	assert_int_equal(r, CTL_EXIT_FAILURE);
+	assert_non_null(strstr(log, QUARANTINE_DIR ": held by another lifeline process"));
+	assert_false(exists("/opt/badsec/bin/badsecd"));
+	assert_int_equal(quarantine_exists(root, "badsec", 2), 1);
+	tu_flock_release(&h);
+
+	/* released while waiting: the lock is taken then */
+	quarantine_set_lock_timeout(10000);
+	tu_flock_hold(&h, dir, 200);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	assert_int_equal(qstate_dir_open(root, QUARANTINE_DIR, false, &root_fd, &base_fd), 0);
+	took = elapsed_ms(&t0);
+	assert_true(took >= 100);
+	assert_true(took < 5000);
+	assert_int_equal(flock(base_fd, LOCK_EX | LOCK_NB), 0); /* ours */
+	close(root_fd);
+	close(base_fd);
+	root_fd = base_fd = -1;
+	tu_flock_release(&h);
+
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	assert_true(exists("/opt/badsec/bin/badsecd"));
+	quarantine_set_lock_timeout(old);
+}
+
 static void test_manifest_round_trips_and_refuses_damage(void **state)
 {
 	_cleanup_free_ char *text = NULL, *again = NULL;
@@ -1126,6 +1237,7 @@ int main(void)
 	        test_rootfs_phase_moves_files_and_lifelinectl_clear_puts_them_back, new_root),
 	    cmocka_unit_test_setup(
 	        test_rootfs_phase_finishes_an_interrupted_quarantine_on_a_normal_boot, new_root),
+	    cmocka_unit_test_setup(test_a_held_lock_fails_busy_within_the_bound, new_root),
 	    cmocka_unit_test(test_manifest_round_trips_and_refuses_damage),
 	    cmocka_unit_test(test_manifest_ignores_unknown_fields_of_the_same_version),
 	    cmocka_unit_test_setup(test_thousand_files_are_quarantined_and_restored, new_root),

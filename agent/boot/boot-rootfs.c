@@ -149,8 +149,8 @@ static void quarantine_apply_active(const struct boot_opts *o, const struct comp
 		if (k >= 0)
 			k = quarantine_apply(o->root, c, active[i].generation, &res);
 		if (k < 0) {
-			log_error_errno(k, "Failed to quarantine the files of %s: %m",
-			                active[i].id);
+			log_error_errno(k, "Failed to quarantine the files of %s: %s", active[i].id,
+			                quarantine_strerror(k));
 			(void)strv_extend(lines, "files of a component could not be quarantined");
 		}
 		free(none.id);
@@ -351,8 +351,9 @@ static int rootfs_phase(const struct boot_opts *o)
 	if (pending > 0) {
 		recovered = quarantine_recover(o->root);
 		if (recovered < 0)
-			log_error_errno(
-			    recovered, "Failed to finish an interrupted quarantine or restore: %m");
+			log_error_errno(recovered,
+			                "Failed to finish an interrupted quarantine or restore: %s",
+			                quarantine_strerror(recovered));
 		else if (recovered > 0)
 			log_notice("finished %d quarantine job(s) a power cut interrupted",
 			           recovered);

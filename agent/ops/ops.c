@@ -213,8 +213,13 @@ static int restore_files(const char *root, char **ids, char ***ret_done, char **
 	int r, problems = 0;
 
 	r = quarantine_recover(root);
+	/* busy: every restore below would wait as long again, for nothing */
+	if (r == -EWOULDBLOCK)
+		return log_error_errno(r, "Failed to restore quarantined files: %s",
+		                       quarantine_strerror(r));
 	if (r < 0)
-		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %m");
+		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %s",
+		                  quarantine_strerror(r));
 	if (!ids) {
 		all = quarantined_ids(root, NULL);
 		if (quarantine_list(root, &on_disk) >= 0 && strv_extend_strv(&all, on_disk) < 0)
@@ -230,7 +235,8 @@ static int restore_files(const char *root, char **ids, char ***ret_done, char **
 			continue; /* nothing on disk can carry that name */
 		r = quarantine_restore(root, *id, &qr);
 		if (r < 0)
-			return log_error_errno(r, "Failed to restore the files of %s: %m", *id);
+			return log_error_errno(r, "Failed to restore the files of %s: %s", *id,
+			                       quarantine_strerror(r));
 		STRV_FOREACH (l, qr.lines) {
 			log_full_errno(qr.errors + qr.kept_vendor > 0 ? LOG_LVL_WARNING
 			                                              : LOG_LVL_INFO,
@@ -391,7 +397,8 @@ int ops_quarantine(const char *root, char **ids, enum ops_actor actor, struct op
 		}
 	r = quarantine_recover(root);
 	if (r < 0)
-		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %m");
+		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %s",
+		                  quarantine_strerror(r));
 	r = quarantine_active_read(root, &active, &n);
 	if (r < 0) {
 		log_error_errno(r, "Failed to read %s: %m", QUARANTINE_ACTIVE_FILE);

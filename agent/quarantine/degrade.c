@@ -9,7 +9,8 @@
  *          that did not exist) -> replace it with new-N; else it changed
  *          under us -> the whole step is undone (-ESTALE).
  *   undo:  holds "was" -> set its recorded metadata; holds "becomes" or
- *          is absent -> put orig-N back (a new file: remove it); else
+ *          is absent -> put orig-N back (a new file: remove it); its
+ *          folder is gone -> nothing to put back, count it as kept; else
  *          someone changed it since -> keep it, count it.
  * The manifest's state only says which way the job goes; what the files
  * hold says how far it got.
@@ -136,20 +137,35 @@ static int read_at(int dir_fd, const char *name, char **ret, size_t *ret_size)
 }
 
 /* What name in dir_fd holds: 1 and its SHA-256 (a regular file), 0
- * absent, or -errno (-ELOOP a symlink, -EISDIR / -EBADF another type). */
-static int file_state(int dir_fd, const char *name, uint8_t sha[SHA256_DIGEST_SIZE])
+ * absent, or -errno (-ELOOP a symlink, -EISDIR / -EBADF another type).
+ * ret_fd not NULL: the file's descriptor that was hashed, for setting its
+ * metadata on the very file checked (-1 when absent). */
+static int file_state(int dir_fd, const char *name, uint8_t sha[SHA256_DIGEST_SIZE], int *ret_fd)
 {
+	_cleanup_close_ int fd = -1;
 	int r = qfile_kind(dir_fd, name);
 
+	if (ret_fd)
+		*ret_fd = -1;
 	if (r <= 0)
 		return r;
-	r = qfile_hash(dir_fd, name, sha);
-	return r < 0 ? r : 1;
+	fd = qfile_open(dir_fd, name, NULL);
+	if (fd < 0)
+		return fd;
+	r = qfile_hash_fd(fd, sha);
+	if (r < 0)
+		return r;
+	if (ret_fd)
+		*ret_fd = TAKE_FD(fd);
+	return 1;
 }
 
 /* Writes data as name in dir_fd, atomically: a temp file with meta's
  * owner, mode, xattrs and mtime (mtime_sec < 0: the time of writing),
- * fsync, rename over name, fsync of the folder. */
+ * fsync, rename over name, fsync of the folder. The metadata is set
+ * through the descriptor that created the temp file, never by its name:
+ * in a folder someone else may write to, the name could by then be a
+ * hard link to another file, which would get our owner and mode. */
 static int write_replace(int dir_fd, const char *name, const char *tmp, const void *data,
                          size_t size, const struct qentry *meta, const char *fault)
 {
@@ -171,7 +187,7 @@ static int write_replace(int dir_fd, const char *name, const char *tmp, const vo
 		e.mtime_nsec = st.st_mtim.tv_nsec;
 	}
 	if (r >= 0)
-		r = qmeta_apply_at(dir_fd, tmp, &e);
+		r = qmeta_apply_fd(fd, &e);
 	if (r >= 0)
 		r = RET_NERRNO(fsync(fd));
 	if (r >= 0) {
@@ -214,8 +230,16 @@ static void djob_done(struct djob *j)
 
 static int base_open(const char *root, bool create, int *ret_root_fd, int *ret_base_fd)
 {
-	/* lifelinectl and lifelined must not run one job at once */
+	/* lifelinectl and lifelined must not run one job at once; a holder
+	 * is waited for QUARANTINE_LOCK_TIMEOUT_MS at most (-EWOULDBLOCK) */
 	return qstate_dir_open(root, DEGRADE_DIR, create, ret_root_fd, ret_base_fd);
+}
+
+const char *degrade_strerror(int r)
+{
+	if (r == -EWOULDBLOCK)
+		return DEGRADE_DIR QSTATE_BUSY_TEXT;
+	return strerror(abs(r));
 }
 
 static bool state_name_ok(const char *name)
@@ -318,7 +342,7 @@ static int apply_one(struct djob *j, const struct dentry *e)
 	if (r < 0)
 		return r;
 	(void)unlinkat(t.fd, t.tmp, 0);
-	st = file_state(t.fd, t.name, sha);
+	st = file_state(t.fd, t.name, sha, NULL);
 	if (st < 0)
 		return st;
 	if (st == 1 && memcmp(sha, e->becomes, sizeof(sha)) == 0)
@@ -339,45 +363,61 @@ static int apply_one(struct djob *j, const struct dentry *e)
 	return r < 0 ? r : 1;
 }
 
-/* One file back. 1 put back, 0 was already, 2 kept (changed since). */
+/* What undo_one() did with a file. */
+enum undo_outcome {
+	UNDO_ALREADY,  /* it held the original (or was absent, a new file): nothing to do */
+	UNDO_RESTORED, /* put back (a new file: removed) */
+	UNDO_KEPT,     /* changed since the apply: kept as it is */
+	UNDO_GONE,     /* its folder no longer exists: nothing to put back */
+};
+
+/* One file back: an undo_outcome, or -errno. */
 static int undo_one(struct djob *j, const struct dentry *e)
 {
 	_cleanup_(target_done) struct target t = {.fd = -1};
 	_cleanup_(qentry_done) struct qentry meta = {0};
 	_cleanup_free_ char *data = NULL;
+	_cleanup_close_ int fd = -1;
 	uint8_t sha[SHA256_DIGEST_SIZE];
 	char name[32];
 	size_t size = 0;
 	int r, st;
 
 	r = target_open(j->root_fd, e->path, &t);
-	if (r == -ENOENT && !e->existed)
-		return 0; /* its folder is gone, and the file with it */
+	/* A folder on the way is gone (the vendor's package was removed),
+	 * and the file with it: putting it back would mean making folders
+	 * the machine no longer has, and failing would keep the state, and
+	 * every clear failing, forever. A symlink on the way (-ELOOP) is
+	 * still refused. */
+	if (r == -ENOENT)
+		return UNDO_GONE;
 	if (r < 0)
 		return r;
 	(void)unlinkat(t.fd, t.tmp, 0);
-	st = file_state(t.fd, t.name, sha);
+	st = file_state(t.fd, t.name, sha, &fd);
 	if (st < 0)
 		return st;
 	if (!e->existed) {
 		if (st == 0)
-			return 0;
+			return UNDO_ALREADY;
 		if (memcmp(sha, e->becomes, sizeof(sha)) != 0)
-			return 2;
+			return UNDO_KEPT;
 		fault_point("degrade-undo-unlink");
 		if (unlinkat(t.fd, t.name, 0) < 0)
 			return negative_errno();
-		return fsync(t.fd) < 0 ? negative_errno() : 1;
+		return fsync(t.fd) < 0 ? negative_errno() : UNDO_RESTORED;
 	}
 	r = entry_meta(j, e, true, &meta);
 	if (r < 0)
 		return r;
 	if (st == 1 && memcmp(sha, e->was, sizeof(sha)) == 0) {
-		r = qmeta_apply_at(t.fd, t.name, &meta);
-		return r < 0 ? r : 0;
+		/* on the file just found to hold the original, not on what
+		 * its name may hold by now */
+		r = qmeta_apply_fd(fd, &meta);
+		return r < 0 ? r : UNDO_ALREADY;
 	}
 	if (st == 1 && memcmp(sha, e->becomes, sizeof(sha)) != 0)
-		return 2;
+		return UNDO_KEPT;
 	copy_name(name, "orig", e->idx);
 	r = read_at(j->dir_fd, name, &data, &size);
 	if (r < 0)
@@ -386,7 +426,7 @@ static int undo_one(struct djob *j, const struct dentry *e)
 	if (memcmp(sha, e->was, sizeof(sha)) != 0)
 		return -EBADMSG;
 	r = write_replace(t.fd, t.name, t.tmp, data, size, &meta, "degrade-undo");
-	return r < 0 ? r : 1;
+	return r < 0 ? r : UNDO_RESTORED;
 }
 
 static int run_undo(struct djob *j)
@@ -407,11 +447,17 @@ static int run_undo(struct djob *j)
 			res_line(j->res, "%s: cannot put it back: %s", e->path, strerror(-r));
 			if (first == 0)
 				first = r;
-		} else if (r == 2) {
+		} else if (r == UNDO_KEPT) {
 			j->res->kept++;
 			res_line(j->res,
 			         "%s: changed since the degrade (neither the original nor the "
 			         "user-mode version): kept as it is",
+			         e->path);
+		} else if (r == UNDO_GONE) {
+			j->res->kept++;
+			res_line(j->res,
+			         "%s: its folder no longer exists (its package removed?): "
+			         "nothing to put back",
 			         e->path);
 		} else
 			j->res->restored++;
@@ -421,7 +467,7 @@ static int run_undo(struct djob *j)
 	r = state_remove(j->base_fd, j->id);
 	if (r < 0)
 		return r;
-	res_line(j->res, "%s: degrade undone: %u file(s) put back, %u kept", j->id,
+	res_line(j->res, "%s: degrade undone: %u file(s) put back, %u kept or gone", j->id,
 	         j->res->restored, j->res->kept);
 	return 0;
 }
@@ -496,6 +542,8 @@ static int djob_begin(const char *root, const char *id, bool create, struct djob
 	r = base_open(root, create, &j->root_fd, &j->base_fd);
 	if (r == -ENOENT && !create)
 		return 0;
+	if (r == -EWOULDBLOCK)
+		res_line(res, "%s: %s", id, degrade_strerror(r));
 	if (r < 0)
 		return r;
 	r = djob_load(j);

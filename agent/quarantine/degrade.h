@@ -39,7 +39,8 @@
 struct degrade_result {
 	unsigned changed;  /* apply: files that now hold the user-mode setting */
 	unsigned restored; /* undo: files put back as they were (or removed when new) */
-	unsigned kept;     /* undo: files changed by someone else since the apply, kept */
+	unsigned kept;     /* undo: files changed by someone else since the apply, kept,
+	                    * or gone with their folder (nothing to put back) */
 	char **lines;      /* one human-readable line per problem and a summary (strv) */
 };
 
@@ -55,21 +56,32 @@ void degrade_result_done(struct degrade_result *r);
  * Returns 0 (fills *ret when not NULL), -EINVAL when c has no degrade
  * step, -ENOENT / -ENOTUNIQ / -EMEDIUMTYPE / -EFBIG / -ELOOP / -EPERM for
  * a step that cannot apply on this machine (the reason in ret->lines),
- * -ESTALE when a file changed during the apply (undone), another -errno. */
+ * -ESTALE when a file changed during the apply (undone), -EWOULDBLOCK
+ * when another lifeline process held the degrade directory for longer
+ * than QUARANTINE_LOCK_TIMEOUT_MS (nothing done), another -errno. */
 int degrade_apply(const char *root, const struct component *c, struct degrade_result *ret);
 
 /* Puts every file of component_id's degrade back: the original bytes,
  * mode, owner, mtime and xattrs; a file that did not exist before is
  * removed. A file someone changed since the apply (it holds neither what
- * the step wrote nor the original) is kept and counted in kept. The state
- * directory goes last. Idempotent: nothing degraded is success with zero
- * counts; an interrupted undo or apply is finished as an undo. */
+ * the step wrote nor the original) is kept and counted in kept; so is a
+ * file whose folder no longer exists (its package was removed): there is
+ * nothing to put back, and the undo still finishes. The state directory
+ * goes last. Idempotent: nothing degraded is success with zero
+ * counts; an interrupted undo or apply is finished as an undo.
+ * -EWOULDBLOCK as for degrade_apply(). */
 int degrade_undo(const char *root, const char *component_id, struct degrade_result *ret);
 
 /* Finishes every interrupted apply (as an apply) and undo (as an undo),
  * and removes state directories a cut left before their manifest was
- * written. The number of jobs finished, or the first -errno. */
+ * written. The number of jobs finished, or the first -errno
+ * (-EWOULDBLOCK as for degrade_apply()). */
 int degrade_recover(const char *root);
+
+/* The reason of a failure r of the functions above, for a log line: for
+ * -EWOULDBLOCK "/var/lib/lifeline/degrade: held by another lifeline
+ * process ...", else strerror(). */
+const char *degrade_strerror(int r);
 
 /* 1 when component_id is degraded (its manifest says applying or
  * applied), 0 when not, or -errno. Reads only. */

@@ -136,8 +136,10 @@ int qfile_kind(int dir_fd, const char *name)
 }
 
 /* O_NOFOLLOW: never a symlink; O_NONBLOCK: never hang on a FIFO that
- * replaced the file; the fstat() check then refuses anything else. */
-static int open_regular(int dir_fd, const char *name, struct stat *ret_st)
+ * replaced the file; the fstat() check then refuses anything else. A
+ * readable descriptor, not O_PATH: fchown(2), fchmod(2) and fsetxattr(2)
+ * on an O_PATH descriptor fail with EBADF (open(2), "O_PATH"). */
+int qfile_open(int dir_fd, const char *name, struct stat *ret_st)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
@@ -196,10 +198,15 @@ static int hash_stream(int fd, int out_fd, const char *fault, uint8_t sha[SHA256
 
 int qfile_hash(int dir_fd, const char *name, uint8_t sha[SHA256_SIZE])
 {
-	_cleanup_close_ int fd = open_regular(dir_fd, name, NULL);
+	_cleanup_close_ int fd = qfile_open(dir_fd, name, NULL);
 
 	if (fd < 0)
 		return fd;
+	return qfile_hash_fd(fd, sha);
+}
+
+int qfile_hash_fd(int fd, uint8_t sha[SHA256_SIZE])
+{
 	return hash_stream(fd, -1, NULL, sha, NULL);
 }
 
@@ -268,7 +275,7 @@ int qentry_read(int dir_fd, const char *name, struct qentry *e)
 		return -ENOENT;
 	if (r < 0)
 		return r;
-	fd = open_regular(dir_fd, name, &st);
+	fd = qfile_open(dir_fd, name, &st);
 	if (fd < 0)
 		return fd;
 	e->mode = st.st_mode & 07777;
@@ -327,10 +334,15 @@ static int meta_apply_fd(int fd, const struct qentry *e, bool strict)
 
 int qmeta_apply_at(int dir_fd, const char *name, const struct qentry *e)
 {
-	_cleanup_close_ int fd = open_regular(dir_fd, name, NULL);
+	_cleanup_close_ int fd = qfile_open(dir_fd, name, NULL);
 
 	if (fd < 0)
 		return fd;
+	return qmeta_apply_fd(fd, e);
+}
+
+int qmeta_apply_fd(int fd, const struct qentry *e)
+{
 	return meta_apply_fd(fd, e, true);
 }
 
@@ -354,7 +366,7 @@ int qcopy_file(int src_dir, int dst_dir, const char *name, const char *tmp, cons
 	char fault[96];
 	int r;
 
-	src = open_regular(src_dir, name, NULL);
+	src = qfile_open(src_dir, name, NULL);
 	if (src < 0)
 		return src;
 	if (unlinkat(dst_dir, tmp, 0) < 0 && errno != ENOENT)

@@ -140,14 +140,25 @@ void qdir_done(struct qdir *d);
  * (path and state are left alone). -ENOENT, -ELOOP (a symlink), -EBADF
  * (not a regular file) or another -errno. */
 int qentry_read(int dir_fd, const char *name, struct qentry *e);
+/* Opens the regular file name in dir_fd for reading, never through a
+ * symlink (O_NOFOLLOW) and never hanging on a FIFO (O_NONBLOCK); its
+ * fstat() in *ret_st when not NULL. The descriptor, or -ELOOP (a
+ * symlink), -EBADF (not a regular file), another -errno. */
+int qfile_open(int dir_fd, const char *name, struct stat *ret_st);
 /* SHA-256 of the regular file name in dir_fd. */
 int qfile_hash(int dir_fd, const char *name, uint8_t sha[SHA256_SIZE]);
+/* SHA-256 of what fd reads from its offset to its end. */
+int qfile_hash_fd(int fd, uint8_t sha[SHA256_SIZE]);
 /* 1 regular file, 0 absent, -ELOOP a symlink, -EISDIR / -EBADF another type. */
 int qfile_kind(int dir_fd, const char *name);
 /* Sets owner, mode, xattrs and mtime of the regular file name in dir_fd to
  * e's where they differ. Returns 0 or the first -errno (every item is
  * still tried). */
 int qmeta_apply_at(int dir_fd, const char *name, const struct qentry *e);
+/* The same on an open regular file (fchown, fchmod, fsetxattr, futimens):
+ * for a file the caller created or checked through fd, so the metadata
+ * goes on that file and not on whatever its name holds by then. */
+int qmeta_apply_fd(int fd, const struct qentry *e);
 /* The temp name a copy of path is written under before its rename. */
 void qtmp_name(const char *path, char name[64]);
 /* Copies name from src_dir to a temp file in dst_dir, applies e's
@@ -198,9 +209,16 @@ void qresult_add(struct quarantine_result *to, struct quarantine_result *from);
 int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create);
 /* The same for another of lifeline's state directories under root (dir:
  * an absolute path such as QUARANTINE_DIR or DEGRADE_DIR), mode 0700 when
- * created, locked with flock(2) for the whole job. */
+ * created, locked with flock(2) for the whole job. A lock held by another
+ * process is waited for at most quarantine_set_lock_timeout()'s time
+ * (QUARANTINE_LOCK_TIMEOUT_MS), then -EWOULDBLOCK. */
 int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_root_fd,
                     int *ret_base_fd);
+/* What quarantine_strerror() and degrade_strerror() say after their
+ * directory's name for -EWOULDBLOCK. */
+#define QSTATE_BUSY_TEXT                                                                        \
+	": held by another lifeline process (lifelined or lifelinectl); nothing was done, try " \
+	"again"
 /* The same directory, unlocked, for read-only questions. */
 int qbase_open_ro(const char *root, int *ret_base_fd);
 void qjob_init(struct qjob *j);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/conf/components.h"
@@ -28,6 +29,7 @@
 #include "common/strv.h"
 
 static unsigned flush_interval; /* 0: adaptive, see quarantine.h */
+static unsigned lock_timeout_ms = QUARANTINE_LOCK_TIMEOUT_MS;
 
 unsigned quarantine_set_flush_interval(unsigned files)
 {
@@ -35,6 +37,21 @@ unsigned quarantine_set_flush_interval(unsigned files)
 
 	flush_interval = files;
 	return old;
+}
+
+unsigned quarantine_set_lock_timeout(unsigned ms)
+{
+	unsigned old = lock_timeout_ms;
+
+	lock_timeout_ms = ms;
+	return old;
+}
+
+const char *quarantine_strerror(int r)
+{
+	if (r == -EWOULDBLOCK)
+		return QUARANTINE_DIR QSTATE_BUSY_TEXT;
+	return strerror(abs(r));
 }
 
 void quarantine_result_done(struct quarantine_result *r)
@@ -108,6 +125,52 @@ int qbase_open(const char *root, int *ret_root_fd, int *ret_base_fd, bool create
 	return qstate_dir_open(root, QUARANTINE_DIR, create, ret_root_fd, ret_base_fd);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* flock(LOCK_EX) on fd, waiting at most lock_timeout_ms: LOCK_NB tried
+ * every QUARANTINE_LOCK_RETRY_MS (flock(2): "EWOULDBLOCK The file is
+ * locked and the LOCK_NB flag was selected"). A blocking flock() would
+ * wait for as long as the holder lives. path is for the debug log. */
+static int lock_bounded(int fd, const char *path)
+{
+	int64_t deadline = now_ns() + (int64_t)lock_timeout_ms * 1000000;
+	bool logged = false;
+
+	for (;;) {
+		struct timespec pause;
+		int64_t left; /* ns */
+
+		if (flock(fd, LOCK_EX | LOCK_NB) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return negative_errno();
+		left = deadline - now_ns();
+		if (left <= 0) {
+			log_debug("%s: held by another lifeline process for %u ms, giving up", path,
+			          lock_timeout_ms);
+			return -EWOULDBLOCK;
+		}
+		if (!logged) {
+			log_debug("%s: held by another lifeline process, waiting up to %u ms", path,
+			          lock_timeout_ms);
+			logged = true;
+		}
+		left = MIN(left, (int64_t)QUARANTINE_LOCK_RETRY_MS * 1000000);
+		pause =
+		    (struct timespec){.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+		/* EINTR: tries again sooner, the deadline still holds */
+		(void)nanosleep(&pause, NULL);
+	}
+}
+
 int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_root_fd,
                     int *ret_base_fd)
 {
@@ -131,8 +194,9 @@ int qstate_dir_open(const char *root, const char *dir, bool create, int *ret_roo
 	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (base_fd < 0)
 		return negative_errno();
-	if (flock(base_fd, LOCK_EX) < 0)
-		return negative_errno();
+	r = lock_bounded(base_fd, base);
+	if (r < 0)
+		return r;
 	*ret_root_fd = TAKE_FD(root_fd);
 	*ret_base_fd = TAKE_FD(base_fd);
 	return 0;

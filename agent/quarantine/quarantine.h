@@ -29,6 +29,15 @@
 
 #define QUARANTINE_DIR "/var/lib/lifeline/quarantine"
 
+/* A job holds an exclusive flock(2) on its state directory (this one, or
+ * the degrade's) from start to end, so lifelined and lifelinectl never
+ * move the same files at once. A job that finds the lock held tries
+ * again every QUARANTINE_LOCK_RETRY_MS for at most
+ * QUARANTINE_LOCK_TIMEOUT_MS, then fails with -EWOULDBLOCK: a hung
+ * lifelinectl must not hang the boot phase. */
+#define QUARANTINE_LOCK_TIMEOUT_MS 30000
+#define QUARANTINE_LOCK_RETRY_MS   100
+
 struct quarantine_result {
 	unsigned moved;       /* apply: files now in the quarantine */
 	unsigned restored;    /* restore: files put back in place */
@@ -49,7 +58,8 @@ void quarantine_result_done(struct quarantine_result *r);
  * Returns 0 and fills *ret (when not NULL) when the job ran to its end,
  * even with per-file errors; -errno when it could not run or not be
  * journalled (nothing moves before the journal is durable), then *ret is
- * untouched. */
+ * untouched; -EWOULDBLOCK when another lifeline process held the
+ * quarantine directory for longer than QUARANTINE_LOCK_TIMEOUT_MS. */
 int quarantine_apply(const char *root, const struct component *c, unsigned generation,
                      struct quarantine_result *ret);
 
@@ -66,7 +76,8 @@ int quarantine_restore(const char *root, const char *component_id, struct quaran
 /* Finishes every apply or restore that a crash or power cut interrupted
  * (manifests in state applying / restoring) and removes directories left
  * by a cut before any manifest was written. Returns the number of jobs
- * finished, or the first -errno after trying all of them. */
+ * finished, or the first -errno after trying all of them (-EWOULDBLOCK:
+ * the directory was held by another lifeline process, nothing tried). */
 int quarantine_recover(const char *root);
 
 /* The number of interrupted jobs quarantine_recover() would finish
@@ -91,3 +102,13 @@ int quarantine_list(const char *root, char ***ret_ids);
  * progress (see the top of this file). Returns the previous value. */
 #define QUARANTINE_FLUSH_MIN 1024
 unsigned quarantine_set_flush_interval(unsigned files);
+
+/* How long a job waits for the lock of its state directory, in ms
+ * (QUARANTINE_LOCK_TIMEOUT_MS unless set; 0: one try). For tests.
+ * Returns the previous value. */
+unsigned quarantine_set_lock_timeout(unsigned ms);
+
+/* The reason of a failure r of the functions above, for a log line:
+ * for -EWOULDBLOCK "/var/lib/lifeline/quarantine: held by another
+ * lifeline process ...", else strerror(). */
+const char *quarantine_strerror(int r);

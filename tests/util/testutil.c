@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -191,4 +193,43 @@ void tu_stop(pid_t *pid)
 		waitpid(*pid, NULL, 0);
 	}
 	*pid = -1;
+}
+
+void tu_flock_hold(struct tu_flock *h, const char *dir, int max_ms)
+{
+	int ready[2], release[2];
+	char c;
+
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(release), 0);
+	fflush(NULL);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		struct pollfd p = {.fd = release[0], .events = POLLIN};
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(ready[0]);
+		close(release[1]);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		(void)poll(&p, 1, max_ms); /* POLLHUP when the parent lets go */
+		_exit(0);
+	}
+	close(ready[1]);
+	close(release[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	h->release = release[1];
+}
+
+void tu_flock_release(struct tu_flock *h)
+{
+	int status;
+
+	close(h->release);
+	assert_int_equal(waitpid(h->pid, &status, 0), h->pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	*h = (struct tu_flock){.pid = -1, .release = -1};
 }

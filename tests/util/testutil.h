@@ -75,3 +75,15 @@ void tu_collector_start(pid_t *pid, int *port, const char *dir, unsigned timeout
 
 /* SIGTERM to *pid and waits for it, when *pid > 0; *pid becomes -1. */
 void tu_stop(pid_t *pid);
+
+/* Another process holding an exclusive flock(2) on the directory dir
+ * (made when missing): a forked child, which has the lock when
+ * tu_flock_hold() returns and keeps it until tu_flock_release() or for
+ * max_ms, whichever comes first. */
+struct tu_flock {
+	pid_t pid;
+	int release; /* closing it lets the child go */
+};
+void tu_flock_hold(struct tu_flock *h, const char *dir, int max_ms);
+/* Lets the child go and waits for it. */
+void tu_flock_release(struct tu_flock *h);

@@ -183,7 +183,8 @@ class VM:
             "-nodefaults", "-display", "none", "-vga", "none",
         ] + firmware + [
             "-drive", "if=none,id=disk0,format=raw,file=" + self.disk,
-            "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
+            # (with -kernel, QEMU's loader takes boot index 0)
+            "-device", "virtio-blk-pci,drive=disk0" + ("" if self.bios_kernel else ",bootindex=0"),
             "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:%d-:22" % self.ssh_port,
             # romfile= : no iPXE option ROM, so the firmware never tries
             # a network boot before the disk

@@ -27,11 +27,11 @@
 static char sys[4096];
 
 struct fake {
-	char **loaded;              /* every alias loaded, in order */
-	unsigned loads;             /* load() calls */
-	unsigned long long clock;   /* ms */
-	bool store_on_vda1;         /* try_open succeeds once class/block/vda1 exists */
-	bool endless;               /* every load makes one more block device appear */
+	char **loaded;            /* every alias loaded, in order */
+	unsigned loads;           /* load() calls */
+	unsigned long long clock; /* ms */
+	bool store_on_vda1;       /* try_open succeeds once class/block/vda1 exists */
+	bool endless;             /* every load makes one more block device appear */
 	unsigned tries;
 };
 
@@ -48,11 +48,14 @@ static void put(const char *rel, const char *text)
 static void machine(void)
 {
 	put("bus/pci/devices/0000:00:04.0/class", "0x010000\n");
-	put("bus/pci/devices/0000:00:04.0/modalias", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n");
+	put("bus/pci/devices/0000:00:04.0/modalias",
+	    "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00\n");
 	put("bus/pci/devices/0000:00:03.0/class", "0x020000\n");
-	put("bus/pci/devices/0000:00:03.0/modalias", "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n");
+	put("bus/pci/devices/0000:00:03.0/modalias",
+	    "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n");
 	put("bus/pci/devices/0000:00:1f.2/class", "0x010601\n");
-	put("bus/pci/devices/0000:00:1f.2/modalias", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01\n");
+	put("bus/pci/devices/0000:00:1f.2/modalias",
+	    "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01\n");
 	put("bus/pci/devices/0000:00:02.0/class", "0x030000\n"); /* VGA, no modalias needed */
 	put("class/block/.keep", "");
 }
@@ -136,7 +139,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define OPS(f) {.load = load, .try_open = try_open, .sleep_ms = sleep_ms, .now_ms = now_ms, .userdata = &(f)}
+#define OPS(f)                                                                              \
+	{                                                                                   \
+		.load = load, .try_open = try_open, .sleep_ms = sleep_ms, .now_ms = now_ms, \
+		.userdata = &(f)                                                            \
+	}
 
 static void test_only_storage_devices_give_aliases(void **state)
 {
@@ -233,11 +240,12 @@ static void test_devices_that_never_settle_are_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_only_storage_devices_give_aliases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_only_storage_devices_give_aliases, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_controller_then_disk_then_the_store_opens, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_no_store_partition_ends_when_the_disks_settle, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_no_store_partition_ends_when_the_disks_settle,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_storage_at_all_ends_at_the_settle_time, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_devices_that_never_settle_are_bounded, setup,

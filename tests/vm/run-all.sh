@@ -29,7 +29,7 @@ failed=0
 # package's Depends, cached; lifeline installed from the package that
 # tests/vm/need-deb.sh finds or builds). Each scenario is one boot sequence
 # carrying several checks (tests/vm/README.md lists them).
-scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py noharm.py}
+scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py noharm.py seabios.py}
 for t in $scenarios; do
 	echo "== VM scenario $t"
 	if python3 "$here/$t"; then

@@ -5,7 +5,7 @@ record is in the file store, on the disk's FAT partition, which
 lifeline-early must reach from the initramfs before udev has loaded the
 disk's driver (agent/boot/store-devices.h). Threshold 2:
 
-  boot 1     no /sys/firmware/efi; lifeline-early loaded the storage
+  boot 1     no /sys/firmware/efi; lifeline-early (before udev) loaded the storage
              drivers itself, found the file store and counted the boot;
              status: store file, this boot counted; check: counting ok;
              blessed (the last good inventory)
@@ -38,6 +38,11 @@ def counted_boot(vm, boot, failures):
     check(bool(counted) and ("%d consecutive failed" % failures) in counted[0],
           "boot %d counted by lifeline-early (%d consecutive failed, this one included)" % (boot, failures),
           counted[0] if counted else "no lifeline line", vm, boot)
+    # counted before udev starts (initramfs-tools' init-premount), so a
+    # module udev loads cannot crash the machine before its boot counts
+    at, udev = text.find("lifeline: boot %d:" % boot), text.find("Starting systemd-udevd")
+    check(at >= 0 and udev >= 0 and at < udev, "boot %d counted before udev started" % boot,
+          "count at offset %d, udev at %d" % (at, udev), vm, boot)
     lost = lines_with(text, "No state store")
     check(not lost, "boot %d: no 'No state store' line" % boot, lost[0] if lost else "none", vm, boot)
 

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "agent/boot/boot-internal.h"
 #include "agent/boot/boot.h"
 #include "agent/conf/components.h"
 #include "agent/ctl/ctl.h"
@@ -1458,9 +1459,33 @@ static void test_max_level_gives_up_instead_of_level_2(void **state)
 	history_done(&h);
 }
 
+/* An explicit [boot] state_file in the initramfs: on the initramfs's own
+ * filesystem it would be a file in memory, every boot counted as the
+ * first; it counts only when it lies on another (mounted) filesystem. */
+static void test_state_file_on_the_initramfs_own_filesystem_is_refused(void **state)
+{
+	char dir[4200], path[4300];
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(tu_mkdtemp(dir, sizeof(dir), "sf"), 0);
+	assert_int_equal(stat(dir, &st), 0);
+	snprintf(path, sizeof(path), "%s/not/yet/made/state.bin", dir);
+	/* the nearest existing folder is on root_dev: refused */
+	assert_false(boot_path_off_device(path, st.st_dev));
+	/* on another device: reachable */
+	assert_true(boot_path_off_device(path, st.st_dev + 1));
+	/* /proc is always another filesystem than the one of a temp dir */
+	assert_true(boot_path_off_device("/proc/self/lifeline/state.bin", st.st_dev));
+	/* a relative path that names nothing: refused */
+	assert_false(boot_path_off_device("no-such-relative-folder-7f3a/state.bin", st.st_dev + 1));
+	tu_rm_rf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_state_file_on_the_initramfs_own_filesystem_is_refused),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_enters_safe_mode_at_boot_3,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_waits_when_the_crash_gives_nothing,

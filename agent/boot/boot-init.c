@@ -84,6 +84,30 @@ char *boot_run_path(const struct boot_opts *o, const char *rel)
 	return dir ? path_join(dir, rel) : NULL;
 }
 
+bool boot_path_off_device(const char *path, dev_t root_dev)
+{
+	_cleanup_free_ char *p = strdup(path);
+	struct stat st;
+
+	if (!p)
+		return false;
+	for (;;) {
+		char *slash;
+
+		if (stat(p, &st) == 0)
+			return st.st_dev != root_dev;
+		slash = strrchr(p, '/');
+		if (!slash)
+			return false;
+		if (slash == p) {
+			if (!p[1])
+				return false;
+			p[1] = 0; /* "/" */
+		} else
+			*slash = 0;
+	}
+}
+
 /* The file store's partition on a machine without EFI variables: its
  * disk's driver not loaded yet (store-devices.h). */
 #define STORE_WAIT_POLL_MS   100
@@ -404,6 +428,28 @@ int boot_phase_init(const struct boot_opts *o)
 		             why ? why : "", why ? "; file store: " : "", strerror(-r)) < 0)
 			rs.error = NULL;
 		goto write_state;
+	}
+	/* an explicit state file must be on a disk: in the initramfs nothing
+	 * is mounted, and a path there would be a file in memory, lost at
+	 * every boot, so that no boot would ever count past 1 */
+	if (o->real_system && store->kind == STORE_KIND_FILE && cfg.state_file && *cfg.state_file) {
+		struct stat root_st;
+
+		if (stat("/", &root_st) == 0 &&
+		    !boot_path_off_device(cfg.state_file, root_st.st_dev)) {
+			log_error(
+			    "[boot] state_file %s is not on a filesystem mounted in the initramfs "
+			    "(its folder would be a folder in memory): this boot is not counted; "
+			    "leave state_file empty to use the lifeline-state partition or the "
+			    "EFI system partition",
+			    cfg.state_file);
+			rs.mode = strdup("uncounted");
+			if (asprintf(&rs.error,
+			             "[boot] state_file %s is not reachable from the initramfs",
+			             cfg.state_file) < 0)
+				rs.error = NULL;
+			goto write_state;
+		}
 	}
 	if (why)
 		log_notice("using the file store %s: %s", store->file_path, why);

@@ -8,10 +8,18 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "agent/boot/boot.h"
 #include "agent/conf/components.h"
 #include "agent/decision/runstate.h"
+
+/* Whether path (an explicit [boot] state_file) lies on a filesystem other
+ * than the one whose root device is root_dev: in the initramfs, root_dev
+ * is the initramfs's own, and a state file there would be counted into
+ * memory and lost at every boot. The nearest existing ancestor of path
+ * decides. */
+bool boot_path_off_device(const char *path, dev_t root_dev);
 
 /* <run_dir>/rel, or <root>/run/lifeline/rel. */
 char *boot_run_path(const struct boot_opts *o, const char *rel);

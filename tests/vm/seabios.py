@@ -15,6 +15,12 @@ disk's driver (agent/boot/store-devices.h). Threshold 2:
              safe mode, level 1, by what changed since the last good boot
              (no panic log without EFI): BadSec's content rolled back or
              BadSec quarantined; the boot stays up past stable_after
+  boot 5     negative control: `state_file` set to a path on the ESP's
+             mount point, which the initramfs does not mount, the image
+             rebuilt: lifeline-early refuses it (a file in memory would
+             count every boot as the first), status says "Counting: OFF"
+             with the reason and the record still says boot 4, check
+             exits 1 naming it, no watchdog armed
 
     seabios.py [--work DIR]
 """
@@ -117,6 +123,35 @@ def scenario(work, demo):
         wait_survived(vm, 4)
         wd = vm.ssh("cat /sys/class/watchdog/watchdog0/state").stdout.strip()
         check(wd == "inactive", "boot 4 survived stable_after: boot watchdog stood down", wd, vm, 4)
+
+        say("negative control: an explicit state_file on the ESP's mount point, which the initramfs "
+            "does not mount: the next boot cannot be counted, and status and check must say so")
+        vm.ssh("sed -i 's|^store = auto$|store = file\\nstate_file = /boot/efi/lifeline/state.bin|' "
+               "/etc/lifeline/lifeline.conf && "
+               "grep -qx 'state_file = /boot/efi/lifeline/state.bin' /etc/lifeline/lifeline.conf && "
+               "update-initramfs -u -k all >/dev/null 2>&1 && sync", timeout=600)
+        vm.scp_from("/boot/initrd.img-" + info["KVER"], initrd)
+        vm.poweroff()
+        vm.start()
+        vm.wait_ssh(5, timeout=400)
+        refused = lines_with(vm.boot_text(5), "is not on a filesystem mounted in the initramfs")
+        check(bool(refused), "boot 5: lifeline-early refuses a state file it would keep in memory",
+              refused[0] if refused else "no line", vm, 5)
+        st_text = vm.ssh("lifelinectl status; echo rc=$?", check=False).stdout
+        off = [l for l in st_text.splitlines() if l.startswith("Counting:")]
+        check(bool(off) and "OFF" in off[0] and "not reachable from the initramfs" in off[0],
+              "status says Counting: OFF with the reason", off[0] if off else st_text.strip()[-300:], vm, 5)
+        st = status(vm)
+        check(st["boot_seq"] == 4 and st.get("this_boot_counted") is False,
+              "the record on the ESP still says boot #4: boot 5 was not counted anywhere",
+              "boot_seq=%s this_boot_counted=%s" % (st["boot_seq"], st.get("this_boot_counted")), vm, 5)
+        chk = vm.ssh("lifelinectl check; echo rc=$?", check=False).stdout.strip().splitlines()
+        counting = [l for l in chk if l.startswith("counting")]
+        check(chk[-1] == "rc=1" and counting and "PROBLEM" in counting[0] and "NOT counted" in counting[0],
+              "check exits 1 and names the uncounted boot", (counting[:1] or ["-"])[0] + " / " + chk[-1],
+              vm, 5)
+        wd = vm.ssh("cat /sys/class/watchdog/watchdog0/state").stdout.strip()
+        check(wd == "inactive", "boot 5 (uncounted): no boot watchdog armed", wd, vm, 5)
 
 
 if __name__ == "__main__":

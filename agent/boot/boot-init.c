@@ -131,8 +131,10 @@ static int store_wait_try(void *userdata)
 
 static void store_wait_sleep(unsigned ms, void *userdata)
 {
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
 	(void)userdata;
-	usleep(ms * 1000);
+	(void)nanosleep(&ts, NULL);
 }
 
 static unsigned long long store_wait_now(void *userdata)

@@ -217,6 +217,8 @@ void store_devices_modprobe(char **aliases, void *userdata)
 			            "left to finish on its own");
 			return;
 		}
-		usleep(20 * 1000);
+		struct timespec ts = {.tv_nsec = 20 * 1000 * 1000L};
+
+		(void)nanosleep(&ts, NULL);
 	}
 }

@@ -52,7 +52,7 @@ if want cppcheck; then
 	if cppcheck --enable=warning,style,performance,portability,information \
 		--std=c11 --library=posix \
 		--suppressions-list=$here/cppcheck.supp -j "$jobs" \
-		-D_GNU_SOURCE -DLIFELINE_VERSION='"0"' -I. --quiet --error-exitcode=1 \
+		-D_GNU_SOURCE -DLIFELINE_VERSION='"0"' -DLIFELINE_UNITDIR='"/usr/lib/systemd/system"' -I. --quiet --error-exitcode=1 \
 		--template='{file}:{line}: {severity} ({id}): {message}' \
 		$srcs >"$work/cppcheck.log" 2>&1; then
 		result ok "cppcheck ($((SECONDS - start))s)"
@@ -68,7 +68,7 @@ if want clang-tidy; then
 	# One process per file, in parallel; the config is .clang-tidy.
 	# shellcheck disable=SC2086
 	printf '%s\n' $srcs | xargs -P "$jobs" -I{} clang-tidy --quiet {} -- \
-		-std=gnu11 -D_GNU_SOURCE -DLIFELINE_VERSION='"0"' -I. $pkg_cflags \
+		-std=gnu11 -D_GNU_SOURCE -DLIFELINE_VERSION='"0"' -DLIFELINE_UNITDIR='"/usr/lib/systemd/system"' -I. $pkg_cflags \
 		>"$work/tidy.out" 2>"$work/tidy.err"
 	if python3 $here/tidy-filter.py "$top" $here/clang-tidy.supp <"$work/tidy.out" >"$work/tidy.log" &&
 		! grep -q 'error:' "$work/tidy.err"; then

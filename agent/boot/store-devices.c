@@ -179,7 +179,7 @@ void store_devices_modprobe(char **aliases, void *userdata)
 {
 	_cleanup_free_ char **argv = NULL;
 	size_t n = strv_length(aliases), i = 0;
-	time_t deadline = time(NULL) + 60;
+	time_t deadline = time(NULL) + STORE_DEVICES_MODPROBE_WAIT_S;
 	int status = 0;
 	pid_t pid;
 
@@ -213,8 +213,9 @@ void store_devices_modprobe(char **aliases, void *userdata)
 	 * whole boot */
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		if (time(NULL) >= deadline) {
-			log_warning("modprobe for the storage drivers still running after 60 s: "
-			            "left to finish on its own");
+			log_warning("modprobe for the storage drivers still running after %d s: "
+			            "left to finish on its own",
+			            STORE_DEVICES_MODPROBE_WAIT_S);
 			return;
 		}
 		struct timespec ts = {.tv_nsec = 20 * 1000 * 1000L};

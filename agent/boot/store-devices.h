@@ -59,5 +59,8 @@ int store_devices_wait(const char *sysfs, const struct store_devices_ops *ops, u
                        unsigned settle_ms, unsigned timeout_ms, unsigned *ret_loaded);
 
 /* store_devices_ops.load on a real system: modprobe -q -b -a ALIAS...,
- * waited for (at most 60 s). */
+ * waited for at most STORE_DEVICES_MODPROBE_WAIT_S seconds (a slow probe,
+ * a SCSI bus scan, goes on by itself after that), so that the whole wait
+ * is bounded by its timeout plus this. */
+#define STORE_DEVICES_MODPROBE_WAIT_S 10
 void store_devices_modprobe(char **aliases, void *userdata);

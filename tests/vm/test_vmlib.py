@@ -47,8 +47,13 @@ class Rig(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.vm = FakeVM(self.tmp.name)
+        # the rig's loud lines, kept here: a CI log must not show an
+        # "INFRASTRUCTURE FAULT" that only this test staged
+        self.logged = []
+        self._log, vmlib.log = vmlib.log, self.logged.append
 
     def tearDown(self):
+        vmlib.log = self._log
         self.tmp.cleanup()
 
     def silent_for(self, seconds):
@@ -68,6 +73,10 @@ class Rig(unittest.TestCase):
         self.silent_for(vmlib.KERNEL_STALL * vmlib.TIMEOUT_SCALE + 5)
         self.vm._recover_kernel_stall()
         self.assertEqual(self.vm.cycles, 1, "a kernel silent before /init is an emulator fault")
+        self.assertEqual(len(self.logged), 1)
+        self.assertIn("INFRASTRUCTURE FAULT", self.logged[0])
+        self.assertIn("serial.log line 6, last line '[    1.426996] pnp: PnP ACPI: found 5 devices'",
+                      self.logged[0])
         # the new QEMU boots the same disk: its kernel continues boot 2
         self.vm.write(FW + KERNEL + INIT % 2)
         self.assertEqual(self.vm.boot_count(), 2)

@@ -4,6 +4,8 @@
  * whitespace, join, sort and deduplicate, search, free.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,15 @@ bool strv_contains(char *const *l, const char *s)
 		if (streq(*l, s))
 			return true;
 	return false;
+}
+
+const char *strv_extendv(char ***l, const char *fmt, va_list ap)
+{
+	char *s = NULL;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		return NULL;
+	return strv_consume(l, s) < 0 ? NULL : s;
 }
 
 int strv_consume(char ***l, char *s)

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -29,6 +30,10 @@ int strv_extend(char ***l, const char *s);
 /* Appends s itself (ownership passes to the vector). On -ENOMEM s is freed,
  * so "strv_consume(&l, strdup(x))" needs no extra check for the strdup. */
 int strv_consume(char ***l, char *s);
+
+/* Appends the formatted string; returns it (owned by the vector), or
+ * NULL on ENOMEM (*l unchanged). */
+const char *strv_extendv(char ***l, const char *fmt, va_list ap);
 
 /* Appends copies of every string of b. 0 or -ENOMEM (*a unchanged). */
 int strv_extend_strv(char ***a, char *const *b);

@@ -49,15 +49,14 @@ void degrade_result_done(struct degrade_result *r)
 static void res_line(struct degrade_result *r, const char *fmt, ...) _printf_(2, 3);
 static void res_line(struct degrade_result *r, const char *fmt, ...)
 {
-	char *s = NULL;
+	const char *s;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) >= 0) {
-		log_debug("%s", s);
-		(void)strv_consume(&r->lines, s);
-	}
+	s = strv_extendv(&r->lines, fmt, ap);
 	va_end(ap);
+	if (s)
+		log_debug("%s", s);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -64,15 +64,14 @@ void quarantine_result_done(struct quarantine_result *r)
 
 void qresult_line(struct quarantine_result *r, const char *fmt, ...)
 {
-	char *s = NULL;
+	const char *s;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) >= 0) {
-		log_debug("%s", s);
-		(void)strv_consume(&r->lines, s);
-	}
+	s = strv_extendv(&r->lines, fmt, ap);
 	va_end(ap);
+	if (s)
+		log_debug("%s", s);
 }
 
 void qresult_add(struct quarantine_result *to, struct quarantine_result *from)

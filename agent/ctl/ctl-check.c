@@ -403,7 +403,7 @@ static void check_counting(const char *root, struct checks *c)
 		    RUNSTATE_FILE);
 	else if (r < 0)
 		add(c, "counting", false, "%s cannot be read: %s", RUNSTATE_FILE, strerror(-r));
-	else if (streq_ptr(rs.mode, "uncounted") || rs.error)
+	else if (runstate_uncounted(&rs))
 		add(c, "counting", false,
 		    "this boot was NOT counted by lifeline-early: %s; a crash loop is not noticed "
 		    "while this lasts%s",

@@ -107,10 +107,8 @@ static void status_json(const struct ctl_state *st, const struct runstate *rs, b
 	                       json_object_new_string(store_kind_to_string(st->store->kind)));
 	json_object_object_add(o, "record", json_object_new_boolean(st->load_error == 0));
 	/* null: not known (lifeline-early left no runstate in this boot) */
-	json_object_object_add(
-	    o, "this_boot_counted",
-	    have_rs ? json_object_new_boolean(!streq_ptr(rs->mode, "uncounted") && !rs->error)
-	            : NULL);
+	json_object_object_add(o, "this_boot_counted",
+	                       have_rs ? json_object_new_boolean(!runstate_uncounted(rs)) : NULL);
 	json_object_object_add(o, "quarantined", strv_json(ids));
 	for (unsigned i = 0; i < st->rec.n_modules; i++)
 		json_object_array_add(m, json_object_new_string(st->rec.modules[i]));
@@ -202,7 +200,7 @@ static void status_text(const struct ctl_state *st, const struct runstate *rs, b
 	if (have_rs && rs->reason && v->decision)
 		printf("This boot:    %s\n", rs->reason);
 	printf("Store:        %s\n", store_kind_to_string(st->store->kind));
-	if (have_rs && (streq_ptr(rs->mode, "uncounted") || rs->error))
+	if (have_rs && runstate_uncounted(rs))
 		printf(
 		    "Counting:     OFF: this boot was NOT counted by lifeline-early (%s); a crash "
 		    "loop is not noticed while this lasts: 'lifelinectl check'\n",

@@ -176,6 +176,11 @@ static int runstate_key(const char *k, char *v, void *userdata)
 	return r;
 }
 
+bool runstate_uncounted(const struct runstate *s)
+{
+	return streq_ptr(s->mode, "uncounted") || s->error;
+}
+
 int runstate_read(const char *path, struct runstate *ret)
 {
 	_cleanup_free_ char *text = NULL;

@@ -100,6 +100,10 @@ struct runstate {
 void runstate_init(struct runstate *s);
 void runstate_done(struct runstate *s);
 
+/* Whether lifeline-early could not count the boot this runstate is from:
+ * mode "uncounted", or an error recorded (a record write that failed). */
+bool runstate_uncounted(const struct runstate *s);
+
 /* Write atomically to path (creating its directory). */
 int runstate_write(const char *path, const struct runstate *s);
 /* -ENOENT when absent. Unknown keys are ignored (newer writers). */

@@ -92,7 +92,7 @@ def safe_mode_boot(vm, boot, fast_path):
     reason = st.get("this_boot", {}).get("reason", "")
     check("RIP" in reason and "badsec" in reason, "reason names the RIP in badsec", reason, vm, boot)
     check(not module_loaded(vm, "badsec"), "badsec.ko not loaded", "absent from /proc/modules", vm, boot)
-    load = vm.ssh("systemctl show -p LoadState --value badsec.service").stdout.strip()
+    load = vm.ssh_pid1("systemctl show -p LoadState --value badsec.service").stdout.strip()
     check(load == "masked", "badsec.service masked", load, vm, boot)
     return st, reason
 
@@ -125,7 +125,7 @@ def run_scenario(work, demo, fleet):
         say("boot 4: boots 2 and 3 panicked the same way in third-party code: the repeat-crash "
             "fast path (repeat_crash = yes) quarantines badsec before failure 4 > threshold 3")
         st, reason = safe_mode_boot(vm, 4, fast_path=True)
-        tgt = vm.ssh("systemctl is-active lifeline-safe.target || true; "
+        tgt = vm.ssh_pid1("systemctl is-active lifeline-safe.target || true; "
                      "systemctl is-active multi-user.target || true").stdout.split()
         check(tgt == ["inactive", "active"],
               "level 1 keeps the normal target (minus BadSec), not the minimal safe target",

@@ -73,7 +73,7 @@ def hung_boot(vm, boot):
 
 
 def untouched_oldsec(vm, boot):
-    out = vm.ssh("systemctl is-active oldsec.service || true; "
+    out = vm.ssh_pid1("systemctl is-active oldsec.service || true; "
                  "systemctl show -p LoadState --value oldsec.service; "
                  "test -x /opt/oldsec/bin/oldsecd && echo present || echo missing").stdout.split()
     check(out == ["active", "loaded", "present"], "OldSec untouched: unit active, not masked, files in place",
@@ -96,7 +96,7 @@ def no_lifeline_boot(vm, boot):
     check(blocked == ["none"], "boot %d: nothing blocked (no lifeline modprobe file, no /run/lifeline)"
           % boot, " ".join(blocked), vm, boot)
     check(module_loaded(vm, "badsec"), "boot %d: badsec.ko loaded" % boot, "in /proc/modules", vm, boot)
-    masked = vm.ssh("systemctl show -p LoadState --value badsec.service badsecd.service").stdout.split()
+    masked = vm.ssh_pid1("systemctl show -p LoadState --value badsec.service badsecd.service").stdout.split()
     check(masked == ["loaded", "loaded"], "boot %d: BadSec's units not masked" % boot, masked, vm, boot)
     untouched_oldsec(vm, boot)
 
@@ -146,7 +146,7 @@ def run_scenario(work, demo, fleet):
         check("recent" in reason and "badsec" in reason, "the reason says recency and names BadSec",
               reason, vm, 3)
         check(not module_loaded(vm, "badsec"), "badsec.ko not loaded", "absent from /proc/modules", vm, 3)
-        load = vm.ssh("systemctl show -p LoadState --value badsec.service").stdout.strip()
+        load = vm.ssh_pid1("systemctl show -p LoadState --value badsec.service").stdout.strip()
         check(load == "masked", "badsec.service masked", load, vm, 3)
         untouched_oldsec(vm, 3)
         q = vm.ssh("ls /var/lib/lifeline/quarantine/*/badsec/manifest && "

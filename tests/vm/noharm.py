@@ -101,7 +101,7 @@ def degraded(vm, boot):
     deadline = time.time() + 180
     state = ""
     while time.time() < deadline:
-        state = vm.ssh("systemctl is-system-running || true").stdout.strip()
+        state = vm.ssh_pid1("systemctl is-system-running || true").stdout.strip()
         if state not in ("starting", "initializing"):
             break
         time.sleep(5)
@@ -159,7 +159,7 @@ def run_scenario(work, demo, fleet):
         vm.reboot()
         vm.wait_ssh(boot)
         stay_up(vm, boot, UP)
-        ld = vm.ssh("systemctl is-active lifelined || true").stdout.strip()
+        ld = vm.ssh_pid1("systemctl is-active lifelined || true").stdout.strip()
         check(ld != "active", "boot %d: lifelined is not running" % boot, ld, vm, boot)
         harmless(vm, boot)
         timed("boot %d: lifelined broken, up (T+1) x boot_watchdog" % boot, t0)

@@ -25,6 +25,9 @@ fi
 export LIFELINE_DEB="$deb"
 passed=0
 failed=0
+failed_names=""
+logs=$(mktemp -d /tmp/lifeline-vm-logs.XXXXXX) || exit 1
+trap 'rm -rf "$logs"' EXIT
 # One guest image for all (build-pkg-root.sh: a minimal Debian 12 with the
 # package's Depends, cached; lifeline installed from the package that
 # tests/vm/need-deb.sh finds or builds). Each scenario is one boot sequence
@@ -32,11 +35,20 @@ failed=0
 scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py noharm.py seabios.py}
 for t in $scenarios; do
 	echo "== VM scenario $t"
-	if python3 "$here/$t"; then
+	# shown as it runs, and kept so that a failure is repeated at the end:
+	# a CI log is often read from its tail only
+	{ python3 "$here/$t" 2>&1; echo $? >"$logs/$t.rc"; } | tee "$logs/$t.log"
+	if [ "$(cat "$logs/$t.rc")" = 0 ]; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
+		failed_names="$failed_names $t"
 	fi
 done
-echo "VM scenarios: $passed passed, $failed failed"
+for t in $failed_names; do
+	# the failure's message, the boot's serial lines and the verdict
+	echo "== VM scenario $t FAILED; the end of its output again:"
+	tail -n 50 "$logs/$t.log"
+done
+echo "VM scenarios: $passed passed, $failed failed${failed_names:+ (failed:$failed_names)}"
 [ "$failed" -eq 0 ]

@@ -151,8 +151,8 @@ def wait_survived(vm, boot, timeout=240):
     deadline = time.time() + timeout
     out = ""
     while time.time() < deadline:
-        out = vm.ssh("systemctl show -p ActiveState,Result --value lifeline-survived.service; "
-                     "cat /run/lifeline/survived 2>/dev/null || true", check=False).stdout
+        out = vm.ssh_pid1("systemctl show -p ActiveState,Result --value lifeline-survived.service; "
+                          "cat /run/lifeline/survived 2>/dev/null || true", check=False).stdout
         if "boot_seq=" in out:
             return out
         time.sleep(5)

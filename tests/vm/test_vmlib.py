@@ -122,5 +122,67 @@ class Rig(unittest.TestCase):
         self.assertEqual(self.vm.boot_count(), 1)
 
 
+class Pid1(unittest.TestCase):
+    """VM.ssh_pid1(): only PID 1's silence (it is re-executing) is asked
+    again; an answer, whatever it says, is final."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.vm = FakeVM(self.tmp.name)
+        self.logged = []
+        self._log, vmlib.log = vmlib.log, self.logged.append
+        self._sleep, vmlib.time.sleep = vmlib.time.sleep, lambda s: None
+        self.asked = 0
+
+    def tearDown(self):
+        vmlib.log = self._log
+        vmlib.time.sleep = self._sleep
+        self.tmp.cleanup()
+
+    def answers(self, *replies):
+        def ssh(command, check=True, timeout=120, input=None):
+            rc, out, err = replies[min(self.asked, len(replies) - 1)]
+            self.asked += 1
+            return vmlib.subprocess.CompletedProcess(command, rc, out, err)
+        self.vm.ssh = ssh
+
+    def test_silence_during_reexec_is_asked_again(self):
+        self.answers((0, "", "Failed to retrieve unit state: Message recipient disconnected "
+                             "from message bus without replying\n"),
+                     (1, "", "Failed to connect to bus: No such file or directory\n"),
+                     (0, "masked\n", ""))
+        r = self.vm.ssh_pid1("systemctl show -p LoadState --value x.service || true")
+        self.assertEqual(r.stdout, "masked\n")
+        self.assertEqual(self.asked, 3)
+        self.assertEqual(len(self.logged), 2)
+        self.assertIn("PID 1 was re-executing", self.logged[0])
+
+    def test_an_answer_is_never_asked_again(self):
+        self.answers((3, "inactive\n", ""))
+        r = self.vm.ssh_pid1("systemctl is-active x.service", check=False)
+        self.assertEqual((r.returncode, r.stdout, self.asked), (3, "inactive\n", 1))
+        with self.assertRaises(vmlib.VMError) as e:
+            self.vm.ssh_pid1("systemctl is-active x.service")
+        self.assertIn("exit 3", str(e.exception))
+        self.assertEqual(self.asked, 2)
+
+    def test_silence_is_bounded(self):
+        self.answers((1, "", "Failed to get properties: Transport endpoint is not connected\n"))
+        t = [0.0]
+        real_time = vmlib.time.time
+
+        def clock():
+            t[0] += 5
+            return t[0]
+        vmlib.time.time = clock
+        try:
+            with self.assertRaises(vmlib.VMError) as e:
+                self.vm.ssh_pid1("systemctl show x.service")
+        finally:
+            vmlib.time.time = real_time
+        self.assertIn("PID 1 did not answer", str(e.exception))
+        self.assertLess(self.asked, 10)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -101,6 +101,13 @@ INIT_START = re.compile(r"Run /init as init process")
 SLOTS = int(os.environ.get("LIFELINE_VM_SLOTS", "1"))
 SLOT_DIR = os.environ.get("LIFELINE_VM_SLOT_DIR", "/run/lifeline-vm-slots")
 _live = set()               # VMs to kill at exit
+# What systemctl prints when PID 1 gives no answer because it is
+# re-executing itself (VM.ssh_pid1()): the private socket dropped without
+# a reply, or not listening yet in the new PID 1.
+PID1_GONE = ("disconnected from message bus without replying",
+             "Transport endpoint is not connected",
+             "Connection reset by peer",
+             "Failed to connect to bus")
 
 
 def _kill_all():
@@ -623,6 +630,32 @@ class VM:
             self.fail("ssh command failed (exit %d): %s\n  stdout: %s\n  stderr: %s" % (
                 r.returncode, command, r.stdout.strip() if isinstance(r.stdout, str) else r.stdout,
                 r.stderr.strip() if isinstance(r.stderr, str) else r.stderr))
+        return r
+
+    def ssh_pid1(self, command, check=True, timeout=120):
+        """ssh() for a command that asks PID 1 something (systemctl).
+        lifeline's boot-watchdog stand-down, stable_after seconds into a
+        boot, has PID 1 re-execute itself (docs/how-it-works.md, "The
+        boot watchdog"); a systemctl call that meets that moment gets no
+        answer from PID 1 at all, only a transport error on stderr (often
+        hidden by '|| true'). Such an answer is asked again, 2 s later,
+        for at most 30 s; an answer PID 1 did give is never asked again,
+        whatever it says."""
+        deadline = time.time() + 30 * TIMEOUT_SCALE
+        while True:
+            r = self.ssh(command, check=False, timeout=timeout)
+            gone = [m for m in PID1_GONE if m in (r.stderr or "")]
+            if not gone:
+                break
+            if time.time() > deadline:
+                self.fail("PID 1 did not answer for 30 s (%s): %s\n  stderr: %s"
+                          % (gone[0], command, r.stderr.strip()))
+            log("%s: PID 1 was re-executing (systemctl: %s); asking again: %s"
+                % (self.name, gone[0], command))
+            time.sleep(2)
+        if check and r.returncode != 0:
+            self.fail("ssh command failed (exit %d): %s\n  stdout: %s\n  stderr: %s" % (
+                r.returncode, command, r.stdout.strip(), r.stderr.strip()))
         return r
 
     def wait_ssh(self, boot, timeout=BOOT_TIMEOUT):

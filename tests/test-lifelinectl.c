@@ -497,6 +497,31 @@ static void test_check_names_lifelined_not_enabled(void **state)
  * runs; here the record's folder is a file at that time): the boot went
  * uncounted, and the store the running system reaches must not make
  * status and check look as if it were protected. */
+/* status says which components are degraded rather than quarantined
+ * (docs/degrade.md), in text and JSON. */
+static void test_status_says_degraded(void **state)
+{
+	char *out;
+	json_object *j, *v;
+
+	(void)state;
+	put_under_root("/var/lib/lifeline/quarantine/active", "falco 1 1 degrade\nbadsec 1 1\n");
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Quarantined:  falco badsec\n"));
+	assert_non_null(
+	    strstr(out, "Degraded:     falco: kernel part off, running in user mode\n"));
+	assert_null(strstr(out, "Degraded:     badsec"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "degraded", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "falco");
+	json_object_put(j);
+}
+
 static void test_status_and_check_say_an_uncounted_boot(void **state)
 {
 	struct boot_opts o = {.root = root};
@@ -946,6 +971,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
 	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
 	    cmocka_unit_test_setup(test_status_and_check_say_an_uncounted_boot, setup),
+	    cmocka_unit_test_setup(test_status_says_degraded, setup),
 	    cmocka_unit_test_setup(test_components_and_check_show_refused_dropins, setup),
 	    cmocka_unit_test_setup(test_quarantine_blocks_pattern_modules_like_the_boot, setup),
 	};

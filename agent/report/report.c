@@ -198,6 +198,7 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 			json_object_object_add(e, "generation",
 			                       json_object_new_int64(rs->generation));
 			json_object_object_add(e, "level", json_object_new_int64(rs->level));
+			json_object_object_add(e, "degraded", json_object_new_boolean(false));
 			json_object_array_add(a, e);
 		}
 	return a;

@@ -370,6 +370,7 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	struct ctl_ctx ctx = {.root = root};
 	struct state_record r;
 	struct history h;
+	size_t n;
 	char *text;
 
 	(void)state;
@@ -405,12 +406,19 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	assert_non_null(strstr(h.entries[h.n - 1].reason, "degraded, not quarantined: usersec"));
 	history_done(&h);
 
-	/* boot 5, still failing: the same level, the same degrade */
+	/* boot 5, still failing: the same level, the same degrade, nothing
+	 * done again (no history entry) */
+	h = read_history();
+	n = h.n;
+	history_done(&h);
 	boot_init();
 	boot_rootfs();
 	text = get(QUARANTINE_ACTIVE_FILE);
 	assert_string_equal(text, "usersec 1 1 degrade\n");
 	free(text);
+	h = read_history();
+	assert_int_equal(h.n, n);
+	history_done(&h);
 
 	/* boot 6: level 2 quarantines every component, usersec whole: its
 	 * configuration back as the vendor wrote it, then its files moved */
@@ -437,6 +445,39 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	assert_string_equal(text, USERSEC_CONF);
 	free(text);
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+}
+
+/* A degrade step with no kernel content: the kernel half's quarantine of
+ * the generation is empty but recorded, so later boots of the same level
+ * do nothing again. */
+static void test_a_degrade_without_kernel_content_is_done_once(void **state)
+{
+	struct history h;
+	size_t n;
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	put("/etc/lifeline/components.d/usersec.conf",
+	    "[usersec]\nmodules = usersec\nunits = usersec.service\nfiles = /opt/usersec/bin/*\n"
+	    "kernel_units = usersec-kmod.service\n"
+	    "degrade_set = /etc/usersec/usersec.conf engine.kind user\n");
+	usersec_crash_loop_to_level_1();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	assert_true(exists("/opt/usersec/kmod/usersec.ko")); /* not its kernel content */
+	h = read_history();
+	n = h.n;
+	history_done(&h);
+	boot_init();
+	boot_rootfs();
+	h = read_history();
+	assert_int_equal(h.n, n);
+	history_done(&h);
+	text = get("/etc/usersec/usersec.conf");
+	assert_non_null(strstr(text, "kind = user\n"));
+	free(text);
 }
 
 /* A clear while degraded: the configuration exactly as it was, the kernel
@@ -1662,6 +1703,8 @@ int main(void)
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
 	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_a_degrade_without_kernel_content_is_done_once,
+	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_that_cannot_apply_quarantines_instead,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_enters_safe_mode_at_boot_3,

@@ -525,8 +525,8 @@ static void test_a_degrade_that_cannot_apply_quarantines_instead(void **state)
 	free(text);
 	h = read_history();
 	for (unsigned i = 0; i < h.n; i++)
-		said = said || strv_has_substring(h.entries[i].files,
-		                                  "usersec: degrade step not applied");
+		said = said ||
+		       strv_has_substring(h.entries[i].files, "usersec: degrade step not applied");
 	assert_true(said);
 	history_done(&h);
 	text = get("/run/lifeline/state");
@@ -1699,8 +1699,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_state_file_on_the_initramfs_own_filesystem_is_refused),
-	    cmocka_unit_test_setup_teardown(test_level1_degrades_a_product_whose_kernel_half_crashed,
-	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_level1_degrades_a_product_whose_kernel_half_crashed, setup_root,
+	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
 	                                    teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_without_kernel_content_is_done_once,

@@ -137,7 +137,8 @@ static void test_degraded_component_masks_only_its_kernel_units(void **state)
 	snprintf(p, sizeof(p), "%s/run/motd.d/50-lifeline", root);
 	assert_int_equal(read_full_file(p, 65536, &text, NULL), 0);
 	assert_non_null(strstr(text, "quarantined: badsec\n"));
-	assert_non_null(strstr(text, "Degraded (kernel part off, running in user mode): usersec\n"));
+	assert_non_null(
+	    strstr(text, "Degraded (kernel part off, running in user mode): usersec\n"));
 	free(text);
 }
 

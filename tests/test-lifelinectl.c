@@ -724,8 +724,8 @@ static void test_plan_shows_a_degrade(void **state)
 	assert_int_equal(json_object_array_length(json_object_object_get(c0, "files")), 1);
 	json_object_put(o);
 	assert_int_equal(run("plan", &out), 0);
-	assert_non_null(
-	    strstr(out, "badsec: DEGRADED, not quarantined: its kernel part off, it runs in user mode"));
+	assert_non_null(strstr(
+	    out, "badsec: DEGRADED, not quarantined: its kernel part off, it runs in user mode"));
 	assert_non_null(strstr(out, "sets:    set /etc/badsec/badsec.conf sensor.mode = user"));
 	free(out);
 }

@@ -1268,7 +1268,8 @@ static void degrade_recover(long n)
 		assert_badsec_files(what, 1);
 	} else
 		fail_msg("%s: active list '%s'", what, strnull(active));
-	if (exists("/var/lib/lifeline/degrade") && !exists("/var/lib/lifeline/degrade/badsec/manifest") &&
+	if (exists("/var/lib/lifeline/degrade") &&
+	    !exists("/var/lib/lifeline/degrade/badsec/manifest") &&
 	    streq(active, "badsec 1 1 degrade\n"))
 		fail_msg("%s: degraded without its journal", what);
 	assert_no_stray(what, "/");

@@ -221,8 +221,9 @@ static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
  * reader's three words or an unknown fourth word read as a quarantine. */
 static void test_degraded_component_in_the_report_and_metrics(void **state)
 {
-	struct quarantine_entry q[2] = {{.id = "falco", .generation = 3, .level = 1, .degraded = true},
-	                                {.id = "badsec", .generation = 2, .level = 1}};
+	struct quarantine_entry q[2] = {
+	    {.id = "falco", .generation = 3, .level = 1, .degraded = true},
+	    {.id = "badsec", .generation = 2, .level = 1}};
 	_cleanup_free_ struct quarantine_entry *back = NULL;
 	json_object *o, *a;
 	char p[4096], *t = NULL;
@@ -811,8 +812,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report_has_machine_state_this_boot_and_quarantine,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_ids_are_unique, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_degraded_component_in_the_report_and_metrics, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_degraded_component_in_the_report_and_metrics,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreadable_record_is_reported_not_an_error, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_fresh_machine_reports_a_new_record, setup,

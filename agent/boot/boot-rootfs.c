@@ -185,7 +185,8 @@ static void say_degraded(const char *state_path, struct runstate *rs,
 			(void)strv_extend(&ids, active[i].id);
 	if (!ids || !(list = strv_join(ids, ", ")))
 		return;
-	if (asprintf(&why, "%s; degraded, not quarantined: %s (kernel part off, running in user mode)",
+	if (asprintf(&why,
+	             "%s; degraded, not quarantined: %s (kernel part off, running in user mode)",
 	             rs->reason ? rs->reason : "safe mode", list) < 0)
 		return;
 	free(rs->reason);
@@ -228,8 +229,8 @@ static void quarantine_apply_active(const struct boot_opts *o, const struct comp
 			int u = degrade_undo(o->root, c->id, &dr);
 
 			if (u < 0)
-				log_error_errno(u, "Failed to undo the degrade step of %s: %s", c->id,
-				                degrade_strerror(u));
+				log_error_errno(u, "Failed to undo the degrade step of %s: %s",
+				                c->id, degrade_strerror(u));
 			STRV_FOREACH (l, dr.lines)
 				(void)strv_extend(lines, *l);
 			degrade_result_done(&dr);
@@ -419,8 +420,8 @@ static int rootfs_phase(const struct boot_opts *o)
 	dpending = degrade_needs_recovery(o->root);
 	lost = boot_decision_lost(&rs, active, n_active, lists_ok, o->root);
 	decide = escalate || lost;
-	if (!decide && !give_up && pending <= 0 && dpending <= 0 && n_active == 0 && !extra && !rs.record_replaced &&
-	    access(modprobe, F_OK) < 0) {
+	if (!decide && !give_up && pending <= 0 && dpending <= 0 && n_active == 0 && !extra &&
+	    !rs.record_replaced && access(modprobe, F_OK) < 0) {
 		runstate_done(&rs); /* a normal boot: nothing to do */
 		return 0;
 	}
@@ -461,8 +462,9 @@ static int rootfs_phase(const struct boot_opts *o)
 	if (dpending > 0) {
 		r = degrade_recover(o->root);
 		if (r < 0)
-			log_error_errno(r, "Failed to finish an interrupted degrade step or its undo: %s",
-			                degrade_strerror(r));
+			log_error_errno(
+			    r, "Failed to finish an interrupted degrade step or its undo: %s",
+			    degrade_strerror(r));
 		else if (r > 0) {
 			log_notice("finished %d degrade job(s) a power cut interrupted", r);
 			recovered += r;

@@ -243,7 +243,7 @@ int quarantine_active_read_path(const char *path, struct quarantine_entry **ret,
 
 		if (sscanf(line, "%127s %u %u %15s", id, &e.generation, &e.level, kind) < 3 ||
 		    !component_id_is_valid(id))
-			continue;                 /* a damaged line is skipped, never trusted */
+			continue; /* a damaged line is skipped, never trusted */
 		/* any other fourth word: a whole quarantine, the safe side */
 		e.degraded = streq(kind, "degrade");
 		memcpy(e.id, id, strlen(id) + 1); /* valid ids are <= 64 chars */

@@ -321,6 +321,219 @@ static void test_bless_and_clear_return_to_normal(void **state)
 	free(text);
 }
 
+/* A product with a user mode (docs/degrade.md): its kernel module crashes
+ * the boots; at level 1 the panic log names its kernel half, so it is
+ * degraded, not quarantined: its module blocked, its kernel content moved,
+ * its configuration switched to user mode, its programs left in place.
+ * Still failing, level 2 undoes the switch and quarantines it whole; a
+ * clear puts every byte back. */
+static void put_usersec(const char *conf_text)
+{
+	put("/etc/lifeline/components.d/usersec.conf",
+	    "[usersec]\nvendor = UserSec\nmodules = usersec\nunits = usersec.service\n"
+	    "files = /opt/usersec/bin/*\n"
+	    "kernel_units = usersec-kmod.service\nkernel_content = /opt/usersec/kmod/*.ko\n"
+	    "degrade_units = usersec-user.service\n"
+	    "degrade_set = /etc/usersec/usersec.conf engine.kind user\n");
+	put("/etc/usersec/usersec.conf", conf_text);
+	put("/opt/usersec/bin/usersecd", "#!/bin/sh\n");
+	put("/opt/usersec/kmod/usersec.ko", "ELF usersec\n");
+}
+
+static const char USERSEC_OOPS[] =
+    "Oops#1 Part1\n"
+    "<1>[    9.120000] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+    "<4>[    9.120100] Modules linked in: usersec(OE+) badsec(OE) efi_pstore\n"
+    "<4>[    9.120200] CPU: 0 PID: 312 Comm: modprobe Tainted: G           OE      6.1.0-27-amd64 "
+    "#1  Debian 6.1.115-1\n"
+    "<4>[    9.120300] RIP: 0010:usersec_hook+0x5/0x10 [usersec]\n"
+    "<4>[    9.120400] Call Trace:\n"
+    "<4>[    9.120500]  <TASK>\n"
+    "<4>[    9.120600]  usersec_init+0x9d/0x1000 [usersec]\n"
+    "<4>[    9.120800]  </TASK>\n"
+    "<0>[    9.130000] Kernel panic - not syncing: Fatal exception\n";
+
+static const char USERSEC_CONF[] = "# UserSec\n[engine]\nkind = kmod\n\n[log]\nlevel = info\n";
+
+static void usersec_crash_loop_to_level_1(void)
+{
+	for (unsigned boot = 1; boot <= 4; boot++) {
+		boot_init();
+		boot_rootfs();
+		if (boot < 4)
+			put("/sys/fs/pstore/dmesg-efi-173237123410001", USERSEC_OOPS);
+	}
+}
+
+static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **state)
+{
+	struct ctl_ctx ctx = {.root = root};
+	struct state_record r;
+	struct history h;
+	size_t n;
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	usersec_crash_loop_to_level_1();
+	r = load_record();
+	assert_int_equal(r.level, 1);
+	assert_true(state_record_has_module(&r, "usersec"));
+	assert_false(state_record_has_module(&r, "badsec"));
+
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, "# UserSec\n[engine]\nkind = user\n\n[log]\nlevel = info\n");
+	free(text);
+	/* the kernel half is off; the user-mode half stays in place */
+	assert_false(exists("/opt/usersec/kmod/usersec.ko"));
+	assert_true(exists("/opt/usersec/bin/usersecd"));
+	text = get("/run/modprobe.d/lifeline.conf");
+	assert_non_null(strstr(text, "install usersec /bin/false\n"));
+	free(text);
+	text = get("/run/lifeline/state");
+	assert_non_null(strstr(text, "degraded, not quarantined: usersec (kernel part off, running "
+	                             "in user mode)"));
+	free(text);
+	text = get(RUNSTATE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	h = read_history();
+	assert_true(h.n > 0);
+	assert_string_equal(h.entries[h.n - 1].action, "escalate");
+	assert_non_null(strstr(h.entries[h.n - 1].reason, "degraded, not quarantined: usersec"));
+	history_done(&h);
+
+	/* boot 5, still failing: the same level, the same degrade, nothing
+	 * done again (no history entry) */
+	h = read_history();
+	n = h.n;
+	history_done(&h);
+	boot_init();
+	boot_rootfs();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	h = read_history();
+	assert_int_equal(h.n, n);
+	history_done(&h);
+
+	/* boot 6: level 2 quarantines every component, usersec whole: its
+	 * configuration back as the vendor wrote it, then its files moved */
+	boot_init();
+	boot_rootfs();
+	r = load_record();
+	assert_int_equal(r.level, 2);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(strstr(text, "usersec 2 2\n"));
+	assert_null(strstr(text, "degrade"));
+	free(text);
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, USERSEC_CONF);
+	free(text);
+	assert_false(exists("/opt/usersec/bin/usersecd"));
+	assert_false(exists("/opt/usersec/kmod/usersec.ko"));
+	assert_false(exists("/var/lib/lifeline/degrade/usersec"));
+
+	/* a clear puts everything back */
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	assert_true(exists("/opt/usersec/bin/usersecd"));
+	assert_true(exists("/opt/usersec/kmod/usersec.ko"));
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, USERSEC_CONF);
+	free(text);
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+}
+
+/* A degrade step with no kernel content: the kernel half's quarantine of
+ * the generation is empty but recorded, so later boots of the same level
+ * do nothing again. */
+static void test_a_degrade_without_kernel_content_is_done_once(void **state)
+{
+	struct history h;
+	size_t n;
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	put("/etc/lifeline/components.d/usersec.conf",
+	    "[usersec]\nmodules = usersec\nunits = usersec.service\nfiles = /opt/usersec/bin/*\n"
+	    "kernel_units = usersec-kmod.service\n"
+	    "degrade_set = /etc/usersec/usersec.conf engine.kind user\n");
+	usersec_crash_loop_to_level_1();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	assert_true(exists("/opt/usersec/kmod/usersec.ko")); /* not its kernel content */
+	h = read_history();
+	n = h.n;
+	history_done(&h);
+	boot_init();
+	boot_rootfs();
+	h = read_history();
+	assert_int_equal(h.n, n);
+	history_done(&h);
+	text = get("/etc/usersec/usersec.conf");
+	assert_non_null(strstr(text, "kind = user\n"));
+	free(text);
+}
+
+/* A clear while degraded: the configuration exactly as it was, the kernel
+ * content back, nothing left under /var/lib/lifeline/degrade. */
+static void test_clear_undoes_a_degrade_exactly(void **state)
+{
+	struct ctl_ctx ctx = {.root = root};
+	struct state_record r;
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	usersec_crash_loop_to_level_1();
+	assert_true(exists("/var/lib/lifeline/degrade/usersec/manifest"));
+	assert_int_equal(ctl_clear(&ctx), CTL_EXIT_OK);
+	r = load_record();
+	assert_int_equal(r.mode, STATE_MODE_NORMAL);
+	assert_int_equal(r.n_modules, 0);
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, USERSEC_CONF);
+	free(text);
+	assert_true(exists("/opt/usersec/kmod/usersec.ko"));
+	assert_false(exists("/var/lib/lifeline/degrade/usersec"));
+	assert_false(exists(QUARANTINE_ACTIVE_FILE));
+}
+
+/* A degrade step that cannot apply on this machine (its key is not in the
+ * vendor's file) is not an error of the boot: the component is
+ * quarantined whole at once, and the history says why. */
+static void test_a_degrade_that_cannot_apply_quarantines_instead(void **state)
+{
+	struct history h;
+	char *text;
+	bool said = false;
+
+	(void)state;
+	put_usersec("# UserSec\n[log]\nlevel = info\n");
+	usersec_crash_loop_to_level_1();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1\n");
+	free(text);
+	assert_false(exists("/opt/usersec/bin/usersecd"));
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, "# UserSec\n[log]\nlevel = info\n");
+	free(text);
+	h = read_history();
+	for (unsigned i = 0; i < h.n; i++)
+		said = said ||
+		       strv_has_substring(h.entries[i].files, "usersec: degrade step not applied");
+	assert_true(said);
+	history_done(&h);
+	text = get("/run/lifeline/state");
+	assert_null(strstr(text, "degraded"));
+	free(text);
+}
+
 /* The one report in the spool. */
 static char *spooled_report(void)
 {
@@ -1486,6 +1699,15 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_state_file_on_the_initramfs_own_filesystem_is_refused),
+	    cmocka_unit_test_setup_teardown(
+	        test_level1_degrades_a_product_whose_kernel_half_crashed, setup_root,
+	        teardown_root),
+	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
+	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_a_degrade_without_kernel_content_is_done_once,
+	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(test_a_degrade_that_cannot_apply_quarantines_instead,
+	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_enters_safe_mode_at_boot_3,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_repeat_crash_waits_when_the_crash_gives_nothing,

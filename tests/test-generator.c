@@ -108,6 +108,40 @@ static void test_safe_mode_level_1_masks_units_and_keeps_default_target(void **s
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* A degraded component (docs/degrade.md): only its kernel_units are
+ * masked, its degrade_units start with the normal target, its other units
+ * run; a quarantined one next to it loses every unit; the banner tells the
+ * two apart. */
+static void test_degraded_component_masks_only_its_kernel_units(void **state)
+{
+	char p[8192], *text = NULL;
+
+	(void)state;
+	put("/etc/lifeline/components.d/usersec.conf",
+	    "[usersec]\nmodules = usersec\nunits = usersec.service\n"
+	    "kernel_units = usersec-kmod.service\ndegrade_units = usersec-user.service\n"
+	    "degrade_set = /etc/usersec/usersec.conf engine.kind user\n");
+	put("/var/lib/lifeline/quarantine/active", "usersec 1 1 degrade\nbadsec 1 1\n");
+	put("/run/lifeline/state",
+	    "boot_seq=5\nfailures=4\nlevel=1\ngeneration=1\nmode=safe\n"
+	    "action=escalate\nquarantine=usersec badsec\nreason=panic log: RIP in usersec\n");
+	assert_int_equal(run_generator(), 0);
+	assert_string_equal(link_of("usersec-kmod.service"), "/dev/null");
+	assert_null(link_of("usersec.service"));
+	assert_null(link_of("usersec-user.service"));
+	assert_string_equal(link_of("multi-user.target.wants/usersec-user.service"),
+	                    LIFELINE_UNITDIR "/usersec-user.service");
+	assert_string_equal(link_of("badsec.service"), "/dev/null");
+	assert_string_equal(link_of("badsecd.service"), "/dev/null");
+	assert_null(link_of("default.target"));
+	snprintf(p, sizeof(p), "%s/run/motd.d/50-lifeline", root);
+	assert_int_equal(read_full_file(p, 65536, &text, NULL), 0);
+	assert_non_null(strstr(text, "quarantined: badsec\n"));
+	assert_non_null(
+	    strstr(text, "Degraded (kernel part off, running in user mode): usersec\n"));
+	free(text);
+}
+
 /* Level 3 and give-up: the minimal safe target with keep_units. */
 static void test_level_3_and_give_up_redirect_to_the_safe_target(void **state)
 {
@@ -296,6 +330,7 @@ static void test_help_and_relative_arguments_create_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_degraded_component_masks_only_its_kernel_units, setup),
 	    cmocka_unit_test_setup(test_safe_mode_level_1_masks_units_and_keeps_default_target,
 	                           setup),
 	    cmocka_unit_test_setup(test_level_3_and_give_up_redirect_to_the_safe_target, setup),

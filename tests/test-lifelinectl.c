@@ -497,6 +497,31 @@ static void test_check_names_lifelined_not_enabled(void **state)
  * runs; here the record's folder is a file at that time): the boot went
  * uncounted, and the store the running system reaches must not make
  * status and check look as if it were protected. */
+/* status says which components are degraded rather than quarantined
+ * (docs/degrade.md), in text and JSON. */
+static void test_status_says_degraded(void **state)
+{
+	char *out;
+	json_object *j, *v;
+
+	(void)state;
+	put_under_root("/var/lib/lifeline/quarantine/active", "falco 1 1 degrade\nbadsec 1 1\n");
+	assert_int_equal(run("status", &out), 0);
+	assert_non_null(strstr(out, "Quarantined:  falco badsec\n"));
+	assert_non_null(
+	    strstr(out, "Degraded:     falco: kernel part off, running in user mode\n"));
+	assert_null(strstr(out, "Degraded:     badsec"));
+	free(out);
+	assert_int_equal(run("status --json", &out), 0);
+	j = json_tokener_parse(out);
+	free(out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "degraded", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "falco");
+	json_object_put(j);
+}
+
 static void test_status_and_check_say_an_uncounted_boot(void **state)
 {
 	struct boot_opts o = {.root = root};
@@ -653,6 +678,56 @@ static void test_plan_shows_each_level_and_changes_nothing(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	snprintf(p, sizeof(p), "%s/var/lib/lifeline", root);
 	assert_int_equal(stat(p, &st), -1);
+}
+
+/* plan says when level 1 would degrade rather than quarantine: the panic
+ * log's RIP in the component's module and a degrade step; only the kernel
+ * half is listed, with the edit and the unit it starts. Level 2 takes it
+ * whole. */
+static void test_plan_shows_a_degrade(void **state)
+{
+	json_object *o, *levels, *c0, *v;
+	char *out;
+
+	(void)state;
+	put_under_root("/etc/lifeline/components.d/badsec.conf",
+	               "[badsec]\nmodules = badsec\nunits = badsec.service badsecd.service\n"
+	               "files = /opt/badsec/bin/*\nkernel_units = badsec.service\n"
+	               "degrade_units = badsecd.service\n"
+	               "degrade_set = /etc/badsec/badsec.conf sensor.mode user\n");
+	put_under_root("/etc/badsec/badsec.conf", "[sensor]\nmode = kernel\n");
+	put_under_root("/opt/badsec/bin/badsecd", "x\n");
+	put_under_root("/sys/fs/pstore/dmesg-efi-173237123410001",
+	               "Oops#1 Part1\n"
+	               "<1>[ 9.1] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+	               "<4>[ 9.1] RIP: 0010:badsec_crash+0x5/0x10 [badsec]\n"
+	               "<0>[ 9.1] Kernel panic - not syncing: Fatal exception\n");
+	assert_int_equal(run("plan --json", &out), 0);
+	o = json_tokener_parse(out);
+	free(out);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "levels", &levels));
+	c0 = json_object_array_get_idx(
+	    json_object_object_get(json_object_array_get_idx(levels, 0), "components"), 0);
+	assert_true(json_object_get_boolean(json_object_object_get(c0, "degrade")));
+	assert_int_equal(json_object_array_length(json_object_object_get(c0, "files")), 0);
+	v = json_object_object_get(c0, "degrade_edits");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)),
+	                    "set /etc/badsec/badsec.conf sensor.mode = user");
+	v = json_object_object_get(c0, "units");
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)),
+	                    "badsec.service");
+	c0 = json_object_array_get_idx(
+	    json_object_object_get(json_object_array_get_idx(levels, 1), "components"), 0);
+	assert_false(json_object_get_boolean(json_object_object_get(c0, "degrade")));
+	assert_int_equal(json_object_array_length(json_object_object_get(c0, "files")), 1);
+	json_object_put(o);
+	assert_int_equal(run("plan", &out), 0);
+	assert_non_null(strstr(
+	    out, "badsec: DEGRADED, not quarantined: its kernel part off, it runs in user mode"));
+	assert_non_null(strstr(out, "sets:    set /etc/badsec/badsec.conf sensor.mode = user"));
+	free(out);
 }
 
 /* plan with the escalation bounds of lifeline.conf: repeat_crash says level
@@ -946,6 +1021,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_check_names_a_missing_watchdog, setup),
 	    cmocka_unit_test_setup(test_check_names_lifelined_not_enabled, setup),
 	    cmocka_unit_test_setup(test_status_and_check_say_an_uncounted_boot, setup),
+	    cmocka_unit_test_setup(test_status_says_degraded, setup),
+	    cmocka_unit_test_setup(test_plan_shows_a_degrade, setup),
 	    cmocka_unit_test_setup(test_components_and_check_show_refused_dropins, setup),
 	    cmocka_unit_test_setup(test_quarantine_blocks_pattern_modules_like_the_boot, setup),
 	};

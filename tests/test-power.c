@@ -1205,6 +1205,96 @@ static void test_quarantining_boot_survives_a_cut_at_every_call(void **state)
 	                                   rootfs_recover, rootfs_complete, false}) >= 5);
 }
 
+/* The degrading boot (docs/degrade.md): badsec has a degrade step and
+ * kernel content, the panic log names its module; the rootfs phase of the
+ * escalating boot writes the lists, applies the step (journal, the
+ * vendor's file replaced) and moves the kernel content. Cut anywhere, the
+ * vendor's file holds its original bytes or the user-mode ones, never a
+ * mix; the next boot ends degraded (the lists were written) or with the
+ * whole component quarantined (a decision the cut kept off the root is
+ * rebuilt as a quarantine), never both half-way. */
+static const char BADSEC_CONF_V[] = "# vendor\n[sensor]\nmode = kernel\n[log]\nlevel = 2\n";
+static const char BADSEC_CONF_U[] = "# vendor\n[sensor]\nmode = user\n[log]\nlevel = 2\n";
+
+static void degrade_setup(void)
+{
+	crashed_three_times();
+	put("/etc/lifeline/components.d/badsec.conf",
+	    "[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\n"
+	    "files = /opt/badsec/bin/*\ncontent = /opt/badsec/content/*.bin\n"
+	    "kernel_units = badsec-kmod.service\nkernel_content = /opt/badsec/kmod/*.ko\n"
+	    "degrade_set = /etc/badsec/badsec.conf sensor.mode user\n");
+	put("/etc/badsec/badsec.conf", BADSEC_CONF_V);
+	put("/opt/badsec/kmod/badsec.ko", "ELF badsec");
+	boot_init();
+}
+
+static void assert_badsec_conf(const char *what, const char *want)
+{
+	_cleanup_free_ char *t = get("/etc/badsec/badsec.conf");
+
+	if (!t || (want ? !streq(t, want) : !streq(t, BADSEC_CONF_V) && !streq(t, BADSEC_CONF_U)))
+		fail_msg("%s: /etc/badsec/badsec.conf holds '%s'", what, t ? t : "(nothing)");
+}
+
+static void degrade_after_cut(long n)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "degrading rootfs phase cut at call %ld", n);
+	assert_badsec_conf(what, NULL);
+	assert_once(what, "badsec.ko", "ELF badsec", "/opt/badsec/kmod/badsec.ko", -1);
+	assert_once(what, "badsecd", "#!/bin/sh\necho badsec\n", "/opt/badsec/bin/badsecd", 0);
+}
+
+static void degrade_recover(long n)
+{
+	_cleanup_free_ char *active = NULL;
+	char what[80];
+
+	snprintf(what, sizeof(what), "degrading rootfs phase cut at call %ld, the next boot", n);
+	power_off();
+	boot_init();
+	boot_rootfs();
+	active = get(QUARANTINE_ACTIVE_FILE);
+	if (active && streq(active, "badsec 1 1 degrade\n")) {
+		assert_badsec_conf(what, BADSEC_CONF_U);
+		assert_once(what, "badsec.ko", "ELF badsec", "/opt/badsec/kmod/badsec.ko", 1);
+		assert_once(what, "badsecd", "#!/bin/sh\necho badsec\n", "/opt/badsec/bin/badsecd",
+		            0);
+	} else if (active && streq(active, "badsec 1 1\n")) {
+		assert_badsec_conf(what, BADSEC_CONF_V);
+		assert_once(what, "badsec.ko", "ELF badsec", "/opt/badsec/kmod/badsec.ko", 1);
+		assert_badsec_files(what, 1);
+	} else
+		fail_msg("%s: active list '%s'", what, strnull(active));
+	if (exists("/var/lib/lifeline/degrade") &&
+	    !exists("/var/lib/lifeline/degrade/badsec/manifest") &&
+	    streq(active, "badsec 1 1 degrade\n"))
+		fail_msg("%s: degraded without its journal", what);
+	assert_no_stray(what, "/");
+}
+
+static void degrade_complete(void)
+{
+	_cleanup_free_ char *active = get(QUARANTINE_ACTIVE_FILE);
+
+	assert_string_equal(active, "badsec 1 1 degrade\n");
+	assert_badsec_conf("degrading rootfs phase uncut", BADSEC_CONF_U);
+	assert_once("degrading rootfs phase uncut", "badsec.ko", "ELF badsec",
+	            "/opt/badsec/kmod/badsec.ko", 1);
+	assert_once("degrading rootfs phase uncut", "badsecd", "#!/bin/sh\necho badsec\n",
+	            "/opt/badsec/bin/badsecd", 0);
+}
+
+static void test_degrading_boot_survives_a_cut_at_every_call(void **state)
+{
+	(void)state;
+	assert_true(sweep(&(struct change){"boot rootfs phase (degrade step, kernel content)",
+	                                   degrade_setup, rootfs_op, degrade_after_cut,
+	                                   degrade_recover, degrade_complete, false}) >= 10);
+}
+
 /* lifelinectl clear after the quarantine (files back, active list, record,
  * history); its recovery is the documented one: clear again (idempotent),
  * then the next boot must be a normal one with every file in place. */
@@ -1862,6 +1952,7 @@ int main(void)
 	    cmocka_unit_test(test_state_record_file_survives_a_cut_at_every_call),
 	    cmocka_unit_test(test_escalating_boot_survives_a_cut_at_every_call),
 	    cmocka_unit_test(test_quarantining_boot_survives_a_cut_at_every_call),
+	    cmocka_unit_test(test_degrading_boot_survives_a_cut_at_every_call),
 	    cmocka_unit_test(test_clear_survives_a_cut_at_every_call),
 	    cmocka_unit_test(test_bless_survives_a_cut_at_every_call),
 	    cmocka_unit_test(test_last_good_inventory_survives_a_cut_at_every_call),

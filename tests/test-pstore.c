@@ -1455,6 +1455,40 @@ static void test_collect_missing_dir_is_enoent_and_leaves_ret_alone(void **state
 	rm_rf(tmp);
 }
 
+/* A degrade step is used only when the crash is in the product's kernel
+ * half: a module of it at the RIP or in a reliable frame. Its eBPF
+ * program, its task name, an unreliable "? " frame, the modules list or a
+ * user-mode RIP name no kernel half. */
+static void test_evidence_names_the_kernel_half_only_by_rip_or_reliable_frame(void **state)
+{
+	struct component c = {.id = (char *)"x"};
+	char *mods[] = {(char *)"x_core", (char *)"x_lsm_*", NULL};
+	char *rip[] = {(char *)"BUG: kernel NULL pointer dereference",
+	               (char *)"RIP: 0010:x_hook+0x5/0x10 [x_core]", NULL};
+	char *frame[] = {(char *)"RIP: 0010:__list_del_entry_valid+0x9/0x70",
+	                 (char *)"x_lsm_pinned_17+0x9d/0x1000 [x_lsm_pinned_17]", NULL};
+	char *dash[] = {(char *)"RIP: 0010:x_hook+0x5/0x10 [x-core]", NULL};
+	char *old_rip[] = {(char *)"RIP: 0010:[<ffffffffa0123456>]  [<ffffffffa0123456>] "
+	                           "x_hook+0x1/0x2 [x_core]",
+	                   NULL};
+	char *none[] = {(char *)"RIP: 0010:bpf_prog_6deef7357e7b4530_x_probe+0x3c/0x94",
+	                (char *)"CPU: 0 PID: 312 Comm: xd Tainted: G OE 6.1.0-27-amd64",
+	                (char *)"Modules linked in: x_core(OE) efi_pstore",
+	                (char *)" ? x_hook+0x5/0x10 [x_core]",
+	                (char *)"RIP: 0033:0x7f1c2a3b4c5d",
+	                (char *)"other_fn+0x1/0x2 [other]",
+	                NULL};
+
+	(void)state;
+	c.modules = mods;
+	assert_true(suspects_evidence_names_kernel_half(&c, rip));
+	assert_true(suspects_evidence_names_kernel_half(&c, frame));
+	assert_true(suspects_evidence_names_kernel_half(&c, dash));
+	assert_true(suspects_evidence_names_kernel_half(&c, old_rip));
+	assert_false(suspects_evidence_names_kernel_half(&c, none));
+	assert_false(suspects_evidence_names_kernel_half(&c, NULL));
+}
+
 static void test_free_functions_accept_null(void **state)
 {
 	(void)state;
@@ -1502,6 +1536,7 @@ int main(void)
 	    cmocka_unit_test(test_collect_empty_dir_gives_zero_records),
 	    cmocka_unit_test(test_collect_missing_dir_is_enoent_and_leaves_ret_alone),
 	    cmocka_unit_test(test_free_functions_accept_null),
+	    cmocka_unit_test(test_evidence_names_the_kernel_half_only_by_rip_or_reliable_frame),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -215,6 +215,54 @@ static void test_report_has_machine_state_this_boot_and_quarantine(void **state)
 	json_object_put(o);
 }
 
+/* A degraded component (docs/degrade.md) is in the report's quarantined
+ * list with degraded true, and in the metrics as lifeline_degraded; the
+ * active list keeps the kind through a write and a read, and an older
+ * reader's three words or an unknown fourth word read as a quarantine. */
+static void test_degraded_component_in_the_report_and_metrics(void **state)
+{
+	struct quarantine_entry q[2] = {
+	    {.id = "falco", .generation = 3, .level = 1, .degraded = true},
+	    {.id = "badsec", .generation = 2, .level = 1}};
+	_cleanup_free_ struct quarantine_entry *back = NULL;
+	json_object *o, *a;
+	char p[4096], *t = NULL;
+	unsigned n = 0;
+
+	(void)state;
+	assert_int_equal(quarantine_active_write(root, q, 2), 0);
+	snprintf(p, sizeof(p), "%s%s", root, QUARANTINE_ACTIVE_FILE);
+	assert_int_equal(read_full_file(p, 4096, &t, NULL), 0);
+	assert_string_equal(t, "falco 3 1 degrade\nbadsec 2 1\n");
+	free(t);
+	assert_int_equal(quarantine_active_read(root, &back, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(back[0].degraded);
+	assert_false(back[1].degraded);
+	free(back);
+	back = NULL;
+	put(QUARANTINE_ACTIVE_FILE, "falco 3 1 degrade\nbadsec 2 1 frobnicate\n");
+	assert_int_equal(quarantine_active_read(root, &back, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(back[0].degraded);
+	assert_false(back[1].degraded);
+
+	assert_int_equal(quarantine_decided_write(root, 5), 0);
+	assert_int_equal(report_build_event(root, REPORT_EVENT_MANUAL, &o), 0);
+	a = get(o, "quarantined");
+	assert_int_equal(json_object_array_length(a), 2);
+	assert_string_equal(get_s(json_object_array_get_idx(a, 0), "component"), "falco");
+	assert_true(json_object_get_boolean(get(json_object_array_get_idx(a, 0), "degraded")));
+	assert_false(json_object_get_boolean(get(json_object_array_get_idx(a, 1), "degraded")));
+	assert_int_equal(metrics_format(o, 0, &(struct metrics_kept){0}, &t), 0);
+	assert_non_null(strstr(t, "\nlifeline_degraded{component=\"falco\"} 1\n"));
+	assert_null(strstr(t, "lifeline_degraded{component=\"badsec\"}"));
+	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"falco\"} 1\n"));
+	assert_non_null(strstr(t, "\nlifeline_quarantined{component=\"badsec\"} 1\n"));
+	free(t);
+	json_object_put(o);
+}
+
 static void test_report_ids_are_unique(void **state)
 {
 	json_object *a, *b;
@@ -764,6 +812,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report_has_machine_state_this_boot_and_quarantine,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_ids_are_unique, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_degraded_component_in_the_report_and_metrics,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreadable_record_is_reported_not_an_error, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_fresh_machine_reports_a_new_record, setup,

@@ -31,6 +31,7 @@
 #include "agent/decision/history.h"
 #include "agent/inventory/inventory.h"
 #include "agent/crash/pstore.h"
+#include "agent/quarantine/degrade.h"
 #include "agent/quarantine/quarantine.h"
 #include "agent/report/report.h"
 #include "agent/decision/runstate.h"
@@ -121,11 +122,87 @@ static int active_component(const struct boot_opts *o, const struct component_se
 	return 0;
 }
 
+/* A degraded entry (docs/degrade.md): the degrade step applied, then the
+ * kernel half's content moved as a quarantine of the entry's generation
+ * (its modules are blocked and its kernel_units masked from the lists,
+ * as for any entry). Both are idempotent, so a power cut anywhere is
+ * finished by the next boot (quarantine_unapplied()). Returns 0, or the
+ * degrade step's failure: the caller quarantines the whole component
+ * instead. */
+static int degrade_entry(const struct boot_opts *o, const struct component *c, unsigned generation,
+                         char ***lines)
+{
+	struct degrade_result dr = {0};
+	struct quarantine_result qr = {0};
+	struct component k = {0};
+	int r;
+
+	r = degrade_apply(o->root, c, &dr);
+	STRV_FOREACH (l, dr.lines) {
+		log_full_errno(r < 0 ? LOG_LVL_WARNING : LOG_LVL_NOTICE, 0, "%s", *l);
+		(void)strv_extend(lines, *l);
+	}
+	degrade_result_done(&dr);
+	if (r < 0) {
+		log_warning("%s: its degrade step cannot apply (%s): quarantining it instead",
+		            c->id, degrade_strerror(r));
+		char *why = NULL;
+
+		if (asprintf(&why, "%s: degrade step not applied (%s): quarantined instead", c->id,
+		             degrade_strerror(r)) >= 0)
+			(void)strv_consume(lines, why);
+		return r;
+	}
+	log_notice("degraded %s: its kernel part is off, it runs in user mode", c->id);
+	r = component_kernel_half(c, &k);
+	if (r >= 0)
+		r = quarantine_apply(o->root, &k, generation, &qr);
+	component_done(&k);
+	if (r < 0)
+		/* the step is in force and the modules are blocked: only the
+		 * kernel content stays in place until a later boot moves it */
+		log_error_errno(r, "Failed to move the kernel content of %s: %s", c->id,
+		                quarantine_strerror(r));
+	STRV_FOREACH (l, qr.lines)
+		(void)strv_extend(lines, *l);
+	quarantine_result_done(&qr);
+	return 0;
+}
+
+/* The reason of this boot's decision says which components it degraded
+ * rather than quarantined (those whose step applied), for the status, the
+ * history and the agent's report. */
+static void say_degraded(const char *state_path, struct runstate *rs,
+                         const struct quarantine_entry *active, unsigned n)
+{
+	_cleanup_strv_free_ char **ids = NULL;
+	_cleanup_free_ char *list = NULL;
+	char *why = NULL;
+	int r;
+
+	for (unsigned i = 0; i < n; i++)
+		if (active[i].degraded && active[i].generation == rs->generation)
+			(void)strv_extend(&ids, active[i].id);
+	if (!ids || !(list = strv_join(ids, ", ")))
+		return;
+	if (asprintf(&why,
+	             "%s; degraded, not quarantined: %s (kernel part off, running in user mode)",
+	             rs->reason ? rs->reason : "safe mode", list) < 0)
+		return;
+	free(rs->reason);
+	rs->reason = why;
+	r = runstate_write(state_path, rs);
+	if (r < 0)
+		log_error_errno(r, "Failed to update %s: %m", state_path);
+}
+
 /* Moves the files of every active component whose quarantine is not on
- * disk yet; what happened goes into *lines (for the history). */
+ * disk yet; what happened goes into *lines (for the history). A degraded
+ * entry whose step cannot apply becomes a whole quarantine: *changed is
+ * set and the caller writes the active list again. */
 static void quarantine_apply_active(const struct boot_opts *o, const struct component_set *set,
-                                    const struct quarantine_entry *active, unsigned n,
-                                    char ***lines)
+                                    struct quarantine_entry *active, unsigned n, char ***lines,
+                                    bool *changed)
 {
 	for (unsigned i = 0; i < n; i++) {
 		const struct component *c = NULL;
@@ -136,6 +213,28 @@ static void quarantine_apply_active(const struct boot_opts *o, const struct comp
 		if (quarantine_exists(o->root, active[i].id, active[i].generation) != 0)
 			continue;
 		k = active_component(o, set, active[i].id, &tmp, &c);
+		if (k >= 0 && c && active[i].degraded) {
+			if (degrade_entry(o, c, active[i].generation, lines) >= 0) {
+				component_done(&tmp);
+				continue;
+			}
+			active[i].degraded = false;
+			*changed = true;
+		}
+		if (k >= 0 && c && !active[i].degraded && degrade_exists(o->root, c->id) != 0) {
+			/* a degraded component quarantined by a later escalation:
+			 * its files back as the vendor had them first, so the
+			 * quarantine moves those and a clear restores them */
+			struct degrade_result dr = {0};
+			int u = degrade_undo(o->root, c->id, &dr);
+
+			if (u < 0)
+				log_error_errno(u, "Failed to undo the degrade step of %s: %s",
+				                c->id, degrade_strerror(u));
+			STRV_FOREACH (l, dr.lines)
+				(void)strv_extend(lines, *l);
+			degrade_result_done(&dr);
+		}
 		if (k >= 0 && !c) {
 			/* an empty quarantine is recorded, so later boots do
 			 * not look for its files again */
@@ -276,14 +375,15 @@ static int rootfs_phase(const struct boot_opts *o)
 	                    *modprobe = boot_run_path(o, "../modprobe.d/lifeline.conf"),
 	                    *active_path = boot_run_path(o, "active");
 	_cleanup_free_ struct quarantine_entry *active = NULL;
-	_cleanup_strv_free_ char **extra = NULL, **blocked = NULL, **files = NULL;
+	_cleanup_strv_free_ char **extra = NULL, **blocked = NULL, **files = NULL, **degrade = NULL;
 	struct component_set set = {0};
 	struct runstate rs;
 	unsigned n_active = 0, n_new = 0;
-	bool remounted = false, escalate, give_up, lists_ok = true, durable_ok = true, mark_decided;
+	bool remounted = false, escalate, give_up, lists_ok = true, durable_ok = true, mark_decided,
+	     kinds_changed = false;
 	bool lost, decide; /* an earlier boot's decision to finish; a decision to make durable */
 	unsigned decided = 0;
-	int r, pending, recovered = 0;
+	int r, pending, dpending, recovered = 0;
 
 	if (!state_path || !modprobe)
 		return log_error_errno(ENOMEM, "Out of memory");
@@ -317,10 +417,11 @@ static int rootfs_phase(const struct boot_opts *o)
 	}
 	/* A quarantine a power cut interrupted is finished at any boot. */
 	pending = quarantine_needs_recovery(o->root);
+	dpending = degrade_needs_recovery(o->root);
 	lost = boot_decision_lost(&rs, active, n_active, lists_ok, o->root);
 	decide = escalate || lost;
-	if (!decide && !give_up && pending <= 0 && n_active == 0 && !extra && !rs.record_replaced &&
-	    access(modprobe, F_OK) < 0) {
+	if (!decide && !give_up && pending <= 0 && dpending <= 0 && n_active == 0 && !extra &&
+	    !rs.record_replaced && access(modprobe, F_OK) < 0) {
 		runstate_done(&rs); /* a normal boot: nothing to do */
 		return 0;
 	}
@@ -329,7 +430,7 @@ static int rootfs_phase(const struct boot_opts *o)
 		log_error_errno(r, "Failed to load components: %m");
 		lists_ok = false;
 	}
-	if (!decide && !give_up && pending <= 0 && !rs.record_replaced &&
+	if (!decide && !give_up && pending <= 0 && dpending <= 0 && !rs.record_replaced &&
 	    !quarantine_unapplied(o->root, active, n_active))
 		goto modprobe; /* nothing to change on the root */
 	if (lost && !lists_ok)
@@ -358,6 +459,17 @@ static int rootfs_phase(const struct boot_opts *o)
 			log_notice("finished %d quarantine job(s) a power cut interrupted",
 			           recovered);
 	}
+	if (dpending > 0) {
+		r = degrade_recover(o->root);
+		if (r < 0)
+			log_error_errno(
+			    r, "Failed to finish an interrupted degrade step or its undo: %s",
+			    degrade_strerror(r));
+		else if (r > 0) {
+			log_notice("finished %d degrade job(s) a power cut interrupted", r);
+			recovered += r;
+		}
+	}
 
 	if (rs.record_replaced)
 		keep_replaced_record(o, &rs);
@@ -374,6 +486,17 @@ static int rootfs_phase(const struct boot_opts *o)
 		boot_pick_by_inventory(o, &set, &rs, &files);
 	if (escalate && rs.level >= 3)
 		boot_pick_out_of_tree(o, &rs);
+	/* Level 1, and the crash names the kernel half of a component with a
+	 * degrade step: degrade it instead of quarantining it (docs/degrade.md).
+	 * Only on the crash's evidence: a pick by what changed names no half. */
+	if (escalate && rs.level == 1)
+		STRV_FOREACH (id, rs.quarantine) {
+			const struct component *c = components_find(&set, *id);
+
+			if (c && component_can_degrade(c) &&
+			    suspects_evidence_names_kernel_half(c, rs.evidence))
+				(void)strv_extend(&degrade, *id);
+		}
 	if (escalate) {
 		r = runstate_write(state_path, &rs);
 		if (r < 0)
@@ -401,6 +524,22 @@ static int rootfs_phase(const struct boot_opts *o)
 		r = quarantine_active_add(&active, &n_active, *id, rs.generation, rs.level);
 		if (r == -ENOMEM)
 			break;
+		for (unsigned i = 0; i < n_active; i++) {
+			struct quarantine_entry *e = &active[i];
+
+			if (!streq(e->id, *id))
+				continue;
+			if (r > 0)
+				e->degraded = strv_contains(degrade, *id);
+			else if (e->degraded && escalate && e->generation != rs.generation) {
+				/* degraded before, still failing: this escalation
+				 * quarantines it (its degrade step is undone first) */
+				e->degraded = false;
+				e->generation = rs.generation;
+				e->level = rs.level;
+				r = 1;
+			}
+		}
 		if (r > 0)
 			n_new++;
 	}
@@ -426,7 +565,12 @@ static int rootfs_phase(const struct boot_opts *o)
 		spool_decision_report(o, &rs);
 	/* after the active list is durable: a cut before the files move
 	 * leaves them for the next boot (quarantine_unapplied()) */
-	quarantine_apply_active(o, &set, active, n_active, &files);
+	quarantine_apply_active(o, &set, active, n_active, &files, &kinds_changed);
+	if (kinds_changed && (r = quarantine_active_write(o->root, active, n_active)) < 0)
+		log_error_errno(r, "Failed to record the quarantine in %s: %m",
+		                QUARANTINE_ACTIVE_FILE);
+	if (escalate && degrade)
+		say_degraded(state_path, &rs, active, n_active);
 	if (decide || give_up)
 		save_crashes(o, rs.boot_seq);
 

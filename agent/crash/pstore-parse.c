@@ -237,6 +237,32 @@ static int parse_frame(const char *t, struct pstore_frame *f)
 	return 1;
 }
 
+int pstore_line_module(const char *line, char **ret_module)
+{
+	const char *t = skip_spaces(line);
+	_cleanup_free_ char *function = NULL, *module = NULL;
+	struct pstore_frame f = {0};
+	int r;
+
+	*ret_module = NULL;
+	if (parse_rip(t, &function, &module)) {
+		if (!module)
+			return 0;
+		*ret_module = TAKE_PTR(module);
+		return 1;
+	}
+	r = parse_frame(t, &f);
+	if (r <= 0)
+		return r;
+	free(f.function);
+	if (!f.module || !f.reliable) {
+		free(f.module);
+		return 0;
+	}
+	*ret_module = f.module;
+	return 1;
+}
+
 /* "<TASK>", "</IRQ>", "<EOI>", "<#DF>": stack boundaries inside a trace. */
 static bool trace_marker(const char *t)
 {

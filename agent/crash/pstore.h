@@ -194,6 +194,13 @@ void pstore_evidence_done(struct pstore_evidence *e);
  */
 int pstore_rank_modules(const struct pstore_evidence *e, char ***ret_modules);
 
+/* One line of a crash text (or of a report's evidence, which quotes
+ * such lines): when it is the faulting-instruction line (RIP: 0010:...,
+ * IP:, pc :, EIP is at) or a reliable call-trace frame (not "? ") whose
+ * symbol is in a module, *ret_module is that module's name (malloc'd, as
+ * printed) and 1 is returned; otherwise 0 (and NULL). -ENOMEM. */
+int pstore_line_module(const char *line, char **ret_module);
+
 char **pstore_strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, pstore_strv_free)
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/strv.h"
+#include "agent/conf/names.h"
 #include "agent/conf/protected.h"
 #include "agent/crash/pstore.h"
 #include "agent/crash/suspects.h"
@@ -280,4 +281,21 @@ int suspects_module_names_from_files(char **files, char ***modules)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+bool suspects_evidence_names_kernel_half(const struct component *c, char *const *evidence)
+{
+	for (char *const *l = evidence; l && *l; l++) {
+		_cleanup_free_ char *m = NULL;
+
+		if (pstore_line_module(*l, &m) <= 0)
+			continue;
+		for (char *p = m; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		STRV_FOREACH (pat, c->modules)
+			if (module_name_match(*pat, m))
+				return true;
+	}
+	return false;
 }

@@ -48,6 +48,14 @@ int suspects_pick(unsigned level, const char *pstore_text_dir, const struct comp
                   struct suspects *ret);
 void suspects_done(struct suspects *s);
 
+/* Whether evidence (a decision's quoted crash lines, struct suspects
+ * evidence) names c's kernel half: a module of c (its patterns matched,
+ * '-' as '_') in the faulting-instruction line or in a reliable
+ * call-trace frame. What a degrade step needs before it is used instead
+ * of a quarantine (docs/degrade.md): an eBPF program or a task name of
+ * c's daemon is its user-mode half, which a degrade keeps running. */
+bool suspects_evidence_names_kernel_half(const struct component *c, char *const *evidence);
+
 /* The pseudo component of level 3: the module files (*.ko, *.ko.xz,
  * *.ko.zst, *.ko.gz) of the out-of-tree install directories of kernel
  * kver, under /lib/modules and /usr/lib/modules (merged /usr makes /lib a

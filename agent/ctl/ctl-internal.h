@@ -36,6 +36,9 @@ int ctl_require_record(const struct ctl_state *st);
  * (rs, may be NULL) decided while the rootfs phase has not yet made that
  * durable (quarantine/decided below rs's generation). */
 char **ctl_quarantined_ids(const char *root, const struct runstate *rs);
+/* The ids of the active list that are degraded, not quarantined
+ * (docs/degrade.md); NULL when none. */
+char **ctl_degraded_ids(const char *root);
 
 /* "2026-12-07 03:00:00 UTC", or "unix time N" for a time gmtime_r()
  * cannot convert. */

@@ -57,10 +57,40 @@ static void print_list(const char *label, char **l, size_t max)
 }
 
 /* One component's part of the plan. */
-static int plan_component(const char *root, const struct component *c, bool json, json_object *arr)
+/* A degrade step's edits, one line each: "set PATH KEY = VALUE", "install PATH". */
+static char **degrade_lines(const struct component *c)
 {
-	_cleanup_strv_free_ char **files = NULL;
-	int r = component_expand_files(c, root, false, &files);
+	char **l = NULL;
+
+	for (size_t i = 0; i < c->n_degrade; i++) {
+		const struct degrade_edit *e = &c->degrade[i];
+		char *t = NULL;
+
+		if ((e->kind == DEGRADE_SET
+		         ? asprintf(&t, "set %s %s = %s", e->path, e->key, e->value)
+		         : asprintf(&t, "install %s (%zu bytes)", e->path, e->size)) < 0 ||
+		    strv_consume(&l, t) < 0)
+			break;
+	}
+	return l;
+}
+
+/* degrade: level 1 degrades c rather than quarantining it (the panic log
+ * names its kernel half, and it has a degrade step): only its kernel half
+ * is listed, with the step. */
+static int plan_component(const char *root, const struct component *c, bool degrade, bool json,
+                          json_object *arr)
+{
+	_cleanup_strv_free_ char **files = NULL, **edits = NULL;
+	struct component k = {0};
+	int r;
+
+	if (degrade) {
+		if (component_kernel_half(c, &k) < 0)
+			return -ENOMEM;
+		edits = degrade_lines(c);
+	}
+	r = component_expand_files(degrade ? &k : c, root, false, &files);
 
 	if (r < 0)
 		log_warning_errno(r, "Failed to list the files of %s: %m", c->id);
@@ -68,18 +98,32 @@ static int plan_component(const char *root, const struct component *c, bool json
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "component", json_object_new_string(c->id));
+		json_object_object_add(o, "degrade", json_object_new_boolean(degrade));
 		json_object_object_add(o, "files", strv_json(files));
-		json_object_object_add(o, "units", strv_json(c->units));
+		json_object_object_add(o, "units", strv_json(degrade ? c->kernel_units : c->units));
 		json_object_object_add(o, "modules", strv_json(c->modules));
+		if (degrade) {
+			json_object_object_add(o, "degrade_edits", strv_json(edits));
+			json_object_object_add(o, "degrade_units", strv_json(c->degrade_units));
+		}
 		json_object_array_add(arr, o);
 	} else {
-		printf("    %s%s%s\n", c->id, c->vendor ? " - " : "", strempty(c->vendor));
+		printf("    %s%s%s%s\n", c->id, c->vendor ? " - " : "", strempty(c->vendor),
+		       degrade ? ": DEGRADED, not quarantined: its kernel part off, it runs in "
+		                 "user mode"
+		               : "");
 		print_list("files:", files, PLAN_TEXT_FILES);
-		print_list("units:", c->units, SIZE_MAX);
+		print_list("units:", degrade ? c->kernel_units : c->units, SIZE_MAX);
 		print_list("modules:", c->modules, SIZE_MAX);
-		if (!strv_length(files) && !strv_length(c->units) && !strv_length(c->modules))
+		if (degrade) {
+			print_list("sets:", edits, SIZE_MAX);
+			print_list("starts:", c->degrade_units, SIZE_MAX);
+		}
+		if (!degrade && !strv_length(files) && !strv_length(c->units) &&
+		    !strv_length(c->modules))
 			printf("      nothing of it is on this machine\n");
 	}
+	component_done(&k);
 	return 0;
 }
 
@@ -271,11 +315,16 @@ int ctl_plan(const struct ctl_ctx *ctx)
 		STRV_FOREACH (id, ids) {
 			const struct component *c = components_find(&set, *id);
 
+			/* as the rootfs phase decides (docs/degrade.md) */
 			if (c)
-				(void)plan_component(ctx->root, c, ctx->json, comps);
+				(void)plan_component(
+				    ctx->root, c,
+				    level == 1 && !s.need_inventory && component_can_degrade(c) &&
+				        suspects_evidence_names_kernel_half(c, s.evidence),
+				    ctx->json, comps);
 		}
 		if (level == 3 && have_oot)
-			(void)plan_component(ctx->root, &oot, ctx->json, comps);
+			(void)plan_component(ctx->root, &oot, false, ctx->json, comps);
 		if (level == 3 && s.extra_modules) {
 			if (ctx->json)
 				json_object_object_add(lv, "extra_modules",

@@ -85,7 +85,7 @@ static json_object *string_or_null(const char *s)
 }
 
 static void status_json(const struct ctl_state *st, const struct runstate *rs, bool have_rs,
-                        char **ids, const struct status_view *v)
+                        char **ids, char **degraded, const struct status_view *v)
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	json_object *m = json_object_new_array();
@@ -110,6 +110,7 @@ static void status_json(const struct ctl_state *st, const struct runstate *rs, b
 	json_object_object_add(o, "this_boot_counted",
 	                       have_rs ? json_object_new_boolean(!runstate_uncounted(rs)) : NULL);
 	json_object_object_add(o, "quarantined", strv_json(ids));
+	json_object_object_add(o, "degraded", strv_json(degraded));
 	for (unsigned i = 0; i < st->rec.n_modules; i++)
 		json_object_array_add(m, json_object_new_string(st->rec.modules[i]));
 	json_object_object_add(o, "modules_blocked", m);
@@ -155,7 +156,7 @@ static void status_json(const struct ctl_state *st, const struct runstate *rs, b
 }
 
 static void status_text(const struct ctl_state *st, const struct runstate *rs, bool have_rs,
-                        char **ids, const struct status_view *v)
+                        char **ids, char **degraded, const struct status_view *v)
 {
 	_cleanup_free_ char *q = strv_join(ids, " ");
 	char buf[64];
@@ -182,6 +183,9 @@ static void status_text(const struct ctl_state *st, const struct runstate *rs, b
 	if (v->evidence)
 		printf("Evidence:     %s\n", v->evidence);
 	printf("Quarantined:  %s\n", q && *q ? q : "nothing");
+	/* in Quarantined too: its kernel half is what is held back */
+	STRV_FOREACH (id, degraded)
+		printf("Degraded:     %s: kernel part off, running in user mode\n", *id);
 	if (st->rec.n_modules > 0) {
 		printf("Blocked:     ");
 		for (unsigned i = 0; i < st->rec.n_modules; i++)
@@ -215,7 +219,7 @@ static void status_text(const struct ctl_state *st, const struct runstate *rs, b
 int ctl_status(const struct ctl_ctx *ctx)
 {
 	_cleanup_free_ char *rs_path = path_under_root(ctx->root, RUNSTATE_FILE);
-	_cleanup_strv_free_ char **ids = NULL;
+	_cleanup_strv_free_ char **ids = NULL, **degraded = NULL;
 	struct history h = {0};
 	bool have_h;
 	struct status_view v;
@@ -230,6 +234,7 @@ int ctl_status(const struct ctl_ctx *ctx)
 	runstate_init(&rs);
 	have_rs = rs_path && runstate_read(rs_path, &rs) >= 0;
 	ids = ctl_quarantined_ids(ctx->root, have_rs ? &rs : NULL);
+	degraded = ctl_degraded_ids(ctx->root);
 
 	if (st.load_error != 0 && st.load_error != -ENOENT) {
 		if (ctx->json) {
@@ -255,9 +260,9 @@ int ctl_status(const struct ctl_ctx *ctx)
 	have_h = history_read(ctx->root, &h) >= 0;
 	view_fill(&st, &rs, have_rs, have_h ? &h : NULL, &v);
 	if (ctx->json)
-		status_json(&st, &rs, have_rs, ids, &v);
+		status_json(&st, &rs, have_rs, ids, degraded, &v);
 	else
-		status_text(&st, &rs, have_rs, ids, &v);
+		status_text(&st, &rs, have_rs, ids, degraded, &v);
 	if (have_h)
 		history_done(&h);
 	ret = CTL_EXIT_OK;

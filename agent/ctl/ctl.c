@@ -84,6 +84,19 @@ char **ctl_quarantined_ids(const char *root, const struct runstate *rs)
 	return ids;
 }
 
+char **ctl_degraded_ids(const char *root)
+{
+	_cleanup_free_ struct quarantine_entry *active = NULL;
+	char **ids = NULL;
+	unsigned n = 0;
+
+	if (quarantine_active_read(root, &active, &n) >= 0)
+		for (unsigned i = 0; i < n; i++)
+			if (active[i].degraded)
+				(void)strv_extend(&ids, active[i].id);
+	return ids;
+}
+
 void ctl_format_time(uint64_t t, char *buf, size_t size)
 {
 	time_t tt = (time_t)t;

@@ -239,11 +239,13 @@ int quarantine_active_read_path(const char *path, struct quarantine_entry **ret,
 		return r;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct quarantine_entry e = {0}, *nl;
-		char id[128];
+		char id[128], kind[16] = "";
 
-		if (sscanf(line, "%127s %u %u", id, &e.generation, &e.level) != 3 ||
+		if (sscanf(line, "%127s %u %u %15s", id, &e.generation, &e.level, kind) < 3 ||
 		    !component_id_is_valid(id))
-			continue;                 /* a damaged line is skipped, never trusted */
+			continue; /* a damaged line is skipped, never trusted */
+		/* any other fourth word: a whole quarantine, the safe side */
+		e.degraded = streq(kind, "degrade");
 		memcpy(e.id, id, strlen(id) + 1); /* valid ids are <= 64 chars */
 		nl = realloc(list, (n + 1) * sizeof(*list));
 		if (!nl)
@@ -278,7 +280,8 @@ int quarantine_active_write_path(const char *path, const struct quarantine_entry
 	if (!f)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++)
-		fprintf(f, "%s %u %u\n", e[i].id, e[i].generation, e[i].level);
+		fprintf(f, "%s %u %u%s\n", e[i].id, e[i].generation, e[i].level,
+		        e[i].degraded ? " degrade" : "");
 	if (fclose(f) != 0)
 		return -ENOMEM;
 	r = mkdir_parent(path);

@@ -6,7 +6,8 @@
  * rootfs phase, the generator, lifelinectl and lifelined.
  *
  * And the durable list of quarantined components,
- * /var/lib/lifeline/quarantine/active: one "ID GENERATION LEVEL" line each,
+ * /var/lib/lifeline/quarantine/active: one "ID GENERATION LEVEL" line each
+ * ("ID GENERATION LEVEL degrade" for a degraded component),
  * and of the modules level 3 blocks beyond the components' own,
  * /var/lib/lifeline/quarantine/modules: one module name a line. Both are
  * kept by the rootfs phase on the root, not in the state record, so a
@@ -114,6 +115,13 @@ struct quarantine_entry {
 	char id[65];
 	unsigned generation;
 	unsigned level;
+	/* Degraded, not quarantined (docs/degrade.md): only its kernel half
+	 * is off (modules blocked, kernel_units masked, kernel_content moved
+	 * in this generation) and its degrade step is applied. The file
+	 * carries it as a fourth word, "degrade"; a reader that knows only
+	 * three words takes the entry for a whole quarantine, the safe
+	 * side. */
+	bool degraded;
 };
 
 int quarantine_active_read(const char *root, struct quarantine_entry **ret, unsigned *ret_n);

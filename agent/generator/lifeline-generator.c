@@ -121,17 +121,25 @@ static int read_active(struct quarantine_entry **ret, unsigned *ret_n)
 	return quarantine_active_read(root, ret, ret_n);
 }
 
-static void write_banner(const struct runstate *rs, char *const *quarantined)
+static void write_banner(const struct runstate *rs, char *const *quarantined, char *const *degraded)
 {
-	_cleanup_free_ char *text = NULL, *q = strv_join(quarantined, ", ");
+	_cleanup_strv_free_ char **whole = NULL;
+	_cleanup_free_ char *text = NULL, *q = NULL, *d = strv_join(degraded, ", ");
 	int n;
 
+	for (char *const *id = quarantined; id && *id; id++)
+		if (!strv_contains(degraded, *id))
+			(void)strv_extend(&whole, *id);
+	q = strv_join(whole, ", ");
 	n = asprintf(&text,
 	             "\n*** lifeline SAFE MODE ***\n"
 	             "This machine crash-looped (%u failed boots) and lifeline quarantined: %s\n"
+	             "%s%s%s"
 	             "Reason: %s\n"
 	             "Status: lifelinectl status   Undo: lifelinectl clear  (then reboot)\n\n",
 	             rs->failures, q && *q ? q : "(nothing)",
+	             d && *d ? "Degraded (kernel part off, running in user mode): " : "",
+	             d && *d ? d : "", d && *d ? "\n" : "",
 	             rs->reason ? rs->reason : "see lifelinectl status");
 	if (n < 0)
 		return;
@@ -144,7 +152,7 @@ int main(int argc, char **argv)
 {
 	_cleanup_free_ char *state_path = NULL;
 	_cleanup_free_ struct quarantine_entry *active = NULL;
-	_cleanup_strv_free_ char **quarantined = NULL;
+	_cleanup_strv_free_ char **quarantined = NULL, **degraded = NULL;
 	struct lifeline_config cfg;
 	struct component_set set = {0};
 	struct runstate rs;
@@ -190,8 +198,11 @@ int main(int argc, char **argv)
 	r = read_active(&active, &n_active);
 	if (r < 0)
 		log_warning_errno(r, "Failed to read the active quarantine: %m");
-	for (unsigned i = 0; i < n_active; i++)
+	for (unsigned i = 0; i < n_active; i++) {
 		(void)strv_extend(&quarantined, active[i].id);
+		if (active[i].degraded)
+			(void)strv_extend(&degraded, active[i].id);
+	}
 	STRV_FOREACH (id, rs.quarantine)
 		if (!strv_contains(quarantined, *id))
 			(void)strv_extend(&quarantined, *id);
@@ -225,7 +236,9 @@ int main(int argc, char **argv)
 
 	(void)components_load(root, &set, &problems);
 
-	/* Mask every unit of every quarantined component. */
+	/* Mask every unit of every quarantined component; of a degraded one
+	 * (docs/degrade.md) only its kernel_units, and start its
+	 * degrade_units with the normal target. */
 	STRV_FOREACH (id, quarantined) {
 		const struct component *c = components_find(&set, *id);
 
@@ -234,6 +247,25 @@ int main(int argc, char **argv)
 			if (!streq(*id, SUSPECTS_OOT_ID))
 				log_warning("quarantined component %s is no longer configured",
 				            *id);
+			continue;
+		}
+		if (strv_contains(degraded, *id)) {
+			STRV_FOREACH (u, c->kernel_units)
+				if (symlink_in(early, *u, "/dev/null") >= 0)
+					log_info("masked %s (component %s degraded)", *u, *id);
+			STRV_FOREACH (u, c->degrade_units) {
+				_cleanup_free_ char *link = NULL, *target = NULL;
+
+				/* a .wants entry is taken by its name: the unit
+				 * may live in any unit directory */
+				if (asprintf(&link, "multi-user.target.wants/%s", *u) < 0 ||
+				    asprintf(&target, LIFELINE_UNITDIR "/%s", *u) < 0)
+					break;
+				if (symlink_in(early, link, target) >= 0)
+					log_info("started %s with the normal target (component %s "
+					         "degraded)",
+					         *u, *id);
+			}
 			continue;
 		}
 		STRV_FOREACH (u, c->units)
@@ -255,7 +287,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (safe)
-		write_banner(&rs, quarantined);
+		write_banner(&rs, quarantined, degraded);
 	components_done(&set);
 out:
 	config_done(&cfg);

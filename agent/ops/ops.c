@@ -19,6 +19,7 @@
 #include "agent/decision/history.h"
 #include "agent/decision/runstate.h"
 #include "agent/ops/ops.h"
+#include "agent/quarantine/degrade.h"
 #include "agent/quarantine/quarantine.h"
 #include "common/fileio.h"
 #include "common/log.h"
@@ -220,9 +221,19 @@ static int restore_files(const char *root, char **ids, char ***ret_done, char **
 	if (r < 0)
 		log_warning_errno(r, "Failed to finish an interrupted quarantine job: %s",
 		                  quarantine_strerror(r));
+	r = degrade_recover(root);
+	if (r == -EWOULDBLOCK)
+		return log_error_errno(r, "Failed to undo degrade steps: %s", degrade_strerror(r));
+	if (r < 0)
+		log_warning_errno(r, "Failed to finish an interrupted degrade job: %s",
+		                  degrade_strerror(r));
 	if (!ids) {
+		_cleanup_strv_free_ char **degraded = NULL;
+
 		all = quarantined_ids(root, NULL);
 		if (quarantine_list(root, &on_disk) >= 0 && strv_extend_strv(&all, on_disk) < 0)
+			return -ENOMEM;
+		if (degrade_list(root, &degraded) >= 0 && strv_extend_strv(&all, degraded) < 0)
 			return -ENOMEM;
 		if (all)
 			strv_sort_uniq(all);
@@ -231,8 +242,21 @@ static int restore_files(const char *root, char **ids, char ***ret_done, char **
 	STRV_FOREACH (id, ids) {
 		struct quarantine_result qr = {0};
 
+		struct degrade_result dr = {0};
+
 		if (!component_id_is_valid(*id))
 			continue; /* nothing on disk can carry that name */
+		/* a degraded component: the vendor's files back as they were
+		 * first (docs/degrade.md), then its kernel content */
+		r = degrade_undo(root, *id, &dr);
+		STRV_FOREACH (l, dr.lines) {
+			log_full_errno(dr.kept > 0 ? LOG_LVL_WARNING : LOG_LVL_INFO, 0, "%s", *l);
+			(void)strv_extend(ret_lines, *l);
+		}
+		degrade_result_done(&dr);
+		if (r < 0)
+			return log_error_errno(r, "Failed to undo the degrade step of %s: %s", *id,
+			                       degrade_strerror(r));
 		r = quarantine_restore(root, *id, &qr);
 		if (r < 0)
 			return log_error_errno(r, "Failed to restore the files of %s: %s", *id,

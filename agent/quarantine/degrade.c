@@ -956,6 +956,32 @@ int degrade_exists(const char *root, const char *component_id)
 	return s == DM_APPLYING || s == DM_APPLIED;
 }
 
+int degrade_needs_recovery(const char *root)
+{
+	_cleanup_free_ char *base = path_under_root(root, DEGRADE_DIR);
+	_cleanup_strv_free_ char **ids = NULL;
+	_cleanup_close_ int base_fd = -1;
+	int r, n = 0;
+
+	if (!base)
+		return -ENOMEM;
+	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (base_fd < 0)
+		return errno == ENOENT ? 0 : negative_errno();
+	r = scan_ids(base_fd, &ids);
+	if (r < 0)
+		return r;
+	STRV_FOREACH (id, ids) {
+		int s;
+
+		r = peek_state(root, *id, &s);
+		if (r < 0)
+			return r;
+		n += s != DM_APPLIED;
+	}
+	return n;
+}
+
 int degrade_list(const char *root, char ***ret_ids)
 {
 	_cleanup_free_ char *base = path_under_root(root, DEGRADE_DIR);

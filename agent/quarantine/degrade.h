@@ -78,6 +78,12 @@ int degrade_undo(const char *root, const char *component_id, struct degrade_resu
  * (-EWOULDBLOCK as for degrade_apply()). */
 int degrade_recover(const char *root);
 
+/* The number of jobs degrade_recover() would finish (an apply or undo
+ * cut short, a state folder without its manifest), without writing
+ * anything, so it works on a read-only root; 0 when the degrade
+ * directory does not exist; or -errno. */
+int degrade_needs_recovery(const char *root);
+
 /* The reason of a failure r of the functions above, for a log line: for
  * -EWOULDBLOCK "/var/lib/lifeline/degrade: held by another lifeline
  * process ...", else strerror(). */

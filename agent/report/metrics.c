@@ -148,6 +148,21 @@ int metrics_format(struct json_object *report, unsigned spooled, const struct me
 			put_label_value(f, id);
 			fputs("\"} 1\n", f);
 		}
+	put_header(f, "lifeline_degraded",
+	           "1 for each degraded component: its kernel part off, running in user mode.");
+	if (json_object_object_get_ex(report, "quarantined", &q) &&
+	    json_object_is_type(q, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(q); i++) {
+			json_object *e = json_object_array_get_idx(q, i), *d = NULL;
+			const char *id = get_str(e, "component");
+
+			if (!id || !json_object_object_get_ex(e, "degraded", &d) ||
+			    !json_object_get_boolean(d))
+				continue;
+			fputs("lifeline_degraded{component=\"", f);
+			put_label_value(f, id);
+			fputs("\"} 1\n", f);
+		}
 	put_header(f, "lifeline_reports_spooled",
 	           "Reports waiting to be delivered to the collector.");
 	fprintf(f, "lifeline_reports_spooled %u\n", spooled);

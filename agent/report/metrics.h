@@ -29,6 +29,8 @@
  *                                              was last rejected (0: never);
  *                                              kept like the seq
  *   lifeline_quarantined{component="x"} 1      one per quarantined component
+ *   lifeline_degraded{component="x"} 1         one per degraded one (also
+ *                                              quarantined: its kernel part)
  *   lifeline_reports_spooled 0                 reports waiting for the collector
  *   lifeline_reports_dropped 0                 reports the collector refused for
  *                                              good (HTTP 4xx), deleted unsent;

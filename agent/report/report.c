@@ -173,6 +173,9 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 		json_object_object_add(e, "generation",
 		                       json_object_new_int64(active[i].generation));
 		json_object_object_add(e, "level", json_object_new_int64(active[i].level));
+		/* degraded (docs/degrade.md): only its kernel part is off, the
+		 * product runs in user mode */
+		json_object_object_add(e, "degraded", json_object_new_boolean(active[i].degraded));
 		json_object_array_add(a, e);
 	}
 	/* Decided in this boot but not (yet) in the durable list: the rootfs
@@ -195,6 +198,7 @@ static json_object *quarantined_array(const char *root, const struct runstate *r
 			json_object_object_add(e, "generation",
 			                       json_object_new_int64(rs->generation));
 			json_object_object_add(e, "level", json_object_new_int64(rs->level));
+			json_object_object_add(e, "degraded", json_object_new_boolean(false));
 			json_object_array_add(a, e);
 		}
 	return a;

@@ -112,7 +112,7 @@ key=$(
 	{
 		cat "$here/build-pkg-root.sh" "$here/customize-root.sh"
 		for f in badsec.c Kbuild badsec.service badsecd.service badsecd \
-			badsec-update set-content.sh; do
+			badsec-update set-content.sh badsec.conf; do
 			cat "$here/badsec/$f"
 		done
 		dpkg-deb -f "$deb" Depends Pre-Depends
@@ -160,11 +160,14 @@ install_badsec() {
 	chroot "$r" depmod -a "$kv"
 	install -d -m 0755 "$r/opt/badsec/bin" "$r/opt/badsec/content"
 	install -m 0755 "$here/badsec/badsecd" "$here/badsec/badsec-update" "$r/opt/badsec/bin/"
+	install -D -m 0644 "$here/badsec/badsec.conf" "$r/etc/badsec/badsec.conf"
 	cat > "$r/opt/badsec/README" << 'EOT'
 BadSec Security -- a FAKE security product used by lifeline's VM tests.
 Its kernel module crashes (CRASH) or freezes the machine (HANG) when the
-channel file /opt/badsec/content/channel-291.bin says so.
-Switch content: /opt/badsec/bin/badsec-update good|crash|hang
+channel file /opt/badsec/content/channel-291.bin says so. Its agent runs
+in kernel or user mode ([sensor] mode in /etc/badsec/badsec.conf); in user
+mode, content USERCRASH makes the agent crash the machine.
+Switch content: /opt/badsec/bin/badsec-update good|crash|hang|usercrash
 EOT
 	install -m 0644 "$here/badsec/badsec.service" "$here/badsec/badsecd.service" \
 		"$r/etc/systemd/system/"

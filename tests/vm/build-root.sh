@@ -54,7 +54,7 @@ key=$(
 	{
 		cat "$here/build-root.sh" "$here/customize-root.sh"
 		for f in badsec.c Kbuild badsec.service badsecd.service badsecd \
-			badsec-update install.sh set-content.sh; do
+			badsec-update install.sh set-content.sh badsec.conf; do
 			cat "$here/badsec/$f"
 		done
 		echo "$PKGS"

@@ -20,10 +20,9 @@ polls and applies with no login; boot 5 is normal, the module loads fine
 (a good update after a bad one is not quarantined), and lifelined blesses
 the boot.
 
-Then (not in --demo) the same crash with repeat_crash = no (lifeline.conf
-edited, initramfs rebuilt, as an administrator would): boots 6-8 crash and
-safe mode comes at boot 9, failure 4 > threshold 3. Finally, with the VM
-off, the state record is read back from the firmware's variable store.
+Finally, with the VM off, the state record is read back from the
+firmware's variable store. The same crash loop with repeat_crash = no,
+waiting for the threshold, is in degrade.py.
 
     crashloop.py [--demo] [--work DIR]
 
@@ -227,22 +226,6 @@ def run_scenario(work, demo, fleet):
         last = fleet.reports()[-1] if fleet.reports() else None
         want = {"boot_seq": 5, "mode": "normal", "level": 0, "modules": [], "last_blessed_seq": 5}
 
-        if not demo:
-            say("the same crash with repeat_crash = no (lifeline.conf edited, initramfs rebuilt)")
-            out = vm.ssh("sed -i 's/^\\[boot\\]$/[boot]\\nrepeat_crash = no/' /etc/lifeline/lifeline.conf && "
-                         "grep -q '^repeat_crash = no' /etc/lifeline/lifeline.conf && "
-                         "update-initramfs -u -k all 2>&1 && /opt/badsec/bin/badsec-update crash && sync",
-                         timeout=600).stdout
-            esp = [l for l in out.splitlines() if "initrd.img is now" in l]
-            check(bool(esp), "the rebuilt initramfs (with repeat_crash = no) is the one the firmware boots",
-                  esp[0] if esp else out.strip().splitlines()[-4:], vm, 5)
-            vm.reboot()
-            crash_boots(vm, (6, 7, 8), 0)
-            say("boot 9: repeat_crash = no: safe mode only at failure 4 > threshold 3")
-            safe_mode_boot(vm, 9, fast_path=False)
-            outcome(9, "SAFE MODE (threshold, repeat_crash = no)")
-            want = {"boot_seq": 9, "mode": "safe", "level": 1, "modules": ["badsec"],
-                    "last_blessed_seq": 5}
         vm.poweroff()
 
     if demo:

@@ -32,7 +32,7 @@ trap 'rm -rf "$logs"' EXIT
 # package's Depends, cached; lifeline installed from the package that
 # tests/vm/need-deb.sh finds or builds). Each scenario is one boot sequence
 # carrying several checks (tests/vm/README.md lists them).
-scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py hang.py noharm.py seabios.py}
+scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py degrade.py hang.py noharm.py seabios.py}
 for t in $scenarios; do
 	echo "== VM scenario $t"
 	# shown as it runs, and kept so that a failure is repeated at the end:

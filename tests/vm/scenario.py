@@ -33,8 +33,8 @@ rollback_content = yes
 LIFELINE_CONF = """\
 [boot]
 threshold = %(threshold)d
-escalate_after = 2
-stable_after = 20
+escalate_after = %(escalate_after)d
+stable_after = %(stable_after)d
 boot_watchdog = %(watchdog)d
 panic_reboot = 5
 store = %(store)s
@@ -169,24 +169,28 @@ def guest_deb():
 
 
 def build_guest(work, watchdog=300, extra_conf="", etc_files=None, threshold=3, prepare=(),
-                mkdisk_args=(), store="efi"):
+                mkdisk_args=(), store="efi", escalate_after=2, stable_after=20,
+                components=BADSEC_CONF):
     """The guest a fleet machine would be: a minimal Debian 12 root with
     the package's Depends (build-pkg-root.sh, cached) + the FAKE BadSec
     product (good content) + lifeline installed from its package (dpkg -i,
     its maintainer scripts run) -> disk. extra_conf is appended to
     lifeline.conf; etc_files maps names to host files copied into the
     guest's /etc/lifeline; prepare: more mkdisk.sh --prepare commands
-    ($ROOT is the root); mkdisk_args: more options."""
+    ($ROOT is the root); mkdisk_args: more options; components: the
+    text of BadSec's drop-in."""
     deb = guest_deb()
     base = os.path.join(work, "base")
     run([os.path.join(HERE, "build-pkg-root.sh"), base, deb])
     root = os.path.join(base, "root")
     os.makedirs(os.path.join(root, "etc/lifeline/components.d"), exist_ok=True)
     with open(os.path.join(root, "etc/lifeline/components.d/badsec.conf"), "w") as f:
-        f.write(BADSEC_CONF)
+        f.write(components)
     conf = os.path.join(work, "lifeline.conf")
     with open(conf, "w") as f:
-        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold, "store": store}
+        f.write(LIFELINE_CONF % {"watchdog": watchdog, "threshold": threshold, "store": store,
+                                 "escalate_after": escalate_after,
+                                 "stable_after": stable_after}
                 + extra_conf)
     for name, src in (etc_files or {}).items():
         shutil.copy(src, os.path.join(root, "etc/lifeline", name))

@@ -7,6 +7,7 @@
 #   /lib/modules/<kver>/extra/badsec.ko (+ depmod)
 #   /opt/badsec/bin/{badsecd,badsec-update}
 #   /opt/badsec/content/channel-291.bin          (initial content: good)
+#   /etc/badsec/badsec.conf                      (the agent's mode: kernel)
 #   /etc/systemd/system/{badsec,badsecd}.service (enabled)
 # The chroot needs no /proc or /dev: kbuild only runs make, gcc and sh.
 set -eu
@@ -32,11 +33,14 @@ chroot "$root" depmod -a "$kver"
 
 install -d -m 0755 "$root/opt/badsec/bin" "$root/opt/badsec/content"
 install -m 0755 "$here/badsecd" "$here/badsec-update" "$root/opt/badsec/bin/"
+install -D -m 0644 "$here/badsec.conf" "$root/etc/badsec/badsec.conf"
 cat > "$root/opt/badsec/README" <<'EOT'
 BadSec Security -- a FAKE security product used by lifeline's VM tests.
 Its kernel module crashes (CRASH) or freezes the machine (HANG) when the
-channel file /opt/badsec/content/channel-291.bin says so.
-Switch content: /opt/badsec/bin/badsec-update good|crash|hang
+channel file /opt/badsec/content/channel-291.bin says so. Its agent runs
+in kernel or user mode ([sensor] mode in /etc/badsec/badsec.conf); in user
+mode, content USERCRASH makes the agent crash the machine.
+Switch content: /opt/badsec/bin/badsec-update good|crash|hang|usercrash
 EOT
 install -m 0644 "$here/badsec.service" "$here/badsecd.service" "$root/etc/systemd/system/"
 chroot "$root" systemctl enable badsec.service badsecd.service

@@ -144,10 +144,10 @@ static int degrade_entry(const struct boot_opts *o, const struct component *c, u
 	}
 	degrade_result_done(&dr);
 	if (r < 0) {
-		log_warning("%s: its degrade step cannot apply (%s): quarantining it instead",
-		            c->id, degrade_strerror(r));
 		char *why = NULL;
 
+		log_warning("%s: its degrade step cannot apply (%s): quarantining it instead",
+		            c->id, degrade_strerror(r));
 		if (asprintf(&why, "%s: degrade step not applied (%s): quarantined instead", c->id,
 		             degrade_strerror(r)) >= 0)
 			(void)strv_consume(lines, why);

@@ -365,6 +365,8 @@ static void usersec_crash_loop_to_level_1(void)
 	}
 }
 
+static char *spooled_report(void);
+
 static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **state)
 {
 	struct ctl_ctx ctx = {.root = root};
@@ -374,6 +376,8 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	char *text;
 
 	(void)state;
+	put("/etc/lifeline/lifeline.conf",
+	    CONF_THRESHOLD "[report]\nurl = https://collector.invalid/lifeline\n");
 	put_usersec(USERSEC_CONF);
 	usersec_crash_loop_to_level_1();
 	r = load_record();
@@ -399,6 +403,10 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	free(text);
 	text = get(RUNSTATE_ACTIVE_FILE);
 	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	/* the decision report, spooled before anything changed, says so */
+	text = spooled_report();
+	assert_non_null(strstr(text, "\"quarantine\":[\"usersec\"],\"degrade\":[\"usersec\"]"));
 	free(text);
 	h = read_history();
 	assert_true(h.n > 0);

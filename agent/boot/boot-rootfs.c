@@ -497,6 +497,11 @@ static int rootfs_phase(const struct boot_opts *o)
 			    suspects_evidence_names_kernel_half(c, rs.evidence))
 				(void)strv_extend(&degrade, *id);
 		}
+	if (degrade) {
+		/* said in the decision report spooled below, before any change */
+		strv_free(rs.degrade);
+		rs.degrade = strv_copy(degrade);
+	}
 	if (escalate) {
 		r = runstate_write(state_path, &rs);
 		if (r < 0)

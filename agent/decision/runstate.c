@@ -29,6 +29,7 @@ void runstate_done(struct runstate *s)
 	free(s->store);
 	free(s->action);
 	strv_free(s->quarantine);
+	strv_free(s->degrade);
 	strv_free(s->extra_modules);
 	strv_free(s->blocked);
 	free(s->reason);
@@ -80,6 +81,11 @@ int runstate_write(const char *path, const struct runstate *s)
 	put_line(f, "action", strempty(s->action));
 	q = strv_join(s->quarantine, " ");
 	put_line(f, "quarantine", strempty(q));
+	if (s->degrade) {
+		_cleanup_free_ char *d = strv_join(s->degrade, " ");
+
+		put_line(f, "degrade", strempty(d));
+	}
 	if (s->blocked) {
 		b = strv_join(s->blocked, " ");
 		put_line(f, "blocked", strempty(b));
@@ -163,6 +169,10 @@ static int runstate_key(const char *k, char *v, void *userdata)
 		strv_free(s->quarantine);
 		s->quarantine = NULL;
 		r = strv_split_ws(v, &s->quarantine);
+	} else if (streq(k, "degrade")) {
+		strv_free(s->degrade);
+		s->degrade = NULL;
+		r = strv_split_ws(v, &s->degrade);
 	} else if (streq(k, "blocked")) {
 		strv_free(s->blocked);
 		s->blocked = NULL;

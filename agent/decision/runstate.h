@@ -52,6 +52,9 @@ struct runstate {
 	char *store;          /* efi | file | none */
 	char *action;         /* none | escalate | give-up | error */
 	char **quarantine;    /* components decided in this boot */
+	/* of those, the ones the rootfs phase degrades rather than
+	 * quarantines (docs/degrade.md); written by the rootfs phase */
+	char **degrade;
 	char **extra_modules; /* level 3: modules blocked beyond the components' own */
 	char **blocked;       /* the state record's module list (what the initramfs blocked) */
 	char *reason;

@@ -108,6 +108,9 @@ int report_decision_format(const char *root, const struct runstate *rs, const ch
 	json_writer_object_begin(&w);
 	put_key_string(&w, "phase", "before-quarantine");
 	put_key_strv(&w, "quarantine", rs->quarantine);
+	/* of those, the ones to be degraded rather than quarantined */
+	if (rs->degrade)
+		put_key_strv(&w, "degrade", rs->degrade);
 	put_key_uint(&w, "level", rs->level);
 	put_key_uint(&w, "generation", rs->generation);
 	/* why now: the failure count, or the repeat-crash fast path with

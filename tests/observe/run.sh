@@ -112,8 +112,12 @@ R=$tmp/root
 mkdir -p "$R/etc/lifeline/components.d" "$R/opt/badsec/bin" "$R/sys/fs/pstore"
 printf '[boot]\nthreshold = 3\nescalate_after = 2\nstore = efi\n[report]\nurl = %s\n' "$url" \
 	>"$R/etc/lifeline/lifeline.conf"
-printf '[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\nfiles = /opt/badsec/bin/*\n' \
+# with a degrade step, so that the decision report and the safe-mode
+# report carry the degrade fields (docs/degrade.md)
+printf '[badsec]\nvendor = BadSec Security\nmodules = badsec\nunits = badsec.service\nfiles = /opt/badsec/bin/*\nkernel_units = badsec.service\ndegrade_set = /etc/badsec/badsec.conf sensor.mode user\n' \
 	>"$R/etc/lifeline/components.d/badsec.conf"
+mkdir -p "$R/etc/badsec"
+printf '[sensor]\nmode = kernel\n' >"$R/etc/badsec/badsec.conf"
 echo '#!/bin/sh' >"$R/opt/badsec/bin/badsecd"
 echo 0123456789abcdef0123456789abcdef >"$R/etc/machine-id"
 echo observe-test >"$R/etc/hostname"
@@ -172,7 +176,17 @@ if grep -q '"before-quarantine"' "$tmp"/samples/decision-*.json; then
 else
 	bad "no decision report in the spool"
 fi
+if grep -q '"degrade":\["badsec"\]' "$tmp"/samples/decision-*.json; then
+	ok "the decision report names the component to be degraded"
+else
+	bad "no \"degrade\" in the decision report"
+fi
 sample safe-quarantined
+if grep -q '"degraded": *true' "$tmp/samples/safe-quarantined.json"; then
+	ok "the safe-mode report marks the degraded component"
+else
+	bad "no \"degraded\": true in the safe-mode report"
+fi
 "$ctl" --root="$R" clear --all >/dev/null 2>&1
 sample cleared-reboot-pending
 if grep -q '"reboot_required":true' "$tmp/samples/cleared-reboot-pending.json"; then

@@ -48,10 +48,10 @@ struct runstate {
 	unsigned failures;
 	unsigned level;
 	unsigned generation;
-	char *mode;           /* normal | safe | given-up | uncounted */
-	char *store;          /* efi | file | none */
-	char *action;         /* none | escalate | give-up | error */
-	char **quarantine;    /* components decided in this boot */
+	char *mode;        /* normal | safe | given-up | uncounted */
+	char *store;       /* efi | file | none */
+	char *action;      /* none | escalate | give-up | error */
+	char **quarantine; /* components decided in this boot */
 	/* of those, the ones the rootfs phase degrades rather than
 	 * quarantines (docs/degrade.md); written by the rootfs phase */
 	char **degrade;

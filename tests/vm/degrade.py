@@ -148,6 +148,12 @@ def run_scenario(work, fleet):
         now = conf_state(vm)
         check(now[:2] == before[:2], "the edited file keeps its mode and owner",
               "%s -> %s" % (" ".join(before[:2]), " ".join(now[:2])), vm, 5)
+        dec = fleet.wait_report(
+            lambda r: (r.get("decision") or {}).get("phase") == "before-quarantine",
+            "of the decision", 180, vm, 5)
+        check((dec.get("decision") or {}).get("degrade") == ["badsec"],
+              "the decision report (spooled before anything changed) says BadSec is to be "
+              "degraded", json.dumps(dec.get("decision")), vm, 5)
         rep = fleet.wait_report(
             lambda r: r.get("state", {}).get("boot_seq") == 5 and "decision" not in r
             and any(q.get("degraded") for q in r.get("quarantined") or []),

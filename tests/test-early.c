@@ -455,6 +455,37 @@ static void test_level1_degrades_a_product_whose_kernel_half_crashed(void **stat
 	assert_false(exists(QUARANTINE_ACTIVE_FILE));
 }
 
+/* lifelinectl quarantine of a degraded component quarantines it whole at
+ * the next boot: the step undone first, then its files moved. */
+static void test_quarantine_by_hand_of_a_degraded_component_is_whole(void **state)
+{
+	char *ids[] = {(char *)"usersec", NULL};
+	struct ctl_ctx ctx = {.root = root, .args = ids, .n_args = 1};
+	struct ctl_ctx all = {.root = root, .all = true};
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	usersec_crash_loop_to_level_1();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 1 1 degrade\n");
+	free(text);
+	assert_int_equal(ctl_quarantine(&ctx), CTL_EXIT_OK);
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_string_equal(text, "usersec 2 1\n");
+	free(text);
+	boot_init();
+	boot_rootfs();
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, USERSEC_CONF);
+	free(text);
+	assert_false(exists("/opt/usersec/bin/usersecd"));
+	assert_false(exists("/var/lib/lifeline/degrade/usersec"));
+	assert_int_equal(ctl_clear(&all), CTL_EXIT_OK);
+	assert_true(exists("/opt/usersec/bin/usersecd"));
+	assert_true(exists("/opt/usersec/kmod/usersec.ko"));
+}
+
 /* A degrade step with no kernel content: the kernel half's quarantine of
  * the generation is empty but recorded, so later boots of the same level
  * do nothing again. */
@@ -1712,6 +1743,8 @@ int main(void)
 	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
 	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(test_quarantine_by_hand_of_a_degraded_component_is_whole,
+	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_without_kernel_content_is_done_once,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_that_cannot_apply_quarantines_instead,

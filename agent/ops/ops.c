@@ -433,6 +433,14 @@ int ops_quarantine(const char *root, char **ids, enum ops_actor actor, struct op
 		r = quarantine_active_add(&active, &n, *id, st.rec.generation, st.rec.level);
 		if (r == -ENOMEM)
 			goto out;
+		/* a degraded component asked for by name is quarantined whole
+		 * (docs/degrade.md): its step is undone at the next boot,
+		 * before its files move */
+		for (unsigned i = 0; r == 0 && i < n; i++)
+			if (streq(active[i].id, *id) && active[i].degraded) {
+				active[i].degraded = false;
+				active[i].generation = st.rec.generation;
+			}
 	}
 	r = quarantine_active_write(root, active, n);
 	if (r < 0) {

@@ -1743,8 +1743,9 @@ int main(void)
 	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
 	                                    teardown_root),
-	    cmocka_unit_test_setup_teardown(test_quarantine_by_hand_of_a_degraded_component_is_whole,
-	                                    setup_root, teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_quarantine_by_hand_of_a_degraded_component_is_whole, setup_root,
+	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_without_kernel_content_is_done_once,
 	                                    setup_root, teardown_root),
 	    cmocka_unit_test_setup_teardown(test_a_degrade_that_cannot_apply_quarantines_instead,

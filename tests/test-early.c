@@ -486,6 +486,39 @@ static void test_quarantine_by_hand_of_a_degraded_component_is_whole(void **stat
 	assert_true(exists("/opt/usersec/kmod/usersec.ko"));
 }
 
+/* Level 2 after a degrade, its rootfs phase cut by a power loss: the next
+ * boot rebuilds the lost decision and quarantines the degraded component
+ * whole, as the uncut boot would (its step undone first). */
+static void test_lost_level2_decision_quarantines_a_degraded_component_whole(void **state)
+{
+	char *text;
+
+	(void)state;
+	put_usersec(USERSEC_CONF);
+	usersec_crash_loop_to_level_1();
+	wipe_run();
+	boot_init(); /* boot 5: level 1 */
+	boot_rootfs();
+	wipe_run();
+	boot_init(); /* boot 6: level 2, cut before its rootfs phase */
+	text = get("/run/lifeline/state");
+	assert_non_null(strstr(text, "level=2\n"));
+	free(text);
+	wipe_run();
+
+	boot_init();
+	boot_rootfs();
+	text = get(QUARANTINE_ACTIVE_FILE);
+	assert_non_null(strstr(text, "usersec 2 2\n"));
+	assert_null(strstr(text, "degrade"));
+	free(text);
+	text = get("/etc/usersec/usersec.conf");
+	assert_string_equal(text, USERSEC_CONF);
+	free(text);
+	assert_false(exists("/opt/usersec/bin/usersecd"));
+	assert_false(exists("/var/lib/lifeline/degrade/usersec"));
+}
+
 /* A degrade step with no kernel content: the kernel half's quarantine of
  * the generation is empty but recorded, so later boots of the same level
  * do nothing again. */
@@ -1743,6 +1776,9 @@ int main(void)
 	        teardown_root),
 	    cmocka_unit_test_setup_teardown(test_clear_undoes_a_degrade_exactly, setup_root,
 	                                    teardown_root),
+	    cmocka_unit_test_setup_teardown(
+	        test_lost_level2_decision_quarantines_a_degraded_component_whole, setup_root,
+	        teardown_root),
 	    cmocka_unit_test_setup_teardown(
 	        test_quarantine_by_hand_of_a_degraded_component_is_whole, setup_root,
 	        teardown_root),

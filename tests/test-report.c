@@ -239,6 +239,17 @@ static void test_degraded_component_in_the_report_and_metrics(void **state)
 	assert_int_equal(n, 2);
 	assert_true(back[0].degraded);
 	assert_false(back[1].degraded);
+	/* adding a degraded id again: the same generation leaves it as it is;
+	 * a later one quarantines it whole */
+	assert_int_equal(quarantine_active_add(&back, &n, "falco", 3, 1), 0);
+	assert_true(back[0].degraded);
+	assert_int_equal(quarantine_active_add(&back, &n, "falco", 4, 2), 1);
+	assert_false(back[0].degraded);
+	assert_int_equal(back[0].generation, 4);
+	assert_int_equal(back[0].level, 2);
+	assert_int_equal(quarantine_active_add(&back, &n, "badsec", 5, 2), 0);
+	assert_int_equal(back[1].generation, 2);
+	assert_int_equal(n, 2);
 	free(back);
 	back = NULL;
 	put(QUARANTINE_ACTIVE_FILE, "falco 3 1 degrade\nbadsec 2 1 frobnicate\n");

@@ -529,22 +529,12 @@ static int rootfs_phase(const struct boot_opts *o)
 		r = quarantine_active_add(&active, &n_active, *id, rs.generation, rs.level);
 		if (r == -ENOMEM)
 			break;
-		for (unsigned i = 0; i < n_active; i++) {
-			struct quarantine_entry *e = &active[i];
-
-			if (!streq(e->id, *id))
-				continue;
-			if (r > 0)
-				e->degraded = strv_contains(degrade, *id);
-			else if (e->degraded && escalate && e->generation != rs.generation) {
-				/* degraded before, still failing: this escalation
-				 * quarantines it (its degrade step is undone first) */
-				e->degraded = false;
-				e->generation = rs.generation;
-				e->level = rs.level;
-				r = 1;
-			}
-		}
+		/* a degraded entry of an earlier generation became a whole
+		 * quarantine in the add (its step is undone when it applies) */
+		if (r > 0 && strv_contains(degrade, *id))
+			for (unsigned i = 0; i < n_active; i++)
+				if (streq(active[i].id, *id))
+					active[i].degraded = true;
 		if (r > 0)
 			n_new++;
 	}

@@ -398,9 +398,18 @@ int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const cha
 
 	if (!component_id_is_valid(id))
 		return -EINVAL;
-	for (unsigned i = 0; i < *n; i++)
-		if (streq((*list)[i].id, id))
+	for (unsigned i = 0; i < *n; i++) {
+		struct quarantine_entry *e = &(*list)[i];
+
+		if (!streq(e->id, id))
+			continue;
+		if (!e->degraded || e->generation == generation)
 			return 0;
+		e->degraded = false;
+		e->generation = generation;
+		e->level = level;
+		return 1;
+	}
 	nl = realloc(*list, (*n + 1) * sizeof(**list));
 	if (!nl)
 		return -ENOMEM;

@@ -148,6 +148,9 @@ int quarantine_decided_read(const char *root, unsigned *ret);
 int quarantine_decided_write(const char *root, unsigned generation);
 
 /* Append id to the in-memory list unless it is there already: 1 added,
- * 0 already listed, -EINVAL not a component id, -ENOMEM. */
+ * 0 already listed, -EINVAL not a component id, -ENOMEM. An id listed as
+ * degraded under another generation is quarantined whole by this one
+ * (docs/degrade.md: a later escalation, a rebuilt decision, a quarantine
+ * asked for by name): it takes generation and level, and 1 is returned. */
 int quarantine_active_add(struct quarantine_entry **list, unsigned *n, const char *id,
                           unsigned generation, unsigned level);

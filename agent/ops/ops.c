@@ -430,17 +430,11 @@ int ops_quarantine(const char *root, char **ids, enum ops_actor actor, struct op
 	}
 	st.rec.generation++;
 	STRV_FOREACH (id, ids) {
+		/* a degraded one is made a whole quarantine (its step is
+		 * undone at the next boot, before its files move) */
 		r = quarantine_active_add(&active, &n, *id, st.rec.generation, st.rec.level);
 		if (r == -ENOMEM)
 			goto out;
-		/* a degraded component asked for by name is quarantined whole
-		 * (docs/degrade.md): its step is undone at the next boot,
-		 * before its files move */
-		for (unsigned i = 0; r == 0 && i < n; i++)
-			if (streq(active[i].id, *id) && active[i].degraded) {
-				active[i].degraded = false;
-				active[i].generation = st.rec.generation;
-			}
 	}
 	r = quarantine_active_write(root, active, n);
 	if (r < 0) {

@@ -493,8 +493,7 @@ static int rootfs_phase(const struct boot_opts *o)
 		STRV_FOREACH (id, rs.quarantine) {
 			const struct component *c = components_find(&set, *id);
 
-			if (c && component_can_degrade(c) &&
-			    suspects_evidence_names_kernel_half(c, rs.evidence))
+			if (c && suspects_degrade_instead(c, rs.evidence))
 				(void)strv_extend(&degrade, *id);
 		}
 	if (degrade) {

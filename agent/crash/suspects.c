@@ -299,3 +299,8 @@ bool suspects_evidence_names_kernel_half(const struct component *c, char *const 
 	}
 	return false;
 }
+
+bool suspects_degrade_instead(const struct component *c, char *const *evidence)
+{
+	return component_can_degrade(c) && suspects_evidence_names_kernel_half(c, evidence);
+}

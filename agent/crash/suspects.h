@@ -55,6 +55,11 @@ void suspects_done(struct suspects *s);
  * of a quarantine (docs/degrade.md): an eBPF program or a task name of
  * c's daemon is its user-mode half, which a degrade keeps running. */
 bool suspects_evidence_names_kernel_half(const struct component *c, char *const *evidence);
+/* The level-1 rule (docs/degrade.md): c, chosen on the crash's evidence,
+ * is degraded rather than quarantined when it has a degrade step and the
+ * evidence names its kernel half. The rootfs phase decides by it, and
+ * `lifelinectl plan` shows it. */
+bool suspects_degrade_instead(const struct component *c, char *const *evidence);
 
 /* The pseudo component of level 3: the module files (*.ko, *.ko.xz,
  * *.ko.zst, *.ko.gz) of the out-of-tree install directories of kernel

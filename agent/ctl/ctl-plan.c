@@ -317,11 +317,10 @@ int ctl_plan(const struct ctl_ctx *ctx)
 
 			/* as the rootfs phase decides (docs/degrade.md) */
 			if (c)
-				(void)plan_component(
-				    ctx->root, c,
-				    level == 1 && !s.need_inventory && component_can_degrade(c) &&
-				        suspects_evidence_names_kernel_half(c, s.evidence),
-				    ctx->json, comps);
+				(void)plan_component(ctx->root, c,
+				                     level == 1 && !s.need_inventory &&
+				                         suspects_degrade_instead(c, s.evidence),
+				                     ctx->json, comps);
 		}
 		if (level == 3 && have_oot)
 			(void)plan_component(ctx->root, &oot, false, ctx->json, comps);

@@ -54,6 +54,19 @@ static int symlink_in(const char *dir, const char *name, const char *target)
 	return 0;
 }
 
+/* TARGET.wants/UNIT in dir. A .wants entry is taken by its name: the unit
+ * may live in any unit directory, so the link points at UNITDIR. Returns
+ * what symlink_in() does, or -ENOMEM. */
+static int want_in(const char *dir, const char *target, const char *unit)
+{
+	_cleanup_free_ char *link = NULL, *dest = NULL;
+
+	if (asprintf(&link, "%s.wants/%s", target, unit) < 0 ||
+	    asprintf(&dest, LIFELINE_UNITDIR "/%s", unit) < 0)
+		return -ENOMEM;
+	return symlink_in(dir, link, dest);
+}
+
 static void write_run_file(const char *dir, const char *name, const char *text, size_t size)
 {
 	_cleanup_free_ char *d = path_under_root(root, dir), *p = NULL;
@@ -253,19 +266,11 @@ int main(int argc, char **argv)
 			STRV_FOREACH (u, c->kernel_units)
 				if (symlink_in(early, *u, "/dev/null") >= 0)
 					log_info("masked %s (component %s degraded)", *u, *id);
-			STRV_FOREACH (u, c->degrade_units) {
-				_cleanup_free_ char *link = NULL, *target = NULL;
-
-				/* a .wants entry is taken by its name: the unit
-				 * may live in any unit directory */
-				if (asprintf(&link, "multi-user.target.wants/%s", *u) < 0 ||
-				    asprintf(&target, LIFELINE_UNITDIR "/%s", *u) < 0)
-					break;
-				if (symlink_in(early, link, target) >= 0)
+			STRV_FOREACH (u, c->degrade_units)
+				if (want_in(early, "multi-user.target", *u) >= 0)
 					log_info("started %s with the normal target (component %s "
 					         "degraded)",
 					         *u, *id);
-			}
 			continue;
 		}
 		STRV_FOREACH (u, c->units)
@@ -275,16 +280,8 @@ int main(int argc, char **argv)
 
 	if (minimal) {
 		(void)symlink_in(early, "default.target", LIFELINE_UNITDIR "/lifeline-safe.target");
-		STRV_FOREACH (u, cfg.keep_units) {
-			_cleanup_free_ char *link = NULL, *target = NULL;
-
-			/* a .wants entry is taken by its name: the unit may
-			 * live in any unit directory */
-			if (asprintf(&link, "lifeline-safe.target.wants/%s", *u) < 0 ||
-			    asprintf(&target, LIFELINE_UNITDIR "/%s", *u) < 0)
-				break;
-			(void)symlink_in(early, link, target);
-		}
+		STRV_FOREACH (u, cfg.keep_units)
+			(void)want_in(early, "lifeline-safe.target", *u);
 	}
 	if (safe)
 		write_banner(&rs, quarantined, degraded);

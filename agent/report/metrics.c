@@ -76,6 +76,24 @@ static bool get_bool(json_object *o, const char *key)
 	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
+/* NAME{component="ID"} 1 for each entry of the report's quarantined
+ * array (q, may be NULL), or only for the degraded ones. */
+static void put_components(FILE *f, const char *name, json_object *q, bool only_degraded)
+{
+	if (!q || !json_object_is_type(q, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(q); i++) {
+		json_object *e = json_object_array_get_idx(q, i);
+		const char *id = get_str(e, "component");
+
+		if (!id || (only_degraded && !get_bool(e, "degraded")))
+			continue;
+		fprintf(f, "%s{component=\"", name);
+		put_label_value(f, id);
+		fputs("\"} 1\n", f);
+	}
+}
+
 int metrics_format(struct json_object *report, unsigned spooled, const struct metrics_kept *kept,
                    char **ret)
 {
@@ -137,32 +155,11 @@ int metrics_format(struct json_object *report, unsigned spooled, const struct me
 	fprintf(f, "lifeline_command_rejected_timestamp_seconds %" PRId64 "\n",
 	        kept->command_rejected_time);
 	put_header(f, "lifeline_quarantined", "1 for each quarantined component.");
-	if (json_object_object_get_ex(report, "quarantined", &q) &&
-	    json_object_is_type(q, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(q); i++) {
-			const char *id = get_str(json_object_array_get_idx(q, i), "component");
-
-			if (!id)
-				continue;
-			fputs("lifeline_quarantined{component=\"", f);
-			put_label_value(f, id);
-			fputs("\"} 1\n", f);
-		}
+	(void)json_object_object_get_ex(report, "quarantined", &q);
+	put_components(f, "lifeline_quarantined", q, false);
 	put_header(f, "lifeline_degraded",
 	           "1 for each degraded component: its kernel part off, running in user mode.");
-	if (json_object_object_get_ex(report, "quarantined", &q) &&
-	    json_object_is_type(q, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(q); i++) {
-			json_object *e = json_object_array_get_idx(q, i), *d = NULL;
-			const char *id = get_str(e, "component");
-
-			if (!id || !json_object_object_get_ex(e, "degraded", &d) ||
-			    !json_object_get_boolean(d))
-				continue;
-			fputs("lifeline_degraded{component=\"", f);
-			put_label_value(f, id);
-			fputs("\"} 1\n", f);
-		}
+	put_components(f, "lifeline_degraded", q, true);
 	put_header(f, "lifeline_reports_spooled",
 	           "Reports waiting to be delivered to the collector.");
 	fprintf(f, "lifeline_reports_spooled %u\n", spooled);

@@ -41,11 +41,8 @@ from vmlib import VM
 
 
 def scenario(work, demo):
-    fleet = Fleet(work)
-    try:
+    with Fleet(work) as fleet:
         run_scenario(work, demo, fleet)
-    finally:
-        fleet.close()
 
 
 OUTCOMES = []

@@ -56,11 +56,8 @@ STABLE_AFTER = 300
 
 
 def scenario(work, demo):
-    fleet = Fleet(work)
-    try:
+    with Fleet(work) as fleet:
         run_scenario(work, fleet)
-    finally:
-        fleet.close()
 
 
 def conf_state(vm):

@@ -106,11 +106,8 @@ SNAPSHOT = ("find /opt/badsec -type f -exec sha256sum {} + | sort; "
 
 
 def scenario(work, demo):
-    fleet = Fleet(work)
-    try:
+    with Fleet(work) as fleet:
         run_scenario(work, demo, fleet)
-    finally:
-        fleet.close()
 
 
 def run_scenario(work, demo, fleet):

@@ -110,11 +110,10 @@ def degraded(vm, boot):
 
 
 def scenario(work, demo):
-    fleet = Fleet(work)
     try:
-        run_scenario(work, demo, fleet)
+        with Fleet(work) as fleet:
+            run_scenario(work, demo, fleet)
     finally:
-        fleet.close()
         for what, secs in TIMES:
             say("time: %-58s %4.0f s" % (what, secs))
 

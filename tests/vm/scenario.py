@@ -331,3 +331,9 @@ class Fleet:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

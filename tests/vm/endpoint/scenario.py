@@ -90,11 +90,8 @@ REUSE = os.environ.get("LIFELINE_EP_MACHINE")
 
 
 def scenario(work, demo):
-    fleet = Fleet(work)
-    try:
+    with Fleet(work) as fleet:
         run(work, fleet)
-    finally:
-        fleet.close()
 
 
 def reuse_machine(vm, fleet, work):

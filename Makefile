@@ -5,7 +5,9 @@
 #                        (unit tests plain and under ASan+UBSan, VM tests)
 #   make check-unit      unit + integration tests only (no VM)
 #   make check-vm        the VM tests (real Debian under OVMF in QEMU)
+#   make check-vm-endpoint  the endpoint VM test alone (Secure Boot, TPM, LUKS)
 #   make demo            the crash-loop demo in a VM
+#   make demo-endpoint   the same outage on a Secure Boot + TPM + LUKS endpoint
 #   make bench           benchmarks (print, never fail)
 #   make install         install into DESTDIR (PREFIX=/usr); edited files in
 #                        /etc are never overwritten
@@ -141,10 +143,15 @@ deps:
 ensure-deps:
 	@tests/deps.sh --check >/dev/null 2>&1 || tests/deps.sh
 
+# The builds before each test run use every CPU (JOBS); the tests run
+# JOBS at a time too (tests/run-unit.sh).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: ensure-deps
 	$(MAKE) check-layers
 	$(MAKE) format-check
+	$(MAKE) -j$(JOBS) tests
 	$(MAKE) check-unit
+	$(MAKE) -j$(JOBS) SANITIZE=1 tests
 	$(MAKE) SANITIZE=1 check-unit
 	$(MAKE) check-fuzz
 	$(MAKE) check-analyze
@@ -201,8 +208,7 @@ check-observe: all
 	tests/observe/run.sh $(O)
 
 # The endpoint machine (Secure Boot, shim + GRUB, MOK-signed module, TPM2
-# and LUKS2): not part of check-vm yet, it does not fit CI's time budget
-# (tests/vm/endpoint/README.md).
+# and LUKS2; tests/vm/endpoint/README.md), alone. check-vm runs it too.
 check-vm-endpoint: all
 	tests/vm/endpoint/run.sh
 
@@ -214,6 +220,11 @@ check-vm: all
 
 demo: ensure-deps all
 	tests/vm/demo.sh
+
+# The same outage on a corporate endpoint: Secure Boot, a MOK-signed
+# module, the root on LUKS2 unlocked by the TPM; cured with no key typed.
+demo-endpoint: ensure-deps all
+	tests/vm/endpoint/run.sh
 
 bench: all
 	tests/bench/run.sh $(O)
@@ -312,7 +323,7 @@ check-pkg:
 clean:
 	rm -rf build build-san
 
-.PHONY: check-vm-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
+.PHONY: check-vm-endpoint demo-endpoint check-observe format format-check all tests deps ensure-deps check check-unit check-layers check-fuzz fuzz check-analyze check-initramfs check-vm demo bench man install uninstall deb check-pkg clean
 .DELETE_ON_ERROR:
 
 # -type f: build/deb/ holds folders named *.d (components.d, check.d)

@@ -163,6 +163,18 @@ class EndpointVM(VM):
                 "set_up": len(SET_UP.findall(text)),
                 "bad_key": len(BAD_KEY.findall(text))}
 
+    def da_state(self):
+        """The TPM's dictionary-attack counters (tpm2_getcap
+        properties-variable): inLockout, TPM2_PT_LOCKOUT_COUNTER,
+        TPM2_PT_MAX_AUTH_FAIL, as integers; a missing one is absent."""
+        out = self.ssh("tpm2_getcap properties-variable").stdout
+        got = {}
+        for key in ("inLockout", "TPM2_PT_LOCKOUT_COUNTER", "TPM2_PT_MAX_AUTH_FAIL"):
+            m = re.search(r"^\s*%s:\s*(0x[0-9a-fA-F]+|\d+)\s*$" % key, out, re.MULTILINE)
+            if m:
+                got[key] = int(m.group(1), 0)
+        return got
+
     def pcr7(self):
         out = self.ssh("tpm2_pcrread sha256:7").stdout
         m = re.search(r"7\s*:\s*0x([0-9A-Fa-f]{64})", out)

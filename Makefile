@@ -161,6 +161,7 @@ check: ensure-deps
 	$(MAKE) check-vm
 
 check-unit: tests
+	tests/run-unit.sh --self-test
 	tests/run-unit.sh $(O)
 
 check-layers:

@@ -9,6 +9,30 @@
 #
 #   tests/run-unit.sh [BUILD_DIR]
 set -u
+if [ "${1:-}" = --self-test ]; then
+	# the runner's own rule: a failing, crashing or silent test is counted
+	# as failed, its output shown, and the run exits non-zero
+	d=$(mktemp -d /tmp/lifeline-unit-self.XXXXXX) || exit 1
+	mkdir -p "$d/tests"
+	printf '#!/bin/sh\necho fine\n' >"$d/tests/test-a-pass"
+	printf '#!/bin/sh\necho the-failure-output\nexit 3\n' >"$d/tests/test-b-fail"
+	printf '#!/bin/sh\nkill -SEGV $$\n' >"$d/tests/test-c-crash"
+	chmod +x "$d/tests/"test-*
+	out=$(LIFELINE_TEST_JOBS=2 "$0" "$d" 2>&1)
+	rc=$?
+	rm -rf "$d"
+	case "$out" in
+	*"test binaries: 1 passed, 2 failed"*the-failure-output* | *the-failure-output*"test binaries: 1 passed, 2 failed"*)
+		if [ "$rc" != 0 ]; then
+			echo "run-unit self-test: ok (failures counted and shown, exit $rc)"
+			exit 0
+		fi
+		;;
+	esac
+	echo "run-unit self-test: FAILED (exit $rc):"
+	echo "$out"
+	exit 1
+fi
 if [ "${1:-}" = --one ]; then
 	# one test: --one BUILD OUTDIR TEST
 	build=$2

@@ -34,18 +34,56 @@ trap 'rm -rf "$logs"' EXIT
 # carrying several checks (tests/vm/README.md lists them).
 # The endpoint (Secure Boot, a MOK-signed module, a TPM-sealed LUKS root)
 # builds a machine of its own: endpoint/README.md.
-scenarios=${LIFELINE_VM_SCENARIOS:-crashloop.py degrade.py hang.py noharm.py seabios.py endpoint/run.sh}
-for t in $scenarios; do
-	echo "== VM scenario $t"
+#
+# Two lanes run side by side, each its scenarios one after the other, each
+# VM with one vCPU (LIFELINE_VM_SMP=1, LIFELINE_VM_SLOTS=2): on this 2-core
+# host two one-vCPU guests do more in an hour than one two-vCPU guest at a
+# time. The lanes are balanced by measured length. LIFELINE_VM_SCENARIOS
+# (a list) runs those in one lane, two vCPUs each; LIFELINE_VM_LANES=1
+# runs the default list in one lane.
+run_one() { # SCENARIO: its output prefixed with its name, kept in $logs
+	t=$1
+	n=$(echo "$t" | tr / -)
 	case "$t" in
 	*.sh) run="sh" ;;
 	*) run="python3" ;;
 	esac
-	# shown as it runs, and kept so that a failure is repeated at the end:
-	# a CI log is often read from its tail only
-	n=$(echo "$t" | tr / -)
-	{ $run "$here/$t" 2>&1; echo $? >"$logs/$n.rc"; } | tee "$logs/$n.log"
-	if [ "$(cat "$logs/$n.rc")" = 0 ]; then
+	echo "== VM scenario $t"
+	# kept so that a failure is repeated at the end: a CI log is often
+	# read from its tail only
+	{ $run "$here/$t" 2>&1; echo $? >"$logs/$n.rc"; } | tee "$logs/$n.log" | sed -u "s|^|[$t] |"
+	echo "== VM scenario $t: exit $(cat "$logs/$n.rc")"
+}
+run_lane() { # SCENARIO...
+	for t in "$@"; do
+		run_one "$t"
+	done
+}
+lane1="endpoint/run.sh seabios.py crashloop.py"
+lane2="hang.py noharm.py degrade.py"
+if [ -n "${LIFELINE_VM_SCENARIOS:-}" ]; then
+	scenarios=$LIFELINE_VM_SCENARIOS
+	# shellcheck disable=SC2086 # the list is split on purpose
+	run_lane $scenarios
+elif [ "${LIFELINE_VM_LANES:-2}" = 1 ]; then
+	scenarios="$lane1 $lane2"
+	# shellcheck disable=SC2086
+	run_lane $scenarios
+else
+	scenarios="$lane1 $lane2"
+	LIFELINE_VM_SLOTS=2
+	LIFELINE_VM_SMP=${LIFELINE_VM_SMP:-1}
+	export LIFELINE_VM_SLOTS LIFELINE_VM_SMP
+	# shellcheck disable=SC2086
+	run_lane $lane1 &
+	pid1=$!
+	# shellcheck disable=SC2086
+	run_lane $lane2 &
+	pid2=$!
+	wait "$pid1" "$pid2"
+fi
+for t in $scenarios; do
+	if [ "$(cat "$logs/$(echo "$t" | tr / -).rc" 2>/dev/null)" = 0 ]; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))

@@ -99,6 +99,9 @@ INIT_START = re.compile(r"Run /init as init process")
 # end of the "with" block, or of the process), and waits for one (without
 # timing out its boots) when all are taken.
 SLOTS = int(os.environ.get("LIFELINE_VM_SLOTS", "1"))
+# vCPUs a VM gets (run-all.sh sets 1 when it runs two scenarios at once:
+# two one-vCPU VMs share the 2 cores without taking turns).
+SMP = int(os.environ.get("LIFELINE_VM_SMP", "2"))
 SLOT_DIR = os.environ.get("LIFELINE_VM_SLOT_DIR", "/run/lifeline-vm-slots")
 _live = set()               # VMs to kill at exit
 # What systemctl prints when PID 1 gives no answer because it is
@@ -140,7 +143,7 @@ class QEMUStartError(VMError):
 
 class VM:
     def __init__(self, disk, workdir, ssh_key=None, name="vm", vars=None,
-                 mem=2048, smp=2, extra_args=(), ovmf_code=OVMF_CODE,
+                 mem=2048, smp=None, extra_args=(), ovmf_code=OVMF_CODE,
                  ovmf_vars_template=OVMF_VARS, serial_log=None, bios_kernel=None):
         """bios_kernel: (kernel, initrd, cmdline) boots a machine without
         EFI: QEMU's default firmware (SeaBIOS) and its direct kernel boot,
@@ -155,7 +158,7 @@ class VM:
         if not os.path.exists(self.vars) and not bios_kernel:
             shutil.copyfile(ovmf_vars_template, self.vars)
         self.ovmf_code = ovmf_code
-        self.mem, self.smp, self.extra_args = mem, smp, list(extra_args)
+        self.mem, self.smp, self.extra_args = mem, smp or SMP, list(extra_args)
         self.serial_log = serial_log or os.path.join(self.workdir, "serial.log")
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
         self.events_log = os.path.join(self.workdir, "events.log")

@@ -41,9 +41,12 @@ trap 'rm -rf "$logs"' EXIT
 # time. The lanes are balanced by measured length. LIFELINE_VM_SCENARIOS
 # (a list) runs those in one lane, two vCPUs each; LIFELINE_VM_LANES=1
 # runs the default list in one lane.
+logname() { # SCENARIO: its name in $logs (endpoint/run.sh -> endpoint-run.sh)
+	echo "$1" | tr / -
+}
 run_one() { # SCENARIO: its output prefixed with its name, kept in $logs
 	t=$1
-	n=$(echo "$t" | tr / -)
+	n=$(logname "$t")
 	case "$t" in
 	*.sh) run="sh" ;;
 	*) run="python3" ;;
@@ -61,29 +64,24 @@ run_lane() { # SCENARIO...
 }
 lane1="endpoint/run.sh seabios.py crashloop.py"
 lane2="hang.py noharm.py degrade.py"
-if [ -n "${LIFELINE_VM_SCENARIOS:-}" ]; then
-	scenarios=$LIFELINE_VM_SCENARIOS
-	# shellcheck disable=SC2086 # the list is split on purpose
-	run_lane $scenarios
-elif [ "${LIFELINE_VM_LANES:-2}" = 1 ]; then
-	scenarios="$lane1 $lane2"
-	# shellcheck disable=SC2086
-	run_lane $scenarios
-else
-	scenarios="$lane1 $lane2"
+scenarios=${LIFELINE_VM_SCENARIOS:-$lane1 $lane2}
+if [ -z "${LIFELINE_VM_SCENARIOS:-}" ] && [ "${LIFELINE_VM_LANES:-2}" != 1 ]; then
 	LIFELINE_VM_SLOTS=2
 	LIFELINE_VM_SMP=${LIFELINE_VM_SMP:-1}
 	export LIFELINE_VM_SLOTS LIFELINE_VM_SMP
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086 # the lists are split on purpose
 	run_lane $lane1 &
 	pid1=$!
 	# shellcheck disable=SC2086
 	run_lane $lane2 &
 	pid2=$!
 	wait "$pid1" "$pid2"
+else
+	# shellcheck disable=SC2086
+	run_lane $scenarios
 fi
 for t in $scenarios; do
-	if [ "$(cat "$logs/$(echo "$t" | tr / -).rc" 2>/dev/null)" = 0 ]; then
+	if [ "$(cat "$logs/$(logname "$t").rc" 2>/dev/null)" = 0 ]; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
@@ -93,7 +91,7 @@ done
 for t in $failed_names; do
 	# the failure's message, the boot's serial lines and the verdict
 	echo "== VM scenario $t FAILED; the end of its output again:"
-	tail -n 50 "$logs/$(echo "$t" | tr / -).log"
+	tail -n 50 "$logs/$(logname "$t").log"
 done
 echo "VM scenarios: $passed passed, $failed failed${failed_names:+ (failed:$failed_names)}"
 [ "$failed" -eq 0 ]

@@ -92,8 +92,9 @@ FIRMWARE_STALL_RETRIES = 2
 # that follows it.  A boot that stalls after "Run /init" is never touched.
 KERNEL_STALL = 150
 INIT_START = re.compile(r"Run /init as init process")
-# TCG is CPU-bound and each VM runs 2 vCPU threads: two VMs on this 2-core
-# host each boot ~2.5 times slower, which is how timeouts turn into flakes.
+# TCG is CPU-bound: two two-vCPU VMs on this 2-core host each boot ~2.5
+# times slower, which is how timeouts turn into flakes (two one-vCPU VMs,
+# as run-all.sh's lanes run them, do not).
 # So at most LIFELINE_VM_SLOTS VMs run at once on the host (default 1); a
 # VM object holds its slot from its first start() until close() (or the
 # end of the "with" block, or of the process), and waits for one (without
